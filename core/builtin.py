@@ -1,0 +1,82 @@
+"""The core's own contributions, registered as the plugin named ``core``: the same hooks a
+partner uses (pluggy's eggsample pattern)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import __version__, clock
+from core.contributions import InvariantCheck, JobSpec, PluginInfo
+from core.models import Customer, Order, OutboxEntry, OutboxStatus
+from core.plugins import hookimpl
+from core.services import webhooks
+
+
+@hookimpl
+def tenure_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        name="core",
+        version=__version__,
+        summary="Customers, interactions, orders, tasks, webhooks and the events feed",
+        migrations="migrations:versions",
+    )
+
+
+@hookimpl
+def tenure_jobs() -> list[JobSpec]:
+    return [
+        JobSpec("core.deliver_webhook", webhooks.deliver, description="POST one event to one subscriber"),
+    ]
+
+
+async def _order_figures_match(session: AsyncSession) -> list[str]:
+    counted = (
+        select(Order.customer_id, func.count().label("n"),
+               func.sum(Order.amount - Order.refunded_amount).label("spent"))
+        .where(Order.status != "cancelled")
+        .group_by(Order.customer_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Customer.id, Customer.order_count, Customer.total_spent, counted.c.n, counted.c.spent)
+        .outerjoin(counted, counted.c.customer_id == Customer.id)
+        .where(
+            (Customer.order_count != func.coalesce(counted.c.n, 0))
+            | (Customer.total_spent != func.coalesce(counted.c.spent, 0))
+        )
+        .limit(20)
+    )
+    return [
+        f"customer {cid}: {n} orders and {spent} spent on record, but the orders add up to "
+        f"{on or 0} and {os or 0}"
+        for cid, n, spent, on, os in rows
+    ]
+
+
+async def _outbox_not_stuck(session: AsyncSession) -> list[str]:
+    from datetime import timedelta
+
+    limit = clock.now() - timedelta(hours=1)
+    stuck = await session.scalar(
+        select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.status == OutboxStatus.PENDING, OutboxEntry.available_at < limit
+        )
+    )
+    dead = await session.scalar(
+        select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == OutboxStatus.DEAD)
+    )
+    problems = []
+    if stuck:
+        problems.append(f"{stuck} outbox entries have waited more than an hour to run")
+    if dead:
+        problems.append(f"{dead} outbox entries failed for good (see `tenure jobs failed`)")
+    return problems
+
+
+@hookimpl
+def tenure_checks() -> list[InvariantCheck]:
+    return [
+        InvariantCheck("customer order figures match the orders", _order_figures_match),
+        InvariantCheck("no outbox entry is stuck", _outbox_not_stuck),
+    ]

@@ -1,0 +1,312 @@
+"""The ``tenure`` command: serve, migrate, worker, scheduler, plugins, schema, apikey,
+check, jobs, and whatever sub-commands the enabled plugins add."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import click
+
+from core.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _plugins(settings: Settings) -> Any:
+    from core.plugins import load_plugins
+
+    try:
+        return load_plugins(settings)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+class TenureCLI(click.Group):
+    """Adds the enabled plugins' commands (``tenure churn rescore``) to the built-in ones."""
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        try:
+            settings = Settings.from_env()
+            return {c.name or "": c for c in _plugins(settings).cli_commands()}
+        except (SettingsError, click.ClickException):
+            return {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands().get(name)
+
+
+@click.group(cls=TenureCLI)
+@click.version_option(package_name="tenure")
+def main() -> None:
+    """Tenure: a headless CRM for customer retention, served over GraphQL.
+
+    Settings come from TENURE_* environment variables and a .env file here.
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (TENURE_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (TENURE_PORT, default 8000).")
+@click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
+@click.option("--migrate/--no-migrate", default=None,
+              help="Bring the database up to date first (default: yes on SQLite, no on PostgreSQL).")
+def serve(host: str | None, port: int | None, workers: int, migrate: bool | None) -> None:
+    """Serve the GraphQL API at /graphql (GraphiQL in a browser).
+
+    With no TENURE_BROKER_URL, jobs and the scheduler run inside this process.
+    """
+    import uvicorn
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    _logging(settings)
+    if migrate is None:
+        migrate = settings.resolved_database_url.startswith("sqlite")
+    if migrate:
+        from core.migrate import upgrade
+
+        upgrade(settings, plugins)
+    click.echo(f"Tenure on http://{host or settings.host}:{port or settings.port}/graphql "
+               f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
+               f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
+    uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to the latest revision of the core and every enabled plugin."""
+    from core.migrate import upgrade
+
+    settings = _settings()
+    for target in upgrade(settings, _plugins(settings)):
+        click.echo(f"up to date: {target}")
+
+
+@main.command()
+@click.option("--threads", type=int, default=4, show_default=True, help="Jobs run at once.")
+def worker(threads: int) -> None:
+    """Run background jobs from the broker (TENURE_BROKER_URL must be set)."""
+    from workers.broker import run_worker
+
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.ClickException("TENURE_BROKER_URL is not set: without a broker, `tenure serve` runs jobs itself")
+    _logging(settings)
+    _plugins(settings)
+    run_worker(settings, threads=threads)
+
+
+@main.command()
+def scheduler() -> None:
+    """Enqueue periodic jobs at their cron times, and re-send work whose hand-off was lost."""
+    from core.db import Database
+    from workers.broker import BrokerDispatcher
+    from workers.scheduler import run_forever, validate_schedules
+
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.ClickException("TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
+    _logging(settings)
+    plugins = _plugins(settings)
+    validate_schedules(plugins)
+
+    async def run() -> None:
+        import signal
+
+        db = Database(settings.resolved_database_url)
+        dispatcher = BrokerDispatcher(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        for spec in plugins.jobs.values():
+            if spec.schedule:
+                click.echo(f"{spec.name}: {spec.schedule}")
+        await run_forever(db, plugins, settings, dispatcher.dispatch, stop)
+        await dispatcher.close()
+        await db.dispose()
+
+    asyncio.run(run())
+
+
+@main.command("plugins")
+def list_plugins() -> None:
+    """List installed plugins: on or off, version, and what each contributes."""
+    from core.plugins import installed_plugins, load_plugins
+
+    settings = _settings()
+    try:
+        enabled = load_plugins(settings)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    rows = []
+    for candidate in installed_plugins():
+        name = candidate.info.name
+        on = enabled.is_enabled(name)
+        parts = []
+        if on:
+            for plugin, contribution in enabled.schema_contributions:
+                if plugin == name:
+                    fields = [f"{t}.{len(c.__strawberry_definition__.fields)} fields" for t, c in contribution.extends.items()]
+                    if contribution.query:
+                        parts.append(f"{len(contribution.query.__strawberry_definition__.fields)} queries")
+                    if contribution.mutation:
+                        parts.append(f"{len(contribution.mutation.__strawberry_definition__.fields)} mutations")
+                    parts += fields
+            jobs = [j for j in enabled.jobs if j.startswith(f"{name}.")]
+            if jobs:
+                parts.append(f"{len(jobs)} jobs")
+            from core.db import plugin_tables
+
+            tables = plugin_tables(name)
+            if tables:
+                parts.append(f"{len(tables)} tables")
+        rows.append((name, "on" if on else "off", candidate.info.version, candidate.origin,
+                     candidate.info.summary, ", ".join(parts)))
+    for name, state, version, origin, summary, parts in rows:
+        click.echo(f"{name:<12} {state:<4} {version:<8} {origin:<10} {summary}")
+        if parts:
+            click.echo(f"{'':<12} adds: {parts}")
+    if not rows:
+        click.echo("no plugins installed")
+
+
+@main.command("schema")
+def print_schema() -> None:
+    """Print the GraphQL schema (SDL) of the enabled plugins, for typed clients."""
+    from schema.build import build_schema
+
+    settings = _settings()
+    click.echo(str(build_schema(_plugins(settings), settings)))
+
+
+@main.group()
+def apikey() -> None:
+    """Create and revoke API keys."""
+
+
+@apikey.command("create")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option("--role", required=True, type=click.Choice(["admin", "staff", "integration"]))
+@click.option("--staff-email", default=None, help="The staff user a staff key acts as (created if new).")
+@click.option("--scope", "scopes", multiple=True, help="An integration scope (repeat); none means all.")
+def apikey_create(name: str, role: str, staff_email: str | None, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it once: it is stored hashed and cannot be shown again."""
+    from core import auth
+    from core.db import Database
+
+    settings = _settings()
+
+    async def run() -> auth.CreatedKey:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.transaction() as session:
+                return await auth.create_api_key(session, name=name, role=role, staff_email=staff_email,
+                                                 scopes=list(scopes))
+        finally:
+            await db.dispose()
+
+    created = asyncio.run(run())
+    click.echo(created.key)
+    click.echo(f"key {created.record.prefix} ({role}) created; keep it now, it is not shown again", err=True)
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+def apikey_revoke(key_id: int) -> None:
+    """Revoke a key by its id: requests with it fail from now on."""
+    from core import auth
+    from core.db import Database
+
+    settings = _settings()
+
+    async def run() -> bool:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.transaction() as session:
+                return await auth.revoke_api_key(session, key_id)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        raise click.ClickException(f"no active key with id {key_id}")
+    click.echo(f"key {key_id} revoked")
+
+
+@main.command()
+def check() -> None:
+    """Verify the invariants (balances equal ledgers, figures match orders, no stuck work,
+    models match migrations); exits non-zero and says what is wrong."""
+    from core.checks import run_checks
+
+    settings = _settings()
+    problems = run_checks(settings, _plugins(settings))
+    for problem in problems:
+        click.echo(f"- {problem}")
+    if problems:
+        click.echo(f"{len(problems)} problems found", err=True)
+        sys.exit(1)
+    click.echo("all checks passed")
+
+
+@main.group()
+def jobs() -> None:
+    """Inspect and run background jobs."""
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Run every due job now, in this process, and what they enqueue, until none is left."""
+    from core.db import Database
+    from core.outbox import drain
+
+    settings = _settings()
+    plugins = _plugins(settings)
+
+    async def run() -> dict[str, int]:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await drain(db, plugins, settings)
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(run())
+    click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing was due")
+
+
+@main.group()
+def migrations() -> None:
+    """Write migrations (for plugin authors)."""
+
+
+@migrations.command("new")
+@click.argument("plugin")
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+def migrations_new(plugin: str, message: str) -> None:
+    """Autogenerate a revision of PLUGIN's tables on its own branch."""
+    from core.migrate import new_revision, upgrade
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    upgrade(settings, plugins)
+    click.echo(new_revision(settings, plugins, plugin, message))
+
+
+if __name__ == "__main__":
+    main()

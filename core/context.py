@@ -1,0 +1,87 @@
+"""The context every service, event handler and job receives: one session in one
+transaction, the settings, the enabled plugins, the clock, and the way to raise events and
+enqueue work that must happen after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import clock
+
+if TYPE_CHECKING:
+    from core.events import DomainEvent
+    from core.plugins import PluginManager
+    from core.settings import Settings
+
+
+@dataclass
+class ServiceContext:
+    session: AsyncSession
+    settings: Settings
+    plugins: PluginManager
+    actor: str = "system"
+    #: Outbox rows written in this transaction, handed to the job runner after commit.
+    enqueued: list[int] = field(default_factory=list)
+    _subscriptions: list[Any] | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.session.bind.dialect.name if self.session.bind else "sqlite"
+
+    def now(self) -> datetime:
+        return clock.now()
+
+    async def emit(self, event: DomainEvent) -> None:
+        """Run the event's handlers in this transaction, then log and publish it."""
+        from core import events
+
+        await events.dispatch(self, event)
+
+    async def publish(
+        self,
+        type: str,
+        *,
+        source: str,
+        customer_id: int | None = None,
+        summary: str = "",
+        data: dict[str, Any] | None = None,
+        timeline: bool = False,
+        occurred_at: datetime | None = None,
+    ) -> int:
+        """Record an event in the log (and on the customer's timeline when ``timeline``);
+        webhook subscribers to ``type`` get it after commit. Returns the event id."""
+        from core import events
+
+        return await events.publish(
+            self,
+            type=type,
+            source=source,
+            customer_id=customer_id,
+            summary=summary,
+            data=data or {},
+            timeline=timeline,
+            occurred_at=occurred_at,
+        )
+
+    async def enqueue(
+        self,
+        job: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        dedupe_key: str | None = None,
+        delay: timedelta | None = None,
+    ) -> int | None:
+        """Queue ``job`` to run after commit. With a ``dedupe_key`` already queued, nothing
+        is added and ``None`` comes back: the same work is never done twice."""
+        from core import outbox
+
+        entry_id = await outbox.enqueue(
+            self.session, job, payload or {}, dedupe_key=dedupe_key, delay=delay
+        )
+        if entry_id is not None:
+            self.enqueued.append(entry_id)
+        return entry_id

@@ -1,0 +1,248 @@
+"""Domain events: what happened, raised by the services inside their transaction.
+
+Handlers (``tenure_event_handlers``) run first, in priority order, in the same
+transaction. Then the event is written to the event log, which is the ``events`` feed that
+partners catch up from, and a webhook delivery is queued for every subscriber to its type.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import select
+
+from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
+
+if TYPE_CHECKING:
+    from core.context import ServiceContext
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Base of every event. ``type`` is its name in the feed and in webhooks."""
+
+    type: ClassVar[str]
+
+    @property
+    def customer_id(self) -> int | None:
+        return None
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
+    def summary(self) -> str:
+        return self.type
+
+
+@dataclass(frozen=True)
+class CustomerCreated(DomainEvent):
+    type: ClassVar[str] = "customer.created"
+    customer: Customer
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.customer.id
+
+    def data(self) -> dict[str, Any]:
+        return {"customerId": self.customer.id, "name": self.customer.name}
+
+
+@dataclass(frozen=True)
+class CustomerUpdated(DomainEvent):
+    type: ClassVar[str] = "customer.updated"
+    customer: Customer
+    changed: tuple[str, ...]
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.customer.id
+
+    def data(self) -> dict[str, Any]:
+        return {"customerId": self.customer.id, "changed": list(self.changed)}
+
+
+@dataclass(frozen=True)
+class CustomersMerged(DomainEvent):
+    """``merged_id`` is being folded into ``survivor``. Handlers move the plugin's rows of
+    the merged customer to the survivor (keeping the better of two where only one may
+    stay, such as a tier); the merged customer is deleted right after."""
+
+    type: ClassVar[str] = "customer.merged"
+    survivor: Customer
+    merged_id: int
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.survivor.id
+
+    def data(self) -> dict[str, Any]:
+        return {"customerId": self.survivor.id, "mergedCustomerId": self.merged_id}
+
+    def summary(self) -> str:
+        return f"Customer {self.merged_id} merged into this one"
+
+
+@dataclass(frozen=True)
+class InteractionLogged(DomainEvent):
+    type: ClassVar[str] = "interaction.logged"
+    interaction: Interaction
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.interaction.customer_id
+
+    def data(self) -> dict[str, Any]:
+        i = self.interaction
+        return {"interactionId": i.id, "customerId": i.customer_id, "kind": i.kind,
+                "channel": i.channel, "occurredAt": i.occurred_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class OrderRecorded(DomainEvent):
+    """A new order (never raised again for the same channel and external id)."""
+
+    type: ClassVar[str] = "order.recorded"
+    order: Order
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.order.customer_id
+
+    def data(self) -> dict[str, Any]:
+        return _order_data(self.order)
+
+
+@dataclass(frozen=True)
+class OrderCancelled(DomainEvent):
+    type: ClassVar[str] = "order.cancelled"
+    order: Order
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.order.customer_id
+
+    def data(self) -> dict[str, Any]:
+        return _order_data(self.order)
+
+
+@dataclass(frozen=True)
+class OrderRefunded(DomainEvent):
+    """``amount`` (minor units) was refunded now; ``order.refunded_amount`` is the total."""
+
+    type: ClassVar[str] = "order.refunded"
+    order: Order
+    amount: int
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.order.customer_id
+
+    def data(self) -> dict[str, Any]:
+        return {**_order_data(self.order), "refundedNow": self.amount}
+
+
+@dataclass(frozen=True)
+class TaskCreated(DomainEvent):
+    type: ClassVar[str] = "task.created"
+    task: Task
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.task.customer_id
+
+    def data(self) -> dict[str, Any]:
+        t = self.task
+        return {"taskId": t.id, "customerId": t.customer_id, "title": t.title,
+                "source": t.source, "assigneeId": t.assignee_id}
+
+
+@dataclass(frozen=True)
+class TaskCompleted(DomainEvent):
+    type: ClassVar[str] = "task.completed"
+    task: Task
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.task.customer_id
+
+    def data(self) -> dict[str, Any]:
+        return {"taskId": self.task.id, "customerId": self.task.customer_id,
+                "source": self.task.source}
+
+
+def _order_data(order: Order) -> dict[str, Any]:
+    return {
+        "orderId": order.id,
+        "customerId": order.customer_id,
+        "channel": order.channel,
+        "externalId": order.external_id,
+        "currency": order.currency,
+        "amount": order.amount,
+        "refundedAmount": order.refunded_amount,
+        "status": order.status,
+        "placedAt": order.placed_at.isoformat(),
+    }
+
+
+async def dispatch(ctx: ServiceContext, event: DomainEvent) -> None:
+    for handler in ctx.plugins.handlers_for(event):
+        await handler.handle(ctx, event)
+    await publish(
+        ctx,
+        type=event.type,
+        source="core",
+        customer_id=event.customer_id,
+        summary=event.summary(),
+        data=event.data(),
+        timeline=False,
+        occurred_at=None,
+    )
+
+
+async def publish(
+    ctx: ServiceContext,
+    *,
+    type: str,
+    source: str,
+    customer_id: int | None,
+    summary: str,
+    data: dict[str, Any],
+    timeline: bool,
+    occurred_at: datetime | None,
+) -> int:
+    row = Event(
+        type=type,
+        source=source,
+        customer_id=customer_id,
+        summary=summary[:500],
+        data=data,
+        on_timeline=timeline,
+        occurred_at=occurred_at or ctx.now(),
+    )
+    ctx.session.add(row)
+    await ctx.session.flush()
+    for subscription in await _subscriptions(ctx):
+        if subscribes(subscription.event_types, type):
+            await ctx.enqueue(
+                "core.deliver_webhook",
+                {"subscriptionId": subscription.id, "eventId": row.id},
+                dedupe_key=f"webhook:{subscription.id}:{row.id}",
+            )
+    return row.id
+
+
+def subscribes(patterns: list[str], event_type: str) -> bool:
+    """Empty means every event; ``order.*`` matches every order event."""
+    return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+
+
+async def _subscriptions(ctx: ServiceContext) -> list[WebhookSubscription]:
+    if ctx._subscriptions is None:
+        rows = await ctx.session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+        )
+        ctx._subscriptions = list(rows)
+    return ctx._subscriptions

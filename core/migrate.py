@@ -1,0 +1,124 @@
+"""Database migrations with alembic: the core's revisions on branch ``core``, each plugin's
+on a branch named after it, all located through alembic's own ``version_locations``.
+
+``migrate`` brings the database to the heads of the core and the *enabled* plugins
+(``upgrade core@head loyalty@head ...``; a bare ``head`` fails with several branches).
+The version folders of installed but disabled plugins stay known, so a database migrated
+while a plugin was on still opens after it is switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import migrations
+from core.db import Base
+from core.plugins import PluginManager
+from core.settings import Settings
+
+
+def resolve_location(location: str) -> str:
+    """``package:folder`` (or ``package``) to a filesystem path."""
+    package, _, folder = location.partition(":")
+    module = importlib.import_module(package)
+    base = Path(module.__file__ or "").parent
+    return str(base / folder) if folder else str(base)
+
+
+def alembic_config(settings: Settings, plugins: PluginManager) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("path_separator", "os")
+    locations = [resolve_location(loc) for loc in plugins.migration_locations().values()]
+    cfg.set_main_option("version_locations", os.pathsep.join(locations))
+    cfg.attributes["tenure_enabled"] = [n for n in plugins.names() if n != "core"]
+    cfg.attributes["tenure_url"] = settings.resolved_database_url
+    return cfg
+
+
+def targets(plugins: PluginManager) -> list[str]:
+    return [f"{name}@head" for name in plugins.names() if plugins.info(name).migrations]
+
+
+def upgrade(settings: Settings, plugins: PluginManager) -> list[str]:
+    """Apply every pending revision of the core and the enabled plugins."""
+    cfg = alembic_config(settings, plugins)
+    done = targets(plugins)
+    for target in done:
+        command.upgrade(cfg, target)
+    return done
+
+
+def heads_by_branch(settings: Settings, plugins: PluginManager) -> dict[str, str]:
+    script = ScriptDirectory.from_config(alembic_config(settings, plugins))
+    found = {}
+    for name in plugins.names():
+        if plugins.info(name).migrations:
+            found[name] = script.get_revision(f"{name}@head").revision  # type: ignore[union-attr]
+    return found
+
+
+def differences(settings: Settings, plugins: PluginManager) -> list[Any]:
+    """What autogenerate would write: empty when the models and the migrated database agree."""
+    enabled = [n for n in plugins.names() if n != "core"]
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table":
+            if reflected and compare_to is None:
+                table = Base.metadata.tables.get(name or "")
+                return name != "alembic_version" and (table is None or table.info.get("plugin") in (None, *enabled))
+            return obj.info.get("plugin") in (None, *enabled)
+        return True
+
+    def compare(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"include_object": include, "compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async def run() -> list[Any]:
+        engine = create_async_engine(settings.resolved_database_url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def new_revision(settings: Settings, plugins: PluginManager, plugin: str, message: str) -> str:
+    """Autogenerate a revision of ``plugin``'s tables on its branch (``tenure migrations
+    new``). The database must be at the heads already; the first revision of a plugin
+    starts its branch and depends on the core's head."""
+    info = plugins.info(plugin)
+    if not info.migrations:
+        raise ValueError(f"plugin {plugin} declares no migrations folder in its PluginInfo")
+    cfg = alembic_config(settings, plugins)
+    cfg.attributes["tenure_only"] = plugin
+    script = ScriptDirectory.from_config(cfg)
+    folder = resolve_location(info.migrations)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    try:
+        head = script.get_revision(f"{plugin}@head")
+    except Exception:
+        head = None
+    kwargs: dict[str, Any] = {"version_path": folder}
+    if head is None:
+        core_head = script.get_revision("core@head")
+        assert core_head is not None
+        kwargs.update(head="base", branch_label=plugin, depends_on=core_head.revision,
+                      rev_id=f"{plugin}_0001")
+    else:
+        kwargs.update(head=f"{plugin}@head")
+    result = command.revision(cfg, message=message, autogenerate=True, **kwargs)
+    return str(getattr(result, "path", result))

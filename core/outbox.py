@@ -1,0 +1,223 @@
+"""The outbox: work queued in the business transaction and run after it commits.
+
+An entry is claimed with a lease before it runs, and marked done in the same transaction as
+the job's own writes, under the claim it took; so a job runs to completion once, even when
+the broker delivers its message twice or a worker dies halfway (the lease runs out and the
+entry is picked up again, the half-done transaction having rolled back).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import clock
+from core.db import Database, insert_ignoring_conflicts
+from core.models import OutboxEntry, OutboxStatus
+
+if TYPE_CHECKING:
+    from core.plugins import PluginManager
+    from core.settings import Settings
+
+log = logging.getLogger("tenure.jobs")
+
+#: Hands entry ids to whatever runs them (the in-process runner or the broker).
+Dispatch = Callable[[list[int]], Awaitable[None]]
+
+
+async def enqueue(
+    session: AsyncSession,
+    job: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    delay: timedelta | None = None,
+) -> int | None:
+    now = clock.now()
+    values = {
+        "job": job,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "available_at": now + delay if delay else now,
+        "dispatched_at": None if delay else now,
+        "created_at": now,
+    }
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dedupe_key is None:
+        result = await session.execute(
+            OutboxEntry.__table__.insert().values(values).returning(OutboxEntry.id)
+        )
+    else:
+        stmt = insert_ignoring_conflicts(dialect, OutboxEntry.__table__).values(values)
+        result = await session.execute(stmt.returning(OutboxEntry.id))
+    return result.scalar_one_or_none()
+
+
+async def claim(db: Database, entry_id: int, lease_seconds: int) -> tuple[str, OutboxEntry] | None:
+    """Take the entry for this worker, if it is due and nobody holds it."""
+    now = clock.now()
+    token = secrets.token_hex(16)
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(OutboxEntry)
+            .where(
+                OutboxEntry.id == entry_id,
+                or_(
+                    and_(
+                        OutboxEntry.status == OutboxStatus.PENDING,
+                        OutboxEntry.available_at <= now,
+                    ),
+                    and_(
+                        OutboxEntry.status == OutboxStatus.RUNNING,
+                        OutboxEntry.locked_until < now,
+                    ),
+                ),
+            )
+            .values(
+                status=OutboxStatus.RUNNING,
+                claim_token=token,
+                locked_until=now + timedelta(seconds=lease_seconds),
+                attempts=OutboxEntry.attempts + 1,
+            )
+            .returning(OutboxEntry)
+        )
+        entry = result.scalar_one_or_none()
+    return (token, entry) if entry is not None else None
+
+
+class LeaseLost(Exception):
+    """Another worker took the entry over after this one's lease ran out."""
+
+
+async def run_entry(
+    db: Database,
+    plugins: PluginManager,
+    settings: Settings,
+    entry_id: int,
+    dispatch: Dispatch | None = None,
+) -> str:
+    """Run one outbox entry; returns what became of it (done, retry, dead or skipped)."""
+    from core.context import ServiceContext
+
+    claimed = await claim(db, entry_id, settings.job_lease_seconds)
+    if claimed is None:
+        return "skipped"
+    token, entry = claimed
+    spec = plugins.jobs.get(entry.job)
+    if spec is None:
+        await _fail(db, entry, token, f"no job named {entry.job} (is its plugin switched on?)", 0)
+        return "dead"
+    max_attempts = spec.max_attempts or settings.job_max_attempts
+    ctx: ServiceContext | None = None
+    try:
+        async with db.transaction() as session:
+            ctx = ServiceContext(session, settings, plugins, actor=f"job:{entry.job}")
+            await spec.run(ctx, dict(entry.payload))
+            done = await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == entry.id, OutboxEntry.claim_token == token)
+                .values(status=OutboxStatus.DONE, completed_at=clock.now(), last_error=None)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise LeaseLost(entry.job)
+    except LeaseLost:
+        log.warning("job %s (entry %s) ran past its lease; another worker has it", entry.job, entry.id)
+        return "skipped"
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        log.warning("job %s (entry %s) failed, attempt %s: %s", entry.job, entry.id, entry.attempts, message)
+        log.debug("%s", traceback.format_exc())
+        await _fail(db, entry, token, message, max_attempts - entry.attempts, settings)
+        return "dead" if entry.attempts >= max_attempts else "retry"
+    if dispatch is not None and ctx is not None and ctx.enqueued:
+        await dispatch(ctx.enqueued)
+    return "done"
+
+
+async def _fail(
+    db: Database,
+    entry: OutboxEntry,
+    token: str,
+    error: str,
+    attempts_left: int,
+    settings: Settings | None = None,
+) -> None:
+    now = clock.now()
+    if attempts_left > 0 and settings is not None:
+        backoff = settings.job_backoff_seconds * (2 ** (entry.attempts - 1))
+        values: dict[str, Any] = {
+            "status": OutboxStatus.PENDING,
+            "available_at": now + timedelta(seconds=min(backoff, 3600)),
+            "dispatched_at": None,
+        }
+    else:
+        values = {"status": OutboxStatus.DEAD, "completed_at": now}
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == entry.id, OutboxEntry.claim_token == token)
+            .values(last_error=error[:4000], claim_token=None, locked_until=None, **values)
+        )
+
+
+async def due_entries(db: Database, *, redispatch_after: float = 60.0, limit: int = 500) -> list[int]:
+    """Entries that are due and that nobody is known to be running: new ones whose hand-off
+    was lost, retries whose backoff has passed, and ones whose worker died. Marks them
+    handed off now."""
+    now = clock.now()
+    stale = now - timedelta(seconds=redispatch_after)
+    async with db.transaction() as session:
+        ids = list(
+            await session.scalars(
+                select(OutboxEntry.id)
+                .where(
+                    or_(
+                        and_(
+                            OutboxEntry.status == OutboxStatus.PENDING,
+                            OutboxEntry.available_at <= now,
+                            or_(OutboxEntry.dispatched_at.is_(None), OutboxEntry.dispatched_at < stale),
+                        ),
+                        and_(
+                            OutboxEntry.status == OutboxStatus.RUNNING,
+                            OutboxEntry.locked_until < now,
+                        ),
+                    )
+                )
+                .order_by(OutboxEntry.id)
+                .limit(limit)
+            )
+        )
+        if ids:
+            await session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(dispatched_at=now)
+            )
+    return ids
+
+
+async def drain(
+    db: Database, plugins: PluginManager, settings: Settings, *, rounds: int = 50
+) -> dict[str, int]:
+    """Run every due entry, and what they enqueue, until none is left (tests, ``tenure
+    jobs run``). Returns how many ended in each state."""
+    counts: dict[str, int] = {}
+    for _ in range(rounds):
+        ids = await due_entries(db, redispatch_after=0)
+        if not ids:
+            break
+        for entry_id in ids:
+            outcome = await run_entry(db, plugins, settings, entry_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def pending_ids(ids: Iterable[int | None]) -> list[int]:
+    return [i for i in ids if i is not None]

@@ -1,0 +1,196 @@
+"""The plugin manager: finds plugins, switches them on or off, and answers typed questions
+about what the enabled ones contribute.
+
+Built-in plugins are the packages under ``plugins/``; third-party ones are found through the
+entry-point group ``tenure.plugins``. The core's own jobs and handlers are registered the
+same way, as the plugin named ``core``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from core import hookspecs
+from core.contributions import (
+    EventHandler,
+    InvariantCheck,
+    JobSpec,
+    PluginInfo,
+    SchemaContribution,
+)
+from core.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    import click
+
+    from core.events import DomainEvent
+
+hookimpl = pluggy.HookimplMarker("tenure")
+ENTRY_POINT_GROUP = "tenure.plugins"
+CORE = "core"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An installed plugin, on or off."""
+
+    info: PluginInfo
+    module: Any
+    origin: str  # "built-in" or the distribution that provides it
+
+
+def builtin_candidates() -> list[Candidate]:
+    import plugins
+
+    found = []
+    for module_info in sorted(pkgutil.iter_modules(plugins.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"plugins.{module_info.name}")
+        if hasattr(module, "tenure_plugin_info"):
+            found.append(Candidate(module.tenure_plugin_info(), module, "built-in"))
+    return found
+
+
+def entry_point_candidates() -> list[Candidate]:
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.load()
+        dist = ep.dist.name if ep.dist else ep.value
+        found.append(Candidate(module.tenure_plugin_info(), module, dist))
+    return found
+
+
+def installed_plugins() -> list[Candidate]:
+    """Every plugin that could be switched on, built-in first."""
+    return builtin_candidates() + entry_point_candidates()
+
+
+class PluginManager:
+    """The enabled plugins, with one typed method per registration hook."""
+
+    def __init__(self, enabled: Iterable[Candidate], installed: Iterable[Candidate] = ()) -> None:
+        from core import builtin
+
+        self.pm = pluggy.PluginManager("tenure")
+        self.pm.add_hookspecs(hookspecs)
+        self.installed = list(installed)
+        self.pm.register(builtin, name=CORE)
+        self._infos: dict[str, PluginInfo] = {CORE: builtin.tenure_plugin_info()}
+        for candidate in enabled:
+            if candidate.info.hookspecs is not None:
+                self.pm.add_hookspecs(candidate.info.hookspecs)
+            self.pm.register(candidate.module, name=candidate.info.name)
+            self._infos[candidate.info.name] = candidate.info
+
+    @property
+    def hook(self) -> Any:
+        """The raw pluggy hook relay, for hooks that plugins offer each other."""
+        return self.pm.hook
+
+    def names(self) -> list[str]:
+        """Enabled plugins, ``core`` first."""
+        return list(self._infos)
+
+    def is_enabled(self, name: str) -> bool:
+        return name in self._infos
+
+    def info(self, name: str) -> PluginInfo:
+        return self._infos[name]
+
+    def _per_plugin(self, hook_name: str) -> list[tuple[str, Any]]:
+        """Call a registration hook on each plugin in turn, keeping who returned what."""
+        results = []
+        for name in self.names():
+            plugin = self.pm.get_plugin(name)
+            impl = getattr(plugin, hook_name, None)
+            if impl is not None:
+                value = impl()
+                if value is not None:
+                    results.append((name, value))
+        return results
+
+    @cached_property
+    def schema_contributions(self) -> list[tuple[str, SchemaContribution]]:
+        return self._per_plugin("tenure_schema")
+
+    @cached_property
+    def jobs(self) -> dict[str, JobSpec]:
+        jobs: dict[str, JobSpec] = {}
+        for plugin, specs in self._per_plugin("tenure_jobs"):
+            for spec in specs:
+                if not spec.name.startswith(f"{plugin}."):
+                    raise ValueError(f"plugin {plugin}: job {spec.name!r} must be named {plugin}.*")
+                if spec.name in jobs:
+                    raise ValueError(f"two jobs are named {spec.name!r}")
+                jobs[spec.name] = spec
+        return jobs
+
+    @cached_property
+    def _handlers(self) -> list[EventHandler]:
+        handlers = [h for _, hs in self._per_plugin("tenure_event_handlers") for h in hs]
+        return sorted(handlers, key=lambda h: h.priority)
+
+    def handlers_for(self, event: DomainEvent) -> list[EventHandler]:
+        return [h for h in self._handlers if isinstance(event, h.event)]
+
+    @cached_property
+    def checks(self) -> list[tuple[str, InvariantCheck]]:
+        return [(p, c) for p, cs in self._per_plugin("tenure_checks") for c in cs]
+
+    def cli_commands(self) -> list[click.Command]:
+        return [c for _, cs in self._per_plugin("tenure_cli_commands") for c in cs]
+
+    def migration_locations(self) -> dict[str, str]:
+        """Alembic version folders of every *installed* plugin (enabled or not), so that a
+        database migrated while a plugin was on can still be read after it is turned off."""
+        locations = {}
+        for candidate in self.installed:
+            if candidate.info.migrations:
+                locations[candidate.info.name] = candidate.info.migrations
+        for name, info in self._infos.items():
+            if info.migrations:
+                locations[name] = info.migrations
+        return locations
+
+
+def load_plugins(settings: Settings, extra: Iterable[ModuleType] = ()) -> PluginManager:
+    """Build the manager for ``TENURE_PLUGINS``: every installed plugin, or those it names.
+
+    ``extra`` registers plugin modules that are not installed (tests use this).
+    """
+    installed = installed_plugins() + [
+        Candidate(m.tenure_plugin_info(), m, "given") for m in extra
+    ]
+    by_name: dict[str, Candidate] = {}
+    for candidate in installed:
+        name = candidate.info.name
+        if name == CORE or name in by_name:
+            raise SettingsError(
+                f"two installed plugins are named {name!r} ({candidate.origin} and "
+                f"{by_name[name].origin if name in by_name else 'the core'}); uninstall one"
+            )
+        by_name[name] = candidate
+    wanted = settings.enabled_plugins()
+    if wanted is None:
+        wanted = tuple(by_name)
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise SettingsError(
+            f"TENURE_PLUGINS: no plugin named {', '.join(unknown)} "
+            f"(installed: {', '.join(by_name) or 'none'})"
+        )
+    for name in wanted:
+        missing = [r for r in by_name[name].info.requires if r not in wanted]
+        if missing:
+            raise SettingsError(
+                f"TENURE_PLUGINS: {name} needs {', '.join(missing)}; turn it on or turn {name} off"
+            )
+    return PluginManager([by_name[n] for n in wanted], installed)

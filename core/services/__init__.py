@@ -1,0 +1,5 @@
+"""The core's rules, as plain async functions over a :class:`core.context.ServiceContext`.
+
+Every write happens in the caller's transaction; a :class:`core.errors.UserError` raised
+here rolls it back, so bad input writes nothing.
+"""

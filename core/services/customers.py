@@ -1,0 +1,381 @@
+"""Customers: creating, updating, upserting by identity, tagging, merging, finding twins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from core import validation as v
+from core.context import ServiceContext
+from core.errors import NotFound, UserError
+from core.events import CustomerCreated, CustomersMerged, CustomerUpdated
+from core.models import (
+    Customer,
+    CustomerContact,
+    CustomerIdentity,
+    CustomerTag,
+    Event,
+    Interaction,
+    Order,
+    StaffUser,
+    Task,
+)
+
+UNSET: Any = object()
+
+
+@dataclass
+class CustomerData:
+    """Fields of a customer as a caller gives them; ``UNSET`` leaves a field alone."""
+
+    name: Any = UNSET
+    emails: Any = UNSET
+    phones: Any = UNSET
+    identities: Any = UNSET  # list of (kind, value)
+    tags: Any = UNSET
+    source_channel: Any = UNSET
+    owner_id: Any = UNSET
+    birthday: Any = UNSET
+    locale: Any = UNSET
+    consent_email: Any = UNSET
+    consent_sms: Any = UNSET
+    consent_push: Any = UNSET
+
+
+@dataclass
+class CleanCustomer:
+    scalars: dict[str, Any] = field(default_factory=dict)
+    emails: list[str] | None = None
+    phones: list[str] | None = None
+    identities: list[tuple[str, str]] | None = None
+    tags: list[str] | None = None
+
+
+def _set(value: Any) -> bool:
+    return value is not UNSET
+
+
+def tag(value: str, fieldname: str = "tags") -> str:
+    return v.text(value, fieldname, max_length=50).lower()
+
+
+def identity(kind: str, value: str) -> tuple[str, str]:
+    return (v.text(kind, "identities.kind", max_length=50).lower(),
+            v.text(value, "identities.value", max_length=200))
+
+
+async def _clean(ctx: ServiceContext, data: CustomerData, *, creating: bool) -> CleanCustomer:
+    out = CleanCustomer()
+    if creating or _set(data.name):
+        out.scalars["name"] = v.text(None if data.name is UNSET else data.name, "name", max_length=200)
+    if _set(data.emails):
+        out.emails = list(dict.fromkeys(v.email(e) for e in data.emails or []))
+        if len(out.emails) > 20:
+            raise UserError("at most 20 email addresses", "emails", "too_many")
+    if _set(data.phones):
+        out.phones = list(dict.fromkeys(v.phone(p) for p in data.phones or []))
+        if len(out.phones) > 20:
+            raise UserError("at most 20 phone numbers", "phones", "too_many")
+    if _set(data.identities):
+        out.identities = list(dict.fromkeys(identity(k, val) for k, val in data.identities or []))
+        kinds = [k for k, _ in out.identities]
+        if len(kinds) != len(set(kinds)):
+            raise UserError("one identity of each kind per customer", "identities", "duplicate")
+    if _set(data.tags):
+        out.tags = list(dict.fromkeys(tag(t) for t in data.tags or []))
+        if len(out.tags) > 100:
+            raise UserError("at most 100 tags", "tags", "too_many")
+    if _set(data.source_channel):
+        out.scalars["source_channel"] = (
+            v.text(data.source_channel, "sourceChannel", max_length=50) if data.source_channel else None
+        )
+    if _set(data.owner_id):
+        if data.owner_id is not None and await ctx.session.get(StaffUser, data.owner_id) is None:
+            raise NotFound("staff user", data.owner_id, "ownerId")
+        out.scalars["owner_id"] = data.owner_id
+    if _set(data.birthday):
+        if data.birthday is not None and not isinstance(data.birthday, date):
+            raise UserError("must be a date", "birthday")
+        if data.birthday is not None and data.birthday > ctx.now().date():
+            raise UserError("must not be in the future", "birthday", "invalid_date")
+        out.scalars["birthday"] = data.birthday
+    if _set(data.locale):
+        out.scalars["locale"] = v.text(data.locale, "locale", max_length=20, required=False) or None
+    for flag in ("consent_email", "consent_sms", "consent_push"):
+        value = getattr(data, flag)
+        if _set(value):
+            out.scalars[flag] = bool(value)
+    return out
+
+
+async def _check_identities_free(ctx: ServiceContext, identities: list[tuple[str, str]], own_id: int | None) -> None:
+    for kind, value in identities:
+        holder = await ctx.session.scalar(
+            select(CustomerIdentity.customer_id).where(
+                CustomerIdentity.kind == kind, CustomerIdentity.value == value
+            )
+        )
+        if holder is not None and holder != own_id:
+            raise UserError(
+                f"{kind} {value!r} already belongs to customer {holder}", "identities", "identity_taken"
+            )
+
+
+def _apply_lists(customer: Customer, clean: CleanCustomer) -> None:
+    if clean.emails is not None or clean.phones is not None:
+        keep = [c for c in customer.contacts
+                if (c.kind == "email" and clean.emails is None) or (c.kind == "phone" and clean.phones is None)]
+        fresh = [CustomerContact(kind="email", value=e) for e in clean.emails or []]
+        fresh += [CustomerContact(kind="phone", value=p) for p in clean.phones or []]
+        existing = {(c.kind, c.value): c for c in customer.contacts}
+        customer.contacts = keep + [existing.get((c.kind, c.value), c) for c in fresh]
+    if clean.identities is not None:
+        existing_ids = {(i.kind, i.value): i for i in customer.identities}
+        customer.identities = [existing_ids.get(kv) or CustomerIdentity(kind=kv[0], value=kv[1])
+                               for kv in clean.identities]
+    if clean.tags is not None:
+        existing_tags = {t.tag: t for t in customer.tags}
+        customer.tags = [existing_tags.get(t) or CustomerTag(tag=t) for t in clean.tags]
+
+
+async def load(ctx: ServiceContext, customer_id: int, field: str = "id") -> Customer:
+    customer = await ctx.session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .options(selectinload(Customer.contacts), selectinload(Customer.identities),
+                 selectinload(Customer.tags))
+    )
+    if customer is None:
+        raise NotFound("customer", customer_id, field)
+    return customer
+
+
+async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
+    clean = await _clean(ctx, data, creating=True)
+    if clean.identities:
+        await _check_identities_free(ctx, clean.identities, None)
+    now = ctx.now()
+    customer = Customer(created_at=now, updated_at=now, contacts=[], identities=[], tags=[],
+                        order_count=0, total_spent=0, consent_email=False, consent_sms=False,
+                        consent_push=False, **clean.scalars)
+    _apply_lists(customer, clean)
+    ctx.session.add(customer)
+    await ctx.session.flush()
+    await ctx.emit(CustomerCreated(customer))
+    return customer
+
+
+async def update_customer(ctx: ServiceContext, customer_id: int, data: CustomerData) -> Customer:
+    customer = await load(ctx, customer_id)
+    clean = await _clean(ctx, data, creating=False)
+    if clean.identities:
+        await _check_identities_free(ctx, clean.identities, customer.id)
+    changed = [k for k, val in clean.scalars.items() if getattr(customer, k) != val]
+    for k, val in clean.scalars.items():
+        setattr(customer, k, val)
+    _apply_lists(customer, clean)
+    changed += [n for n in ("emails", "phones", "identities", "tags") if getattr(clean, n) is not None]
+    customer.updated_at = ctx.now()
+    await ctx.session.flush()
+    if changed:
+        await ctx.emit(CustomerUpdated(customer, tuple(changed)))
+    return customer
+
+
+async def upsert_customer(
+    ctx: ServiceContext, kind: str, value: str, data: CustomerData
+) -> tuple[Customer, bool]:
+    """Find the customer another system knows as ``kind``/``value`` and update it, or create
+    it with that identity. Pushing the same customer twice changes nothing the second time."""
+    kind, value = identity(kind, value)
+    holder = await ctx.session.scalar(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == kind, CustomerIdentity.value == value
+        )
+    )
+    if holder is None:
+        extra = [] if data.identities is UNSET else list(data.identities or [])
+        data.identities = [(kind, value), *[i for i in extra if identity(*i) != (kind, value)]]
+        return await create_customer(ctx, data), True
+    if _set(data.identities):
+        wanted = [identity(*i) for i in data.identities or []]
+        if (kind, value) not in wanted:
+            data.identities = [(kind, value), *wanted]
+    return await update_customer(ctx, holder, data), False
+
+
+async def tag_customers(
+    ctx: ServiceContext, customer_ids: list[int], add: list[str], remove: list[str]
+) -> int:
+    if len(customer_ids) > 1000:
+        raise UserError("at most 1000 customers at once", "customerIds", "too_many")
+    add = [tag(t, "add") for t in add]
+    remove = [tag(t, "remove") for t in remove]
+    found = set(await ctx.session.scalars(select(Customer.id).where(Customer.id.in_(customer_ids))))
+    missing = [i for i in customer_ids if i not in found]
+    if missing:
+        raise NotFound("customer", missing[0], "customerIds")
+    if remove:
+        await ctx.session.execute(
+            delete(CustomerTag).where(CustomerTag.customer_id.in_(customer_ids), CustomerTag.tag.in_(remove))
+        )
+    existing = set(
+        (await ctx.session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag).where(
+                CustomerTag.customer_id.in_(customer_ids), CustomerTag.tag.in_(add or [""])
+            )
+        )).tuples()
+    )
+    for cid in customer_ids:
+        for t in add:
+            if (cid, t) not in existing:
+                ctx.session.add(CustomerTag(customer_id=cid, tag=t))
+    await ctx.session.execute(
+        update(Customer).where(Customer.id.in_(customer_ids)).values(updated_at=ctx.now())
+    )
+    await ctx.session.flush()
+    return len(customer_ids)
+
+
+@dataclass
+class MergeReport:
+    survivor_id: int
+    merged_id: int
+    moved: dict[str, int]
+    conflicts: list[str]
+
+
+async def merge_customers(ctx: ServiceContext, survivor_id: int, merged_id: int) -> MergeReport:
+    """Fold ``merged_id`` into ``survivor_id``: contacts, identities, tags, orders,
+    interactions, tasks, events and every plugin's data (through the ``CustomersMerged``
+    handlers); then the merged customer is gone. Run it in a savepoint for a dry run."""
+    if survivor_id == merged_id:
+        raise UserError("a customer cannot be merged into itself", "mergedId", "invalid")
+    survivor = await load(ctx, survivor_id, "survivorId")
+    merged = await load(ctx, merged_id, "mergedId")
+    moved: dict[str, int] = {}
+    conflicts: list[str] = []
+    # Identities are unique per kind: the survivor keeps its own where both have one.
+    own_kinds = {i.kind for i in survivor.identities}
+    for ident in list(merged.identities):
+        if ident.kind in own_kinds:
+            conflicts.append(f"identity {ident.kind} {ident.value!r} dropped: the survivor has its own")
+        else:
+            survivor.identities.append(CustomerIdentity(kind=ident.kind, value=ident.value))
+    moved["identities"] = len(merged.identities) - len(conflicts)
+    have = {(c.kind, c.value) for c in survivor.contacts}
+    extra = [c for c in merged.contacts if (c.kind, c.value) not in have]
+    survivor.contacts.extend(CustomerContact(kind=c.kind, value=c.value) for c in extra)
+    moved["contacts"] = len(extra)
+    have_tags = {t.tag for t in survivor.tags}
+    new_tags = [t.tag for t in merged.tags if t.tag not in have_tags]
+    survivor.tags.extend(CustomerTag(tag=t) for t in new_tags)
+    moved["tags"] = len(new_tags)
+    await ctx.session.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == merged_id))
+    await ctx.session.flush()
+    for model, label in ((Order, "orders"), (Interaction, "interactions"), (Task, "tasks")):
+        result = await ctx.session.execute(
+            update(model).where(model.customer_id == merged_id).values(customer_id=survivor_id)
+        )
+        moved[label] = result.rowcount  # type: ignore[attr-defined]
+    result = await ctx.session.execute(
+        update(Event).where(Event.customer_id == merged_id).values(customer_id=survivor_id)
+    )
+    moved["events"] = result.rowcount  # type: ignore[attr-defined]
+    # Consent is never widened by a merge: the survivor keeps its own answers.
+    if survivor.owner_id is None:
+        survivor.owner_id = merged.owner_id
+    if survivor.birthday is None:
+        survivor.birthday = merged.birthday
+    await refresh_order_figures(ctx, survivor)
+    await refresh_interaction_figures(ctx, survivor)
+    await ctx.emit(CustomersMerged(survivor, merged_id))
+    await ctx.session.delete(merged)
+    survivor.updated_at = ctx.now()
+    await ctx.session.flush()
+    return MergeReport(survivor_id, merged_id, moved, conflicts)
+
+
+async def refresh_order_figures(ctx: ServiceContext, customer: Customer) -> None:
+    """Recompute the customer's order figures from its orders (after a merge or cancel)."""
+    counted = Order.status != "cancelled"
+    row = (await ctx.session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.amount - Order.refunded_amount), 0),
+               func.min(Order.placed_at), func.max(Order.placed_at))
+        .where(Order.customer_id == customer.id, counted)
+    )).one()
+    customer.order_count, customer.total_spent = int(row[0]), int(row[1])
+    customer.first_order_at, customer.last_order_at = row[2], row[3]
+    if ctx.dialect == "sqlite":
+        from core.clock import as_utc
+
+        customer.first_order_at = as_utc(row[2]) if row[2] else None
+        customer.last_order_at = as_utc(row[3]) if row[3] else None
+
+
+async def refresh_interaction_figures(ctx: ServiceContext, customer: Customer) -> None:
+    last = await ctx.session.scalar(
+        select(func.max(Interaction.occurred_at)).where(Interaction.customer_id == customer.id)
+    )
+    if ctx.dialect == "sqlite" and last is not None:
+        from core.clock import as_utc
+
+        last = as_utc(last)
+    customer.last_interaction_at = last
+
+
+def duplicate_candidates_query(limit: int) -> Select[Any]:
+    """Pairs of customers sharing an email or phone (identities are unique, so a shared one
+    cannot exist): ``(kind, value, first_id, second_id)``."""
+    a, b = CustomerContact.__table__.alias("a"), CustomerContact.__table__.alias("b")
+    return (
+        select(a.c.kind, a.c.value, a.c.customer_id, b.c.customer_id)
+        .join(b, and_(a.c.kind == b.c.kind, a.c.value == b.c.value, a.c.customer_id < b.c.customer_id))
+        .order_by(a.c.customer_id, b.c.customer_id)
+        .limit(limit)
+    )
+
+
+@dataclass
+class CustomerFilter:
+    search: str | None = None
+    tags: list[str] | None = None
+    owner_id: int | None = None
+    source_channel: str | None = None
+    ids: list[int] | None = None
+
+
+def filter_customers(stmt: Select[Any], f: CustomerFilter | None) -> Select[Any]:
+    if f is None:
+        return stmt
+    if f.ids is not None:
+        stmt = stmt.where(Customer.id.in_(f.ids))
+    if f.search:
+        term = f.search.strip()
+        like = f"%{term.lower()}%"
+        contact = select(CustomerContact.customer_id).where(
+            CustomerContact.value.in_({term.lower(), term, _phone_or_none(term)} - {None})
+        )
+        ident = select(CustomerIdentity.customer_id).where(CustomerIdentity.value == term)
+        stmt = stmt.where(or_(func.lower(Customer.name).like(like), Customer.id.in_(contact),
+                              Customer.id.in_(ident)))
+    if f.tags:
+        stmt = stmt.where(
+            Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag.in_([t.lower() for t in f.tags])))
+        )
+    if f.owner_id is not None:
+        stmt = stmt.where(Customer.owner_id == f.owner_id)
+    if f.source_channel:
+        stmt = stmt.where(Customer.source_channel == f.source_channel)
+    return stmt
+
+
+def _phone_or_none(term: str) -> str | None:
+    try:
+        return v.phone(term)
+    except UserError:
+        return None

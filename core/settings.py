@@ -1,0 +1,199 @@
+"""Settings read once from the environment (and a ``.env`` file in the working folder).
+
+Every setting is ``TENURE_<NAME>``. A wrong value stops start-up with one line that names
+the setting and says what is wrong (:class:`SettingsError`). Plugins declare their own
+settings as a frozen dataclass and read them with :meth:`Settings.for_plugin`, under
+``TENURE_<PLUGIN>_<NAME>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+PREFIX = "TENURE_"
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value Tenure cannot use; the message names it and says why."""
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        if raw.strip() == "":
+            return None
+        return _parse(name, raw, inner[0])
+    if kind is bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if kind is datetime:
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected an ISO 8601 time, got {raw!r}") from None
+        if parsed.tzinfo is None:
+            raise SettingsError(f"{name}: the time needs a timezone, e.g. {raw}+00:00")
+        return parsed
+    if origin is tuple:
+        (item,) = typing.get_args(kind)[:1]
+        parts = [p.strip() for p in raw.split(",") if p.strip()]
+        return tuple(_parse(name, p, item) for p in parts)
+    return raw
+
+
+def read_dataclass(cls: type[T], prefix: str, env: Mapping[str, str]) -> T:
+    """Build the frozen dataclass ``cls`` from ``env``; field ``x_y`` reads ``PREFIX X_Y``."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = prefix + field.name.upper()
+        if key in env:
+            values[field.name] = _parse(key, env[key], hints[field.name])
+    instance = cls(**values)
+    check = getattr(instance, "check", None)
+    if check is not None:
+        check()
+    return instance
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    """Read ``KEY=value`` lines of a ``.env`` file; the process environment wins over it."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The core's settings. Numbers from DOMAIN.md are defaults here, never constants."""
+
+    database_url: str = ""
+    broker_url: str = ""
+    plugins: str = "all"
+    secret_key: str = ""
+    environment: str = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    currency: str = "USD"
+    now: datetime | None = None
+    # GraphQL limits: a request over any of these is refused with an error naming it.
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    max_complexity: int = 5000
+    max_body_bytes: int = 1_000_000
+    max_batch_size: int = 10
+    graphiql: bool = True
+    introspection: bool = True
+    # Tokens and keys.
+    member_token_ttl_seconds: int = 3600
+    # The outbox: how jobs and messages leave the business transaction.
+    relay_interval_seconds: float = 1.0
+    job_lease_seconds: int = 300
+    job_max_attempts: int = 8
+    job_backoff_seconds: float = 5.0
+    job_concurrency: int = 4
+    webhook_timeout_seconds: float = 10.0
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+        merged = dict(load_env_file(env_file or Path(".env")))
+        merged.update(os.environ if env is None else env)
+        return read_dataclass(cls, PREFIX, merged)._with_env(merged)
+
+    def _with_env(self, env: Mapping[str, str]) -> Settings:
+        object.__setattr__(self, "_env", dict(env))
+        return self
+
+    def check(self) -> None:
+        if self.database_url and not self.database_url.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://", "sqlite://", "postgresql://")
+        ):
+            raise SettingsError(
+                "TENURE_DATABASE_URL: use sqlite+aiosqlite:///path.db or "
+                f"postgresql+asyncpg://user:password@host/db (got {self.database_url!r})"
+            )
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://", "amqp://")):
+            raise SettingsError(
+                f"TENURE_BROKER_URL: use redis://host:6379/0 or amqp://host (got {self.broker_url!r})"
+            )
+        if self.environment not in ("development", "production", "test"):
+            raise SettingsError(
+                "TENURE_ENVIRONMENT: one of development, production, test "
+                f"(got {self.environment!r})"
+            )
+        if self.environment == "production" and len(self.secret_key) < 32:
+            raise SettingsError(
+                "TENURE_SECRET_KEY: production needs a secret of at least 32 characters "
+                "(member tokens and survey links are signed with it)"
+            )
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise SettingsError(
+                f"TENURE_CURRENCY: a three-letter ISO 4217 code such as USD (got {self.currency!r})"
+            )
+        for name in ("max_depth", "max_aliases", "max_tokens", "max_page_size", "max_complexity"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"TENURE_{name.upper()}: must be at least 1")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with the async driver named; unset means ``tenure.db`` here."""
+        url = self.database_url or "sqlite+aiosqlite:///tenure.db"
+        if url.startswith("sqlite://"):
+            url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+        return url
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key that signs member tokens and links; a development default when unset."""
+        return (self.secret_key or "tenure-development-secret-change-me").encode()
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def enabled_plugins(self) -> tuple[str, ...] | None:
+        """Names from ``TENURE_PLUGINS``; ``None`` means every installed plugin."""
+        value = self.plugins.strip()
+        if value in ("all", "*"):
+            return None
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+
+    def for_plugin(self, plugin: str, cls: type[T]) -> T:
+        """A plugin's settings, read from ``TENURE_<PLUGIN>_<FIELD>``."""
+        env: Mapping[str, str] = getattr(self, "_env", os.environ)
+        return read_dataclass(cls, f"{PREFIX}{plugin.upper()}_", env)
+
+    def replace(self, **changes: Any) -> Settings:
+        env = getattr(self, "_env", {})
+        return dataclasses.replace(self, **changes)._with_env(env)

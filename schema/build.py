@@ -1,0 +1,149 @@
+"""Assembly of the GraphQL schema from the core and the enabled plugins.
+
+Plugin fields are added per schema through :meth:`TenureSchema.get_fields`, never spliced
+into the core's classes, so a schema built with a plugin off carries no trace of it even
+in a process that built one with it on. A field contributed twice to one type, or a root
+field without a permission rule, stops the assembly with an error that names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+
+from core.plugins import PluginManager
+from core.settings import Settings
+from schema.limits import ComplexityLimiter
+from schema.mutations.admin import AdminMutations
+from schema.mutations.customers import CustomerMutations
+from schema.mutations.orders import OrderMutations
+from schema.mutations.tasks import TaskMutations
+from schema.permissions import TenurePermission
+from schema.queries import CoreQuery
+
+ROOTS = ("Query", "Mutation", "Subscription")
+
+
+@strawberry.type(description="Everything a client can read.")
+class Query(CoreQuery):
+    pass
+
+
+@strawberry.type(description="Everything a client can change: one `input`, a payload with `userErrors`.")
+class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations):
+    pass
+
+
+class SchemaAssemblyError(Exception):
+    """Two contributions collide, or a root field declares no permission."""
+
+
+class TenureSchema(strawberry.Schema):
+    """A strawberry schema whose types carry the fields that enabled plugins add."""
+
+    def __init__(self, *, additions: dict[str, list[StrawberryField]], **kwargs: Any) -> None:
+        self.additions = additions
+        super().__init__(**kwargs)
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        return list(type_definition.fields) + self.additions.get(type_definition.name, [])
+
+
+def _fields(cls: type) -> list[StrawberryField]:
+    definition = getattr(cls, "__strawberry_definition__", None)
+    if definition is None:
+        raise SchemaAssemblyError(f"{cls.__name__} is not a @strawberry.type")
+    return list(definition.fields)
+
+
+def _has_rule(field: StrawberryField) -> bool:
+    return any(issubclass(p, TenurePermission) for p in field.permission_classes)
+
+
+def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]]:
+    """Fields each enabled plugin adds, by the name of the type they join."""
+    converter = StrawberryConfig().name_converter
+    core_types: dict[str, type] = {"Query": Query, "Mutation": Mutation}
+    from schema.types import core as core_types_module
+
+    for name in ("Customer", "Order", "Interaction", "Task", "StaffUser"):
+        core_types[name] = getattr(core_types_module, name)
+    owners: dict[tuple[str, str], str] = {}
+    for type_name, cls in core_types.items():
+        for field in _fields(cls):
+            owners[type_name, converter.from_field(field)] = "core"
+    additions: dict[str, list[StrawberryField]] = {}
+    for plugin, contribution in plugins.schema_contributions:
+        targets: list[tuple[str, type]] = [
+            (root, cls)
+            for root, cls in (("Query", contribution.query), ("Mutation", contribution.mutation),
+                              ("Subscription", contribution.subscription))
+            if cls is not None
+        ]
+        targets += list(contribution.extends.items())
+        for type_name, cls in targets:
+            if type_name not in ROOTS and type_name not in core_types:
+                raise SchemaAssemblyError(f"plugin {plugin} extends {type_name}, which is not a core type")
+            for field in _fields(cls):
+                name = converter.from_field(field)
+                owner = owners.get((type_name, name))
+                if owner is not None:
+                    raise SchemaAssemblyError(
+                        f"{type_name}.{name} is contributed by both {owner} and {plugin}; rename one"
+                    )
+                owners[type_name, name] = plugin
+                additions.setdefault(type_name, []).append(field)
+    return additions
+
+
+def check_permissions(schema: TenureSchema) -> None:
+    for root, cls in (("Query", Query), ("Mutation", Mutation)):
+        for field in _fields(cls) + schema.additions.get(root, []):
+            if not _has_rule(field):
+                raise SchemaAssemblyError(f"{root}.{field.python_name} declares no permission (use allow(...))")
+    for field in schema.additions.get("Subscription", []):
+        if not _has_rule(field):
+            raise SchemaAssemblyError(f"Subscription.{field.python_name} declares no permission")
+
+
+def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
+    additions = collect_additions(plugins)
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
+        ParserCache,
+        ValidationCache,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    if settings.production:
+        extensions.append(MaskErrors)
+    subscription = None
+    if "Subscription" in additions:
+        subscription = strawberry.type(type("Subscription", (), {"__annotations__": {}}))
+    extra_types: list[Any] = [t for _, c in plugins.schema_contributions for t in c.types]
+    schema = TenureSchema(
+        additions=additions,
+        query=Query,
+        mutation=Mutation,
+        subscription=subscription,
+        types=extra_types,
+        extensions=extensions,
+    )
+    check_permissions(schema)
+    return schema

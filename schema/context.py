@@ -1,0 +1,83 @@
+"""The per-request context: the caller, one database session for reads, a transaction per
+mutation, and fresh dataloaders."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from core.auth import Principal
+from core.context import ServiceContext
+
+if TYPE_CHECKING:
+    from schema.server import Runtime
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+BatchLoad = Callable[["Context", Sequence[Any]], Awaitable[Sequence[Any]]]
+
+
+@dataclass
+class Context:
+    runtime: Runtime
+    principal: Principal | None
+    auth_error: str | None = None
+    request: Any = None
+    _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
+    _session: AsyncSession | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @property
+    def settings(self) -> Any:
+        return self.runtime.settings
+
+    @property
+    def plugins(self) -> Any:
+        return self.runtime.plugins
+
+    @contextlib.asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        """The request's read session. Resolvers run concurrently and one session serves one
+        statement at a time, so its use is serialised here."""
+        async with self._lock:
+            if self._session is None:
+                self._session = await self._exit.enter_async_context(self.runtime.db.reader())
+            yield self._session
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ServiceContext]:
+        """One write transaction for one mutation; queued work is handed on after commit."""
+        async with self._lock:
+            if self._session is not None:
+                # Close the read transaction, so the write sees fresh data and SQLite's
+                # write lock is not waiting on our own reader.
+                await self._session.commit()
+            async with self.runtime.db.transaction() as session:
+                ctx = ServiceContext(session, self.settings, self.plugins,
+                                     actor=self.principal.actor if self.principal else "anonymous")
+                yield ctx
+        self._loaders.clear()
+        if ctx.enqueued:
+            await self.runtime.dispatch(ctx.enqueued)
+
+    def loader(self, load: BatchLoad, *, key: Hashable | None = None) -> DataLoader[Any, Any]:
+        """The request's DataLoader for ``load(context, keys)``, created on first use."""
+        cache_key = key if key is not None else load
+        found = self._loaders.get(cache_key)
+        if found is None:
+            async def batch(keys: list[Any]) -> Sequence[Any]:
+                return await load(self, keys)
+
+            found = DataLoader(load_fn=batch, max_batch_size=1000)
+            self._loaders[cache_key] = found
+        return found
+
+    async def close(self) -> None:
+        await self._exit.aclose()

@@ -1,0 +1,158 @@
+"""The Starlette application: ``/graphql`` (GraphiQL in a browser, JSON for clients),
+``/healthz``, ``/readyz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from core.auth import AuthenticationError, authenticate
+from core.db import Database
+from core.plugins import PluginManager, load_plugins
+from core.settings import Settings
+from schema.build import build_schema
+from schema.context import Context
+from schema.metrics import Metrics
+
+log = logging.getLogger("tenure.api")
+
+
+@dataclass
+class Runtime:
+    """What one server process holds: settings, plugins, the database, the schema, and
+    the way queued work is handed to whoever runs it."""
+
+    settings: Settings
+    plugins: PluginManager
+    db: Database
+    dispatch: Callable[[list[int]], Awaitable[None]]
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+class TenureGraphQL(GraphQL):  # type: ignore[type-arg]
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        self.runtime = runtime
+        super().__init__(build_schema(runtime.plugins, runtime.settings), **kwargs)
+
+    async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
+        principal, error = None, None
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                error = "the Authorization header must be 'Bearer <key>'"
+            else:
+                try:
+                    async with self.runtime.db.reader() as session:
+                        principal = await authenticate(session, self.runtime.settings.signing_key, token.strip())
+                except AuthenticationError as exc:
+                    error = f"not authenticated: {exc}"
+        context = Context(runtime=self.runtime, principal=principal, auth_error=error, request=request)
+        request.state.tenure_context = context
+        return context
+
+    async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().run(request, *args, **kwargs)
+        finally:
+            context = getattr(request.state, "tenure_context", None)
+            if context is not None:
+                await context.close()
+            self.runtime.metrics.observe_request(time.perf_counter() - started)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``TENURE_MAX_BODY_BYTES`` before reading them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                response = JSONResponse(
+                    {"errors": [{"message": f"the request body is over {self.limit} bytes (TENURE_MAX_BODY_BYTES)",
+                                 "extensions": {"code": "LIMIT_EXCEEDED", "limit": "body_size"}}]},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    plugins: PluginManager | None = None,
+    *,
+    background: bool = True,
+    dispatch: Callable[[list[int]], Awaitable[None]] | None = None,
+) -> Starlette:
+    """The ASGI app. ``background`` runs jobs in this process when no broker is set (the
+    embedded default); tests pass ``False`` and run jobs themselves."""
+    settings = settings or Settings.from_env()
+    plugins = plugins or load_plugins(settings)
+    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    holder: dict[str, Any] = {}
+
+    async def hand_off(ids: list[int]) -> None:
+        target = holder.get("dispatch")
+        if target is not None:
+            await target(ids)
+
+    runtime = Runtime(settings, plugins, db, dispatch or hand_off)
+    graphql = TenureGraphQL(runtime, graphql_ide="graphiql" if settings.graphiql else None)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with db.reader() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # the database is down or unreachable
+            return JSONResponse({"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, 503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(await runtime.metrics.render(db), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from workers.runner import start_background
+
+        stop = None
+        if dispatch is None:
+            holder["dispatch"], stop = await start_background(runtime, run_jobs=background)
+        try:
+            yield
+        finally:
+            if stop is not None:
+                await stop()
+            await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app

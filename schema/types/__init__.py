@@ -1,0 +1,1 @@
+"""The core's GraphQL types, one module per part of the domain."""

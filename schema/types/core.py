@@ -1,0 +1,320 @@
+"""The core's record types: customers, their orders, interactions and tasks, and staff.
+
+Resolvers receive ORM rows as ``self`` and read related rows through the request's
+dataloaders (:mod:`schema.loaders`), never one query per row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+import strawberry
+from sqlalchemy import literal, select, union_all
+from strawberry.types import Info
+
+from core import models
+from schema import loaders
+from schema.relay import Connection, Edge, PageInfo, encode_cursor, paginate
+from schema.types.common import JSON, Money
+
+
+@strawberry.enum(description="Where an order stands.")
+class OrderStatus(Enum):
+    PLACED = "placed"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+@strawberry.enum
+class TaskStatus(Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+@strawberry.type(description="A member of staff: a customer's owner, a task's assignee.")
+class StaffUser:
+    id: strawberry.ID
+    name: str
+    email: str
+    active: bool
+
+
+@strawberry.type(description="How another system knows the customer (kind is e.g. 'pos', 'shop').")
+class Identity:
+    kind: str
+    value: str
+
+
+@strawberry.type(description="What the customer agreed to be contacted by.")
+class Consent:
+    email: bool
+    sms: bool
+    push: bool
+
+
+@strawberry.type(description="One line of an order.")
+class OrderLine:
+    sku: str
+    name: str
+    category: str | None
+    quantity: int
+    unit_price: int = strawberry.field(description="Minor units.")
+    amount: int = strawberry.field(description="Minor units: quantity x unitPrice.")
+
+
+@strawberry.type(description="A purchase, recorded once per channel and external id.")
+class Order:
+    id: strawberry.ID
+    channel: str
+    external_id: str
+    currency: str
+    placed_at: datetime
+    created_at: datetime
+
+    @strawberry.field
+    def status(self: models.Order) -> OrderStatus:
+        return OrderStatus(self.status)
+
+    @strawberry.field(description="What was charged.")
+    def amount(self: models.Order) -> Money:
+        return Money(amount=self.amount, currency=self.currency)
+
+    @strawberry.field(description="What has been refunded so far.")
+    def refunded(self: models.Order) -> Money:
+        return Money(amount=self.refunded_amount, currency=self.currency)
+
+    @strawberry.field(description="What the customer kept paying: amount less refunds (0 if cancelled).")
+    def net(self: models.Order) -> Money:
+        return Money(amount=self.net_amount, currency=self.currency)
+
+    @strawberry.field
+    def lines(self: models.Order) -> list[OrderLine]:
+        return self.lines  # type: ignore[return-value]
+
+    @strawberry.field
+    async def customer(self: models.Order, info: Info) -> Customer:
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Something that happened between the business and the customer.")
+class Interaction:
+    id: strawberry.ID
+    kind: str
+    channel: str
+    occurred_at: datetime
+    summary: str
+    external_id: str | None
+
+    @strawberry.field
+    def payload(self: models.Interaction) -> JSON:
+        return self.payload
+
+    @strawberry.field
+    async def customer(self: models.Interaction, info: Info) -> Customer:
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="Follow-up work for a person, raised by hand or by a plugin.")
+class Task:
+    id: strawberry.ID
+    title: str
+    reason: str
+    due_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+    source: str = strawberry.field(description="What raised it: 'manual' or a plugin's name.")
+    source_key: str | None = strawberry.field(description="The cause within the source; one open task per cause.")
+
+    @strawberry.field
+    def status(self: models.Task) -> TaskStatus:
+        return TaskStatus(self.status)
+
+    @strawberry.field
+    async def assignee(self: models.Task, info: Info) -> StaffUser | None:
+        if self.assignee_id is None:
+            return None
+        return await info.context.loader(loaders.staff_by_id).load(self.assignee_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def customer(self: models.Task, info: Info) -> Customer | None:
+        if self.customer_id is None:
+            return None
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A plugin's entry on a customer's timeline (points earned, tier changed ...).")
+class TimelineEvent:
+    id: strawberry.ID
+    type: str
+    source: str
+    summary: str
+    occurred_at: datetime
+
+    @strawberry.field
+    def data(self: models.Event) -> JSON:
+        return self.data
+
+
+@strawberry.type(description="One moment of a customer's history; exactly one of order, interaction, event is set.")
+class TimelineEntry:
+    at: datetime
+    kind: str = strawberry.field(description="order, interaction or event")
+    summary: str
+    order: Order | None = None
+    interaction: Interaction | None = None
+    event: TimelineEvent | None = None
+
+
+NESTED_DEFAULT = 10
+
+
+@strawberry.type(description="A person or company the business wants to keep.")
+class Customer:
+    id: strawberry.ID
+    name: str
+    source_channel: str | None
+    birthday: date | None
+    locale: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    order_count: int = strawberry.field(description="Orders not cancelled.")
+    last_interaction_at: datetime | None
+
+    @strawberry.field(description="Net revenue from this customer so far (historic CLV).")
+    def total_spent(self: models.Customer, info: Info) -> Money:
+        return Money(amount=self.total_spent, currency=info.context.settings.currency)
+
+    @strawberry.field
+    def consent(self: models.Customer) -> Consent:
+        return Consent(email=self.consent_email, sms=self.consent_sms, push=self.consent_push)
+
+    @strawberry.field
+    async def emails(self: models.Customer, info: Info) -> list[str]:
+        contacts = await info.context.loader(loaders.contacts_by_customer).load(self.id)
+        return [c.value for c in contacts if c.kind == "email"]
+
+    @strawberry.field
+    async def phones(self: models.Customer, info: Info) -> list[str]:
+        contacts = await info.context.loader(loaders.contacts_by_customer).load(self.id)
+        return [c.value for c in contacts if c.kind == "phone"]
+
+    @strawberry.field
+    async def identities(self: models.Customer, info: Info) -> list[Identity]:
+        rows = await info.context.loader(loaders.identities_by_customer).load(self.id)
+        return [Identity(kind=r.kind, value=r.value) for r in rows]
+
+    @strawberry.field
+    async def tags(self: models.Customer, info: Info) -> list[str]:
+        return [t.tag for t in await info.context.loader(loaders.tags_by_customer).load(self.id)]
+
+    @strawberry.field(description="The account manager.")
+    async def owner(self: models.Customer, info: Info) -> StaffUser | None:
+        if self.owner_id is None:
+            return None
+        return await info.context.loader(loaders.staff_by_id).load(self.owner_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Newest first.")
+    async def orders(self: models.Customer, info: Info, first: int = NESTED_DEFAULT) -> Connection[Order]:
+        return await _latest(info, models.Order, models.Order.placed_at, self.id, first,
+                             lambda o: o.placed_at)
+
+    @strawberry.field(description="Newest first.")
+    async def interactions(self: models.Customer, info: Info, first: int = NESTED_DEFAULT) -> Connection[Interaction]:
+        return await _latest(info, models.Interaction, models.Interaction.occurred_at, self.id, first,
+                             lambda i: i.occurred_at)
+
+    @strawberry.field(description="Newest first; open ones when status is OPEN.")
+    async def tasks(
+        self: models.Customer, info: Info, first: int = NESTED_DEFAULT, status: TaskStatus | None = None
+    ) -> Connection[Task]:
+        extra = models.Task.status == status.value if status else None
+        return await _latest(info, models.Task, models.Task.created_at, self.id, first,
+                             lambda t: t.created_at, extra=extra, key=("tasks", status))
+
+    @strawberry.field(description="Interactions, orders and plugin events, newest first.")
+    async def timeline(
+        self: models.Customer, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[TimelineEntry]:
+        return await _timeline(info, self.id, first, after)
+
+
+async def _latest(info: Info, model: type, column: object, customer_id: int, first: int,
+                  at: object, *, extra: object = None, key: object = None) -> Connection:  # type: ignore[type-arg]
+    from schema.relay import check_first
+
+    context = info.context
+    first = check_first(first, context.settings.max_page_size)
+    load = context.loader(loaders.latest_per_customer(model, column, first, extra=extra),
+                          key=(key or model, "latest", first))
+    rows = await load.load(customer_id)
+    counter = context.loader(loaders.count_per_customer(model, extra=extra), key=(key or model, "count"))
+    edges = [Edge(node=r, cursor=encode_cursor([at(r), r.id])) for r in rows[:first]]  # type: ignore[operator]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=len(rows) > first, has_previous_page=False,
+                           start_cursor=edges[0].cursor if edges else None,
+                           end_cursor=edges[-1].cursor if edges else None),
+        count=lambda: counter.load(customer_id),
+    )
+
+
+async def _timeline(info: Info, customer_id: int, first: int, after: str | None) -> Connection[TimelineEntry]:
+    context = info.context
+    parts = union_all(
+        select(literal("interaction").label("kind"), models.Interaction.id.label("ref"),
+               models.Interaction.occurred_at.label("at")).where(models.Interaction.customer_id == customer_id),
+        select(literal("order").label("kind"), models.Order.id.label("ref"),
+               models.Order.placed_at.label("at")).where(models.Order.customer_id == customer_id),
+        select(literal("event").label("kind"), models.Event.id.label("ref"),
+               models.Event.occurred_at.label("at")).where(
+            models.Event.customer_id == customer_id, models.Event.on_timeline.is_(True)),
+    ).subquery()
+
+    async def run(stmt: object) -> list[object]:
+        async with context.db() as session:
+            return list((await session.execute(stmt)).all())  # type: ignore[call-overload]
+
+    from core.db import UTCDateTime
+    from sqlalchemy import type_coerce
+
+    at = type_coerce(parts.c.at, UTCDateTime())
+    page = await paginate(run, select(parts.c.kind, parts.c.ref), [(at, True), (parts.c.kind, True), (parts.c.ref, True)],
+                          first=first, after=after, cap=context.settings.max_page_size,
+                          node=lambda row: (row[0], row[1]))
+    refs = [edge.node for edge in page.edges]
+    ids = {kind: [ref for k, ref in refs if k == kind] for kind in ("order", "interaction", "event")}
+    found: dict[tuple[str, int], object] = {}
+    for order in await context.loader(loaders.orders_by_id).load_many(ids["order"]):
+        if order is not None:
+            found["order", order.id] = order
+    for row in await context.loader(loaders.by_id_cached(models.Interaction)).load_many(ids["interaction"]):
+        if row is not None:
+            found["interaction", row.id] = row
+    for row in await context.loader(loaders.by_id_cached(models.Event)).load_many(ids["event"]):
+        if row is not None:
+            found["event", row.id] = row
+    edges = []
+    for edge in page.edges:
+        kind, ref = edge.node
+        row = found[kind, ref]
+        if kind == "order":
+            entry = TimelineEntry(at=row.placed_at, kind=kind, summary=f"Order {row.external_id} ({row.status})", order=row)  # type: ignore[attr-defined, arg-type]
+        elif kind == "interaction":
+            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary or row.kind, interaction=row)  # type: ignore[attr-defined, arg-type]
+        else:
+            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary, event=row)  # type: ignore[attr-defined, arg-type]
+        edges.append(Edge(node=entry, cursor=edge.cursor))
+
+    async def count() -> int:
+        from sqlalchemy import func
+
+        async with context.db() as session:
+            return int(await session.scalar(select(func.count()).select_from(parts)) or 0)
+
+    return Connection(edges=edges, page_info=page.page_info, count=count)

@@ -1,0 +1,116 @@
+"""The dramatiq side of the distributed path.
+
+Actors bind to a broker when they are declared, so the broker is built first and the one
+actor, ``tenure_run_outbox_entry``, is declared on it explicitly (never on dramatiq's global
+default, which would reach for RabbitMQ on localhost). The message carries an outbox id
+only; the database says what to run, and the outbox claim makes a message delivered twice
+run once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from core.settings import Settings
+
+log = logging.getLogger("tenure.worker")
+ACTOR = "tenure_run_outbox_entry"
+QUEUE = "tenure"
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    if url.startswith(("redis://", "rediss://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url)
+    if url.startswith("amqp://"):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url)
+    return StubBroker()
+
+
+class BrokerDispatcher:
+    """Sends one message per outbox entry (API processes and the scheduler)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.broker = make_broker(settings.broker_url)
+        self.broker.declare_queue(QUEUE)
+
+    async def dispatch(self, ids: list[int]) -> None:
+        messages = [dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(i,), kwargs={}, options={})
+                    for i in ids]
+        await asyncio.to_thread(self._send, messages)
+
+    def _send(self, messages: list[dramatiq.Message[Any]]) -> None:
+        for message in messages:
+            self.broker.enqueue(message)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.broker.close)
+
+
+class WorkerLoop:
+    """One event loop thread per worker process, holding the database engine (asyncpg
+    pools belong to one loop); actor threads hand their coroutines to it."""
+
+    def __init__(self, settings: Settings) -> None:
+        from core.db import Database
+        from core.plugins import load_plugins
+
+        self.settings = settings
+        self.plugins = load_plugins(settings)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="tenure-worker-loop", daemon=True)
+        self.thread.start()
+        self.db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        self.dispatcher = BrokerDispatcher(settings)
+
+    def run_entry(self, entry_id: int) -> str:
+        from core import outbox
+
+        future = asyncio.run_coroutine_threadsafe(
+            outbox.run_entry(self.db, self.plugins, self.settings, entry_id, self.dispatcher.dispatch), self.loop
+        )
+        return future.result()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.db.dispose(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def declare_actor(broker: dramatiq.Broker, worker_loop: WorkerLoop) -> dramatiq.Actor[Any, Any]:
+    def run_outbox_entry(entry_id: int) -> None:
+        outcome = worker_loop.run_entry(entry_id)
+        log.debug("outbox entry %s: %s", entry_id, outcome)
+
+    # Retries are the outbox's business (with backoff, recorded); dramatiq only carries.
+    return dramatiq.actor(run_outbox_entry, actor_name=ACTOR, queue_name=QUEUE, broker=broker, max_retries=0)
+
+
+def run_worker(settings: Settings, *, threads: int = 4, stop: threading.Event | None = None) -> None:
+    """Run a worker until SIGTERM/SIGINT (or ``stop`` is set)."""
+    import signal
+
+    broker = make_broker(settings.broker_url)
+    worker_loop = WorkerLoop(settings)
+    declare_actor(broker, worker_loop)
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.start()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    log.info("worker running with %s threads on %s", threads, settings.broker_url)
+    try:
+        stop.wait()
+    finally:
+        worker.stop(timeout=10_000)
+        worker_loop.close()
+        broker.close()

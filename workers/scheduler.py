@@ -1,0 +1,77 @@
+"""The periodic scheduler: enqueues each scheduled job at its cron times (UTC).
+
+A fire time becomes an outbox entry with the dedupe key ``schedule:<job>:<time>``, so two
+schedulers running at once, or one restarted, enqueue each run once. After a pause only
+the latest missed run is enqueued: jobs compute their work from the clock, so one run
+catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from croniter import croniter
+
+from core import clock, outbox
+from core.db import Database
+from core.outbox import Dispatch
+from core.plugins import PluginManager
+from core.settings import Settings
+
+log = logging.getLogger("tenure.scheduler")
+
+
+def last_fire(expression: str, since: datetime, until: datetime) -> datetime | None:
+    """The latest cron time in ``(since, until]``, if any."""
+    previous: datetime = croniter(expression, until + timedelta(microseconds=1)).get_prev(datetime)
+    return previous if previous > since else None
+
+
+async def tick(db: Database, plugins: PluginManager, since: datetime, until: datetime) -> list[int]:
+    """Enqueue every scheduled job whose time came in ``(since, until]``; returns new ids."""
+    created: list[int] = []
+    async with db.transaction() as session:
+        for spec in plugins.jobs.values():
+            if spec.schedule is None:
+                continue
+            fire = last_fire(spec.schedule, since, until)
+            if fire is None:
+                continue
+            entry = await outbox.enqueue(session, spec.name, {"scheduledFor": fire.isoformat()},
+                                         dedupe_key=f"schedule:{spec.name}:{fire.isoformat()}")
+            if entry is not None:
+                created.append(entry)
+                log.info("scheduled %s for %s", spec.name, fire.isoformat())
+    return created
+
+
+async def run_forever(
+    db: Database, plugins: PluginManager, settings: Settings, dispatch: Dispatch,
+    stop: asyncio.Event, *, sweep: bool = True,
+) -> None:
+    """Tick every ``TENURE_RELAY_INTERVAL_SECONDS``; also hand on entries whose hand-off
+    was lost, retries that are due, and entries whose worker died."""
+    since = clock.now() - timedelta(minutes=1)
+    while not stop.is_set():
+        until = clock.now()
+        try:
+            ids = await tick(db, plugins, since, until)
+            if sweep:
+                ids += await outbox.due_entries(db)
+            since = until
+            if ids:
+                await dispatch(sorted(set(ids)))
+        except Exception:  # the database may be restarting; say so and keep going
+            log.exception("the scheduler could not reach the database; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.relay_interval_seconds)
+        except TimeoutError:
+            pass
+
+
+def validate_schedules(plugins: PluginManager) -> None:
+    for spec in plugins.jobs.values():
+        if spec.schedule is not None and not croniter.is_valid(spec.schedule):
+            raise ValueError(f"job {spec.name}: {spec.schedule!r} is not a cron expression")
