@@ -33,12 +33,13 @@ from schema.mutations.orders import OrderMutations
 from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
 from schema.queries import CoreQuery
+from schema.types.member import MemberQuery
 
 ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery):
+class Query(CoreQuery, MemberQuery):
     pass
 
 
@@ -78,9 +79,11 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
     converter = StrawberryConfig().name_converter
     core_types: dict[str, type] = {"Query": Query, "Mutation": Mutation}
     from schema.types import core as core_types_module
+    from schema.types.member import Member
 
     for name in ("Customer", "Order", "Interaction", "Task", "StaffUser"):
         core_types[name] = getattr(core_types_module, name)
+    core_types["Member"] = Member
     owners: dict[tuple[str, str], str] = {}
     for type_name, cls in core_types.items():
         for field in _fields(cls):

@@ -33,7 +33,7 @@ class TenurePermission(BasePermission):
             )
         if principal.role not in self.roles:
             raise GraphQLError(
-                f"the {principal.role.value} role may not use {info.parent_type.name}.{info.field_name}",
+                f"the {principal.role.value} role may not use {info.path.typename}.{info.field_name}",
                 extensions={"code": "FORBIDDEN"},
             )
         if self.scope and principal.role == Role.INTEGRATION and principal.scopes and self.scope not in principal.scopes:

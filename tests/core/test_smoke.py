@@ -25,3 +25,15 @@ async def test_create_and_read_customer(tenure: TenureHarness) -> None:
     assert node["orderCount"] == 1 and node["totalSpent"]["amount"] == 900
     assert listing["customers"]["totalCount"] == 1
     assert node["timeline"]["edges"][0]["node"]["kind"] == "order"
+
+
+async def test_member_sees_only_self(tenure: TenureHarness) -> None:
+    data = await tenure.ok(CREATE, {"input": {"name": "Grace", "emails": ["g@example.com"]}})
+    cid = int(data["createCustomer"]["customer"]["id"])
+    token = tenure.member_token(cid)
+    me = await tenure.ok("{ me { id name emails } }", key=token)
+    assert me["me"] == {"id": str(cid), "name": "Grace", "emails": ["g@example.com"]}
+    denied = await tenure.gql(f'{{ customer(id: "{cid}") {{ name }} }}', key=token)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    anonymous = await tenure.gql("{ me { id } }")
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
