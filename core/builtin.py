@@ -6,8 +6,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import __version__, clock
-from core.contributions import InvariantCheck, JobSpec, PluginInfo
+from core import __version__, clock, messages
+from core.contributions import EventHandler, InvariantCheck, JobSpec, MessageChannel, PluginInfo
+from core.events import CustomersMerged
+from core.messages.channels import EmailChannel, WebhookChannel
 from core.models import Customer, Order, OutboxEntry, OutboxStatus
 from core.plugins import hookimpl
 from core.services import webhooks
@@ -27,7 +29,18 @@ def tenure_plugin_info() -> PluginInfo:
 def tenure_jobs() -> list[JobSpec]:
     return [
         JobSpec("core.deliver_webhook", webhooks.deliver, description="POST one event to one subscriber"),
+        JobSpec(messages.DELIVER_JOB, messages.deliver, description="Deliver one message over its channel"),
     ]
+
+
+@hookimpl
+def tenure_message_channels() -> list[MessageChannel]:
+    return [EmailChannel(), WebhookChannel()]
+
+
+@hookimpl
+def tenure_event_handlers() -> list[EventHandler]:
+    return [EventHandler(CustomersMerged, messages.service.move_merged, priority=10)]
 
 
 async def _order_figures_match(session: AsyncSession) -> list[str]:

@@ -72,3 +72,65 @@ class EventHandler:
 class InvariantCheck:
     name: str
     check: Callable[[AsyncSession], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class TemplateDefault:
+    """The built-in text of a message, in one locale (``en``, ``de`` ...)."""
+
+    key: str
+    locale: str
+    subject: str
+    body: str
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver. ``permanent`` (an address refused, a 4xx answer) stops
+    the retries; otherwise the message is tried again with backoff."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A rendered message, as a channel gets it. ``message_id`` is the same on every try
+    of the same message: receivers use it to drop a repeat."""
+
+    id: int
+    message_id: str
+    customer_id: int
+    recipient: str
+    to: str
+    template: str
+    locale: str
+    subject: str
+    body: str
+    data: dict[str, Any]
+
+
+class MessageChannel:
+    """A way to deliver messages. Subclass it, set ``name`` and ``consent`` (the customer's
+    ``consent_<flag>`` that must be on, or ``None``), and implement :meth:`send`.
+
+    :meth:`address` returns where the message goes, or ``None`` (then the message is
+    skipped, saying so); by default the first contact of kind ``contact_kind`` (``email``,
+    ``phone``) of the customer, or the owner's email for a message to the owner.
+    """
+
+    name: str = ""
+    consent: str | None = None
+    contact_kind: str | None = None
+
+    def address(self, settings: Any, customer: Any, contacts: list[Any], owner: Any, recipient: str) -> str | None:
+        if recipient == "owner":
+            return getattr(owner, "email", None) if self.contact_kind == "email" else None
+        for contact in contacts:
+            if contact.kind == self.contact_kind:
+                return str(contact.value)
+        return None
+
+    async def send(self, settings: Any, message: Outgoing) -> None:
+        """Deliver ``message`` or raise :class:`DeliveryError`."""
+        raise DeliveryError(f"channel {self.name!r} cannot send", permanent=True)

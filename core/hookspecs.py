@@ -31,8 +31,10 @@ if TYPE_CHECKING:
         EventHandler,
         InvariantCheck,
         JobSpec,
+        MessageChannel,
         PluginInfo,
         SchemaContribution,
+        TemplateDefault,
     )
 
 hookspec = pluggy.HookspecMarker("tenure")
@@ -95,3 +97,27 @@ def tenure_checks() -> list[InvariantCheck]:  # type: ignore[empty-body]
 def tenure_cli_commands() -> list[click.Command]:  # type: ignore[empty-body]
     """Extra ``tenure`` sub-commands (a :class:`click.Command` or group each), named after
     the plugin (``tenure churn rescore``)."""
+
+
+# -- Messages (core.messages) ----------------------------------------------------------------
+
+
+@hookspec
+def tenure_message_channels() -> list[MessageChannel]:  # type: ignore[empty-body]
+    """Ways to deliver a message besides the core's ``email`` and ``webhook``: an SMS
+    gateway, a messaging app. Each a :class:`core.contributions.MessageChannel` with a
+    unique ``name`` (what ``send_message(channels=[...])`` and ``TENURE_MESSAGE_CHANNELS``
+    name), the consent flag it needs, how it finds the address, and ``async send``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def tenure_message_templates() -> list[TemplateDefault]:  # type: ignore[empty-body]
+    """Built-in texts of the messages a plugin sends (key ``<plugin>.<what>``, one per
+    locale). Staff override them with ``createTemplate``; placeholders are
+    ``{customer_name}`` and whatever the plugin passes as data.
+
+    .. versionadded:: 0.1
+    """

@@ -342,3 +342,62 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime]
+
+
+class MessageStatus(enum.StrEnum):
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Message(Base):
+    """One message to one recipient over one channel (core.messages). Rendered when it is
+    recorded, in the business transaction; ``dedupe_key`` + ``channel`` is unique, so the
+    same reminder is recorded, and so sent, once. ``message_id`` is derived from the dedupe
+    key and sent along (the email's Message-ID), so receivers can drop a repeat too."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", "channel"),
+        Index("ix_messages_customer_id", "customer_id", "id"),
+        Index("ix_messages_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign key, like the event log: a message stays on record; merges move it.
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    recipient: Mapped[str] = mapped_column(String(20), default="customer")
+    channel: Mapped[str] = mapped_column(String(30))
+    template: Mapped[str] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(20))
+    to_address: Mapped[str | None] = mapped_column(String(2000))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(250))
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING)
+    skip_reason: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class MessageTemplate(Base):
+    """A template edited through the API; it overrides the built-in one of the same key
+    and locale (``locale`` is ``en``, ``de``, ``pt-br`` ...)."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("key", "locale"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

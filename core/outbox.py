@@ -184,7 +184,7 @@ async def due_entries(db: Database, *, redispatch_after: float = 60.0, limit: in
                         and_(
                             OutboxEntry.status == OutboxStatus.PENDING,
                             OutboxEntry.available_at <= now,
-                            or_(OutboxEntry.dispatched_at.is_(None), OutboxEntry.dispatched_at < stale),
+                            or_(OutboxEntry.dispatched_at.is_(None), OutboxEntry.dispatched_at <= stale),
                         ),
                         and_(
                             OutboxEntry.status == OutboxStatus.RUNNING,

@@ -120,6 +120,21 @@ class Settings:
     job_backoff_seconds: float = 5.0
     job_concurrency: int = 4
     webhook_timeout_seconds: float = 10.0
+    # Messages (core.messages): email over SMTP, the signed message webhook, quiet hours.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_tls: str = "off"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Tenure <noreply@localhost>"
+    message_webhook_url: str = ""
+    message_webhook_secret: str = ""
+    message_channels: tuple[str, ...] = ("email",)
+    message_default_locale: str = "en"
+    message_quiet_start_hour: int | None = None
+    message_quiet_end_hour: int | None = None
+    message_max_attempts: int = 6
     db_pool_size: int = 10
     log_level: str = "INFO"
 
@@ -159,6 +174,12 @@ class Settings:
             raise SettingsError(
                 f"TENURE_CURRENCY: a three-letter ISO 4217 code such as USD (got {self.currency!r})"
             )
+        if self.smtp_tls not in ("off", "starttls", "tls"):
+            raise SettingsError(f"TENURE_SMTP_TLS: one of off, starttls, tls (got {self.smtp_tls!r})")
+        for hour in ("message_quiet_start_hour", "message_quiet_end_hour"):
+            value = getattr(self, hour)
+            if value is not None and not 0 <= value <= 23:
+                raise SettingsError(f"TENURE_{hour.upper()}: an hour from 0 to 23 (UTC), got {value}")
         for name in ("max_depth", "max_aliases", "max_tokens", "max_page_size", "max_complexity"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TENURE_{name.upper()}: must be at least 1")

@@ -27,6 +27,7 @@ from strawberry.types.field import StrawberryField
 from core.plugins import PluginManager
 from core.settings import Settings
 from schema.limits import ComplexityLimiter
+from schema.messages import MessageMutations, MessageQuery
 from schema.mutations.admin import AdminMutations
 from schema.mutations.customers import CustomerMutations
 from schema.mutations.orders import OrderMutations
@@ -39,12 +40,12 @@ ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery):
+class Query(CoreQuery, MemberQuery, MessageQuery):
     pass
 
 
 @strawberry.type(description="Everything a client can change: one `input`, a payload with `userErrors`.")
-class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations):
+class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations, MessageMutations):
     pass
 
 

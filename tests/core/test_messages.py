@@ -1,0 +1,181 @@
+"""Messages: templates per locale, consent, delivery over a real SMTP server and a real
+HTTP receiver, once, signed; retries with backoff visible in the API; quiet hours."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+from core.clock import FrozenClock
+from core.messages import send_message
+from core.models import StaffUser
+from core.services.customers import CustomerData, create_customer
+from core.testing import TenureHarness
+from tests.crash.receivers import free_port, http_receiver, smtp_server
+
+CREATE_TEMPLATE = """mutation($input: CreateTemplateInput!) { createTemplate(input: $input) {
+  template { id key locale placeholders } userErrors { field message code } } }"""
+MESSAGES = """query($f: MessageFilter) { messages(first: 50, filter: $f) { totalCount nodes {
+  id channel status toAddress subject body skipReason attempts lastError nextAttemptAt messageId locale } } }"""
+
+
+async def customer(tenure: TenureHarness, name: str, email: str | None, *, consent: bool = True,
+                   locale: str | None = None, owner_id: int | None = None) -> int:
+    async with tenure.transaction() as ctx:
+        row = await create_customer(ctx, CustomerData(name=name, emails=[email] if email else [], locale=locale,
+                                                      consent_email=consent, owner_id=owner_id))
+        return row.id
+
+
+async def owner(tenure: TenureHarness, email: str) -> int:
+    async with tenure.transaction() as ctx:
+        staff = StaffUser(name="Olga Owner", email=email, active=True, created_at=ctx.now())
+        ctx.session.add(staff)
+        await ctx.session.flush()
+        return staff.id
+
+
+async def templates(tenure: TenureHarness) -> None:
+    for locale, subject, body in (
+        ("en", "Hello {customer_name}", "You have {points} points.\nSee you soon."),
+        ("de", "Hallo {customer_name}", "Sie haben {points} Punkte."),
+    ):
+        data = await tenure.ok(CREATE_TEMPLATE, {"input": {"key": "shop.hello", "locale": locale,
+                                                           "subject": subject, "body": body}})
+        assert data["createTemplate"]["userErrors"] == []
+        assert data["createTemplate"]["template"]["placeholders"] == ["customer_name", "points"]
+
+
+async def test_email_and_webhook_arrive_once_signed_and_in_the_customers_language(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    with smtp_server() as mailbox, http_receiver() as receiver:
+        async with make_tenure(plugins=[], smtp_host="127.0.0.1", smtp_port=mailbox.port,
+                               mail_from="Shop <hello@shop.test>", message_webhook_url=receiver.url,
+                               message_webhook_secret="whsec-test") as tenure:
+            await templates(tenure)
+            ada = await customer(tenure, "Ada", "ada@example.com", locale="en-GB")
+            bernd = await customer(tenure, "Bernd", "bernd@example.com", locale="de-DE")
+            carl = await customer(tenure, "Carl", "carl@example.com", consent=False)
+            for _ in range(2):  # the same messages asked for twice are recorded once
+                async with tenure.transaction() as ctx:
+                    for cid in (ada, bernd, carl):
+                        await send_message(ctx, customer_id=cid, template="shop.hello", data={"points": 120},
+                                           dedupe_key=f"hello:{cid}", channels=["email", "webhook"])
+            await tenure.run_jobs()
+            await tenure.run_jobs()
+
+            [to_ada] = mailbox.to("ada@example.com")
+            assert to_ada["Subject"] == "Hello Ada"
+            assert "You have 120 points." in to_ada.get_payload()
+            assert to_ada["From"] == "Shop <hello@shop.test>"
+            [to_bernd] = mailbox.to("bernd@example.com")
+            assert to_bernd["Subject"] == "Hallo Bernd"
+            assert mailbox.to("carl@example.com") == []
+            assert len(mailbox.messages) == 2
+
+            assert len(receiver.requests) == 3  # the webhook needs no email consent
+            for headers, body in receiver.requests:
+                expected = "sha256=" + hmac.new(b"whsec-test", body, hashlib.sha256).hexdigest()
+                assert headers["x-tenure-signature"] == expected
+                assert headers["x-tenure-message-id"] == json.loads(body)["messageId"]
+            bodies = {json.loads(b)["customerId"]: json.loads(b) for _, b in receiver.requests}
+            assert bodies[bernd]["subject"] == "Hallo Bernd" and bodies[bernd]["locale"] == "de"
+
+            data = await tenure.ok(MESSAGES, {"f": {"customerId": str(carl), "channel": "email"}})
+            [skipped] = data["messages"]["nodes"]
+            assert skipped["status"] == "SKIPPED"
+            assert "not consented to email" in skipped["skipReason"]
+            sent = await tenure.ok(MESSAGES, {"f": {"status": "SENT"}})
+            assert sent["messages"]["totalCount"] == 5
+            ada_email = next(m for m in sent["messages"]["nodes"] if m["toAddress"] == "ada@example.com")
+            assert ada_email["messageId"] == to_ada["Message-ID"] and ada_email["attempts"] == 1
+
+
+async def test_failures_are_retried_with_backoff_and_shown(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    dead_port = free_port()  # nothing listens here
+    with http_receiver(fail_first=2) as receiver:
+        async with make_tenure(plugins=[], smtp_host="127.0.0.1", smtp_port=dead_port, message_max_attempts=3,
+                               job_backoff_seconds=60.0, message_webhook_url=receiver.url,
+                               message_webhook_secret="k") as tenure:
+            await templates(tenure)
+            ada = await customer(tenure, "Ada", "ada@example.com")
+            async with tenure.transaction() as ctx:
+                await send_message(ctx, customer_id=ada, template="shop.hello", data={}, dedupe_key="hello",
+                                   channels=["webhook", "email"])
+            await tenure.run_jobs()
+            data = await tenure.ok(MESSAGES)
+            by_channel = {m["channel"]: m for m in data["messages"]["nodes"]}
+            assert by_channel["webhook"]["status"] == "RETRYING"
+            assert by_channel["webhook"]["lastError"] == "the receiver answered HTTP 503"
+            assert by_channel["email"]["status"] == "RETRYING"
+            assert "could not reach the SMTP server" in by_channel["email"]["lastError"]
+            assert by_channel["email"]["attempts"] == 1
+            await tenure.run_jobs()  # the backoff has not passed: nothing is tried
+            assert (await tenure.ok(MESSAGES))["messages"]["nodes"][0]["attempts"] == 1
+            for _ in range(2):
+                frozen_clock.advance(minutes=5)
+                await tenure.run_jobs()
+            data = await tenure.ok(MESSAGES)
+            by_channel = {m["channel"]: m for m in data["messages"]["nodes"]}
+            assert by_channel["webhook"]["status"] == "SENT" and by_channel["webhook"]["attempts"] == 3
+            assert by_channel["webhook"]["lastError"] is None
+            assert len(receiver.requests) == 1
+            assert by_channel["email"]["status"] == "FAILED" and by_channel["email"]["attempts"] == 3
+
+            retried = await tenure.ok(
+                """mutation($id: ID!) { retryMessage(input: {id: $id}) { message { status } userErrors { code } } }""",
+                {"id": by_channel["email"]["id"]})
+            assert retried["retryMessage"]["message"]["status"] == "RETRYING"
+            again = await tenure.ok(
+                """mutation($id: ID!) { retryMessage(input: {id: $id}) {
+                     message { status } userErrors { field code } } }""",
+                {"id": by_channel["webhook"]["id"]})
+            assert again["retryMessage"]["userErrors"] == [{"field": "id", "code": "invalid_status"}]
+
+
+async def test_quiet_hours_hold_messages_until_morning(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    frozen_clock.set(frozen_clock.now().replace(hour=22))
+    with smtp_server() as mailbox:
+        async with make_tenure(plugins=[], smtp_host="127.0.0.1", smtp_port=mailbox.port,
+                               message_quiet_start_hour=21, message_quiet_end_hour=8) as tenure:
+            await templates(tenure)
+            ada = await customer(tenure, "Ada", "ada@example.com")
+            staff = await owner(tenure, "olga@shop.test")
+            bea = await customer(tenure, "Bea", "bea@example.com", owner_id=staff)
+            async with tenure.transaction() as ctx:
+                await send_message(ctx, customer_id=ada, template="shop.hello", data={}, dedupe_key="night")
+                await send_message(ctx, customer_id=bea, template="shop.hello", data={}, dedupe_key="night-owner",
+                                   recipient="owner")
+            await tenure.run_jobs()
+            assert mailbox.to("ada@example.com") == []
+            assert len(mailbox.to("olga@shop.test")) == 1  # quiet hours spare customers, not staff
+            [held] = (await tenure.ok(MESSAGES, {"f": {"customerId": str(ada)}}))["messages"]["nodes"]
+            assert held["status"] == "PENDING" and held["nextAttemptAt"].startswith("2026-06-02T08:00:00")
+            frozen_clock.advance(hours=10)
+            await tenure.run_jobs()
+            assert len(mailbox.to("ada@example.com")) == 1
+
+
+async def test_bad_templates_are_refused_and_nothing_is_written(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[]) as tenure:
+        for body, fragment in (("Hi {customer.name}", "not a placeholder"), ("Hi {", "not a valid template")):
+            data = await tenure.ok(CREATE_TEMPLATE, {"input": {"key": "shop.hello", "locale": "en",
+                                                               "subject": "Hi", "body": body}})
+            [error] = data["createTemplate"]["userErrors"]
+            assert error["field"] == "body" and fragment in error["message"]
+        missing = await tenure.ok(
+            """mutation { updateTemplate(input: {id: "999", body: "x"}) { userErrors { field code } } }""")
+        assert missing["updateTemplate"]["userErrors"] == [{"field": "id", "code": "not_found"}]
+        assert (await tenure.ok("{ templates { key } }"))["templates"] == []
+        await templates(tenure)
+        twice = await tenure.ok(CREATE_TEMPLATE, {"input": {"key": "shop.hello", "locale": "EN",
+                                                            "subject": "x", "body": "y"}})
+        assert twice["createTemplate"]["userErrors"][0]["code"] == "conflict"
+        member = tenure.member_token(1)
+        denied = await tenure.gql("{ messages { totalCount } }", key=member)
+        assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

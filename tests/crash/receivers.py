@@ -1,0 +1,102 @@
+"""Real receivers for outgoing messages, shared by the message, NPS, renewal and crash
+tests: an SMTP server (aiosmtpd) and an HTTP server, both on 127.0.0.1 at a free port."""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received: each message with its envelope recipients."""
+
+    messages: list[tuple[list[str], Message]] = field(default_factory=list)
+    port: int = 0
+    refuse: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for rcpts, m in self.messages if address in rcpts]
+
+    def message_ids(self) -> list[str]:
+        with self.lock:
+            return [str(m["Message-ID"]) for _, m in self.messages]
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    mailbox = Mailbox(port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+@dataclass
+class HttpReceiver:
+    """Requests the HTTP server received; ``fail_first`` answers that many with 503."""
+
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+    fail_first: int = 0
+    seen: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def http_receiver(fail_first: int = 0) -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver(fail_first=fail_first)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with receiver.lock:
+                receiver.seen += 1
+                failing = receiver.seen <= receiver.fail_first
+                if not failing:
+                    receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(503 if failing else 204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/messages"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
