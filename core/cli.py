@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -307,6 +308,29 @@ def migrations_new(plugin: str, message: str) -> None:
     upgrade(settings, plugins)
     click.echo(new_revision(settings, plugins, plugin, message))
 
+@main.group("plugin")
+def plugin_group() -> None:
+    """Start a plugin of your own (for partners)."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--path", "where", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to create the project in.")
+@click.option("--summary", default=None, help="One line saying what the plugin does.")
+def plugin_new(name: str, where: Path, summary: str | None) -> None:
+    """Create tenure-NAME/: a plugin package with its entry point, hooks, models, first migration,
+    GraphQL type, Customer field, query, mutation, job and passing tests."""
+    from core.scaffold import ScaffoldError, new_plugin
+
+    try:
+        root = new_plugin(name, where, summary)
+    except ScaffoldError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"created {root}")
+    click.echo(f"next: cd {root} && pip install -e . && python -m pytest")
+
 
 if __name__ == "__main__":
+
     main()

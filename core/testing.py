@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import httpx
 from sqlalchemy import event, text
 
-from core import auth
+from core import auth, clock
 from core.context import ServiceContext
 from core.db import Base, Database, enabled_tables
 from core.outbox import drain
@@ -118,6 +119,19 @@ class TenureHarness:
             raise GraphQLErrors(answer["errors"])
         return answer["data"]  # type: ignore[no-any-return]
 
+    async def client_for(self, role: str = "admin", *, customer_id: int | None = None,
+                         staff_email: str | None = None, scopes: list[str] | None = None) -> RoleClient:
+        """A GraphQL client acting as ``role``; ``member`` needs the ``customer_id`` it acts as."""
+        if role == "member":
+            if customer_id is None:
+                raise ValueError("a member client needs customer_id")
+            return RoleClient(self, self.member_token(customer_id))
+        return RoleClient(self, await self.key(role, staff_email=staff_email, scopes=scopes))
+
+    @property
+    def jobs(self) -> JobRunner:
+        return JobRunner(self)
+
     async def run_jobs(self) -> dict[str, int]:
         """Run every due job (and what they enqueue) until none is left."""
         return await drain(self.db, self.plugins, self.settings)
@@ -146,6 +160,96 @@ class TenureHarness:
             yield counter
         finally:
             event.remove(target, "before_cursor_execute", record)
+
+
+@dataclass
+class RoleClient:
+    """GraphQL requests with one caller's credentials (see :meth:`TenureHarness.client_for`)."""
+
+    harness: TenureHarness
+    token: str
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.harness.gql(query, variables, key=self.token)
+
+    async def ok(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.harness.ok(query, variables, key=self.token)
+
+
+@dataclass
+class JobRunner:
+    """Runs background jobs in the test's process: everything due, or one job by name."""
+
+    harness: TenureHarness
+
+    async def run_due(self) -> dict[str, int]:
+        """Every due outbox entry, and what those enqueue, until none is left."""
+        return await self.harness.run_jobs()
+
+    async def run(self, name: str, payload: dict[str, Any] | None = None) -> None:
+        """One job now, in its own transaction, as the scheduler would start it; then what
+        it enqueued."""
+        spec = self.harness.plugins.jobs.get(name)
+        if spec is None:
+            raise KeyError(f"no job named {name!r} (enabled: {', '.join(self.harness.plugins.jobs)})")
+        async with self.harness.transaction() as ctx:
+            await spec.run(ctx, payload or {})
+        await self.harness.run_jobs()
+
+
+#: Where :func:`freeze_time` stops the clock unless told otherwise.
+FROZEN_AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def freeze_time(at: datetime = FROZEN_AT) -> Iterator[clock.FrozenClock]:
+    """Stop Tenure's clock at ``at`` for the block; ``.advance(days=...)`` moves it."""
+    with clock.use_clock(clock.FrozenClock(at)) as frozen:
+        yield frozen  # type: ignore[misc]
+
+
+def not_installed(*modules: ModuleType) -> list[ModuleType]:
+    """The plugin modules that no installed distribution provides through the
+    ``tenure.plugins`` entry point, to pass as ``extra_plugins``: a plugin's own tests then
+    run the same whether its package was ``pip install``-ed or not."""
+    from core.plugins import entry_point_candidates
+
+    installed = {c.info.name for c in entry_point_candidates()}
+    return [m for m in modules if m.tenure_plugin_info().name not in installed]
+
+
+def migration_differences(database_url: str, plugins: list[str], extra_plugins: list[ModuleType] = (),  # type: ignore[assignment]
+                          *, only: str | None = None) -> list[Any]:
+    """Migrate a database with ``plugins`` on, then return what alembic autogenerate would
+    still write: empty when the migrations create exactly what the models declare. With
+    ``only``, just the differences in that plugin's tables. Call it from a synchronous test
+    (alembic runs its own event loop)."""
+    from core.db import plugin_tables
+    from core.migrate import differences, upgrade
+    from core.plugins import load_plugins
+
+    env = {"TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test", "TENURE_PLUGINS": ",".join(plugins)}
+    settings = Settings.from_env(env, env_file=None)
+    manager = load_plugins(settings, extra=extra_plugins)
+    upgrade(settings, manager)
+    found = differences(settings, manager)
+    if only is None:
+        return found
+    owned = {t.name for t in plugin_tables(only)}
+    return [d for d in found if _table_name(d) in owned]
+
+
+def _table_name(difference: Any) -> str | None:
+    """The table an alembic autogenerate difference is about."""
+    if isinstance(difference, list):  # column modifications come grouped
+        return _table_name(difference[0]) if difference else None
+    for part in difference[1:]:
+        if isinstance(part, str) and part in Base.metadata.tables:
+            return part
+        table = getattr(part, "table", None) if not hasattr(part, "c") else part
+        if table is not None and hasattr(table, "name"):
+            return str(table.name)
+    return None
 
 
 async def truncate_all(database_url: str) -> None:
