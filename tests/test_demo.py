@@ -1,0 +1,86 @@
+"""`tenure demo`: a realistic data set a user can browse at once, loaded once however often
+the command runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from click.testing import CliRunner
+
+from core.cli import main
+from core.demo import load_demo, plan_customer
+from core.testing import TenureHarness
+
+PORTAL = """
+query($first: Int!) {
+  customers(first: $first) {
+    totalCount
+    nodes {
+      name emails identities { kind value } orderCount lastOrderAt
+      totalSpent { amount currency }
+      owner { name }
+      orders(first: 50) { totalCount nodes { externalId status placedAt amount { amount } lines { sku } } }
+      timeline(first: 100) { totalCount edges { node { at kind } } }
+    }
+  }
+}
+"""
+
+
+async def test_demo_loads_customers_with_history_a_portal_can_show(tenure: TenureHarness) -> None:
+    summary = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=40, batch=15)
+    assert summary.customers_created == 40
+    assert summary.orders > 40 and summary.interactions > 0
+
+    data = await tenure.ok(PORTAL, {"first": 100})
+    customers = data["customers"]["nodes"]
+    assert data["customers"]["totalCount"] == 40
+    assert sum(c["orderCount"] for c in customers) + summary.cancellations == summary.orders
+    assert all(c["emails"] and c["identities"][0]["kind"] == "shop" for c in customers)
+    assert any(c["owner"] for c in customers) and any(c["owner"] is None for c in customers)
+
+    buyer = max(customers, key=lambda c: c["orderCount"])
+    assert buyer["orderCount"] >= 2
+    placed = [datetime.fromisoformat(o["placedAt"]) for o in buyer["orders"]["nodes"]]
+    # Orders are spread over the past two years, not all recorded at the moment of loading.
+    assert (max(placed) - min(placed)).days > 20
+    assert all(o["lines"] for o in buyer["orders"]["nodes"])
+    # The timeline mixes orders and interactions, newest first.
+    entries = [e["node"] for e in buyer["timeline"]["edges"]]
+    times = [datetime.fromisoformat(e["at"]) for e in entries]
+    assert times == sorted(times, reverse=True)
+    assert {"order"} <= {e["kind"] for e in entries}
+    assert sum(1 for c in customers for e in c["timeline"]["edges"] if e["node"]["kind"] == "interaction") > 0
+
+    tasks = await tenure.ok("{ tasks(first: 100) { totalCount nodes { source title } } }")
+    assert tasks["tasks"]["totalCount"] == summary.tasks
+    assert all(t["source"] == "demo" for t in tasks["tasks"]["nodes"])
+
+
+async def test_running_the_demo_twice_adds_nothing(tenure: TenureHarness) -> None:
+    first = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=12, batch=5)
+    again = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=15, batch=5)
+    assert again.customers_skipped == 12 and again.customers_created == 3
+    assert await tenure.scalar("SELECT count(*) FROM customers") == 15
+    orders = await tenure.scalar("SELECT count(*) FROM orders")
+    assert orders == first.orders + again.orders
+    assert again.staff_users == first.staff_users == await tenure.scalar("SELECT count(*) FROM staff_users")
+
+
+def test_the_same_seed_gives_the_same_people() -> None:
+    now = datetime.fromisoformat("2026-06-01T09:00:00+00:00")
+    a, b = plan_customer(7, 5, now), plan_customer(7, 5, now)
+    assert a.data.name == b.data.name and [s.at for s in a.steps] == [s.at for s in b.steps]
+    assert plan_customer(8, 5, now).data.emails != a.data.emails
+
+
+def test_demo_command_migrates_loads_and_summarises(tmp_path: object, monkeypatch: object) -> None:
+    monkeypatch.setenv("TENURE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/demo.db")  # type: ignore[attr-defined]
+    monkeypatch.setenv("TENURE_PLUGINS", "")  # type: ignore[attr-defined]
+    monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
+    result = CliRunner().invoke(main, ["demo", "--customers", "8"])
+    assert result.exit_code == 0, result.output
+    assert "8/8 customers" in result.output
+    assert "customers: 8 created, 0 already there" in result.output
+    again = CliRunner().invoke(main, ["demo", "--customers", "8"])
+    assert "customers: 0 created, 8 already there" in again.output
