@@ -60,10 +60,12 @@ class TenureHarness:
         plugins: list[str] | None = None,
         extra_plugins: list[ModuleType] = (),  # type: ignore[assignment]
         create_tables: bool = True,
+        env: dict[str, str] | None = None,
         **settings: Any,
     ) -> AsyncIterator[TenureHarness]:
-        """An app on ``database_url`` with ``plugins`` on (``None``: every installed one)."""
-        env = {"TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test"}
+        """An app on ``database_url`` with ``plugins`` on (``None``: every installed one).
+        ``env`` adds settings by their variable names (a plugin's ``TENURE_<PLUGIN>_<FIELD>``)."""
+        env = {**(env or {}), "TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test"}
         if plugins is not None:
             env["TENURE_PLUGINS"] = ",".join(plugins) if plugins else ""
         base = Settings.from_env(env, env_file=None)
