@@ -55,7 +55,7 @@ def grouped(model: Any, column: Any, label: str) -> Any:
     """A loader of every ``model`` row whose ``column`` equals the key."""
 
     async def load(context: Context, keys: Sequence[int]) -> list[list[Any]]:
-        rows = await _scalars(context, select(model).where(column.in_(keys)).order_by(model.__mapper__.primary_key[0]))
+        rows = await _scalars(context, select(model).where(column.in_(keys)).order_by(*model.__mapper__.primary_key))
         groups: dict[int, list[Any]] = defaultdict(list)
         for row in rows:
             groups[getattr(row, column.key)].append(row)
@@ -104,7 +104,7 @@ def count_per_customer(model: Any, *, extra: Any = None) -> Any:
         if extra is not None:
             stmt = stmt.where(extra)
         async with context.db() as session:
-            counts = dict((await session.execute(stmt.group_by(model.customer_id))).tuples().all())
+            counts = dict((await session.execute(stmt.group_by(model.customer_id))).all())
         return [int(counts.get(k, 0)) for k in keys]
 
     return load

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from core import validation as v
 from core.context import ServiceContext
+from core.db import insert_ignoring_conflicts
 from core.errors import NotFound, UserError
 from core.events import CustomerCreated, CustomersMerged, CustomerUpdated
 from core.models import (
@@ -159,9 +160,9 @@ async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
     if clean.identities:
         await _check_identities_free(ctx, clean.identities, None)
     now = ctx.now()
+    fields = {"consent_email": False, "consent_sms": False, "consent_push": False, **clean.scalars}
     customer = Customer(created_at=now, updated_at=now, contacts=[], identities=[], tags=[],
-                        order_count=0, total_spent=0, consent_email=False, consent_sms=False,
-                        consent_push=False, **clean.scalars)
+                        order_count=0, total_spent=0, **fields)
     _apply_lists(customer, clean)
     ctx.session.add(customer)
     await ctx.session.flush()
@@ -213,8 +214,11 @@ async def tag_customers(
 ) -> int:
     if len(customer_ids) > 1000:
         raise UserError("at most 1000 customers at once", "customerIds", "too_many")
-    add = [tag(t, "add") for t in add]
-    remove = [tag(t, "remove") for t in remove]
+    customer_ids = list(dict.fromkeys(customer_ids))
+    add = list(dict.fromkeys(tag(t, "add") for t in add))
+    remove = list(dict.fromkeys(tag(t, "remove") for t in remove))
+    if len(add) > 100 or len(remove) > 100:
+        raise UserError("at most 100 tags at once", "add" if len(add) > 100 else "remove", "too_many")
     found = set(await ctx.session.scalars(select(Customer.id).where(Customer.id.in_(customer_ids))))
     missing = [i for i in customer_ids if i not in found]
     if missing:
@@ -223,17 +227,12 @@ async def tag_customers(
         await ctx.session.execute(
             delete(CustomerTag).where(CustomerTag.customer_id.in_(customer_ids), CustomerTag.tag.in_(remove))
         )
-    existing = set(
-        (await ctx.session.execute(
-            select(CustomerTag.customer_id, CustomerTag.tag).where(
-                CustomerTag.customer_id.in_(customer_ids), CustomerTag.tag.in_(add or [""])
-            )
-        )).tuples()
-    )
-    for cid in customer_ids:
-        for t in add:
-            if (cid, t) not in existing:
-                ctx.session.add(CustomerTag(customer_id=cid, tag=t))
+    if add:
+        # A tag the customer already has (or that a concurrent request just added) is kept once.
+        await ctx.session.execute(
+            insert_ignoring_conflicts(ctx.dialect, CustomerTag.__table__),
+            [{"customer_id": cid, "tag": t} for cid in customer_ids for t in add],
+        )
     await ctx.session.execute(
         update(Customer).where(Customer.id.in_(customer_ids)).values(updated_at=ctx.now())
     )
@@ -259,44 +258,43 @@ async def merge_customers(ctx: ServiceContext, survivor_id: int, merged_id: int)
     merged = await load(ctx, merged_id, "mergedId")
     moved: dict[str, int] = {}
     conflicts: list[str] = []
-    # Identities are unique per kind: the survivor keeps its own where both have one.
+    # Rows move with set-based UPDATEs (the survivor's copy wins where both have one), so
+    # no row is deleted and re-created: ids stay, and the session holds no stale twin.
     own_kinds = {i.kind for i in survivor.identities}
-    for ident in list(merged.identities):
-        if ident.kind in own_kinds:
-            conflicts.append(f"identity {ident.kind} {ident.value!r} dropped: the survivor has its own")
-        else:
-            survivor.identities.append(CustomerIdentity(kind=ident.kind, value=ident.value))
-    moved["identities"] = len(merged.identities) - len(conflicts)
+    dropped = [i for i in merged.identities if i.kind in own_kinds]
+    conflicts += [f"identity {i.kind} {i.value!r} dropped: the survivor has its own" for i in dropped]
     have = {(c.kind, c.value) for c in survivor.contacts}
-    extra = [c for c in merged.contacts if (c.kind, c.value) not in have]
-    survivor.contacts.extend(CustomerContact(kind=c.kind, value=c.value) for c in extra)
-    moved["contacts"] = len(extra)
+    same_contacts = [c.id for c in merged.contacts if (c.kind, c.value) in have]
     have_tags = {t.tag for t in survivor.tags}
-    new_tags = [t.tag for t in merged.tags if t.tag not in have_tags]
-    survivor.tags.extend(CustomerTag(tag=t) for t in new_tags)
-    moved["tags"] = len(new_tags)
-    await ctx.session.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == merged_id))
-    await ctx.session.flush()
-    for model, label in ((Order, "orders"), (Interaction, "interactions"), (Task, "tasks")):
-        result = await ctx.session.execute(
-            update(model).where(model.customer_id == merged_id).values(customer_id=survivor_id)
+    session = ctx.session
+    if dropped:
+        await session.execute(delete(CustomerIdentity).where(CustomerIdentity.id.in_([i.id for i in dropped])))
+    if same_contacts:
+        await session.execute(delete(CustomerContact).where(CustomerContact.id.in_(same_contacts)))
+    if have_tags:
+        await session.execute(delete(CustomerTag).where(CustomerTag.customer_id == merged_id,
+                                                        CustomerTag.tag.in_(have_tags)))
+    for model, label in ((CustomerIdentity, "identities"), (CustomerContact, "contacts"), (CustomerTag, "tags"),
+                         (Order, "orders"), (Interaction, "interactions"), (Task, "tasks"), (Event, "events")):
+        result = await session.execute(
+            update(model).where(model.customer_id == merged_id).values(customer_id=survivor_id)  # type: ignore[attr-defined]
+            .execution_options(synchronize_session=False)
         )
-        moved[label] = result.rowcount  # type: ignore[attr-defined]
-    result = await ctx.session.execute(
-        update(Event).where(Event.customer_id == merged_id).values(customer_id=survivor_id)
-    )
-    moved["events"] = result.rowcount  # type: ignore[attr-defined]
+        moved[label] = int(result.rowcount)  # type: ignore[attr-defined]
     # Consent is never widened by a merge: the survivor keeps its own answers.
     if survivor.owner_id is None:
         survivor.owner_id = merged.owner_id
     if survivor.birthday is None:
         survivor.birthday = merged.birthday
+    session.expunge(merged)
+    session.expire(survivor, ["contacts", "identities", "tags"])
     await refresh_order_figures(ctx, survivor)
     await refresh_interaction_figures(ctx, survivor)
-    await ctx.emit(CustomersMerged(survivor, merged_id))
-    await ctx.session.delete(merged)
     survivor.updated_at = ctx.now()
-    await ctx.session.flush()
+    await session.flush()
+    await ctx.emit(CustomersMerged(survivor, merged_id))
+    await session.execute(delete(Customer).where(Customer.id == merged_id))
+    await session.flush()
     return MergeReport(survivor_id, merged_id, moved, conflicts)
 
 

@@ -106,7 +106,7 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
 async def replay(ctx: ServiceContext, delivery_id: int) -> int:
     delivery = await ctx.session.get(WebhookDelivery, delivery_id)
     if delivery is None:
-        raise NotFound("webhook delivery", delivery_id)
+        raise NotFound("webhook delivery", delivery_id, "deliveryId")
     entry = await ctx.enqueue(
         "core.deliver_webhook",
         {"subscriptionId": delivery.subscription_id, "eventId": delivery.event_id},
