@@ -69,7 +69,7 @@ async def test_email_and_webhook_arrive_once_signed_and_in_the_customers_languag
 
             [to_ada] = mailbox.to("ada@example.com")
             assert to_ada["Subject"] == "Hello Ada"
-            assert "You have 120 points." in to_ada.get_payload()
+            assert "You have 120 points." in to_ada.get_content()
             assert to_ada["From"] == "Shop <hello@shop.test>"
             [to_bernd] = mailbox.to("bernd@example.com")
             assert to_bernd["Subject"] == "Hallo Bernd"

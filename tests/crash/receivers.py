@@ -4,6 +4,7 @@ tests: an SMTP server (aiosmtpd) and an HTTP server, both on 127.0.0.1 at a free
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 import threading
 from collections.abc import Iterator
@@ -39,7 +40,8 @@ class Mailbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+            parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            self.messages.append((list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Message]:

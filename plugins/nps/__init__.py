@@ -1,0 +1,47 @@
+"""NPS and CSAT surveys: invitations after an order, on a schedule or by hand, single-use
+signed links, follow-up tasks for detractors, and the NPS report."""
+
+from __future__ import annotations
+
+from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution, TemplateDefault
+from core.events import CustomersMerged, OrderRecorded
+from core.plugins import hookimpl
+from plugins.nps import models as models  # registers the tables with the metadata
+
+
+@hookimpl
+def tenure_plugin_info() -> PluginInfo:
+    return PluginInfo(name="nps", version="0.1.0", summary="NPS and CSAT surveys with follow-up tasks",
+                      migrations="plugins.nps:migrations")
+
+
+@hookimpl
+def tenure_schema() -> SchemaContribution:
+    from plugins.nps import schema
+
+    return SchemaContribution(query=schema.NpsQuery, mutation=schema.NpsMutation,
+                              extends={"Customer": schema.CustomerSurveys, "Member": schema.MemberSurveys})
+
+
+@hookimpl
+def tenure_jobs() -> list[JobSpec]:
+    from plugins.nps.jobs import jobs
+
+    return jobs()
+
+
+@hookimpl
+def tenure_event_handlers() -> list[EventHandler]:
+    from plugins.nps import service
+
+    return [EventHandler(OrderRecorded, service.on_order), EventHandler(CustomersMerged, service.on_merge)]
+
+
+@hookimpl
+def tenure_message_templates() -> list[TemplateDefault]:
+    return [
+        TemplateDefault("nps.invitation", "en", "{customer_name}, how did we do?",
+                        "Hello {customer_name},\n\n{question}\n\nAnswer in one click: {survey_link}\n\nThank you!"),
+        TemplateDefault("nps.invitation", "de", "{customer_name}, wie war es?",
+                        "Hallo {customer_name},\n\n{question}\n\nHier antworten: {survey_link}\n\nVielen Dank!"),
+    ]
