@@ -1,0 +1,69 @@
+"""Loyalty points: an append-only ledger with FIFO lots, earn rules configured through the
+API, pending points until the return window closes, reversal on refunds, expiry with
+reminders, rewards, and the liability report.
+
+Order of work on a new order: the tiers plugin's upgrade handler runs at priority 100 and
+loyalty earns at priority 200, so an order that lifts a member into a tier already earns at
+that tier's multiplier (asked through the ``loyalty_points_multiplier`` hook).
+"""
+
+from __future__ import annotations
+
+import os
+
+from core import __version__
+from core.contributions import (
+    EventHandler,
+    InvariantCheck,
+    JobSpec,
+    PluginInfo,
+    SchemaContribution,
+    TemplateDefault,
+)
+from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded
+from core.plugins import hookimpl
+from core.settings import read_dataclass
+from plugins.loyalty import hookspecs, jobs, service
+from plugins.loyalty.notify import TEMPLATES
+from plugins.loyalty.settings import LoyaltySettings
+
+EARN_PRIORITY = 200
+
+
+@hookimpl
+def tenure_plugin_info() -> PluginInfo:
+    return PluginInfo(name="loyalty", version=__version__,
+                      summary="Loyalty points: ledger, earn rules, rewards, expiry and reversal on refunds",
+                      migrations="plugins.loyalty:migrations", hookspecs=hookspecs)
+
+
+@hookimpl
+def tenure_schema() -> SchemaContribution:
+    from plugins.loyalty.schema import contribution
+
+    return contribution()
+
+
+@hookimpl
+def tenure_jobs() -> list[JobSpec]:
+    return jobs.jobs(read_dataclass(LoyaltySettings, "TENURE_LOYALTY_", os.environ))
+
+
+@hookimpl
+def tenure_event_handlers() -> list[EventHandler]:
+    return [
+        EventHandler(OrderRecorded, service.on_order_recorded, priority=EARN_PRIORITY),
+        EventHandler(OrderRefunded, service.on_order_refunded, priority=EARN_PRIORITY),
+        EventHandler(OrderCancelled, service.on_order_cancelled, priority=EARN_PRIORITY),
+        EventHandler(CustomersMerged, service.on_customers_merged, priority=EARN_PRIORITY),
+    ]
+
+
+@hookimpl
+def tenure_checks() -> list[InvariantCheck]:
+    return [InvariantCheck("every points balance equals its ledger and none is negative", jobs.ledger_matches)]
+
+
+@hookimpl
+def tenure_message_templates() -> list[TemplateDefault]:
+    return list(TEMPLATES)

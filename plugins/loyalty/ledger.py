@@ -1,0 +1,228 @@
+"""The ledger's primitives. Every change locks the customer's account row first (SELECT
+... FOR UPDATE on PostgreSQL; SQLite write transactions are serialised already), writes an
+append-only entry, draws spends from the oldest lots, and moves the account's totals by
+exactly the entry's points, so ``balance`` always equals the sum of the posted entries and
+``pending`` the sum of the pending ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from core.context import ServiceContext
+from core.db import insert_ignoring_conflicts
+from core.errors import UserError
+from plugins.loyalty.models import Account, Draw, Entry, EntryKind
+from plugins.loyalty.notify import reward_thresholds
+from plugins.loyalty.settings import loyalty_settings
+
+
+async def lock_account(ctx: ServiceContext, customer_id: int) -> Account:
+    """The customer's account, created if missing, locked for this transaction."""
+    pg = ctx.dialect == "postgresql"
+    account = await ctx.session.get(Account, customer_id, with_for_update=pg, populate_existing=True)
+    if account is None:
+        await ctx.session.execute(
+            insert_ignoring_conflicts(ctx.dialect, Account.__table__).values(
+                customer_id=customer_id, balance=0, pending=0, lifetime_earned=0, shortfall=0,
+                updated_at=ctx.now())
+        )
+        account = await ctx.session.get(Account, customer_id, with_for_update=pg, populate_existing=True)
+    assert account is not None
+    account.updated_at = ctx.now()
+    return account
+
+
+def new_entry(ctx: ServiceContext, customer_id: int, kind: str, points: int, *, source: str, reason: str = "",
+              order_id: int | None = None, reward_id: int | None = None, key: str | None = None,
+              qualifying: int = 0, detail: dict[str, Any] | None = None) -> Entry:
+    return Entry(customer_id=customer_id, kind=kind, points=points, qualifying=qualifying, pending=False,
+                 remaining=0, shortfall=0, reason=reason[:300], source=source, order_id=order_id,
+                 reward_id=reward_id, idempotency_key=key, detail=detail or {}, created_at=ctx.now())
+
+
+async def credit(ctx: ServiceContext, account: Account, entry: Entry, *,
+                 pending_until: datetime | None = None) -> Entry:
+    """Add a lot of ``entry.points`` (> 0): pending until ``pending_until`` if that is later."""
+    now = ctx.now()
+    expiry_days = loyalty_settings(ctx).expiry_days
+    entry.pending = pending_until is not None and pending_until > now
+    entry.remaining = entry.points
+    entry.available_at = pending_until if entry.pending else now
+    entry.expires_at = now + timedelta(days=expiry_days) if expiry_days else None
+    ctx.session.add(entry)
+    before = account.balance
+    if entry.kind == EntryKind.EARN:
+        account.lifetime_earned += entry.points
+    if entry.pending:
+        account.pending += entry.points
+    else:
+        account.balance += entry.points
+    await ctx.session.flush()
+    if not entry.pending:
+        await settle_shortfall(ctx, account)
+        await reward_thresholds(ctx, account, before, entry.id)
+    return entry
+
+
+async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int,
+                first_from: Sequence[Entry] = ()) -> Entry:
+    """Take ``points`` of the posted balance: from ``first_from`` lots, then oldest first."""
+    if points > account.balance:
+        raise UserError(f"the balance is {account.balance} points, {points} asked", "points", "insufficient_points")
+    entry.points = -points
+    ctx.session.add(entry)
+    await ctx.session.flush()
+    left = points
+    draws: dict[int, int] = {}
+    for lot in first_from:
+        if left and not lot.pending and lot.remaining > 0:
+            take = min(left, lot.remaining)
+            lot.remaining -= take
+            draws[lot.id] = draws.get(lot.id, 0) + take
+            left -= take
+    while left:
+        lots = list(await ctx.session.scalars(
+            select(Entry).where(Entry.customer_id == account.customer_id, Entry.pending.is_(False),
+                                Entry.remaining > 0, Entry.id.not_in(list(draws) or [0]))
+            .order_by(Entry.expires_at.asc().nulls_last(), Entry.id).limit(100)
+        ))
+        if not lots:
+            raise RuntimeError(f"customer {account.customer_id}: lots hold less than the balance")
+        for lot in lots:
+            take = min(left, lot.remaining)
+            lot.remaining -= take
+            draws[lot.id] = take
+            left -= take
+            if not left:
+                break
+    ctx.session.add_all([Draw(entry_id=entry.id, lot_id=lot_id, points=n) for lot_id, n in draws.items()])
+    account.balance -= points
+    await ctx.session.flush()
+    return entry
+
+
+async def settle_shortfall(ctx: ServiceContext, account: Account) -> None:
+    """Points owed from refunded orders whose points were spent are taken from new points
+    as soon as they can be spent: buying, earning, refunding and keeping the points fails."""
+    take = min(account.shortfall, account.balance)
+    if take <= 0:
+        return
+    entry = new_entry(ctx, account.customer_id, EntryKind.REVERSE, 0, source="order",
+                      reason="settles points owed from refunded orders", detail={"settles": take})
+    await debit(ctx, account, entry, take)
+    account.shortfall -= take
+
+
+async def reverse_order(ctx: ServiceContext, order_id: int, customer_id: int, ratio: tuple[int, int],
+                        reason: str) -> list[Entry]:
+    """Bring what the order's points reversals add up to ``ceil(earned * ratio)``: from the
+    order's pending lots, then its own posted lots, then the oldest others; what was spent
+    already is recorded as the entry's (and the account's) shortfall."""
+    of_order = select(Entry).where(Entry.order_id == order_id, Entry.kind == EntryKind.EARN).order_by(Entry.id)
+    if not list(await ctx.session.scalars(of_order.limit(1))):
+        return []
+    account = await lock_account(ctx, customer_id)
+    lots = list(await ctx.session.scalars(of_order.execution_options(populate_existing=True)))
+    done = (await ctx.session.execute(
+        select(func.coalesce(func.sum(-Entry.points + Entry.shortfall), 0),
+               func.coalesce(func.sum(-Entry.qualifying), 0))
+        .where(Entry.order_id == order_id, Entry.kind == EntryKind.REVERSE))).one()
+    num, den = ratio
+    earned = sum(lot.points for lot in lots)
+    todo = -(-earned * num // den) - int(done[0])
+    q_todo = -(-sum(lot.qualifying for lot in lots) * num // den) - int(done[1])
+    written: list[Entry] = []
+    for lot in lots:
+        if todo <= 0:
+            break
+        if lot.pending and lot.remaining > 0:
+            take = min(todo, lot.remaining)
+            entry = new_entry(ctx, customer_id, EntryKind.REVERSE, -take, source="order", reason=reason,
+                              order_id=order_id)
+            entry.pending = True
+            ctx.session.add(entry)
+            await ctx.session.flush()
+            ctx.session.add(Draw(entry_id=entry.id, lot_id=lot.id, points=take))
+            lot.remaining -= take
+            account.pending -= take
+            todo -= take
+            written.append(entry)
+    if todo > 0:
+        take = min(todo, account.balance)
+        entry = new_entry(ctx, customer_id, EntryKind.REVERSE, 0, source="order", reason=reason, order_id=order_id)
+        if take:
+            await debit(ctx, account, entry, take, first_from=[lot for lot in lots if not lot.pending])
+        else:
+            ctx.session.add(entry)
+        entry.shortfall = todo - take
+        account.shortfall += todo - take
+        written.append(entry)
+    if written and q_todo > 0:
+        written[0].qualifying = -q_todo
+    await ctx.session.flush()
+    return written
+
+
+async def release(ctx: ServiceContext, customer_id: int, until: datetime) -> int:
+    """Post the customer's pending lots whose return window closed; returns the points posted."""
+    account = await lock_account(ctx, customer_id)
+    lots = list(await ctx.session.scalars(
+        select(Entry).where(Entry.customer_id == customer_id, Entry.pending.is_(True), Entry.points > 0,
+                            Entry.available_at <= until).execution_options(populate_existing=True)))
+    if not lots:
+        return 0
+    ids = [lot.id for lot in lots]
+    posted = sum(lot.remaining for lot in lots)
+    for lot in lots:
+        lot.pending = False
+    await ctx.session.execute(
+        update(Entry).where(Entry.pending.is_(True), Entry.id.in_(select(Draw.entry_id).where(Draw.lot_id.in_(ids))))
+        .values(pending=False).execution_options(synchronize_session=False))
+    before = account.balance
+    account.pending -= posted
+    account.balance += posted
+    await ctx.session.flush()
+    await settle_shortfall(ctx, account)
+    await reward_thresholds(ctx, account, before, ids[0])
+    return posted
+
+
+async def expire(ctx: ServiceContext, customer_id: int, until: datetime) -> Entry | None:
+    """Expire what is left of the customer's lots whose time came, oldest first."""
+    account = await lock_account(ctx, customer_id)
+    lots = list(await ctx.session.scalars(
+        select(Entry).where(Entry.customer_id == customer_id, Entry.pending.is_(False), Entry.remaining > 0,
+                            Entry.expires_at <= until)
+        .order_by(Entry.expires_at, Entry.id).execution_options(populate_existing=True)))
+    total = sum(lot.remaining for lot in lots)
+    if not total:
+        return None
+    entry = new_entry(ctx, customer_id, EntryKind.EXPIRE, 0, source="expiry",
+                      reason=f"{total} points earned more than {loyalty_settings(ctx).expiry_days} days ago")
+    return await debit(ctx, account, entry, total, first_from=lots)
+
+
+async def merge_accounts(ctx: ServiceContext, survivor_id: int, merged_id: int) -> None:
+    """Move the merged customer's ledger to the survivor and add up the totals."""
+    first, second = sorted((survivor_id, merged_id))
+    accounts = {first: await lock_account(ctx, first), second: await lock_account(ctx, second)}
+    survivor, merged = accounts[survivor_id], accounts[merged_id]
+    # The survivor may hold the same idempotency keys (a birthday bonus of the same year).
+    await ctx.session.execute(
+        update(Entry).where(Entry.customer_id == merged_id, Entry.idempotency_key.is_not(None))
+        .values(idempotency_key=func.substr(f"merged{merged_id}:" + Entry.idempotency_key, 1, 250))
+        .execution_options(synchronize_session=False))
+    await ctx.session.execute(
+        update(Entry).where(Entry.customer_id == merged_id).values(customer_id=survivor_id)
+        .execution_options(synchronize_session=False))
+    survivor.balance += merged.balance
+    survivor.pending += merged.pending
+    survivor.lifetime_earned += merged.lifetime_earned
+    survivor.shortfall += merged.shortfall
+    await ctx.session.delete(merged)
+    await ctx.session.flush()
+    await settle_shortfall(ctx, survivor)

@@ -1,0 +1,312 @@
+"""The loyalty rules: earning from orders (and taking back on refunds), redeeming points
+and rewards, manual adjustments, referral and birthday bonuses, and merging. Every function
+runs in the caller's transaction; a refusal raises :class:`UserError` and writes nothing."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import extract, func, or_, select, update
+
+from core import idempotency
+from core import validation as v
+from core.context import ServiceContext
+from core.errors import Conflict, NotFound, UserError
+from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded
+from core.models import Customer, CustomerTag, OrderStatus
+from plugins.loyalty import ledger
+from plugins.loyalty.hookspecs import Multiplier
+from plugins.loyalty.models import Entry, EntryKind, Reward
+from plugins.loyalty.rules import MAX_POINTS, load_rules, order_points
+from plugins.loyalty.settings import loyalty_settings
+
+
+async def _customer(ctx: ServiceContext, customer_id: int, field: str = "customerId") -> Customer:
+    customer = await ctx.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id, field)
+    return customer
+
+
+async def hook_multipliers(ctx: ServiceContext, customer_id: int) -> list[Multiplier]:
+    """What other plugins (tiers) multiply this customer's points by."""
+    found = []
+    for answer in ctx.plugins.hook.loyalty_points_multiplier(ctx=ctx, customer_id=customer_id):
+        value = await answer if inspect.isawaitable(answer) else answer
+        if value is not None:
+            found.append(value)
+    return found
+
+
+async def _points_earned(ctx: ServiceContext, customer_id: int) -> None:
+    for answer in ctx.plugins.hook.loyalty_points_earned(ctx=ctx, customer_id=customer_id):
+        if inspect.isawaitable(answer):
+            await answer
+
+
+# -- Orders -----------------------------------------------------------------------------------
+
+
+async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
+    """Earn the order's points in its transaction, pending until its return window closes."""
+    order = event.order
+    cfg = loyalty_settings(ctx)
+    rules = await load_rules(ctx.session)
+    tags: set[str] = set()
+    if rules.needs_tags:
+        tags = set(await ctx.session.scalars(
+            select(CustomerTag.tag).where(CustomerTag.customer_id == order.customer_id)))
+    extra = [(m.percent, m.reason) for m in await hook_multipliers(ctx, order.customer_id)]
+    lines = [(line.amount, line.category) for line in order.lines]
+    points, detail = order_points(rules, cfg, amount=order.amount, currency=order.currency, lines=lines, tags=tags,
+                                  at=order.placed_at, extra_percents=extra)
+    pending_until = order.placed_at + timedelta(days=cfg.return_window_days)
+    earned = 0
+    if points > 0:
+        account = await ledger.lock_account(ctx, order.customer_id)
+        entry = ledger.new_entry(ctx, order.customer_id, EntryKind.EARN, points, source="order",
+                                 reason=f"order {order.external_id} ({order.channel})", order_id=order.id,
+                                 key=f"order:{order.id}", qualifying=points, detail=detail)
+        await ledger.credit(ctx, account, entry, pending_until=pending_until)
+        earned += points
+    bonus = rules.bonus("first_order")
+    customer = await _customer(ctx, order.customer_id)
+    if bonus is not None and customer.order_count == 1:
+        account = await ledger.lock_account(ctx, order.customer_id)
+        seen = await ctx.session.scalar(select(Entry.id).where(
+            Entry.customer_id == order.customer_id, Entry.idempotency_key == "first_order"))
+        if seen is None:
+            entry = ledger.new_entry(ctx, order.customer_id, EntryKind.EARN, bonus.points, source="order",
+                                     reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order")
+            await ledger.credit(ctx, account, entry, pending_until=pending_until)
+            earned += bonus.points
+    if earned:
+        await ctx.publish("loyalty.points_earned", source="loyalty", customer_id=order.customer_id,
+                          summary=f"{earned} points for order {order.external_id}",
+                          data={"customerId": order.customer_id, "orderId": order.id, "points": earned,
+                                "pendingUntil": pending_until.isoformat()}, timeline=True)
+    if points > 0:
+        await _points_earned(ctx, order.customer_id)
+
+
+async def _reverse(ctx: ServiceContext, order_id: int, customer_id: int, ratio: tuple[int, int], why: str) -> None:
+    entries = await ledger.reverse_order(ctx, order_id, customer_id, ratio, why)
+    taken = -sum(e.points for e in entries)
+    short = sum(e.shortfall for e in entries)
+    if taken or short:
+        summary = f"{taken} points taken back: {why}" + (f"; {short} had been spent and are owed" if short else "")
+        await ctx.publish("loyalty.points_reversed", source="loyalty", customer_id=customer_id, summary=summary,
+                          data={"customerId": customer_id, "orderId": order_id, "points": taken, "shortfall": short},
+                          timeline=True)
+
+
+async def on_order_refunded(ctx: ServiceContext, event: OrderRefunded) -> None:
+    order = event.order
+    full = order.status == OrderStatus.REFUNDED or order.refunded_amount >= order.amount
+    ratio = (1, 1) if full or order.amount == 0 else (order.refunded_amount, order.amount)
+    await _reverse(ctx, order.id, order.customer_id, ratio, f"order {order.external_id} refunded")
+
+
+async def on_order_cancelled(ctx: ServiceContext, event: OrderCancelled) -> None:
+    order = event.order
+    await _reverse(ctx, order.id, order.customer_id, (1, 1), f"order {order.external_id} cancelled")
+
+
+async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> None:
+    await ledger.merge_accounts(ctx, event.survivor.id, event.merged_id)
+
+
+# -- Spending ---------------------------------------------------------------------------------
+
+
+def _key(value: str | None) -> str | None:
+    return v.text(value, "idempotencyKey", max_length=150) if value is not None else None
+
+
+async def _once(ctx: ServiceContext, operation: str, customer_id: int, key: str | None, request: dict[str, Any],
+                perform: Any) -> Entry:
+    if key is None:
+        result = await perform()
+    else:
+        result, _ = await idempotency.once(ctx, operation, f"{customer_id}:{key}", request, perform)
+    entry = await ctx.session.get(Entry, result["entryId"])
+    assert entry is not None
+    return entry
+
+
+async def redeem_points(ctx: ServiceContext, customer_id: int, points: int, reason: str,
+                        idempotency_key: str | None = None) -> Entry:
+    """Spend ``points`` of the posted balance (never more: a userError, nothing written)."""
+    if not 1 <= points <= MAX_POINTS * 100:
+        raise UserError("must be at least 1", "points", "invalid_points")
+    reason = v.text(reason, "reason", max_length=300)
+    key = _key(idempotency_key)
+
+    async def perform() -> dict[str, Any]:
+        await _customer(ctx, customer_id)
+        account = await ledger.lock_account(ctx, customer_id)
+        entry = ledger.new_entry(ctx, customer_id, EntryKind.REDEEM, 0, source="manual", reason=reason, key=key)
+        await ledger.debit(ctx, account, entry, points)
+        return {"entryId": entry.id}
+
+    request = {"customerId": customer_id, "points": points, "reason": reason}
+    return await _once(ctx, "loyalty.redeemPoints", customer_id, key, request, perform)
+
+
+async def redeem_reward(ctx: ServiceContext, customer_id: int, reward_id: int,
+                        idempotency_key: str | None = None) -> Entry:
+    key = _key(idempotency_key)
+
+    async def perform() -> dict[str, Any]:
+        await _customer(ctx, customer_id)
+        reward = await ctx.session.get(Reward, reward_id)
+        if reward is None:
+            raise NotFound("reward", reward_id, "rewardId")
+        if not reward.active:
+            raise UserError("this reward is not offered any more", "rewardId", "inactive")
+        account = await ledger.lock_account(ctx, customer_id)
+        if reward.per_customer_limit is not None:
+            taken = await ctx.session.scalar(select(func.count()).select_from(Entry).where(
+                Entry.customer_id == customer_id, Entry.kind == EntryKind.REDEEM, Entry.reward_id == reward.id))
+            if (taken or 0) >= reward.per_customer_limit:
+                raise UserError(f"at most {reward.per_customer_limit} per customer", "rewardId", "limit_reached")
+        if account.balance < reward.cost:
+            raise UserError(f"costs {reward.cost} points; the balance is {account.balance}", "rewardId",
+                            "insufficient_points")
+        if reward.stock is not None:
+            taken_one = await ctx.session.execute(update(Reward).where(Reward.id == reward.id, Reward.stock > 0)
+                                                  .values(stock=Reward.stock - 1)
+                                                  .execution_options(synchronize_session=False))
+            if taken_one.rowcount != 1:  # type: ignore[attr-defined]
+                raise UserError("out of stock", "rewardId", "out_of_stock")
+        entry = ledger.new_entry(ctx, customer_id, EntryKind.REDEEM, 0, source="reward",
+                                 reason=f"reward: {reward.name}", reward_id=reward.id, key=key)
+        await ledger.debit(ctx, account, entry, reward.cost)
+        await ctx.publish("loyalty.reward_redeemed", source="loyalty", customer_id=customer_id,
+                          summary=f"Redeemed {reward.name} for {reward.cost} points",
+                          data={"customerId": customer_id, "rewardId": reward.id, "points": reward.cost,
+                                "entryId": entry.id}, timeline=True)
+        return {"entryId": entry.id}
+
+    return await _once(ctx, "loyalty.redeemReward", customer_id, key, {"rewardId": reward_id}, perform)
+
+
+async def adjust_points(ctx: ServiceContext, customer_id: int, points: int, reason: str,
+                        idempotency_key: str | None = None, qualifying: bool = False) -> Entry:
+    """A manual correction: positive adds a lot (spendable at once), negative spends."""
+    if points == 0 or abs(points) > MAX_POINTS * 100:
+        raise UserError("must not be zero", "points", "invalid_points")
+    reason = v.text(reason, "reason", max_length=300)
+    key = _key(idempotency_key)
+
+    async def perform() -> dict[str, Any]:
+        await _customer(ctx, customer_id)
+        account = await ledger.lock_account(ctx, customer_id)
+        entry = ledger.new_entry(ctx, customer_id, EntryKind.ADJUST, points, source="manual", reason=reason, key=key,
+                                 qualifying=points if qualifying and points > 0 else 0,
+                                 detail={"by": ctx.actor})
+        if points > 0:
+            await ledger.credit(ctx, account, entry)
+        else:
+            await ledger.debit(ctx, account, entry, -points)
+        return {"entryId": entry.id}
+
+    request = {"customerId": customer_id, "points": points, "reason": reason, "qualifying": qualifying}
+    entry = await _once(ctx, "loyalty.adjustPoints", customer_id, key, request, perform)
+    if qualifying and points > 0:
+        await _points_earned(ctx, customer_id)
+    return entry
+
+
+async def award_referral(ctx: ServiceContext, referrer_id: int, referred_id: int) -> Entry:
+    """The referral bonus, once per referred customer."""
+    if referrer_id == referred_id:
+        raise UserError("a customer cannot refer themselves", "referredCustomerId", "invalid")
+    await _customer(ctx, referrer_id, "referrerId")
+    await _customer(ctx, referred_id, "referredCustomerId")
+    rule = (await load_rules(ctx.session)).bonus("referral")
+    if rule is None:
+        raise UserError("no active referral bonus rule (create one with trigger referral)", "referrerId", "no_rule")
+    key = f"referral:{referred_id}"
+    account = await ledger.lock_account(ctx, referrer_id)
+    earlier = await ctx.session.scalar(select(Entry).where(Entry.source == "referral", Entry.idempotency_key == key))
+    if earlier is not None:
+        if earlier.customer_id != referrer_id:
+            raise Conflict("this customer was referred by someone else already", "referredCustomerId")
+        return earlier
+    entry = ledger.new_entry(ctx, referrer_id, EntryKind.EARN, rule.points, source="referral",
+                             reason=f"referred customer {referred_id}", key=key, detail={"referred": referred_id})
+    await ledger.credit(ctx, account, entry)
+    await ctx.publish("loyalty.referral_bonus", source="loyalty", customer_id=referrer_id,
+                      summary=f"{rule.points} points for referring customer {referred_id}",
+                      data={"customerId": referrer_id, "referredCustomerId": referred_id, "points": rule.points},
+                      timeline=True)
+    return entry
+
+
+async def birthday_bonuses(ctx: ServiceContext) -> int:
+    """Give today's birthdays their bonus, once a year each; returns how many got it."""
+    rule = (await load_rules(ctx.session)).bonus("birthday")
+    if rule is None:
+        return 0
+    today = ctx.now().date()
+    month, day = extract("month", Customer.birthday), extract("day", Customer.birthday)
+    is_birthday = (month == today.month) & (day == today.day)
+    leap_day = (month == 2) & (day == 29)
+    if today.month == 2 and today.day == 28 and (today.year % 4 or (today.year % 100 == 0 and today.year % 400)):
+        is_birthday = or_(is_birthday, leap_day)
+    key = f"birthday:{today.year}"
+    given = select(Entry.customer_id).where(Entry.idempotency_key == key)
+    ids = list(await ctx.session.scalars(
+        select(Customer.id).where(is_birthday, Customer.erased_at.is_(None), Customer.id.not_in(given))))
+    for customer_id in ids:
+        account = await ledger.lock_account(ctx, customer_id)
+        entry = ledger.new_entry(ctx, customer_id, EntryKind.EARN, rule.points, source="birthday",
+                                 reason=f"happy birthday {today.year}", key=key)
+        await ledger.credit(ctx, account, entry)
+        await ctx.publish("loyalty.birthday_bonus", source="loyalty", customer_id=customer_id,
+                          summary=f"{rule.points} birthday points", data={"customerId": customer_id,
+                                                                          "points": rule.points}, timeline=True)
+    return len(ids)
+
+
+@dataclass
+class RewardData:
+    name: str
+    cost: int
+    description: str = ""
+    stock: int | None = None
+    per_customer_limit: int | None = None
+    active: bool = True
+
+
+def _clean_reward(data: RewardData) -> dict[str, Any]:
+    if not 1 <= data.cost <= MAX_POINTS * 100:
+        raise UserError("must be at least 1 point", "cost", "invalid_points")
+    if data.stock is not None and data.stock < 0:
+        raise UserError("must not be negative", "stock", "invalid_stock")
+    if data.per_customer_limit is not None and data.per_customer_limit < 1:
+        raise UserError("must be at least 1 (leave it out for no limit)", "perCustomerLimit", "invalid_limit")
+    return {"name": v.text(data.name, "name", max_length=200), "cost": data.cost, "stock": data.stock,
+            "description": v.text(data.description, "description", max_length=1000, required=False),
+            "per_customer_limit": data.per_customer_limit, "active": data.active}
+
+
+async def create_reward(ctx: ServiceContext, data: RewardData) -> Reward:
+    reward = Reward(**_clean_reward(data), created_at=ctx.now())
+    ctx.session.add(reward)
+    await ctx.session.flush()
+    return reward
+
+
+async def update_reward(ctx: ServiceContext, reward_id: int, data: RewardData) -> Reward:
+    reward = await ctx.session.get(Reward, reward_id, with_for_update=ctx.dialect == "postgresql")
+    if reward is None:
+        raise NotFound("reward", reward_id, "id")
+    for name, value in _clean_reward(data).items():
+        setattr(reward, name, value)
+    await ctx.session.flush()
+    return reward
