@@ -34,13 +34,14 @@ from schema.mutations.orders import OrderMutations
 from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
 from schema.queries import CoreQuery
+from schema.retention import RetentionQuery
 from schema.types.member import MemberQuery
 
 ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery, MessageQuery):
+class Query(CoreQuery, MemberQuery, MessageQuery, RetentionQuery):
     pass
 
 

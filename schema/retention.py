@@ -1,0 +1,159 @@
+"""The retention figures and the cohort triangle (see :mod:`core.services.retention`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from core.context import ServiceContext
+from core.errors import UserError
+from core.models import Role
+from core.services import retention as service
+from schema.permissions import STAFF, allow
+
+
+@strawberry.enum(description="How long each period is.")
+class RetentionGroupBy(Enum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+@strawberry.enum(description="What to split the figures by.")
+class RetentionDimension(Enum):
+    CHANNEL = "channel"
+    TAG = "tag"
+
+
+@strawberry.type(description="Retention figures of one period (and one group, when split). Rates are percentages; "
+                             "money is in minor units. A customer counts at a moment when they ordered in the "
+                             "active window before it (TENURE_RETENTION_ACTIVE_WINDOW_MONTHS, default 12).")
+class RetentionPeriod:
+    _figures: strawberry.Private[service.PeriodFigures]
+
+    @strawberry.field(description="The channel or tag, when split; null otherwise.")
+    def group(self) -> str | None:
+        return self._figures.group
+
+    @strawberry.field(description="First day of the period.")
+    def start(self) -> date:
+        return self._figures.start
+
+    @strawberry.field(description="First day after the period.")
+    def end(self) -> date:
+        return self._figures.end
+
+    @strawberry.field
+    def customers_at_start(self) -> int:
+        return self._figures.customers_at_start
+
+    @strawberry.field
+    def customers_at_end(self) -> int:
+        return self._figures.customers_at_end
+
+    @strawberry.field(description="First order ever in the period.")
+    def new_customers(self) -> int:
+        return self._figures.new_customers
+
+    @strawberry.field(description="Did not count at the start, had ordered before, ordered in the period.")
+    def returning_customers(self) -> int:
+        return self._figures.returning_customers
+
+    @strawberry.field(description="Counted at the start and still count at the end.")
+    def retained_customers(self) -> int:
+        return self._figures.retained
+
+    @strawberry.field(description="(at end - new - returning) / at start x 100; null with nobody at the start.")
+    def retention_rate(self) -> float | None:
+        return self._figures.crr
+
+    @strawberry.field(description="100 - retentionRate.")
+    def churn_rate(self) -> float | None:
+        return self._figures.churn_rate
+
+    @strawberry.field(description="Customers with 2+ orders in the period / customers with 1+, x 100.")
+    def repeat_purchase_rate(self) -> float | None:
+        return self._figures.repeat_purchase_rate
+
+    @strawberry.field(description="Orders placed in the period (not cancelled).")
+    def orders(self) -> int:
+        return self._figures.orders
+
+    @strawberry.field(description="Net revenue of the period's orders, minor units.")
+    def revenue(self) -> int:
+        return self._figures.revenue
+
+    @strawberry.field(description="Net revenue / orders, minor units.")
+    def average_order_value(self) -> int | None:
+        return self._figures.average_order_value
+
+    @strawberry.field(description="Orders / customers who ordered in the period.")
+    def purchase_frequency(self) -> float | None:
+        return self._figures.purchase_frequency
+
+    @strawberry.field(description="Net revenue up to the period's end / customers who had ordered by then.")
+    def historic_clv(self) -> int | None:
+        return self._figures.historic_clv
+
+    @strawberry.field(description="averageOrderValue x purchaseFrequency x expected lifetime (1 / churn, capped).")
+    def predicted_clv(self) -> int | None:
+        return self._figures.predicted_clv
+
+
+@strawberry.type(description="One cell of the cohort triangle.")
+class CohortCell:
+    offset: int = strawberry.field(description="Months after the cohort's first month (0 = that month).")
+    customers: int = strawberry.field(description="Customers of the cohort who ordered in that month.")
+    share: float = strawberry.field(description="customers / cohort size x 100.")
+
+
+@strawberry.type(description="Customers whose first order fell in one month, and how many ordered in each later "
+                             "month: one row of a heatmap.")
+class CohortRow:
+    month: date
+    size: int
+    cells: list[CohortCell]
+
+
+def _bad(error: UserError) -> GraphQLError:
+    return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
+
+
+@strawberry.type
+class RetentionQuery:
+    @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
+                      description="Retention figures for each period from `from` to `to` (rounded out to whole "
+                                  "periods), optionally split by channel or tag.")
+    async def retention(
+        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
+        group_by: RetentionGroupBy = RetentionGroupBy.MONTH, by: RetentionDimension | None = None,
+    ) -> list[RetentionPeriod]:
+        async with info.context.db() as session:
+            ctx = ServiceContext(session, info.context.settings, info.context.plugins)
+            try:
+                figures = await service.retention(ctx, from_, to, service.GroupBy(group_by.value),
+                                                  service.Dimension(by.value) if by else None)
+            except UserError as error:
+                raise _bad(error) from None
+        return [RetentionPeriod(_figures=f) for f in figures]
+
+    @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
+                      description="The cohort retention triangle: customers by first-order month from `from` to "
+                                  "`to`, and the share of each still ordering N months later.")
+    async def cohorts(self, info: Info, from_: Annotated[date, strawberry.argument(name="from")],
+                      to: date) -> list[CohortRow]:
+        async with info.context.db() as session:
+            ctx = ServiceContext(session, info.context.settings, info.context.plugins)
+            try:
+                found = await service.cohorts(ctx, from_, to)
+            except UserError as error:
+                raise _bad(error) from None
+        return [CohortRow(month=c.month, size=c.size,
+                          cells=[CohortCell(offset=i, customers=n, share=s)
+                                 for i, (n, s) in enumerate(zip(c.active, c.shares(), strict=True))])
+                for c in found]
