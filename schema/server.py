@@ -75,23 +75,50 @@ class TenureGraphQL(GraphQL):  # type: ignore[type-arg]
 
 
 class BodyLimit:
-    """Refuses request bodies over ``TENURE_MAX_BODY_BYTES`` before reading them."""
+    """Refuses request bodies over ``TENURE_MAX_BODY_BYTES``: at once when the declared
+    length is over, and while reading when no length was declared (chunked uploads)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"errors": [{"message": f"the request body is over {self.limit} bytes (TENURE_MAX_BODY_BYTES)",
+                         "extensions": {"code": "LIMIT_EXCEEDED", "limit": "body_size"}}]},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                response = JSONResponse(
-                    {"errors": [{"message": f"the request body is over {self.limit} bytes (TENURE_MAX_BODY_BYTES)",
-                                 "extensions": {"code": "LIMIT_EXCEEDED", "limit": "body_size"}}]},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.limit:
+                await self._refuse(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        # No declared length: read the body here, up to the limit, and hand it on.
+        messages: list[Any] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(

@@ -1,0 +1,69 @@
+"""Caps on depth, aliases, tokens, complexity, page size and body size: a request over one
+gets an error naming it, and the server keeps answering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from core.testing import TenureHarness
+from tests.core.helpers import create_customer
+
+FINE = "{ viewer { role } }"
+
+CASES = [
+    ("depth", "{ customers(first: 2) { edges { node { orders { edges { node { customer { id } } } } } } } }",
+     "TENURE_MAX_DEPTH"),
+    ("aliases", "{ a: viewer { role } b: viewer { role } c: viewer { role } d: viewer { role } }", "TENURE_MAX_ALIASES"),
+    ("tokens", "{ viewer { " + "role " * 120 + "} }", "TENURE_MAX_TOKENS"),
+    ("complexity", "{ customers(first: 50) { nodes { id name emails tags orderCount } } }", "TENURE_MAX_COMPLEXITY"),
+    ("page_size", "{ events(first: 51) { totalCount } }", "TENURE_MAX_PAGE_SIZE"),
+    ("page_size", '{ customer(id: "1") { orders(first: 51) { totalCount } } }', "TENURE_MAX_PAGE_SIZE"),
+]
+
+
+@pytest.mark.parametrize(("limit", "query", "setting"), CASES, ids=[f"{c[0]}-{n}" for n, c in enumerate(CASES)])
+async def test_a_request_over_a_cap_is_refused_by_name(
+    make_tenure: Callable[..., Any], limit: str, query: str, setting: str
+) -> None:
+    async with make_tenure(plugins=[], max_depth=6, max_aliases=3, max_tokens=100, max_complexity=200,
+                           max_page_size=50) as tenure:
+        await create_customer(tenure, "Someone")
+        answer = await tenure.gql(query, key=await tenure.key())
+        assert answer.get("data") is None or all(v is None for v in answer["data"].values())
+        error = answer["errors"][0]
+        assert setting in error["message"], error
+        assert error["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": limit}
+        assert (await tenure.ok(FINE))["viewer"]["role"] == "admin"
+
+
+async def test_the_same_query_under_the_caps_runs(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], max_depth=8, max_aliases=3, max_complexity=2000, max_page_size=50) as tenure:
+        await create_customer(tenure, "Someone")
+        data = await tenure.ok("{ customers(first: 50) { nodes { id name emails tags orderCount } } }")
+        assert data["customers"]["nodes"][0]["name"] == "Someone"
+
+
+async def test_a_body_over_the_limit_is_refused(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], max_body_bytes=2_000) as tenure:
+        headers = {"Authorization": f"Bearer {await tenure.key()}", "Content-Type": "application/json"}
+        padded = '{"query": "' + " " * 3_000 + '{ viewer { role } }"}'
+        declared = await tenure.client.post("/graphql", content=padded, headers=headers)
+        assert declared.status_code == 413
+        assert "TENURE_MAX_BODY_BYTES" in declared.json()["errors"][0]["message"]
+
+        async def chunks() -> Any:
+            for start in range(0, len(padded), 500):
+                yield padded[start:start + 500].encode()
+
+        streamed = await tenure.client.post("/graphql", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        small = '{"query": "{ viewer { role } }"}'
+
+        async def one_chunk() -> Any:
+            yield small.encode()
+
+        fine = await tenure.client.post("/graphql", content=one_chunk(), headers=headers)
+        assert fine.status_code == 200 and fine.json()["data"]["viewer"]["role"] == "admin"
