@@ -331,6 +331,94 @@ def plugin_new(name: str, where: Path, summary: str | None) -> None:
     click.echo(f"next: cd {root} && pip install -e . && python -m pytest")
 
 
+@main.command("import")
+@click.argument("kind", type=click.Choice(["customers", "orders", "interactions"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+              help="Default: from the extension (.csv, .jsonl, .ndjson).")
+@click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
+              help="Read FIELD from COLUMN (repeat): --map E-Mail=email.")
+@click.option("--identity-kind", default="external", show_default=True,
+              help="The identity kind external_id and customer_external_id are (crm, shop ...).")
+@click.option("--dry-run", is_flag=True, help="Check every row through the services, write nothing.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write rejected rows (line, reason) to this CSV file.")
+def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, ...], identity_kind: str,
+                   dry_run: bool, report_path: Path | None) -> None:
+    """Import customers, orders or interactions from CSV or JSON Lines, each row through the
+    same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
+    second run changes nothing. Exits 1 when rows were rejected."""
+    from core.db import Database
+    from core.imports import ImportError_, import_rows, parse_mapping, read_rows, write_rejected
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    try:
+        rows, rejected, ignored = read_rows(file, kind, fmt, parse_mapping(mapping, kind))
+    except ImportError_ as error:
+        raise click.ClickException(str(error)) from None
+
+    async def run(update: Any) -> Any:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await import_rows(db, settings, plugins, kind, rows, identity_kind=identity_kind,
+                                     dry_run=dry_run, progress=update)
+        finally:
+            await db.dispose()
+
+    with click.progressbar(length=len(rows), label=f"importing {kind}", file=sys.stderr) as bar:
+        report = asyncio.run(run(bar.update))
+    report.rejected = sorted(rejected + report.rejected, key=lambda r: r.line)
+    report.rows += len(rejected)
+    report.ignored_columns = ignored
+    for line in report.lines():
+        click.echo(line)
+    for item in report.rejected[:20]:
+        click.echo(f"  line {item.line}: {item.reason}", err=True)
+    if len(report.rejected) > 20:
+        click.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
+    if report_path is not None and report.rejected:
+        write_rejected(report_path, report.rejected)
+        click.echo(f"rejected rows written to {report_path}")
+    if dry_run:
+        click.echo("dry run: nothing was written")
+    if report.rejected:
+        sys.exit(1)
+
+
+@main.command("export")
+@click.argument("kind", type=click.Choice(["customers", "orders"]))
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+              help="Default: from the extension (.csv, .jsonl, .ndjson).")
+@click.option("--identity-kind", default="external", show_default=True,
+              help="The identity kind written as external_id / customer_external_id.")
+def export_command(kind: str, file: Path, fmt: str | None, identity_kind: str) -> None:
+    """Export customers or orders to CSV or JSON Lines, in the columns `tenure import` reads."""
+    from core.db import Database
+    from core.exports import count, export
+    from core.imports import ImportError_, file_format
+
+    settings = _settings()
+    try:
+        chosen = file_format(file, fmt)
+    except ImportError_ as error:
+        raise click.ClickException(str(error)) from None
+
+    async def run() -> int:
+        db = Database(settings.resolved_database_url)
+        try:
+            total = await count(db, kind)
+            with click.progressbar(length=total, label=f"exporting {kind}", file=sys.stderr) as bar:
+                return await export(db, kind, file, chosen, identity_kind, progress=bar.update)
+        finally:
+            await db.dispose()
+
+    written = asyncio.run(run())
+    click.echo(f"{written} {kind} written to {file}")
+
+
 if __name__ == "__main__":
+
 
     main()
