@@ -105,6 +105,31 @@ async def revoke_api_key(session: AsyncSession, key_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def rotate_api_key(session: AsyncSession, key_id: int, grace_seconds: int = 0) -> CreatedKey:
+    """A new key with the old one's name, role, scopes, staff user and expiry; the old key
+    stops working after ``grace_seconds`` (at once by default), so a client can switch."""
+    if grace_seconds < 0 or grace_seconds > 30 * 86400:
+        raise UserError("must be between 0 and 2592000 seconds (30 days)", "graceSeconds", "out_of_range")
+    old = await session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
+    if old is None or old.revoked_at is not None:
+        raise UserError(f"no active API key with id {key_id}", "keyId", "not_found")
+    now = clock.now()
+    if old.expires_at is not None and old.expires_at <= now:
+        raise UserError(f"API key {old.prefix} has expired; create a new one", "keyId", "expired")
+    prefix = secrets.token_hex(4)
+    key = f"tnr_{prefix}_{secrets.token_urlsafe(32)}"
+    record = ApiKey(name=old.name, prefix=prefix, key_hash=hash_key(key), role=old.role, scopes=list(old.scopes or []),
+                    staff_user_id=old.staff_user_id, created_at=now, expires_at=old.expires_at)
+    session.add(record)
+    if grace_seconds:
+        ends = now + timedelta(seconds=grace_seconds)
+        old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)
+    else:
+        old.revoked_at = now
+    await session.flush()
+    return CreatedKey(key, record)
+
+
 class AuthenticationError(Exception):
     """The credentials are missing, malformed, unknown, expired or revoked."""
 

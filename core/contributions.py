@@ -75,6 +75,21 @@ class InvariantCheck:
 
 
 @dataclass(frozen=True)
+class PersonalData:
+    """What a plugin holds about one customer, for data-protection requests.
+
+    ``export(session, customer_id)`` returns it as JSON-ready data (what ``exportCustomer``
+    shows under the plugin's name); ``erase(session, customer_id)`` removes the personal
+    parts and keeps what totals and history need (a ledger stays, a free-text note goes).
+    Both run in the request's transaction.
+    """
+
+    name: str
+    export: Callable[[AsyncSession, int], Awaitable[Any]]
+    erase: Callable[[AsyncSession, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class TemplateDefault:
     """The built-in text of a message, in one locale (``en``, ``de`` ...)."""
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         InvariantCheck,
         JobSpec,
         MessageChannel,
+        PersonalData,
         PluginInfo,
         SchemaContribution,
         TemplateDefault,
@@ -91,6 +92,16 @@ def tenure_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
 def tenure_checks() -> list[InvariantCheck]:  # type: ignore[empty-body]
     """Invariants that ``tenure check`` verifies (a balance equals its ledger, ...): each an
     ``async def check(session) -> list[str]`` returning the problems it found, in words."""
+
+
+@hookspec
+def tenure_personal_data() -> list[PersonalData]:  # type: ignore[empty-body]
+    """What the plugin stores about a customer, for ``exportCustomer`` and ``eraseCustomer``:
+    a :class:`core.contributions.PersonalData` each (``export`` and ``erase`` over a session
+    and a customer id). A plugin whose tables hold anything about a customer must return one.
+
+    .. versionadded:: 0.1
+    """
 
 
 @hookspec

@@ -401,3 +401,23 @@ class MessageTemplate(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who did what: every mutation, and staff reads of customers (core.audit). Keeps ids,
+    never personal data, so it survives a customer's erasure unchanged."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_customer_id", "customer_id", "id"),
+        Index("ix_audit_log_actor", "actor", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10))
+    operation: Mapped[str] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(20))

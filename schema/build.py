@@ -33,6 +33,7 @@ from schema.mutations.customers import CustomerMutations
 from schema.mutations.orders import OrderMutations
 from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
+from schema.privacy import AuditTrail, PrivacyMutations, PrivacyQuery
 from schema.queries import CoreQuery
 from schema.retention import RetentionQuery
 from schema.types.member import MemberQuery
@@ -41,12 +42,12 @@ ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery, MessageQuery, RetentionQuery):
+class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery, RetentionQuery):
     pass
 
 
 @strawberry.type(description="Everything a client can change: one `input`, a payload with `userErrors`.")
-class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations, MessageMutations):
+class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations, MessageMutations, PrivacyMutations):
     pass
 
 
@@ -133,6 +134,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
         lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
         ParserCache,
         ValidationCache,
+        AuditTrail,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

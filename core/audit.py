@@ -1,0 +1,54 @@
+"""The audit log: who changed what, and who read which customer.
+
+Entries hold ids and names of operations, never the data itself, so the log needs no
+erasure of its own and can be shown to admins as it is. The GraphQL layer writes one entry
+per mutation and per staff read of customers (``schema.privacy.AuditTrail``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import clock
+from core.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Access:
+    """One audited call: ``kind`` is ``write`` or ``read``; ``outcome`` is ``ok``,
+    ``refused`` (userErrors, nothing written), ``denied`` (no permission) or ``error``."""
+
+    actor: str
+    role: str
+    kind: str
+    operation: str
+    customer_id: int | None
+    outcome: str
+
+
+async def record(session: AsyncSession, access: Access) -> AuditEntry:
+    entry = AuditEntry(
+        occurred_at=clock.now(),
+        actor=access.actor[:100],
+        role=access.role,
+        kind=access.kind,
+        operation=access.operation[:100],
+        customer_id=access.customer_id,
+        outcome=access.outcome,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+def entries(*, actor: str | None = None, customer_id: int | None = None) -> Select[tuple[AuditEntry]]:
+    """The log, optionally of one actor (``key:12``, ``member:5``) or about one customer."""
+    stmt = select(AuditEntry)
+    if actor is not None:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if customer_id is not None:
+        stmt = stmt.where(AuditEntry.customer_id == customer_id)
+    return stmt

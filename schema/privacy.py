@@ -1,0 +1,184 @@
+"""Personal data and accountability: ``exportCustomer``, ``eraseCustomer``, ``auditLog``,
+``rotateApiKey``, and the extension that writes the audit log.
+
+Every mutation, and every read of customers by a key, leaves an audit entry (who, what,
+which customer, how it ended). The entry is written in its own short transaction after the
+field resolves, so a refused or denied attempt is on record too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, OperationType
+from strawberry.extensions import SchemaExtension
+from strawberry.types import Info
+
+from core import audit, auth, privacy
+from core.context import ServiceContext
+from core.errors import NotFound
+from core.models import AuditEntry as AuditRow
+from core.models import Role
+from schema.mutations import in_transaction, parse_id
+from schema.permissions import allow
+from schema.queries import counter, runner, to_int
+from schema.relay import Connection, paginate
+from schema.types.common import JSON, UserError
+from schema.types.core import Customer
+
+log = logging.getLogger("tenure.audit")
+
+#: Query fields whose reads by a key are audited: they show customers' personal data.
+AUDITED_READS = frozenset({"customer", "customers", "exportCustomer", "duplicateCandidates"})
+#: Fields whose ``id`` argument is a customer id.
+CUSTOMER_ID_FIELDS = frozenset({"customer", "exportCustomer", "updateCustomer"})
+
+
+@strawberry.type(description="One audited call: who, what, about which customer, and how it ended.")
+class AuditEntry:
+    id: strawberry.ID
+    occurred_at: datetime
+    actor: str = strawberry.field(description="key:<id>, member:<customer id> or system.")
+    role: str
+    kind: str = strawberry.field(description="write (a mutation) or read.")
+    operation: str = strawberry.field(description="The root field called, e.g. recordOrder.")
+    customer_id: strawberry.ID | None
+    outcome: str = strawberry.field(description="ok, refused (userErrors), denied (no permission) or error.")
+
+
+@strawberry.input
+class EraseCustomerInput:
+    customer_id: strawberry.ID
+
+
+@strawberry.type
+class EraseCustomerPayload:
+    customer: Customer | None
+    erased_at: datetime | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RotateApiKeyInput:
+    key_id: strawberry.ID
+    grace_seconds: int = strawberry.field(default=0, description="How long the old key keeps working (max 30 days).")
+
+
+@strawberry.type(description="The new key is shown here once and never again.")
+class RotateApiKeyPayload:
+    key: str | None
+    key_id: strawberry.ID | None
+    prefix: str | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PrivacyQuery:
+    @strawberry.field(permission_classes=[allow(Role.ADMIN)],
+                      description="Everything held about one customer, as JSON.")
+    async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
+        customer_id = to_int(id, "id")
+        async with info.context.db() as session:
+            ctx = ServiceContext(session, info.context.settings, info.context.plugins,
+                                 actor=info.context.principal.actor)
+            try:
+                return await privacy.export_customer(ctx, customer_id)
+            except NotFound as error:
+                raise GraphQLError(error.message, extensions={"code": "NOT_FOUND", "field": "id"}) from None
+
+    @strawberry.field(permission_classes=[allow(Role.ADMIN)], description="The audit log, newest first.")
+    async def audit_log(
+        self, info: Info, first: int = 50, after: str | None = None, actor: str | None = None,
+        customer_id: strawberry.ID | None = None,
+    ) -> Connection[AuditEntry]:
+        stmt = audit.entries(actor=actor, customer_id=to_int(customer_id, "customerId") if customer_id else None)
+        return await paginate(runner(info), stmt, [(AuditRow.id, True)], first=first, after=after,
+                              cap=info.context.settings.max_page_size, count=counter(info, stmt))
+
+
+@strawberry.type
+class PrivacyMutations:
+    @strawberry.mutation(
+        permission_classes=[allow(Role.ADMIN)],
+        description="Remove a customer's personal data; orders, ledgers and counts stay, anonymised.",
+    )
+    async def erase_customer(self, info: Info, input: EraseCustomerInput) -> EraseCustomerPayload:
+        customer, errors = await in_transaction(
+            info, lambda ctx: privacy.erase_customer(ctx, parse_id(input.customer_id, "customerId")))
+        return EraseCustomerPayload(customer=customer, erased_at=customer.erased_at if customer else None,  # type: ignore[arg-type]
+                                    user_errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[allow(Role.ADMIN)],
+        description="Replace a key with a new one of the same role and scopes; the old one stops working.",
+    )
+    async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
+        created, errors = await in_transaction(
+            info, lambda ctx: auth.rotate_api_key(ctx.session, parse_id(input.key_id, "keyId"), input.grace_seconds))
+        if created is None:
+            return RotateApiKeyPayload(key=None, key_id=None, prefix=None, user_errors=errors)
+        return RotateApiKeyPayload(key=created.key, key_id=strawberry.ID(str(created.record.id)),
+                                   prefix=created.record.prefix, user_errors=[])
+
+
+def _customer_id(field: str, arguments: dict[str, Any], info: Info) -> int | None:
+    """The customer a call is about, from its GraphQL arguments (as sent, camelCase)."""
+    principal = info.context.principal
+    if principal is not None and principal.customer_id is not None:
+        return int(principal.customer_id)
+    candidates: list[Any] = [arguments.get("customerId")]
+    if field in CUSTOMER_ID_FIELDS:
+        candidates.append(arguments.get("id"))
+    for value in arguments.values():
+        if isinstance(value, dict):
+            candidates += [value.get("customerId"), value.get("survivorId")]
+            if field in CUSTOMER_ID_FIELDS:
+                candidates.append(value.get("id"))
+    for candidate in candidates:
+        if isinstance(candidate, str | int) and str(candidate).isdigit() and 0 < int(candidate) < 2**63:
+            return int(candidate)
+    return None
+
+
+def _outcome(result: Any) -> str:
+    return "refused" if getattr(result, "user_errors", None) else "ok"
+
+
+class AuditTrail(SchemaExtension):
+    """Writes an audit entry for each root mutation field, and each audited read by a key."""
+
+    def resolve(self, _next: Callable[..., Any], root: Any, info: Info, *args: Any, **kwargs: Any) -> Any:
+        result = _next(root, info, *args, **kwargs)
+        if info.path.prev is not None or info.context.principal is None:
+            return result
+        principal = info.context.principal
+        is_write = info.operation.operation == OperationType.MUTATION
+        if not is_write and (principal.role == Role.MEMBER or info.field_name not in AUDITED_READS):
+            return result
+
+        async def audited() -> Any:
+            outcome = "error"
+            try:
+                value = await result if inspect.isawaitable(result) else result
+                outcome = _outcome(value)
+                return value
+            except GraphQLError as error:
+                code = (error.extensions or {}).get("code")
+                outcome = "denied" if code in ("FORBIDDEN", "UNAUTHENTICATED") else "error"
+                raise
+            finally:
+                access = audit.Access(actor=principal.actor, role=principal.role.value,
+                                      kind="write" if is_write else "read", operation=info.field_name,
+                                      customer_id=_customer_id(info.field_name, kwargs, info), outcome=outcome)
+                try:
+                    async with info.context.transaction() as ctx:
+                        await audit.record(ctx.session, access)
+                except Exception:  # the answer stands; a lost entry is logged, not raised
+                    log.exception("could not write the audit entry for %s by %s", access.operation, access.actor)
+
+        return audited()
