@@ -106,7 +106,7 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_page_size: int = 100
-    max_complexity: int = 5000
+    max_complexity: int = 20000
     max_body_bytes: int = 1_000_000
     max_batch_size: int = 10
     graphiql: bool = True

@@ -27,8 +27,19 @@ mutation($input: LogInteractionInput!) {{
 
 # Every table a core mutation writes to: "nothing written" means none of these changed.
 CORE_TABLES = (
-    "customers", "customer_contacts", "customer_identities", "customer_tags", "orders", "order_lines",
-    "interactions", "tasks", "events", "outbox", "staff_users", "api_keys", "idempotency_records",
+    "customers",
+    "customer_contacts",
+    "customer_identities",
+    "customer_tags",
+    "orders",
+    "order_lines",
+    "interactions",
+    "tasks",
+    "events",
+    "outbox",
+    "staff_users",
+    "api_keys",
+    "idempotency_records",
     "webhook_subscriptions",
 )
 
@@ -40,11 +51,22 @@ async def create_customer(tenure: TenureHarness, name: str = "Ada", **fields: An
     return str(payload["customer"]["id"])
 
 
-async def record_order(tenure: TenureHarness, customer_id: str, external_id: str, amount: int,
-                       **fields: Any) -> dict[str, Any]:
-    data = await tenure.ok(RECORD_ORDER, {"input": {"customerId": customer_id, "channel": "web",
-                                                    "externalId": external_id, "currency": "USD",
-                                                    "amount": amount, **fields}})
+async def record_order(
+    tenure: TenureHarness, customer_id: str, external_id: str, amount: int, **fields: Any
+) -> dict[str, Any]:
+    data = await tenure.ok(
+        RECORD_ORDER,
+        {
+            "input": {
+                "customerId": customer_id,
+                "channel": "web",
+                "externalId": external_id,
+                "currency": "USD",
+                "amount": amount,
+                **fields,
+            }
+        },
+    )
     return data["recordOrder"]  # type: ignore[no-any-return]
 
 

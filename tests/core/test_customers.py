@@ -14,7 +14,9 @@ from tests.core.helpers import (
 
 UPDATE = f"""
 mutation($input: UpdateCustomerInput!) {{
-  updateCustomer(input: $input) {{ customer {{ id name emails phones tags birthday consent {{ email sms }} }} {ERRORS} }}
+  updateCustomer(input: $input) {{
+    customer {{ id name emails phones tags birthday consent {{ email sms }} }} {ERRORS}
+  }}
 }}"""
 
 UPSERT = f"""
@@ -36,10 +38,18 @@ mutation($input: TagCustomersInput!) {{ tagCustomers(input: $input) {{ updated {
 
 
 async def test_create_normalises_and_reads_back(tenure: TenureHarness) -> None:
-    data = await tenure.ok(CREATE_CUSTOMER, {"input": {
-        "name": "  Ada Lovelace ", "emails": ["ADA@Example.com", "ada@example.com"], "phones": ["+44 (20) 7946-0958"],
-        "tags": ["VIP", "vip", "newsletter"], "identities": [{"kind": "POS", "value": "M-100"}],
-    }})
+    data = await tenure.ok(
+        CREATE_CUSTOMER,
+        {
+            "input": {
+                "name": "  Ada Lovelace ",
+                "emails": ["ADA@Example.com", "ada@example.com"],
+                "phones": ["+44 (20) 7946-0958"],
+                "tags": ["VIP", "vip", "newsletter"],
+                "identities": [{"kind": "POS", "value": "M-100"}],
+            }
+        },
+    )
     customer = data["createCustomer"]["customer"]
     assert customer["name"] == "Ada Lovelace"
     assert customer["emails"] == ["ada@example.com"]
@@ -54,8 +64,15 @@ async def test_create_normalises_and_reads_back(tenure: TenureHarness) -> None:
 
 async def test_update_changes_only_given_fields(tenure: TenureHarness) -> None:
     cid = await create_customer(tenure, "Grace", emails=["g@example.com"], tags=["a"], phones=["5551234567"])
-    data = await tenure.ok(UPDATE, {"input": {"id": cid, "customer": {
-        "name": "Grace Hopper", "consent": {"email": True}, "birthday": "1906-12-09"}}})
+    data = await tenure.ok(
+        UPDATE,
+        {
+            "input": {
+                "id": cid,
+                "customer": {"name": "Grace Hopper", "consent": {"email": True}, "birthday": "1906-12-09"},
+            }
+        },
+    )
     customer = data["updateCustomer"]["customer"]
     assert customer["name"] == "Grace Hopper"
     assert customer["emails"] == ["g@example.com"] and customer["tags"] == ["a"]
@@ -97,24 +114,30 @@ async def test_identity_is_unique_per_kind(tenure: TenureHarness) -> None:
 
 
 async def _merge_pair(tenure: TenureHarness) -> tuple[str, str]:
-    survivor = await create_customer(tenure, "Ada", emails=["ada@example.com"], tags=["vip"],
-                                     identities=[{"kind": "pos", "value": "P1"}])
-    merged = await create_customer(tenure, "Ada L.", emails=["ada@example.com", "ada@work.example"],
-                                   tags=["vip", "b2b"],
-                                   identities=[{"kind": "pos", "value": "P2"}, {"kind": "shop", "value": "S2"}])
+    survivor = await create_customer(
+        tenure, "Ada", emails=["ada@example.com"], tags=["vip"], identities=[{"kind": "pos", "value": "P1"}]
+    )
+    merged = await create_customer(
+        tenure,
+        "Ada L.",
+        emails=["ada@example.com", "ada@work.example"],
+        tags=["vip", "b2b"],
+        identities=[{"kind": "pos", "value": "P2"}, {"kind": "shop", "value": "S2"}],
+    )
     await record_order(tenure, survivor, "O1", 1000)
     await record_order(tenure, merged, "O2", 2500)
     await record_order(tenure, merged, "O3", 500)
     await tenure.ok(LOG_INTERACTION, {"input": {"customerId": merged, "kind": "call", "channel": "phone"}})
-    await tenure.ok("mutation($c: ID!) { createTask(input: {title: \"Call\", customerId: $c}) { created } }",
-                    {"c": merged})
+    await tenure.ok(
+        'mutation($c: ID!) { createTask(input: {title: "Call", customerId: $c}) { created } }', {"c": merged}
+    )
     return survivor, merged
 
 
 async def test_merge_dry_run_reports_and_writes_nothing(tenure: TenureHarness) -> None:
     survivor, merged = await _merge_pair(tenure)
     before = await row_counts(tenure)
-    data = (await tenure.ok(MERGE, {"input": {"survivorId": survivor, "mergedId": merged, "dryRun": True}}))
+    data = await tenure.ok(MERGE, {"input": {"survivorId": survivor, "mergedId": merged, "dryRun": True}})
     payload = data["mergeCustomers"]
     assert payload["dryRun"] is True and payload["userErrors"] == []
     moved = {m["kind"]: m["count"] for m in payload["moved"]}
@@ -124,7 +147,7 @@ async def test_merge_dry_run_reports_and_writes_nothing(tenure: TenureHarness) -
     # The survivor as it is now, untouched.
     assert payload["customer"]["orderCount"] == 1
     assert await row_counts(tenure) == before
-    still = await tenure.ok('query($id: ID!) { customer(id: $id) { name orderCount } }', {"id": merged})
+    still = await tenure.ok("query($id: ID!) { customer(id: $id) { name orderCount } }", {"id": merged})
     assert still["customer"] == {"name": "Ada L.", "orderCount": 2}
 
 
@@ -138,17 +161,21 @@ async def test_merge_moves_history_identities_and_tags(tenure: TenureHarness) ->
     assert sorted(customer["emails"]) == ["ada@example.com", "ada@work.example"]
     assert sorted(customer["tags"]) == ["b2b", "vip"]
     assert sorted((i["kind"], i["value"]) for i in customer["identities"]) == [("pos", "P1"), ("shop", "S2")]
-    gone = await tenure.ok('query($id: ID!) { customer(id: $id) { id } }', {"id": merged})
+    gone = await tenure.ok("query($id: ID!) { customer(id: $id) { id } }", {"id": merged})
     assert gone["customer"] is None
-    full = await tenure.ok('query($id: ID!) { customer(id: $id) { interactions { totalCount } tasks { totalCount } '
-                           'timeline { edges { node { kind } } } } }', {"id": survivor})
+    full = await tenure.ok(
+        "query($id: ID!) { customer(id: $id) { interactions { totalCount } tasks { totalCount } "
+        "timeline { edges { node { kind } } } } }",
+        {"id": survivor},
+    )
     assert full["customer"]["interactions"]["totalCount"] == 1
     assert full["customer"]["tasks"]["totalCount"] == 1
     kinds = [e["node"]["kind"] for e in full["customer"]["timeline"]["edges"]]
     assert kinds.count("order") == 3 and kinds.count("interaction") == 1
     events = await tenure.ok('{ events(first: 50, types: ["customer.merged"]) { nodes { customerId data } } }')
-    assert events["events"]["nodes"] == [{"customerId": survivor,
-                                          "data": {"customerId": int(survivor), "mergedCustomerId": int(merged)}}]
+    assert events["events"]["nodes"] == [
+        {"customerId": survivor, "data": {"customerId": int(survivor), "mergedCustomerId": int(merged)}}
+    ]
     # The merged customer's identity is free again for the survivor's kinds it brought.
     taken = await tenure.ok(CREATE_CUSTOMER, {"input": {"name": "X", "identities": [{"kind": "shop", "value": "S2"}]}})
     assert taken["createCustomer"]["userErrors"][0]["code"] == "identity_taken"
@@ -186,7 +213,10 @@ async def test_tag_customers_adds_and_removes(tenure: TenureHarness) -> None:
     assert missing["tagCustomers"]["userErrors"][0]["field"] == "customerIds"
     long_tag = await tenure.ok(TAG, {"input": {"customerIds": [a], "add": ["t" * 51]}})
     assert long_tag["tagCustomers"]["userErrors"][0] == {
-        "field": "add", "message": "must be at most 50 characters (got 51)", "code": "too_long"}
+        "field": "add",
+        "message": "must be at most 50 characters (got 51)",
+        "code": "too_long",
+    }
     assert await row_counts(tenure) == before
 
 

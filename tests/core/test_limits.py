@@ -8,15 +8,21 @@ from typing import Any
 
 import pytest
 
-from core.testing import TenureHarness
 from tests.core.helpers import create_customer
 
 FINE = "{ viewer { role } }"
 
 CASES = [
-    ("depth", "{ customers(first: 2) { edges { node { orders { edges { node { customer { id } } } } } } } }",
-     "TENURE_MAX_DEPTH"),
-    ("aliases", "{ a: viewer { role } b: viewer { role } c: viewer { role } d: viewer { role } }", "TENURE_MAX_ALIASES"),
+    (
+        "depth",
+        "{ customers(first: 2) { edges { node { orders { edges { node { customer { id } } } } } } } }",
+        "TENURE_MAX_DEPTH",
+    ),
+    (
+        "aliases",
+        "{ a: viewer { role } b: viewer { role } c: viewer { role } d: viewer { role } }",
+        "TENURE_MAX_ALIASES",
+    ),
     ("tokens", "{ viewer { " + "role " * 120 + "} }", "TENURE_MAX_TOKENS"),
     ("complexity", "{ customers(first: 50) { nodes { id name emails tags orderCount } } }", "TENURE_MAX_COMPLEXITY"),
     ("page_size", "{ events(first: 51) { totalCount } }", "TENURE_MAX_PAGE_SIZE"),
@@ -28,8 +34,9 @@ CASES = [
 async def test_a_request_over_a_cap_is_refused_by_name(
     make_tenure: Callable[..., Any], limit: str, query: str, setting: str
 ) -> None:
-    async with make_tenure(plugins=[], max_depth=6, max_aliases=3, max_tokens=100, max_complexity=200,
-                           max_page_size=50) as tenure:
+    async with make_tenure(
+        plugins=[], max_depth=6, max_aliases=3, max_tokens=100, max_complexity=200, max_page_size=50
+    ) as tenure:
         await create_customer(tenure, "Someone")
         answer = await tenure.gql(query, key=await tenure.key())
         assert answer.get("data") is None or all(v is None for v in answer["data"].values())
@@ -56,7 +63,7 @@ async def test_a_body_over_the_limit_is_refused(make_tenure: Callable[..., Any])
 
         async def chunks() -> Any:
             for start in range(0, len(padded), 500):
-                yield padded[start:start + 500].encode()
+                yield padded[start : start + 500].encode()
 
         streamed = await tenure.client.post("/graphql", content=chunks(), headers=headers)
         assert streamed.status_code == 413

@@ -8,7 +8,9 @@ from core.testing import TenureHarness
 from tests.core.helpers import ERRORS, LOG_INTERACTION, RECORD_ORDER, create_customer, record_order, row_counts
 
 FIGURES = "query($id: ID!) { customer(id: $id) { orderCount totalSpent { amount currency } firstOrderAt lastOrderAt } }"
-CANCEL = f"mutation($id: ID!) {{ cancelOrder(input: {{orderId: $id}}) {{ order {{ status net {{ amount }} }} {ERRORS} }} }}"
+CANCEL = (
+    f"mutation($id: ID!) {{ cancelOrder(input: {{orderId: $id}}) {{ order {{ status net {{ amount }} }} {ERRORS} }} }}"
+)
 REFUND = f"""mutation($input: RefundOrderInput!) {{
   refundOrder(input: $input) {{ order {{ status refunded {{ amount }} net {{ amount }} }} {ERRORS} }}
 }}"""
@@ -23,8 +25,10 @@ async def test_an_order_is_recorded_once_per_channel(tenure: TenureHarness) -> N
     again = await record_order(tenure, cid, "A-1", 1250)
     assert again["created"] is False and again["order"]["id"] == first["order"]["id"]
     assert await row_counts(tenure) == before
-    other_channel = await tenure.ok(RECORD_ORDER, {"input": {"customerId": cid, "channel": "pos", "externalId": "A-1",
-                                                             "currency": "USD", "amount": 300}})
+    other_channel = await tenure.ok(
+        RECORD_ORDER,
+        {"input": {"customerId": cid, "channel": "pos", "externalId": "A-1", "currency": "USD", "amount": 300}},
+    )
     assert other_channel["recordOrder"]["created"] is True
     figures = (await tenure.ok(FIGURES, {"id": cid}))["customer"]
     assert figures["orderCount"] == 2 and figures["totalSpent"] == {"amount": 1550, "currency": "USD"}
@@ -47,12 +51,16 @@ async def test_lines_make_the_amount(tenure: TenureHarness) -> None:
     data = await tenure.ok(
         'mutation($c: ID!) { recordOrder(input: {customerId: $c, channel: "web", externalId: "L1", currency: "usd", '
         'lines: [{sku: "tea", quantity: 3, unitPrice: 450, name: "Tea"}, {sku: "cup", quantity: 1, unitPrice: 1000}]})'
-        ' { order { id amount { amount currency } } } }', {"c": cid})
+        " { order { id amount { amount currency } } } }",
+        {"c": cid},
+    )
     order = data["recordOrder"]["order"]
     assert order["amount"] == {"amount": 2350, "currency": "USD"}
-    lines = await tenure.ok('query($id: ID!) { order(id: $id) { lines { sku quantity amount } } }', {"id": order["id"]})
-    assert lines["order"]["lines"] == [{"sku": "tea", "quantity": 3, "amount": 1350},
-                                       {"sku": "cup", "quantity": 1, "amount": 1000}]
+    lines = await tenure.ok("query($id: ID!) { order(id: $id) { lines { sku quantity amount } } }", {"id": order["id"]})
+    assert lines["order"]["lines"] == [
+        {"sku": "tea", "quantity": 3, "amount": 1350},
+        {"sku": "cup", "quantity": 1, "amount": 1000},
+    ]
 
 
 async def test_cancel_takes_the_order_out_of_the_figures(tenure: TenureHarness) -> None:
@@ -77,12 +85,16 @@ async def test_refund_whole_and_partial(tenure: TenureHarness) -> None:
     cid = await create_customer(tenure)
     order = (await record_order(tenure, cid, "R", 10_000))["order"]
     part = await tenure.ok(REFUND, {"input": {"orderId": order["id"], "amount": 2500}})
-    assert part["refundOrder"]["order"] == {"status": "PARTIALLY_REFUNDED", "refunded": {"amount": 2500},
-                                            "net": {"amount": 7500}}
+    assert part["refundOrder"]["order"] == {
+        "status": "PARTIALLY_REFUNDED",
+        "refunded": {"amount": 2500},
+        "net": {"amount": 7500},
+    }
     assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 7500
     too_much = await tenure.ok(REFUND, {"input": {"orderId": order["id"], "amount": 7501}})
-    assert too_much["refundOrder"]["userErrors"] == [{"field": "amount", "message": "at most 7500 is left to refund",
-                                                      "code": "too_much"}]
+    assert too_much["refundOrder"]["userErrors"] == [
+        {"field": "amount", "message": "at most 7500 is left to refund", "code": "too_much"}
+    ]
     rest = await tenure.ok(REFUND, {"input": {"orderId": order["id"]}})
     assert rest["refundOrder"]["order"] == {"status": "REFUNDED", "refunded": {"amount": 10_000}, "net": {"amount": 0}}
     assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 0
@@ -110,14 +122,24 @@ async def test_refund_with_an_idempotency_key_happens_once(tenure: TenureHarness
 
 async def test_interactions_once_per_external_id_and_last_interaction(tenure: TenureHarness) -> None:
     cid = await create_customer(tenure)
-    given = {"customerId": cid, "kind": "Visit", "channel": "store", "occurredAt": "2026-01-05T12:00:00Z",
-             "summary": "Came by", "payload": {"store": "north"}, "externalId": "v-1"}
+    given = {
+        "customerId": cid,
+        "kind": "Visit",
+        "channel": "store",
+        "occurredAt": "2026-01-05T12:00:00Z",
+        "summary": "Came by",
+        "payload": {"store": "north"},
+        "externalId": "v-1",
+    }
     first = (await tenure.ok(LOG_INTERACTION, {"input": given}))["logInteraction"]
     again = (await tenure.ok(LOG_INTERACTION, {"input": given}))["logInteraction"]
     assert first["created"] is True and again["created"] is False
     assert again["interaction"]["id"] == first["interaction"]["id"] and first["interaction"]["kind"] == "visit"
-    data = await tenure.ok('query($id: ID!) { customer(id: $id) { lastInteractionAt interactions { totalCount '
-                           'nodes { payload summary } } } }', {"id": cid})
+    data = await tenure.ok(
+        "query($id: ID!) { customer(id: $id) { lastInteractionAt interactions { totalCount "
+        "nodes { payload summary } } } }",
+        {"id": cid},
+    )
     customer = data["customer"]
     assert customer["lastInteractionAt"].startswith("2026-01-05T12:00:00")
     assert customer["interactions"]["totalCount"] == 1
@@ -132,18 +154,28 @@ async def test_timeline_mixes_orders_interactions_and_plugin_events_newest_first
         return (base + timedelta(days=days)).isoformat()
 
     await record_order(tenure, cid, "T1", 100, placedAt=at(1))
-    await tenure.ok(LOG_INTERACTION, {"input": {"customerId": cid, "kind": "call", "channel": "phone",
-                                                "occurredAt": at(3)}})
+    await tenure.ok(
+        LOG_INTERACTION, {"input": {"customerId": cid, "kind": "call", "channel": "phone", "occurredAt": at(3)}}
+    )
     await record_order(tenure, cid, "T2", 200, placedAt=at(5))
-    await tenure.ok(LOG_INTERACTION, {"input": {"customerId": cid, "kind": "visit", "channel": "store",
-                                                "occurredAt": at(2)}})
+    await tenure.ok(
+        LOG_INTERACTION, {"input": {"customerId": cid, "kind": "visit", "channel": "store", "occurredAt": at(2)}}
+    )
     async with tenure.transaction() as ctx:
-        await ctx.publish("loyalty.points_earned", source="loyalty", customer_id=int(cid), summary="+20 points",
-                          timeline=True, occurred_at=base + timedelta(days=4))
+        await ctx.publish(
+            "loyalty.points_earned",
+            source="loyalty",
+            customer_id=int(cid),
+            summary="+20 points",
+            timeline=True,
+            occurred_at=base + timedelta(days=4),
+        )
         await ctx.publish("internal.noise", source="loyalty", customer_id=int(cid), summary="not on the timeline")
-    query = ('query($id: ID!, $after: String) { customer(id: $id) { timeline(first: 3, after: $after) { totalCount '
-             'pageInfo { hasNextPage endCursor } edges { node { kind summary at order { externalId } '
-             'interaction { kind } event { type } } } } } }')
+    query = (
+        "query($id: ID!, $after: String) { customer(id: $id) { timeline(first: 3, after: $after) { totalCount "
+        "pageInfo { hasNextPage endCursor } edges { node { kind summary at order { externalId } "
+        "interaction { kind } event { type } } } } } }"
+    )
     page1 = (await tenure.ok(query, {"id": cid}))["customer"]["timeline"]
     assert page1["totalCount"] == 5 and page1["pageInfo"]["hasNextPage"] is True
     page2 = (await tenure.ok(query, {"id": cid, "after": page1["pageInfo"]["endCursor"]}))["customer"]["timeline"]

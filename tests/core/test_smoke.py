@@ -4,7 +4,9 @@ from core.testing import TenureHarness
 
 CREATE = """
 mutation($input: CustomerInput!) {
-  createCustomer(input: $input) { customer { id name emails tags totalSpent { amount currency } } userErrors { field message code } }
+  createCustomer(input: $input) {
+    customer { id name emails tags totalSpent { amount currency } } userErrors { field message code }
+  }
 }
 """
 
@@ -16,11 +18,15 @@ async def test_create_and_read_customer(tenure: TenureHarness) -> None:
     assert customer["tags"] == ["vip"]
     order = await tenure.ok(
         """mutation($c: ID!) { recordOrder(input: {customerId: $c, channel: "web", externalId: "A1", currency: "USD",
-             lines: [{sku: "tea", quantity: 2, unitPrice: 450}]}) { created order { amount { amount } } userErrors { message } } }""",
+             lines: [{sku: "tea", quantity: 2, unitPrice: 450}]})
+           { created order { amount { amount } } userErrors { message } } }""",
         {"c": customer["id"]},
     )
     assert order["recordOrder"]["order"]["amount"]["amount"] == 900
-    listing = await tenure.ok("{ customers(first: 5) { totalCount edges { node { name orderCount totalSpent { amount } orders { edges { node { externalId } } } timeline { edges { node { kind summary } } } } } } }")
+    listing = await tenure.ok(
+        "{ customers(first: 5) { totalCount edges { node { name orderCount totalSpent { amount } "
+        "orders { edges { node { externalId } } } timeline { edges { node { kind summary } } } } } } }"
+    )
     node = listing["customers"]["edges"][0]["node"]
     assert node["orderCount"] == 1 and node["totalSpent"]["amount"] == 900
     assert listing["customers"]["totalCount"] == 1

@@ -25,8 +25,10 @@ async def test_one_open_task_per_cause_even_when_created_at_once(tenure: TenureH
     assert len({p["task"]["id"] for p in payloads}) == 1
     assert await tenure.scalar("SELECT count(*) FROM tasks") == 1
     task_id = payloads[0]["task"]["id"]
-    done = await tenure.ok(f"mutation($id: ID!) {{ completeTask(input: {{taskId: $id}}) {{ task {{ status }} {ERRORS} }} }}",
-                           {"id": task_id})
+    done = await tenure.ok(
+        f"mutation($id: ID!) {{ completeTask(input: {{taskId: $id}}) {{ task {{ status }} {ERRORS} }} }}",
+        {"id": task_id},
+    )
     assert done["completeTask"]["task"]["status"] == "DONE"
     # The cause fires again later: a new open task, since the first one is closed.
     reopened = (await tenure.ok(CREATE_TASK, {"input": task}))["createTask"]
@@ -46,13 +48,19 @@ async def test_my_open_tasks_with_a_staff_key(tenure: TenureHarness) -> None:
     assert (await tenure.ok(MY_TASKS, key=sam_key))["tasks"] == {"totalCount": 1, "nodes": [{"title": "Call back"}]}
     assert (await tenure.ok(MY_TASKS, key=kim_key))["tasks"]["totalCount"] == 0
     kim_id = (await tenure.ok("{ viewer { staffUser { id } } }", key=kim_key))["viewer"]["staffUser"]["id"]
-    moved = await tenure.ok(f"mutation($t: ID!, $a: ID) {{ assignTask(input: {{taskId: $t, assigneeId: $a}}) "
-                            f"{{ task {{ assignee {{ email }} }} {ERRORS} }} }}", {"t": mine["task"]["id"], "a": kim_id},
-                            key=sam_key)
+    moved = await tenure.ok(
+        f"mutation($t: ID!, $a: ID) {{ assignTask(input: {{taskId: $t, assigneeId: $a}}) "
+        f"{{ task {{ assignee {{ email }} }} {ERRORS} }} }}",
+        {"t": mine["task"]["id"], "a": kim_id},
+        key=sam_key,
+    )
     assert moved["assignTask"]["task"]["assignee"] == {"email": "kim@example.com"}
     assert (await tenure.ok(MY_TASKS, key=kim_key))["tasks"]["totalCount"] == 1
-    await tenure.ok(f"mutation($t: ID!) {{ completeTask(input: {{taskId: $t}}) {{ {ERRORS} }} }}",
-                    {"t": mine["task"]["id"]}, key=kim_key)
+    await tenure.ok(
+        f"mutation($t: ID!) {{ completeTask(input: {{taskId: $t}}) {{ {ERRORS} }} }}",
+        {"t": mine["task"]["id"]},
+        key=kim_key,
+    )
     assert (await tenure.ok(MY_TASKS, key=kim_key))["tasks"]["totalCount"] == 0
     admin = await tenure.gql(MY_TASKS, key=await tenure.key("admin"))
     assert admin["errors"][0]["extensions"]["field"] == "filter.mine"
@@ -60,9 +68,12 @@ async def test_my_open_tasks_with_a_staff_key(tenure: TenureHarness) -> None:
 
 async def test_api_keys_are_stored_hashed_and_checked(tenure: TenureHarness, frozen_clock: clock.FrozenClock) -> None:
     await create_customer(tenure, "Secretive")
-    created = (await tenure.ok(
-        'mutation { createApiKey(input: {name: "shop", role: "integration", expiresAt: "2026-06-02T09:00:00Z"}) '
-        f'{{ key keyId prefix {ERRORS} }} }}'))["createApiKey"]
+    created = (
+        await tenure.ok(
+            'mutation { createApiKey(input: {name: "shop", role: "integration", expiresAt: "2026-06-02T09:00:00Z"}) '
+            f"{{ key keyId prefix {ERRORS} }} }}"
+        )
+    )["createApiKey"]
     key = created["key"]
     assert key.startswith(f"tnr_{created['prefix']}_")
     stored = await tenure.scalar("SELECT key_hash FROM api_keys WHERE id = :id", id=int(created["keyId"]))
@@ -73,10 +84,14 @@ async def test_api_keys_are_stored_hashed_and_checked(tenure: TenureHarness, fro
     expired = await tenure.gql(read, key=key)
     assert expired["data"] is None and expired["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "expired" in expired["errors"][0]["message"]
-    other = (await tenure.ok(f'mutation {{ createApiKey(input: {{name: "pos", role: "staff"}}) {{ key keyId {ERRORS} }} }}'))
+    other = await tenure.ok(
+        f'mutation {{ createApiKey(input: {{name: "pos", role: "staff"}}) {{ key keyId {ERRORS} }} }}'
+    )
     other_key, other_id = other["createApiKey"]["key"], other["createApiKey"]["keyId"]
     assert (await tenure.ok(read, key=other_key))["customers"]["totalCount"] == 1
-    revoked = await tenure.ok(f"mutation($id: ID!) {{ revokeApiKey(keyId: $id) {{ revoked {ERRORS} }} }}", {"id": other_id})
+    revoked = await tenure.ok(
+        f"mutation($id: ID!) {{ revokeApiKey(keyId: $id) {{ revoked {ERRORS} }} }}", {"id": other_id}
+    )
     assert revoked["revokeApiKey"]["revoked"] is True
     refused = await tenure.gql(read, key=other_key)
     assert refused["data"] is None and "revoked" in refused["errors"][0]["message"]
@@ -86,7 +101,7 @@ async def test_api_keys_are_stored_hashed_and_checked(tenure: TenureHarness, fro
         assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     wrong_scheme = await tenure.client.post("/graphql", json={"query": read}, headers={"Authorization": f"Basic {key}"})
     assert wrong_scheme.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    bad_role = (await tenure.ok(f'mutation {{ createApiKey(input: {{name: "x", role: "root"}}) {{ key {ERRORS} }} }}'))
+    bad_role = await tenure.ok(f'mutation {{ createApiKey(input: {{name: "x", role: "root"}}) {{ key {ERRORS} }} }}')
     assert bad_role["createApiKey"]["key"] is None and bad_role["createApiKey"]["userErrors"][0]["field"] == "role"
 
 
@@ -94,7 +109,9 @@ async def test_integration_scopes_and_roles(tenure: TenureHarness) -> None:
     await create_customer(tenure, "Scoped")
     scoped = await tenure.key("integration", scopes=["orders:write"])
     denied = await tenure.gql("{ customers(first: 1) { totalCount } }", key=scoped)
-    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN" and "customers:read" in denied["errors"][0]["message"]
+    assert (
+        denied["errors"][0]["extensions"]["code"] == "FORBIDDEN" and "customers:read" in denied["errors"][0]["message"]
+    )
     staff = await tenure.key("staff")
     forbidden = await tenure.gql('mutation { createApiKey(input: {name: "x", role: "admin"}) { key } }', key=staff)
     assert forbidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -104,8 +121,12 @@ async def test_integration_scopes_and_roles(tenure: TenureHarness) -> None:
 async def test_member_tokens(tenure: TenureHarness, frozen_clock: clock.FrozenClock) -> None:
     mine = await create_customer(tenure, "Mia", emails=["mia@example.com"])
     await create_customer(tenure, "Other")
-    issued = (await tenure.ok(f"mutation($c: ID!) {{ issueMemberToken(input: {{customerId: $c}}) "
-                              f"{{ token expiresAt {ERRORS} }} }}", {"c": mine}))["issueMemberToken"]
+    issued = (
+        await tenure.ok(
+            f"mutation($c: ID!) {{ issueMemberToken(input: {{customerId: $c}}) {{ token expiresAt {ERRORS} }} }}",
+            {"c": mine},
+        )
+    )["issueMemberToken"]
     token = issued["token"]
     assert issued["expiresAt"].startswith("2026-06-01T10:00:00")
     me = await tenure.ok("{ me { id name emails } }", key=token)
@@ -115,7 +136,7 @@ async def test_member_tokens(tenure: TenureHarness, frozen_clock: clock.FrozenCl
         assert answer["data"] is None and answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     assert (await tenure.gql("{ me { id } }", key=tampered))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    unknown = (await tenure.ok(f'mutation {{ issueMemberToken(input: {{customerId: "999"}}) {{ token {ERRORS} }} }}'))
+    unknown = await tenure.ok(f'mutation {{ issueMemberToken(input: {{customerId: "999"}}) {{ token {ERRORS} }} }}')
     assert unknown["issueMemberToken"]["token"] is None
     assert unknown["issueMemberToken"]["userErrors"][0]["field"] == "customerId"
     frozen_clock.advance(hours=1, seconds=1)
