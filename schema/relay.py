@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -48,11 +48,15 @@ class Connection(Generic[T]):
 
 
 def _encode_value(value: Any) -> Any:
-    return {"t": value.isoformat()} if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    return {"d": value.isoformat()} if isinstance(value, date) else value
 
 
 def _decode_value(value: Any) -> Any:
-    return as_utc(datetime.fromisoformat(value["t"])) if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        return date.fromisoformat(value["d"]) if "d" in value else as_utc(datetime.fromisoformat(value["t"]))
+    return value
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

@@ -1,0 +1,11 @@
+"""The renewals plugin's jobs."""
+
+from __future__ import annotations
+
+from core.contributions import JobSpec
+from plugins.renewals import service
+
+
+def jobs() -> list[JobSpec]:
+    return [JobSpec(service.DAILY_JOB, service.daily, schedule="0 6 * * *",
+                    description="Renew or lapse what ended; send the renewal reminders due today")]
