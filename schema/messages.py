@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from sqlalchemy import select
@@ -55,11 +56,11 @@ class Message:
 
     @strawberry.field
     def data(self: models.Message) -> JSON:
-        return self.data
+        return self.data  # type: ignore[return-value]
 
     @strawberry.field
     async def customer(self: models.Message, info: Info) -> Customer | None:
-        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
 @strawberry.type(description="The text of a message in one locale; placeholders are {name} in braces.")
@@ -143,7 +144,8 @@ class MessageQuery:
             stmt = stmt.where(models.Message.template == f.template)
         if f.dedupe_key is not None:
             stmt = stmt.where(models.Message.dedupe_key == f.dedupe_key)
-        return await paginate(runner(info), stmt, [(models.Message.id, True)], first=first, after=after,
+        order: list[tuple[Any, bool]] = [(models.Message.id, True)]
+        return await paginate(runner(info), stmt, order, first=first, after=after,
                               cap=info.context.settings.max_page_size, count=counter(info, stmt))
 
     @strawberry.field(permission_classes=[allow(*STAFF)],

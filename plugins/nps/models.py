@@ -4,13 +4,17 @@ single-use link), and responses (at most one per invitation)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, plugin_model_base
+from core.db import Base, BigId, plugin_model_base
 
-Model = plugin_model_base("nps")
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = plugin_model_base("nps")
 
 
 class Survey(Model):

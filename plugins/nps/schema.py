@@ -89,7 +89,7 @@ class SurveyResponse:
 
     @strawberry.field
     async def survey(self: Response, info: Info) -> SurveyType:
-        return await info.context.loader(loaders.by_id_cached(Survey)).load(self.survey_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.by_id_cached(Survey)).load(self.survey_id)
 
 
 @strawberry.type(description="A customer asked to answer a survey.")
@@ -103,12 +103,12 @@ class SurveyInvitation:
 
     @strawberry.field
     async def survey(self: Invitation, info: Info) -> SurveyType:
-        return await info.context.loader(loaders.by_id_cached(Survey)).load(self.survey_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.by_id_cached(Survey)).load(self.survey_id)
 
     @strawberry.field
     async def response(self: Invitation, info: Info) -> SurveyResponse | None:
         found = await info.context.loader(_responses_by_invitation).load(self.id)
-        return found[0] if found else None  # type: ignore[no-any-return]
+        return found[0] if found else None
 
 
 _responses_by_invitation = loaders.grouped(Response, Response.invitation_id, "nps_responses_by_invitation")
@@ -199,7 +199,7 @@ class NpsQuery:
     @strawberry.field(permission_classes=[allow(*STAFF)])
     async def surveys(self, info: Info) -> list[SurveyType]:
         async with info.context.db() as session:
-            return list(await session.scalars(select(Survey).order_by(Survey.id)))  # type: ignore[arg-type]
+            return list(await session.scalars(select(Survey).order_by(Survey.id)))
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="surveys:read")],
                       description="NPS of the answers given from `from` to `to` (UTC days, both included).")
@@ -257,9 +257,9 @@ class NpsMutation:
 
 async def _invitations(info: Info, customer_id: int, first: int) -> list[Invitation]:
     first = check_first(first, info.context.settings.max_page_size)
-    load = info.context.loader(loaders.latest_per_customer(Invitation, Invitation.created_at, first),
+    load = info.context.loader(loaders.latest_per_customer(Invitation, Invitation.__table__.c.created_at, first),
                                key=("nps_invitations", first))
-    return (await load.load(customer_id))[:first]  # type: ignore[no-any-return]
+    return (await load.load(customer_id))[:first]
 
 
 @strawberry.type

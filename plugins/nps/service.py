@@ -50,7 +50,7 @@ class NpsSettings:
 
 
 def settings_of(ctx: ServiceContext) -> NpsSettings:
-    return ctx.settings.for_plugin(PLUGIN, NpsSettings)  # type: ignore[no-any-return]
+    return ctx.settings.for_plugin(PLUGIN, NpsSettings)
 
 
 def category(scale: str, score: int) -> str:

@@ -4,14 +4,17 @@ contracts per customer, and the reminders sent (one per subscription, end date a
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, Json, plugin_model_base
+from core.db import Base, BigId, Json, plugin_model_base
 
-Model = plugin_model_base("renewals")
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = plugin_model_base("renewals")
 
 
 class Plan(Model):

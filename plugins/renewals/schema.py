@@ -76,11 +76,11 @@ class SubscriptionType:
 
     @strawberry.field
     async def plan(self: Subscription, info: Info) -> PlanType:
-        return await info.context.loader(loaders.by_id_cached(Plan)).load(self.plan_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.by_id_cached(Plan)).load(self.plan_id)
 
     @strawberry.field
     async def reminders(self: Subscription, info: Info) -> list[ReminderType]:
-        return await info.context.loader(_reminders_by_subscription).load(self.id)  # type: ignore[no-any-return]
+        return await info.context.loader(_reminders_by_subscription).load(self.id)
 
     @strawberry.field
     async def customer_id(self: Subscription) -> strawberry.ID:
@@ -169,7 +169,7 @@ class RenewalsQuery:
     @strawberry.field(permission_classes=[allow(*STAFF)])
     async def plans(self, info: Info) -> list[PlanType]:
         async with info.context.db() as session:
-            return list(await session.scalars(select(Plan).order_by(Plan.code)))  # type: ignore[arg-type]
+            return list(await session.scalars(select(Plan).order_by(Plan.code)))
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="subscriptions:read")],
                       description="Soonest end first.")
@@ -187,9 +187,9 @@ class RenewalsQuery:
             stmt = stmt.where(Subscription.customer_id == to_int(f.customer_id, "filter.customerId"))
         if f.plan is not None:
             stmt = stmt.join(Plan, Plan.id == Subscription.plan_id).where(Plan.code == f.plan.lower())
-        return await paginate(runner(info), stmt, [(Subscription.ends_on, False), (Subscription.id, False)],
-                              first=first, after=after, cap=info.context.settings.max_page_size,
-                              count=counter(info, stmt))
+        order: list[tuple[Any, bool]] = [(Subscription.ends_on, False), (Subscription.id, False)]
+        return await paginate(runner(info), stmt, order, first=first, after=after,
+                              cap=info.context.settings.max_page_size, count=counter(info, stmt))
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="subscriptions:read")],
                       description="By month of the end date, from `from` to `to` (both included).")
@@ -247,7 +247,7 @@ class CustomerSubscriptions:
     @strawberry.field(description="Every term, soonest end first.")
     async def subscriptions(self: Any, info: Info) -> list[SubscriptionType]:
         rows = await info.context.loader(_subscriptions_by_customer).load(self.id)
-        return sorted(rows, key=lambda s: (s.ends_on, s.id))  # type: ignore[no-any-return]
+        return sorted(rows, key=lambda s: (s.ends_on, s.id))
 
 
 @strawberry.type
@@ -255,4 +255,4 @@ class MemberSubscriptions:
     @strawberry.field(description="The member's active subscriptions.")
     async def subscriptions(self: Any, info: Info) -> list[SubscriptionType]:
         rows = await info.context.loader(_subscriptions_by_customer).load(self.id)
-        return sorted((s for s in rows if s.status == "active"), key=lambda s: (s.ends_on, s.id))  # type: ignore[misc]
+        return sorted((s for s in rows if s.status == "active"), key=lambda s: (s.ends_on, s.id))

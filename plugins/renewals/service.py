@@ -44,7 +44,7 @@ class RenewalsSettings:
 
 
 def settings_of(ctx: ServiceContext) -> RenewalsSettings:
-    return ctx.settings.for_plugin(PLUGIN, RenewalsSettings)  # type: ignore[no-any-return]
+    return ctx.settings.for_plugin(PLUGIN, RenewalsSettings)
 
 
 def _offsets(days: list[int] | tuple[int, ...], field: str) -> list[int]:
