@@ -1,0 +1,105 @@
+"""The distributed path: an API transaction's outbox entry goes through the Redis broker to
+a real dramatiq worker that runs it against PostgreSQL; and two schedulers ticking at once
+enqueue each cron run once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.db import Database
+from core.testing import TenureHarness, truncate_all
+from tests.core.helpers import ERRORS, create_customer, record_order
+from tests.workers import jobs_plugin
+from tests.workers.receiver import http_receiver
+from workers import scheduler
+from workers.broker import make_broker, run_worker
+
+REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
+
+
+async def _wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the worker did not finish in time")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="set TENURE_TEST_REDIS_URL to test the Redis broker")
+async def test_api_outbox_entry_runs_on_a_dramatiq_worker(postgres_url: str) -> None:
+    broker = make_broker(REDIS_URL)
+    broker.flush_all()  # type: ignore[attr-defined]
+    broker.close()
+    stop = threading.Event()
+    try:
+        async with TenureHarness.start(postgres_url, plugins=[], create_tables=False, broker_url=REDIS_URL) as api:
+            worker = threading.Thread(target=run_worker, args=(api.settings,), kwargs={"threads": 2, "stop": stop})
+            worker.start()
+            try:
+                with http_receiver() as receiver:
+                    hook = await api.ok(
+                        f"""mutation($u: String!) {{ createWebhookSubscription(input:
+                        {{url: $u, eventTypes: ["order.recorded"]}}) {{ secret {ERRORS} }} }}""",
+                        {"u": receiver.url},
+                    )
+                    assert hook["createWebhookSubscription"]["userErrors"] == []
+                    cid = await create_customer(api, "Distributed")
+                    await record_order(api, cid, "D-1", 1500)
+
+                    async def delivered() -> bool:
+                        done = await api.scalar("SELECT count(*) FROM outbox WHERE status = 'done'")
+                        return bool(receiver.requests) and done == 1
+
+                    await _wait_for(delivered)
+                    assert len(receiver.requests) == 1
+                    assert receiver.requests[0].headers["x-tenure-event-type"] == "order.recorded"
+                    assert await api.scalar("SELECT count(*) FROM webhook_deliveries WHERE ok") == 1
+                    # Nothing ran in the API process: the entry went through Redis.
+                    assert await api.scalar("SELECT count(*) FROM outbox WHERE status <> 'done'") == 0
+            finally:
+                stop.set()
+                worker.join(timeout=30)
+            assert not worker.is_alive()
+    finally:
+        await truncate_all(postgres_url)
+
+
+@pytest.fixture
+async def harness(make_tenure: Callable[..., Any]) -> AsyncIterator[TenureHarness]:
+    async with make_tenure(plugins=["testjobs"], extra_plugins=[jobs_plugin]) as app:
+        yield app
+
+
+async def test_two_schedulers_enqueue_each_fire_time_once(harness: TenureHarness) -> None:
+    other = Database(harness.db.url)
+    try:
+        since = datetime(2026, 6, 1, 8, 58, tzinfo=UTC)
+        until = datetime(2026, 6, 1, 9, 1, tzinfo=UTC)
+        results = await asyncio.gather(
+            *[scheduler.tick(db, harness.plugins, since, until) for db in (harness.db, other, harness.db, other)]
+        )
+        assert sum(len(r) for r in results) == 1
+        rows = await harness.scalar("SELECT count(*) FROM outbox WHERE job = 'testjobs.every_five_minutes'")
+        assert rows == 1
+        key = await harness.scalar("SELECT dedupe_key FROM outbox")
+        assert key == "schedule:testjobs.every_five_minutes:2026-06-01T09:00:00+00:00"
+        # A scheduler that was down for a quarter of an hour catches up with the latest run only.
+        later = await scheduler.tick(other, harness.plugins, until, until + timedelta(minutes=15))
+        assert len(later) == 1
+        assert (
+            await harness.scalar("SELECT dedupe_key FROM outbox WHERE id = :id", id=later[0])
+            == "schedule:testjobs.every_five_minutes:2026-06-01T09:15:00+00:00"
+        )
+        assert await harness.run_jobs() == {"done": 2}
+        assert await harness.scalar("SELECT count(*) FROM events WHERE type = 'testjobs.done'") == 2
+    finally:
+        await other.dispose()
