@@ -10,6 +10,8 @@ that tier's multiplier (asked through the ``loyalty_points_multiplier`` hook).
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
+from typing import Any
 
 from core import __version__
 from core.contributions import (
@@ -67,3 +69,9 @@ def tenure_checks() -> list[InvariantCheck]:
 @hookimpl
 def tenure_message_templates() -> list[TemplateDefault]:
     return list(TEMPLATES)
+
+
+@hookimpl
+def tiers_qualifying_points(session: Any, customer_ids: Any, since: Any) -> Awaitable[dict[int, int]]:
+    """Loyalty answers the tiers plugin's question (called only while tiers is on)."""
+    return service.qualifying_points(session, customer_ids, since)

@@ -5,11 +5,13 @@ runs in the caller's transaction; a refusal raises :class:`UserError` and writes
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import extract, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import idempotency
 from core import validation as v
@@ -310,3 +312,11 @@ async def update_reward(ctx: ServiceContext, reward_id: int, data: RewardData) -
         setattr(reward, name, value)
     await ctx.session.flush()
     return reward
+
+
+async def qualifying_points(session: AsyncSession, customer_ids: Sequence[int], since: datetime) -> dict[int, int]:
+    """Qualifying points earned since ``since`` (net of reversals), for tiers on points."""
+    rows = await session.execute(
+        select(Entry.customer_id, func.sum(Entry.qualifying))
+        .where(Entry.customer_id.in_(customer_ids), Entry.created_at >= since).group_by(Entry.customer_id))
+    return {customer_id: max(0, int(total or 0)) for customer_id, total in rows}

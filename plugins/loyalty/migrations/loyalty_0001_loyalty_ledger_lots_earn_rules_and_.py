@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.BigInteger(), nullable=True),
     sa.Column('reward_id', sa.BigInteger(), nullable=True),
     sa.Column('idempotency_key', sa.String(length=250), nullable=True),
-    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('available_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,126 @@
+"""Who qualifies for which tier: each customer's spend, orders and points over each tier's
+rolling window, read for a batch of customers in one statement (plus one per window for
+points), and pure functions over those figures that the handlers, the review job, the
+GraphQL fields and ``whatIf`` share."""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Order, OrderStatus
+from plugins.tiers.models import Tier
+
+
+@dataclass
+class Figures:
+    """A customer's net orders (time, amount) inside the longest window, newest first, and
+    qualifying points by window length."""
+
+    orders: list[tuple[datetime, int]] = field(default_factory=list)
+    points: dict[int, int] = field(default_factory=dict)
+
+    def spend(self, now: datetime, days: int) -> int:
+        since = now - timedelta(days=days)
+        return sum(amount for at, amount in self.orders if at > since)
+
+    def count(self, now: datetime, days: int) -> int:
+        since = now - timedelta(days=days)
+        return sum(1 for at, _ in self.orders if at > since)
+
+    def with_order(self, at: datetime, amount: int) -> Figures:
+        return Figures([(at, amount), *self.orders], dict(self.points))
+
+
+def criteria(tier: Tier) -> list[str]:
+    return [name for name in ("min_spend", "min_orders", "min_points") if getattr(tier, name) is not None]
+
+
+def meets(tier: Tier, figures: Figures, now: datetime) -> bool:
+    checks = []
+    if tier.min_spend is not None:
+        checks.append(figures.spend(now, tier.window_days) >= tier.min_spend)
+    if tier.min_orders is not None:
+        checks.append(figures.count(now, tier.window_days) >= tier.min_orders)
+    if tier.min_points is not None:
+        checks.append(figures.points.get(tier.window_days, 0) >= tier.min_points)
+    if not checks:
+        return True
+    return all(checks) if tier.require_all else any(checks)
+
+
+def qualified(tiers: Sequence[Tier], figures: Figures, now: datetime) -> Tier | None:
+    """The highest-ranked tier the figures reach."""
+    for tier in sorted(tiers, key=lambda t: -t.rank):
+        if meets(tier, figures, now):
+            return tier
+    return None
+
+
+def lapses_at(tier: Tier, figures: Figures, now: datetime) -> datetime | None:
+    """When the tier stops being reached if no order comes: orders leave the window oldest
+    first. ``None`` when it never lapses (no criterion) or rests on points alone."""
+    if not criteria(tier) or (tier.min_spend is None and tier.min_orders is None):
+        return None
+    kept = sorted((o for o in figures.orders if o[0] > now - timedelta(days=tier.window_days)), key=lambda o: o[0])
+    for n, (at, _) in enumerate(kept):
+        rest = Figures(kept[n + 1:], figures.points)
+        if not meets(tier, rest, at + timedelta(days=tier.window_days)):
+            return at + timedelta(days=tier.window_days)
+    return now
+
+
+def next_tier(tiers: Sequence[Tier], current: Tier | None) -> Tier | None:
+    above = [t for t in tiers if current is None or t.rank > current.rank]
+    return min(above, key=lambda t: t.rank) if above else None
+
+
+def to_go(tier: Tier, figures: Figures, now: datetime) -> dict[str, int | None]:
+    days = tier.window_days
+    return {
+        "spend": None if tier.min_spend is None else max(0, tier.min_spend - figures.spend(now, days)),
+        "orders": None if tier.min_orders is None else max(0, tier.min_orders - figures.count(now, days)),
+        "points": None if tier.min_points is None else max(0, tier.min_points - figures.points.get(days, 0)),
+    }
+
+
+async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequence[int], tiers: Sequence[Tier],
+                      now: datetime) -> dict[int, Figures]:
+    """Figures for every customer in ``customer_ids`` over the tiers' windows."""
+    found: dict[int, Figures] = defaultdict(Figures)
+    if not tiers or not customer_ids:
+        return found
+    longest = max(t.window_days for t in tiers)
+    rows = await session.execute(
+        select(Order.customer_id, Order.placed_at, Order.amount - Order.refunded_amount)
+        .where(Order.customer_id.in_(customer_ids), Order.status != OrderStatus.CANCELLED,
+               Order.placed_at > now - timedelta(days=longest))
+        .order_by(Order.customer_id, Order.placed_at.desc()))
+    for customer_id, at, amount in rows:
+        found[customer_id].orders.append((at, int(amount)))
+    for days in sorted({t.window_days for t in tiers if t.min_points is not None}):
+        for answer in plugins.hook.tiers_qualifying_points(session=session, customer_ids=list(customer_ids),
+                                                          since=now - timedelta(days=days)):
+            points = await answer if inspect.isawaitable(answer) else answer
+            for customer_id, value in (points or {}).items():
+                figures = found[customer_id]
+                figures.points[days] = figures.points.get(days, 0) + int(value)
+    return found
+
+
+ZERO_DECIMAL = frozenset(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
+                          "VUV", "XAF", "XOF", "XPF"])
+
+
+def money(amount: int, currency: str) -> str:
+    """``4000, "USD"`` -> ``40.00 USD`` (for messages people read)."""
+    if currency in ZERO_DECIMAL:
+        return f"{amount} {currency}"
+    return f"{amount // 100}.{amount % 100:02d} {currency}"

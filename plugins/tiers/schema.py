@@ -1,0 +1,170 @@
+"""Tiers' root fields: ``tiers``, ``createTier``, ``updateTier``, ``setCustomerTier``, the
+distribution report and ``simulateTiers``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import func, select
+from strawberry.types import Info
+
+from core import clock
+from core.contributions import SchemaContribution
+from core.models import Order, OrderStatus
+from plugins.tiers import models as m
+from plugins.tiers import service
+from plugins.tiers.types import (
+    CustomerTier,
+    SimulatedTier,
+    Tier,
+    TierCount,
+    TierCustomerFields,
+    TierSimulation,
+    customer_tier,
+)
+from schema.mutations import in_transaction, parse_id
+from schema.permissions import EVERYONE, STAFF, allow
+from schema.types.common import UserError
+
+
+@strawberry.input(description="A tier: any one threshold set qualifies (all with requireAll); none: everyone's tier.")
+class TierInput:
+    name: str
+    rank: int = strawberry.field(description="Higher is better; unique.")
+    min_spend: int | None = strawberry.field(default=None, description="Minor units over windowDays.")
+    min_orders: int | None = None
+    min_points: int | None = None
+    window_days: int | None = strawberry.field(default=None, description="Default TENURE_TIERS_WINDOW_DAYS.")
+    require_all: bool = False
+    points_multiplier: int = strawberry.field(default=100, description="Percent of the usual points.")
+    discount_percent: int = 0
+    perks: list[str] = strawberry.field(default_factory=list)
+    grace_days: int | None = strawberry.field(default=None, description="Default TENURE_TIERS_GRACE_DAYS.")
+    active: bool = True
+
+    def data(self) -> service.TierData:
+        return service.TierData(**{k: getattr(self, k) for k in service.TierData.__dataclass_fields__})
+
+
+@strawberry.input
+class UpdateTierInput:
+    id: strawberry.ID
+    tier: TierInput
+
+
+@strawberry.type
+class TierPayload:
+    tier: Tier | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Put a customer in a tier by hand; leave tierId out to end an override.")
+class SetCustomerTierInput:
+    customer_id: strawberry.ID
+    tier_id: strawberry.ID | None = None
+    reason: str
+    until: datetime | None = strawberry.field(default=None, description="When the override ends (never if left out).")
+
+
+@strawberry.type
+class SetCustomerTierPayload:
+    tier: CustomerTier | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class TierThresholdInput:
+    name: str
+    rank: int
+    min_spend: int | None = None
+    min_orders: int | None = None
+
+
+@strawberry.input
+class SimulateTiersInput:
+    months: int = 12
+    tiers: list[TierThresholdInput]
+
+
+@strawberry.type
+class TiersQuery:
+    @strawberry.field(permission_classes=[allow(*EVERYONE)], description="The tiers, lowest rank first.")
+    async def tiers(self, info: Info, active_only: bool = True) -> list[Tier]:
+        stmt = select(m.Tier).order_by(m.Tier.rank)
+        if active_only:
+            stmt = stmt.where(m.Tier.active.is_(True))
+        async with info.context.db() as session:
+            return list(await session.scalars(stmt))  # type: ignore[arg-type]
+
+    @strawberry.field(permission_classes=[allow(*STAFF)], description="Customers per tier.")
+    async def tier_distribution(self, info: Info) -> list[TierCount]:
+        async with info.context.db() as session:
+            rows = await service.distribution(session)
+        return [TierCount(tier=tier, customers=n) for tier, n in rows]  # type: ignore[arg-type]
+
+    @strawberry.field(permission_classes=[allow(*STAFF)],
+                      description="Replay candidate spend/order thresholds over the last `months`; writes nothing.")
+    async def simulate_tiers(self, info: Info, input: SimulateTiersInput) -> TierSimulation:
+        if not 1 <= input.months <= 60:
+            raise GraphQLError("months must be between 1 and 60", extensions={"code": "BAD_USER_INPUT",
+                                                                              "field": "months"})
+        if not 1 <= len(input.tiers) <= 20:
+            raise GraphQLError("give 1 to 20 tiers", extensions={"code": "BAD_USER_INPUT", "field": "tiers"})
+        since = clock.now() - timedelta(days=round(input.months * 30.44))
+        stmt = (select(Order.customer_id, func.count(), func.sum(Order.amount - Order.refunded_amount))
+                .where(Order.placed_at > since, Order.status != OrderStatus.CANCELLED).group_by(Order.customer_id))
+        async with info.context.db() as session:
+            rows = (await session.execute(stmt)).all()
+        ranked = sorted(input.tiers, key=lambda t: -t.rank)
+        counts = {t.name: 0 for t in input.tiers}
+        below = 0
+        for _, orders, spend in rows:
+            reached = next((t for t in ranked if (t.min_spend is None and t.min_orders is None)
+                            or (t.min_spend is not None and int(spend or 0) >= t.min_spend)
+                            or (t.min_orders is not None and orders >= t.min_orders)), None)
+            if reached is None:
+                below += 1
+            else:
+                counts[reached.name] += 1
+        distribution = [SimulatedTier(name=t.name, customers=counts[t.name]) for t in sorted(input.tiers,
+                                                                                            key=lambda t: t.rank)]
+        return TierSimulation(months=input.months, customers=len(rows),
+                              distribution=[SimulatedTier(name="(none)", customers=below), *distribution])
+
+
+@strawberry.type
+class TiersMutation:
+    @strawberry.mutation(permission_classes=[allow(*STAFF)])
+    async def create_tier(self, info: Info, input: TierInput) -> TierPayload:
+        tier, errors = await in_transaction(info, lambda ctx: service.create_tier(ctx, input.data()))
+        return TierPayload(tier=tier, user_errors=errors)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=[allow(*STAFF)])
+    async def update_tier(self, info: Info, input: UpdateTierInput) -> TierPayload:
+        tier, errors = await in_transaction(
+            info, lambda ctx: service.update_tier(ctx, parse_id(input.id, "id"), input.tier.data()))
+        return TierPayload(tier=tier, user_errors=errors)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=[allow(*STAFF)],
+                         description="A manual tier (with its reason) that the periodic review does not undo.")
+    async def set_customer_tier(self, info: Info, input: SetCustomerTierInput) -> SetCustomerTierPayload:
+        async def work(ctx: object) -> int:
+            customer_id = parse_id(input.customer_id, "customerId")
+            tier_id = parse_id(input.tier_id, "tierId") if input.tier_id is not None else None
+            await service.set_customer_tier(ctx, customer_id, tier_id, input.reason, input.until)  # type: ignore[arg-type]
+            return customer_id
+
+        customer_id, errors = await in_transaction(info, work)  # type: ignore[arg-type]
+        if customer_id is None:
+            return SetCustomerTierPayload(tier=None, user_errors=errors)
+        from schema import loaders
+
+        customer = await info.context.loader(loaders.customers_by_id).load(customer_id)
+        return SetCustomerTierPayload(tier=await customer_tier(info, customer), user_errors=[])
+
+
+def contribution() -> SchemaContribution:
+    return SchemaContribution(query=TiersQuery, mutation=TiersMutation,
+                              extends={"Customer": TierCustomerFields, "Member": TierCustomerFields})

@@ -1,0 +1,284 @@
+"""Tier rules: defining tiers, upgrading at once when an order (or points) qualifies, the
+review that downgrades after the grace period, staff overrides, merges, and the points
+multiplier that loyalty asks for. Every change is put on the customer's timeline with why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from core import validation as v
+from core.context import ServiceContext
+from core.errors import Conflict, NotFound, UserError
+from core.events import CustomersMerged, OrderRecorded
+from core.models import Customer
+from plugins.tiers import qualify
+from plugins.tiers.models import Membership, Tier
+from plugins.tiers.settings import tiers_settings
+
+
+@dataclass
+class TierData:
+    name: str
+    rank: int
+    min_spend: int | None = None
+    min_orders: int | None = None
+    min_points: int | None = None
+    window_days: int | None = None
+    require_all: bool = False
+    points_multiplier: int = 100
+    discount_percent: int = 0
+    perks: list[str] = field(default_factory=list)
+    grace_days: int | None = None
+    active: bool = True
+
+
+def _clean(ctx: ServiceContext, data: TierData) -> dict[str, Any]:
+    cfg = tiers_settings(ctx.settings)
+    if not 0 <= data.rank <= 1000:
+        raise UserError("must be between 0 and 1000", "rank", "invalid_rank")
+    for name, value in (("minSpend", data.min_spend), ("minOrders", data.min_orders), ("minPoints", data.min_points)):
+        if value is not None and not 0 <= value <= v.MAX_MINOR_UNITS:
+            raise UserError("must not be negative", name, "invalid_threshold")
+    window = cfg.window_days if data.window_days is None else data.window_days
+    if not 1 <= window <= 3660:
+        raise UserError("must be between 1 and 3660 days", "windowDays", "invalid_window")
+    grace = cfg.grace_days if data.grace_days is None else data.grace_days
+    if not 0 <= grace <= 3660:
+        raise UserError("must be between 0 and 3660 days", "graceDays", "invalid_grace")
+    if not 0 <= data.points_multiplier <= 10_000:
+        raise UserError("a percent between 0 and 10000 (100 is no change)", "pointsMultiplier", "invalid_percent")
+    if not 0 <= data.discount_percent <= 100:
+        raise UserError("must be between 0 and 100", "discountPercent", "invalid_percent")
+    if len(data.perks) > 50:
+        raise UserError("at most 50 perks", "perks", "too_many")
+    return {
+        "name": v.text(data.name, "name", max_length=100), "rank": data.rank, "min_spend": data.min_spend,
+        "min_orders": data.min_orders, "min_points": data.min_points, "window_days": window,
+        "require_all": data.require_all, "points_multiplier": data.points_multiplier,
+        "discount_percent": data.discount_percent, "grace_days": grace, "active": data.active,
+        "perks": [v.text(p, f"perks[{n}]", max_length=200) for n, p in enumerate(data.perks)],
+    }
+
+
+async def _unique(ctx: ServiceContext, values: dict[str, Any], own_id: int | None) -> None:
+    for column, name in ((Tier.name, "name"), (Tier.rank, "rank")):
+        clash = await ctx.session.scalar(select(Tier.id).where(column == values[name], Tier.id != (own_id or 0)))
+        if clash is not None:
+            raise Conflict(f"another tier has this {name}", name)
+
+
+async def create_tier(ctx: ServiceContext, data: TierData) -> Tier:
+    values = _clean(ctx, data)
+    await _unique(ctx, values, None)
+    tier = Tier(**values, created_at=ctx.now(), updated_at=ctx.now())
+    ctx.session.add(tier)
+    await ctx.session.flush()
+    return tier
+
+
+async def update_tier(ctx: ServiceContext, tier_id: int, data: TierData) -> Tier:
+    tier = await ctx.session.get(Tier, tier_id)
+    if tier is None:
+        raise NotFound("tier", tier_id, "id")
+    values = _clean(ctx, data)
+    await _unique(ctx, values, tier_id)
+    for name, value in values.items():
+        setattr(tier, name, value)
+    tier.updated_at = ctx.now()
+    await ctx.session.flush()
+    return tier
+
+
+async def active_tiers(ctx: ServiceContext) -> list[Tier]:
+    return list(await ctx.session.scalars(select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
+
+
+def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str) -> str:
+    parts = []
+    if tier.min_spend is not None:
+        parts.append(f"spend {qualify.money(figures.spend(now, tier.window_days), currency)}")
+    if tier.min_orders is not None:
+        parts.append(f"{figures.count(now, tier.window_days)} orders")
+    if tier.min_points is not None:
+        parts.append(f"{figures.points.get(tier.window_days, 0)} qualifying points")
+    return (", ".join(parts) + f" in the last {tier.window_days} days") if parts else "everyone's starting tier"
+
+
+async def _change(ctx: ServiceContext, customer_id: int, membership: Membership | None, tier: Tier, reason: str,
+                  *, manual: bool = False, expires_at: datetime | None = None,
+                  old: Tier | None = None) -> Membership:
+    now = ctx.now()
+    if membership is None:
+        membership = Membership(customer_id=customer_id, tier_id=tier.id, since=now, updated_at=now)
+        ctx.session.add(membership)
+    membership.tier_id, membership.since, membership.updated_at = tier.id, now, now
+    membership.manual, membership.reason, membership.expires_at = manual, reason[:300], expires_at
+    membership.downgrade_on = None
+    await ctx.session.flush()
+    direction = "joined" if old is None else ("moved up to" if tier.rank > old.rank else "moved down to")
+    await ctx.publish("tiers.changed", source="tiers", customer_id=customer_id,
+                      summary=f"{direction} {tier.name}: {reason}"[:500],
+                      data={"customerId": customer_id, "tier": tier.name, "tierId": tier.id,
+                            "previousTier": old.name if old else None, "reason": reason, "manual": manual},
+                      timeline=True)
+    return membership
+
+
+async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review: bool = False,
+                   tiers: list[Tier] | None = None, figures: qualify.Figures | None = None) -> None:
+    """Upgrade at once when the customer reaches a higher tier; when ``review`` (the
+    periodic job), also start the grace period of one who no longer qualifies, and move
+    them down once it has ended. An override is left alone until it expires."""
+    tiers = await active_tiers(ctx) if tiers is None else tiers
+    if not tiers:
+        return
+    now = ctx.now()
+    membership = await ctx.session.get(Membership, customer_id, with_for_update=ctx.dialect == "postgresql")
+    if figures is None:
+        figures = (await qualify.figures_for(ctx.session, ctx.plugins, [customer_id], tiers, now))[customer_id]
+    target = qualify.qualified(tiers, figures, now)
+    current = next((t for t in tiers if membership and t.id == membership.tier_id), None)
+    if membership is not None and current is None:
+        current = await ctx.session.get(Tier, membership.tier_id)
+    currency = ctx.settings.currency
+    if target is not None and (current is None or target.rank > current.rank):
+        why = f"{cause}: {describe(target, figures, now, currency)}"
+        await _change(ctx, customer_id, membership, target, why, old=current,
+                      expires_at=qualify.lapses_at(target, figures, now))
+        return
+    if membership is None or current is None:
+        return
+    if membership.manual:
+        if membership.expires_at is None or membership.expires_at > now or not review:
+            return
+        membership.manual = False
+    if target is not None and target.rank == current.rank:
+        membership.expires_at = qualify.lapses_at(current, figures, now)
+        membership.downgrade_on = None
+        return
+    if not review:
+        return
+    if membership.downgrade_on is None:
+        membership.downgrade_on = now + timedelta(days=current.grace_days)
+        if current.grace_days:
+            await ctx.publish("tiers.downgrade_scheduled", source="tiers", customer_id=customer_id,
+                              summary=f"no longer reaches {current.name}; keeps it until "
+                                      f"{membership.downgrade_on.date().isoformat()} (grace period)",
+                              data={"customerId": customer_id, "tier": current.name,
+                                    "downgradeOn": membership.downgrade_on.isoformat()}, timeline=True)
+            return
+    if membership.downgrade_on <= now:
+        if target is None:
+            await ctx.publish("tiers.changed", source="tiers", customer_id=customer_id,
+                              summary=f"left {current.name}: the grace period ended",
+                              data={"customerId": customer_id, "tier": None, "previousTier": current.name,
+                                    "reason": "grace period ended", "manual": False}, timeline=True)
+            await ctx.session.delete(membership)
+            return
+        why = (f"{describe(current, figures, now, currency)} no longer reaches {current.name}; "
+               f"the {current.grace_days}-day grace period ended")
+        await _change(ctx, customer_id, membership, target, why, old=current,
+                      expires_at=qualify.lapses_at(target, figures, now))
+
+
+async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
+    order = event.order
+    await evaluate(ctx, order.customer_id, f"order {order.external_id}")
+
+
+async def on_points_earned(ctx: ServiceContext, customer_id: int) -> None:
+    tiers = await active_tiers(ctx)
+    if any(t.min_points is not None for t in tiers):
+        await evaluate(ctx, customer_id, "points earned", tiers=tiers)
+
+
+async def review(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """The periodic review of every member (and of customers who ordered in the window)."""
+    tiers = await active_tiers(ctx)
+    if not tiers:
+        return
+    now = ctx.now()
+    longest = max(t.window_days for t in tiers)
+    from core.models import Order
+
+    candidates = (select(Membership.customer_id).union(
+        select(Order.customer_id).where(Order.placed_at > now - timedelta(days=longest)))).subquery()
+    last = 0
+    while True:
+        ids = list(await ctx.session.scalars(
+            select(candidates.c.customer_id).where(candidates.c.customer_id > last)
+            .order_by(candidates.c.customer_id).limit(500)))
+        if not ids:
+            return
+        last = ids[-1]
+        figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, now)
+        for customer_id in ids:
+            await evaluate(ctx, customer_id, "review", review=True, tiers=tiers, figures=figures[customer_id])
+
+
+async def set_customer_tier(ctx: ServiceContext, customer_id: int, tier_id: int | None, reason: str,
+                            until: datetime | None) -> Membership | None:
+    """A staff override the review does not undo (until ``until``); ``tier_id`` None ends it."""
+    reason = v.text(reason, "reason", max_length=300)
+    if await ctx.session.get(Customer, customer_id) is None:
+        raise NotFound("customer", customer_id, "customerId")
+    membership = await ctx.session.get(Membership, customer_id, with_for_update=ctx.dialect == "postgresql")
+    old = await ctx.session.get(Tier, membership.tier_id) if membership else None
+    if tier_id is None:
+        if membership is not None and membership.manual:
+            membership.manual = False
+            membership.expires_at = ctx.now()
+            await ctx.publish("tiers.override_ended", source="tiers", customer_id=customer_id,
+                              summary=f"override of {old.name if old else 'tier'} ended: {reason}",
+                              data={"customerId": customer_id, "reason": reason}, timeline=True)
+        return membership
+    tier = await ctx.session.get(Tier, tier_id)
+    if tier is None:
+        raise NotFound("tier", tier_id, "tierId")
+    if until is not None and v.aware(until, "until") <= ctx.now():
+        raise UserError("must be in the future", "until", "invalid_time")
+    return await _change(ctx, customer_id, membership, tier, f"set by {ctx.actor}: {reason}", manual=True,
+                         expires_at=until, old=old)
+
+
+async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> None:
+    """The survivor keeps the higher of the two tiers."""
+    survivor_id, merged_id = event.survivor.id, event.merged_id
+    pg = ctx.dialect == "postgresql"
+    mine = await ctx.session.get(Membership, survivor_id, with_for_update=pg)
+    theirs = await ctx.session.get(Membership, merged_id, with_for_update=pg)
+    if theirs is None:
+        return
+    their_tier = await ctx.session.get(Tier, theirs.tier_id)
+    my_tier = await ctx.session.get(Tier, mine.tier_id) if mine else None
+    if their_tier is not None and (my_tier is None or their_tier.rank > my_tier.rank):
+        changed = await _change(ctx, survivor_id, mine, their_tier, f"kept from merged customer {merged_id}",
+                                manual=theirs.manual, expires_at=theirs.expires_at, old=my_tier)
+        changed.since = theirs.since
+    await ctx.session.delete(theirs)
+    await ctx.session.flush()
+
+
+async def multiplier(ctx: ServiceContext, customer_id: int) -> Any:
+    from plugins.loyalty.hookspecs import Multiplier
+
+    membership = await ctx.session.get(Membership, customer_id)
+    if membership is None:
+        return None
+    tier = await ctx.session.get(Tier, membership.tier_id)
+    if tier is None or not tier.active or tier.points_multiplier == 100:
+        return None
+    return Multiplier(tier.points_multiplier, f"{tier.name} tier")
+
+
+async def distribution(session: Any) -> list[tuple[Tier | None, int]]:
+    rows = (await session.execute(select(Tier, func.count(Membership.customer_id))
+                                  .outerjoin(Membership, Membership.tier_id == Tier.id)
+                                  .group_by(Tier.id).order_by(Tier.rank))).all()
+    members = sum(n for _, n in rows)
+    customers = await session.scalar(select(func.count()).select_from(Customer)) or 0
+    return [(None, max(0, customers - members)), *[(tier, int(n)) for tier, n in rows]]
