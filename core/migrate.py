@@ -36,11 +36,16 @@ def resolve_location(location: str) -> str:
     return str(base / folder) if folder else str(base)
 
 
-def alembic_config(settings: Settings, plugins: PluginManager) -> Config:
+def alembic_config(settings: Settings, plugins: PluginManager, *, enabled_only: bool = False) -> Config:
+    """``enabled_only`` leaves out the revisions of installed plugins that are off (writing
+    a revision needs the database at every head alembic knows)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
     cfg.set_main_option("path_separator", "os")
-    locations = [resolve_location(loc) for loc in plugins.migration_locations().values()]
+    found = plugins.migration_locations()
+    if enabled_only:
+        found = {name: loc for name, loc in found.items() if plugins.is_enabled(name)}
+    locations = [resolve_location(loc) for loc in found.values()]
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
     cfg.attributes["tenure_enabled"] = [n for n in plugins.names() if n != "core"]
     cfg.attributes["tenure_url"] = settings.resolved_database_url
@@ -51,10 +56,15 @@ def targets(plugins: PluginManager) -> list[str]:
     return [f"{name}@head" for name in plugins.names() if plugins.info(name).migrations]
 
 
-def upgrade(settings: Settings, plugins: PluginManager) -> list[str]:
-    """Apply every pending revision of the core and the enabled plugins."""
+def upgrade(settings: Settings, plugins: PluginManager, *, skip_unstarted: bool = False) -> list[str]:
+    """Apply every pending revision of the core and the enabled plugins. ``skip_unstarted``
+    passes over a plugin whose branch has no revision yet (``tenure migrations new`` is
+    about to write its first one)."""
     cfg = alembic_config(settings, plugins)
     done = targets(plugins)
+    if skip_unstarted:
+        labels = {label for rev in ScriptDirectory.from_config(cfg).walk_revisions() for label in rev.branch_labels}
+        done = [t for t in done if t.split("@")[0] in labels]
     for target in done:
         command.upgrade(cfg, target)
     return done
@@ -103,7 +113,7 @@ def new_revision(settings: Settings, plugins: PluginManager, plugin: str, messag
     info = plugins.info(plugin)
     if not info.migrations:
         raise ValueError(f"plugin {plugin} declares no migrations folder in its PluginInfo")
-    cfg = alembic_config(settings, plugins)
+    cfg = alembic_config(settings, plugins, enabled_only=True)
     cfg.attributes["tenure_only"] = plugin
     script = ScriptDirectory.from_config(cfg)
     folder = resolve_location(info.migrations)
