@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -125,6 +126,12 @@ def check_permissions(schema: TenureSchema) -> None:
             raise SchemaAssemblyError(f"Subscription.{field.python_name} declares no permission")
 
 
+def _unexpected(error: GraphQLError) -> bool:
+    """Production hides what a bug raised, and keeps what the caller can act on: errors
+    raised as GraphQL errors on purpose (permissions, limits, bad input) and validation."""
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
 def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     additions = collect_additions(plugins)
     extensions: list[Any] = [
@@ -139,7 +146,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     if settings.production:
-        extensions.append(MaskErrors)
+        extensions.append(lambda: MaskErrors(should_mask_error=_unexpected))
     subscription = None
     if "Subscription" in additions:
         subscription = strawberry.type(type("Subscription", (), {"__annotations__": {}}))

@@ -22,9 +22,12 @@ from schema.types.events import Event, WebhookDelivery, WebhookSubscription
 
 def to_int(value: Any, field: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise GraphQLError(f"{field}: {value!r} is not an id", extensions={"code": "BAD_USER_INPUT", "field": field}) from None
+        number = 0
+    if not 0 < number < 2**63:  # ids are positive 64-bit integers; anything else matches no row
+        raise GraphQLError(f"{field}: {value!r} is not an id", extensions={"code": "BAD_USER_INPUT", "field": field})
+    return number
 
 
 def runner(info: Info) -> Any:

@@ -193,6 +193,10 @@ async def upsert_customer(
     """Find the customer another system knows as ``kind``/``value`` and update it, or create
     it with that identity. Pushing the same customer twice changes nothing the second time."""
     kind, value = identity(kind, value)
+    if ctx.dialect == "postgresql":
+        # The same customer pushed twice at once: the second waits here for the first to
+        # commit and then updates what it created, instead of colliding on the identity.
+        await ctx.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{kind}\x1f{value}", 0))))
     holder = await ctx.session.scalar(
         select(CustomerIdentity.customer_id).where(
             CustomerIdentity.kind == kind, CustomerIdentity.value == value

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core import idempotency
@@ -73,9 +74,12 @@ async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, boo
     placed_at = v.aware(data.placed_at, "placedAt") if data.placed_at else ctx.now()
     if placed_at > ctx.now():
         raise UserError("must not be in the future", "placedAt", "invalid_time")
+    # The customer's row lock comes first: the same order sent twice at once then queues
+    # here, and the second sees the first's order below instead of colliding with it.
+    customer = await ctx.session.get(Customer, data.customer_id, with_for_update=ctx.dialect == "postgresql")
     existing = await ctx.session.scalar(
         select(Order).where(Order.channel == channel, Order.external_id == external_id)
-        .options(selectinload(Order.lines))
+        .options(selectinload(Order.lines)).execution_options(populate_existing=True)
     )
     if existing is not None:
         if existing.customer_id != data.customer_id or existing.amount != amount:
@@ -84,14 +88,20 @@ async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, boo
                 "customer or amount", "externalId",
             )
         return existing, False
-    customer = await ctx.session.get(Customer, data.customer_id, with_for_update=ctx.dialect == "postgresql")
     if customer is None:
         raise NotFound("customer", data.customer_id, "customerId")
     now = ctx.now()
     order = Order(customer_id=customer.id, channel=channel, external_id=external_id,
                   currency=currency, amount=amount, refunded_amount=0, status=data.status,
                   placed_at=placed_at, created_at=now, updated_at=now, lines=lines)
-    ctx.session.add(order)
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(order)
+            await ctx.session.flush()
+    except IntegrityError:
+        # Recorded at this moment for another customer (whose lock we do not hold).
+        raise Conflict(f"order {external_id!r} from {channel} was already recorded with another customer",
+                       "externalId") from None
     customer.order_count += 1
     customer.total_spent += amount
     if customer.first_order_at is None or placed_at < customer.first_order_at:

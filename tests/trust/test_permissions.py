@@ -189,6 +189,8 @@ async def test_a_member_sees_nothing_of_another_customer(make_tenure: Any) -> No
             f'mutation {{ refundOrder(input: {{orderId: "{bob_order}"}}) {{ order {{ id }} }} }}',
             f'mutation {{ issueMemberToken(input: {{customerId: "{bob}"}}) {{ token }} }}',
         ]
+        if tenure.plugins.is_enabled("loyalty"):
+            attempts.append(f'mutation {{ redeemReward(input: {{rewardId: "1", customerId: "{bob}"}}) {{ balance }} }}')
         for query in attempts:
             answer = await tenure.gql(query, key=token)
             codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
