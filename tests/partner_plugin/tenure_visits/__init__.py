@@ -5,7 +5,6 @@ from __future__ import annotations
 from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution
 from core.events import CustomersMerged
 from core.plugins import hookimpl
-
 from tenure_visits import models  # noqa: F401  (its table joins Tenure's metadata when the plugin loads)
 
 NAME = "visits"

@@ -26,7 +26,8 @@ def upgrade() -> None:
     sa.Column('external_id', sa.String(length=200), nullable=False),
     sa.Column('visited_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('thanked_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_visits_visits_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_visits_visits_customer_id_customers'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visits_visits')),
     sa.UniqueConstraint('venue', 'external_id', name=op.f('uq_visits_visits_venue_external_id')),
     info={'plugin': 'visits'}
