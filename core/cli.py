@@ -4,7 +4,6 @@ check, jobs, and whatever sub-commands the enabled plugins add."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,10 @@ def _plugins(settings: Settings) -> Any:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
+    from core.logging import configure
+
+    configure(settings)
 
 
 class TenureCLI(click.Group):
@@ -86,7 +88,7 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
                f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
                f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
     uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+                workers=workers, log_level=settings.log_level.lower(), access_log=False, log_config=None)
 
 
 @main.command()

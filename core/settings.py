@@ -137,6 +137,8 @@ class Settings:
     message_max_attempts: int = 6
     db_pool_size: int = 10
     log_level: str = "INFO"
+    #: ``json`` (one object per line, for log collectors) or ``text``.
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -160,6 +162,8 @@ class Settings:
             raise SettingsError(
                 f"TENURE_BROKER_URL: use redis://host:6379/0 or amqp://host (got {self.broker_url!r})"
             )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"TENURE_LOG_FORMAT: json or text (got {self.log_format!r})")
         if self.environment not in ("development", "production", "test"):
             raise SettingsError(
                 "TENURE_ENVIRONMENT: one of development, production, test "

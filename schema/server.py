@@ -20,11 +20,13 @@ from strawberry.asgi import GraphQL
 
 from core.auth import AuthenticationError, authenticate
 from core.db import Database
+from core.logging import RequestIdMiddleware
+from core.logging import configure as configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.settings import Settings
 from schema.build import build_schema
 from schema.context import Context
-from schema.metrics import Metrics
+from schema.metrics import Metrics, operation_label
 
 log = logging.getLogger("tenure.api")
 
@@ -72,6 +74,15 @@ class TenureGraphQL(GraphQL):  # type: ignore[type-arg]
             if context is not None:
                 await context.close()
             self.runtime.metrics.observe_request(time.perf_counter() - started)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = await super().execute_single(*args, **kwargs)
+        data = kwargs.get("request_data")
+        self.runtime.metrics.observe_operation(
+            operation_label(getattr(data, "operation_name", None), getattr(data, "query", None)),
+            time.perf_counter() - started, bool(getattr(result, "errors", None)))
+        return result
 
 
 class BodyLimit:
@@ -182,4 +193,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response, refusals too, carries its id
+    if not logging.getLogger().handlers:
+        configure_logging(settings)  # a fresh `tenure serve --workers N` process: log like its parent
     return app

@@ -1,0 +1,128 @@
+"""Logs: one JSON object per line (``TENURE_LOG_FORMAT=json``) or plain text, each line
+carrying the id of the request it belongs to.
+
+The id comes from the caller's ``X-Request-ID`` header when it is a sensible token (so a
+load balancer's or client's id follows the request through), or is made up; it is sent back
+in the response's ``X-Request-ID`` header, and every log line written while the request is
+served carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.settings import Settings
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("tenure_request_id", default=None)
+HEADER = "x-request-id"
+VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+#: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id"}
+
+access_log = logging.getLogger("tenure.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id (or ``-``) on every record as ``request_id``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time": ..., "level": ..., "logger": ..., "message": ..., "request_id": ...}`` plus
+    whatever the call passed as ``extra``, and the traceback under ``exception``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id and request_id != "-":
+            line["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def handler_for(log_format: str) -> logging.Handler:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler._tenure = True  # type: ignore[attr-defined]
+    return handler
+
+
+def configure(settings: Settings) -> None:
+    """Send every log line to stderr in ``settings.log_format``; calling it again replaces
+    Tenure's handler rather than adding a second one."""
+    root = logging.getLogger()
+    for existing in [h for h in root.handlers if getattr(h, "_tenure", False)]:
+        root.removeHandler(existing)
+    root.addHandler(handler_for(settings.log_format))
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn's own lines go through the same handler, in the same format.
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+
+def request_id_from(scope: Scope) -> str:
+    for key, value in scope.get("headers", []):
+        if key == HEADER.encode():
+            given = value.decode("latin-1").strip()
+            if VALID_ID.match(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id (see the module notes) and logs one access line per
+    request with its method, path, status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (HEADER.encode(), request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http":
+                access_log.info("%s %s %s", scope.get("method", ""), scope.get("path", ""), status,
+                                extra={"method": scope.get("method"), "path": scope.get("path"), "status": status,
+                                       "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            REQUEST_ID.reset(token)

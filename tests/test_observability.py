@@ -1,0 +1,153 @@
+"""Request ids on every response and log line, JSON logs, and Prometheus metrics by
+operation, for jobs and for the outbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from core import logging as tenure_logging
+from core.clock import FrozenClock
+from core.context import ServiceContext
+from core.contributions import JobSpec, PluginInfo
+from core.plugins import hookimpl
+from core.settings import Settings, SettingsError
+from core.testing import TenureHarness
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """What Tenure logs while the test runs, as ``TENURE_LOG_FORMAT=json`` writes it."""
+    stream = io.StringIO()
+    handler = tenure_logging.handler_for("json")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def records(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_request_ids_come_back_and_mark_the_log_lines(tenure: TenureHarness, json_log: io.StringIO) -> None:
+    given = await tenure.client.get("/healthz", headers={"X-Request-ID": "lb-7f3a.1"})
+    assert given.headers["x-request-id"] == "lb-7f3a.1"
+    made = [await tenure.client.get("/healthz") for _ in range(2)]
+    ids = [r.headers["x-request-id"] for r in made]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
+    refused = await tenure.client.get("/healthz", headers={"X-Request-ID": "no spaces <allowed>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", refused.headers["x-request-id"])
+    too_big = await tenure.client.post("/graphql", content=b"{}", headers={"X-Request-ID": "big-1",
+                                                                           "Content-Length": "99999999"})
+    assert too_big.status_code == 413 and too_big.headers["x-request-id"] == "big-1"
+
+    access = [r for r in records(json_log) if r["logger"] == "tenure.access"]
+    first = next(r for r in access if r["request_id"] == "lb-7f3a.1")
+    assert (first["method"], first["path"], first["status"], first["level"]) == ("GET", "/healthz", 200, "INFO")
+    assert first["duration_ms"] >= 0 and first["time"].endswith("+00:00")
+    assert {r["request_id"] for r in access} >= {"lb-7f3a.1", *ids, "big-1"}
+
+
+def test_text_logs_carry_the_request_id_too() -> None:
+    stream = io.StringIO()
+    handler = tenure_logging.handler_for("text")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    log = logging.getLogger("tenure.test.text")
+    log.addHandler(handler)
+    log.propagate = False
+    token = tenure_logging.REQUEST_ID.set("abc-123")
+    try:
+        log.warning("customer %s merged", 7)
+    finally:
+        tenure_logging.REQUEST_ID.reset(token)
+        log.removeHandler(handler)
+    assert re.fullmatch(r".+ WARNING tenure\.test\.text \[abc-123\] customer 7 merged\n", stream.getvalue())
+
+
+def test_a_log_format_tenure_cannot_write_is_refused() -> None:
+    with pytest.raises(SettingsError, match="TENURE_LOG_FORMAT: json or text"):
+        Settings.from_env({"TENURE_LOG_FORMAT": "xml"}, env_file=None)
+
+
+def flaky_plugin() -> types.ModuleType:
+    """A plugin whose job fails on its first attempt and succeeds on the next."""
+    module = types.ModuleType("probe_plugin")
+    attempts: list[int] = []
+
+    async def flaky(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the partner's API timed out")
+
+    module.tenure_plugin_info = hookimpl(lambda: PluginInfo("probe", "1.0", "a flaky job"))  # type: ignore[attr-defined]
+    module.tenure_jobs = hookimpl(lambda: [JobSpec("probe.flaky", flaky)])  # type: ignore[attr-defined]
+    return module
+
+
+def metric(text: str, name: str) -> float | None:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, flags=re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+async def test_metrics_by_operation_job_and_outbox_lag(
+    make_tenure: Callable[..., Any], frozen_clock: FrozenClock
+) -> None:
+    async with make_tenure(plugins=["probe"], extra_plugins=[flaky_plugin()]) as tenure:
+        await tenure.ok("query CountCustomers { customers(first: 1) { totalCount } }")
+        await tenure.ok("query CountCustomers { customers(first: 1) { totalCount } }")
+        await tenure.client.post("/graphql", json={"query": "query A { a: customers(first: 1) { totalCount } } "
+                                                   "query B { b: customers(first: 2) { totalCount } }",
+                                                   "operationName": "B"},
+                                 headers={"Authorization": f"Bearer {await tenure.key('admin')}"})
+        await tenure.gql("{ customers(first: 1) { totalCount } }")  # anonymous, and not signed in
+        await tenure.gql('query Broken { customer(id: "0") { name } }', key=await tenure.key("admin"))
+
+        async with tenure.transaction() as ctx:
+            await ctx.enqueue("probe.flaky", {}, dedupe_key="probe-1")
+        assert await tenure.run_jobs() == {"retry": 1}
+        frozen_clock.advance(seconds=42)
+        text = (await tenure.client.get("/metrics")).text
+        assert metric(text, 'tenure_outbox_lag_seconds') == pytest.approx(42 - 5.0)  # due after a 5 s backoff
+        assert metric(text, 'tenure_job_failed_attempts{job="probe.flaky"}') == 1
+        assert metric(text, 'tenure_jobs{job="probe.flaky",status="pending"}') == 1
+
+        assert await tenure.run_jobs() == {"done": 1}
+        text = (await tenure.client.get("/metrics")).text
+
+    assert metric(text, 'tenure_graphql_operations_total{operation="CountCustomers"}') == 2
+    assert metric(text, 'tenure_graphql_operation_errors_total{operation="CountCustomers"}') == 0
+    assert metric(text, 'tenure_graphql_operation_seconds_count{operation="CountCustomers"}') == 2
+    assert metric(text, 'tenure_graphql_operations_total{operation="B"}') == 1
+    assert metric(text, 'tenure_graphql_operations_total{operation="A"}') is None
+    assert metric(text, 'tenure_graphql_operation_errors_total{operation="anonymous"}') == 1
+    assert metric(text, 'tenure_graphql_operation_errors_total{operation="Broken"}') == 1
+    assert metric(text, 'tenure_jobs{job="probe.flaky",status="done"}') == 1
+    assert metric(text, 'tenure_job_failed_attempts{job="probe.flaky"}') == 1
+    assert metric(text, "tenure_outbox_lag_seconds") == 0
+    assert (metric(text, "tenure_graphql_requests_total") or 0) >= 5
+
+
+def test_operation_names_from_clients_cannot_flood_the_metrics() -> None:
+    from schema.metrics import MAX_OPERATIONS, Metrics, operation_label
+
+    assert operation_label(None, "  mutation RecordSale($x: Int) { a }") == "RecordSale"
+    assert operation_label("Given", "query Other { a }") == "Given"
+    assert operation_label("bad name}", None) == "anonymous"
+    metrics = Metrics()
+    for n in range(MAX_OPERATIONS + 50):
+        metrics.observe_operation(f"op{n}", 0.01, failed=False)
+    assert len(metrics.operations) == MAX_OPERATIONS + 1 and metrics.operations["other"].count == 50
