@@ -1,0 +1,63 @@
+"""Churn warnings: RFM scores and segments, lifecycle stages, rules and a health score per
+customer, warnings with a follow-up task for the owner, win-back through a hook, and the
+report of who came back. Rescoring is set-based SQL in batches (see :mod:`plugins.churn.scoring`).
+
+Event handlers run at priority 300, after loyalty and tiers: an order resolves the
+customer's open warning in the order's transaction and queues a rescore of that customer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from core import __version__
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
+from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded
+from core.plugins import hookimpl
+from core.settings import read_dataclass
+from plugins.churn import hookspecs, jobs, service
+from plugins.churn.settings import ChurnSettings
+
+PRIORITY = 300
+
+
+@hookimpl
+def tenure_plugin_info() -> PluginInfo:
+    return PluginInfo(name="churn", version=__version__,
+                      summary="Churn warnings: RFM segments, lifecycle, health score, follow-up and win-back",
+                      migrations="plugins.churn:migrations", hookspecs=hookspecs)
+
+
+@hookimpl
+def tenure_schema() -> SchemaContribution:
+    from plugins.churn.schema import contribution
+
+    return contribution()
+
+
+@hookimpl
+def tenure_jobs() -> list[JobSpec]:
+    return jobs.jobs(read_dataclass(ChurnSettings, "TENURE_CHURN_", os.environ))
+
+
+@hookimpl
+def tenure_event_handlers() -> list[EventHandler]:
+    return [
+        EventHandler(OrderRecorded, service.on_order_recorded, priority=PRIORITY),
+        EventHandler(OrderCancelled, service.on_order_cancelled, priority=PRIORITY),
+        EventHandler(InteractionLogged, service.on_interaction, priority=PRIORITY),
+        EventHandler(CustomersMerged, service.on_customers_merged, priority=PRIORITY),
+    ]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    return [PersonalData("churn", service.export_personal, service.erase_personal)]
+
+
+@hookimpl
+def tenure_cli_commands() -> list[Any]:
+    from plugins.churn.cli import churn
+
+    return [churn]

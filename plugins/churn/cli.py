@@ -1,0 +1,55 @@
+"""``tenure churn rescore``: the full rescore from a terminal, with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import click
+
+from core.context import ServiceContext
+
+
+@click.group("churn")
+def churn() -> None:
+    """Churn warnings: rescoring."""
+
+
+@churn.command("rescore")
+def rescore() -> None:
+    """Rescore every customer now (RFM, lifecycle, health), raise and resolve warnings, and
+    open the follow-up tasks. Each batch commits on its own, so an interrupted run keeps the
+    batches it finished and the next run completes the rest."""
+    from core.cli import _plugins, _settings
+    from core.db import Database
+    from plugins.churn.service import rescore_all
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    if not plugins.is_enabled("churn"):
+        raise click.ClickException("the churn plugin is off (TENURE_PLUGINS)")
+
+    async def run() -> dict[str, int]:
+        db = Database(settings.resolved_database_url)
+
+        @contextlib.asynccontextmanager
+        async def transaction() -> AsyncIterator[ServiceContext]:
+            async with db.transaction() as session:
+                yield ServiceContext(session, settings, plugins, actor="cli")
+
+        try:
+            with click.progressbar(length=1, label="rescoring", show_pos=True) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                return await rescore_all(transaction, progress)
+        finally:
+            await db.dispose()
+
+    started = time.perf_counter()
+    counts = asyncio.run(run())
+    click.echo(f"scored {counts['scored']} customers in {time.perf_counter() - started:.1f} s; "
+               f"{counts['open_warnings']} open warnings ({counts['new_warnings']} new, followed up)")

@@ -1,0 +1,25 @@
+"""Hooks the churn plugin offers other plugins (registered only while churn is on).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from core.context import ServiceContext
+
+hookspec = pluggy.HookspecMarker("tenure")
+
+
+@hookspec
+def churn_win_back(ctx: ServiceContext, customer_id: int, score: int,
+                   reasons: list[str]) -> Awaitable[None] | None:  # type: ignore[empty-body]
+    """Called once per warning, in the transaction that raised it, when
+    ``TENURE_CHURN_WIN_BACK`` is on: offer the customer something (a coupon through loyalty,
+    a message through ``core.messages``). Return an awaitable (it is awaited) or ``None``.
+    Every implementation is called; an exception rolls the warning back with it."""

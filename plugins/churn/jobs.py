@@ -1,0 +1,29 @@
+"""The churn plugin's jobs: the scheduled full rescore and the rescoring of customers after
+an event. Both are idempotent: a rescore writes the same scores from the same data, a warning
+opens once per episode and its task once per cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.context import ServiceContext
+from core.contributions import JobSpec
+from plugins.churn import service
+from plugins.churn.settings import ChurnSettings
+
+
+async def rescore_everyone(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    await service.rescore_all(lambda: service.same(ctx))
+
+
+async def rescore_customers(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    await service.rescore(ctx, [int(i) for i in payload.get("customerIds", [])])
+
+
+def jobs(cfg: ChurnSettings) -> list[JobSpec]:
+    return [
+        JobSpec("churn.rescore", rescore_everyone, schedule=cfg.rescore_schedule,
+                description="Rescore every customer: RFM, lifecycle, health; raise and resolve warnings"),
+        JobSpec("churn.rescore_customers", rescore_customers,
+                description="Rescore the customers an event touched"),
+    ]

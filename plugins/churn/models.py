@@ -1,0 +1,107 @@
+"""The churn plugin's tables: one score row per customer (rewritten by each rescore), the
+warnings (one open per customer at a time; each is an episode), rule overrides, saved
+segments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import BigId, Json, plugin_model_base
+
+Model = plugin_model_base("churn")
+CASCADE = "CASCADE"
+
+
+class Score(Model):
+    """What the last rescore found: RFM figures and scores, the signals behind the health
+    score (``fired`` is a bit per rule, see :mod:`plugins.churn.rules`), lifecycle stage."""
+
+    __tablename__ = "churn_scores"
+    __table_args__ = (
+        Index("ix_churn_scores_health", "health"),
+        Index("ix_churn_scores_segment", "segment"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete=CASCADE), primary_key=True, autoincrement=False)
+    recency_days: Mapped[int | None] = mapped_column(Integer)
+    frequency: Mapped[int] = mapped_column(Integer, default=0)
+    monetary: Mapped[int] = mapped_column(BigInteger, default=0)
+    r: Mapped[int | None] = mapped_column(Integer)
+    f: Mapped[int | None] = mapped_column(Integer)
+    m: Mapped[int | None] = mapped_column(Integer)
+    segment: Mapped[str | None] = mapped_column(String(20))
+    stage: Mapped[str | None] = mapped_column(String(20))
+    usual_gap_days: Mapped[int | None] = mapped_column(Integer)
+    interactions_recent: Mapped[int] = mapped_column(Integer, default=0)
+    interactions_previous: Mapped[int] = mapped_column(Integer, default=0)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
+    cancellations: Mapped[int] = mapped_column(Integer, default=0)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    health: Mapped[int] = mapped_column(Integer, default=100)
+    scored_at: Mapped[datetime]
+
+
+class Warning(Model):
+    """A customer whose health fell below the threshold: one episode, open until they come
+    back (an order) or their score recovers."""
+
+    __tablename__ = "churn_warnings"
+    __table_args__ = (
+        Index("uq_churn_warnings_open", "customer_id", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_churn_warnings_status_score", "status", "score", "id"),
+        Index("ix_churn_warnings_since", "since"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete=CASCADE))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    level: Mapped[str] = mapped_column(String(10))
+    score: Mapped[int] = mapped_column(Integer)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    reasons: Mapped[list[str]] = mapped_column(Json, default=list)
+    since: Mapped[datetime]
+    followed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_at: Mapped[datetime | None]
+    came_back: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Rule(Model):
+    """A rule's settings changed through the API (a rule without a row uses the defaults)."""
+
+    __tablename__ = "churn_rules"
+
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    weight: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class Segment(Model):
+    """A named filter over the scores, usable as ``customers(filter: {churnSegment: ...})``."""
+
+    __tablename__ = "churn_segments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    filter: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime]
+
+
+class Cutpoints(Model):
+    """The quintile bounds of the last full rescore (``bounds``: the largest value in each of
+    the first four fifths), so rescoring a few customers after an event places them on the
+    same scale without sorting the whole base again."""
+
+    __tablename__ = "churn_cutpoints"
+
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    bounds: Mapped[list[float]] = mapped_column(Json, default=list)
+    computed_at: Mapped[datetime]

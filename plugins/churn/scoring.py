@@ -1,0 +1,296 @@
+"""Rescoring in the database: set-based statements over a batch of customers at a time.
+
+A full rescore runs three passes, each a handful of statements per batch of customer ids,
+so the Python process holds nothing but the batch bounds whatever the number of customers:
+
+1. ``score_batch``: one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` aggregates the batch's
+   orders (RFM window, cancellations) and interactions (recent, previous, complaints), fires
+   the rules, and writes figures, rule bits, health score and lifecycle stage; then two
+   statements resolve the warnings of customers whose score recovered and open warnings for
+   those who fell below the threshold.
+2. ``quintiles``: NTILE(5) over the active base (customers with an order in the RFM window)
+   gives the quintile bounds of recency, frequency and monetary value, stored in
+   ``churn_cutpoints``.
+3. ``rfm_batch``: one ``UPDATE`` per batch sets the 1-5 scores and the named segment.
+
+Rescoring a few customers after an event runs pass 1 and 3 for their ids alone, with the
+stored bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Boolean, bindparam, delete, func, select, text
+
+from core.context import ServiceContext
+from core.db import Json, UTCDateTime
+from core.models import Customer
+from plugins.churn.models import Cutpoints
+from plugins.churn.rules import BIT, EffectiveRule, effective_rules
+from plugins.churn.settings import ChurnSettings, churn_settings
+
+TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which customers a statement covers: an id range, or a list of ids."""
+
+    lo: int | None = None
+    hi: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    def sql(self, column: str) -> str:
+        if self.ids is not None:
+            return f"{column} IN :ids"
+        return f"{column} >= :lo AND {column} < :hi"
+
+    def params(self) -> dict[str, Any]:
+        return {"ids": list(self.ids)} if self.ids is not None else {"lo": self.lo, "hi": self.hi}
+
+    def bind(self, stmt: Any) -> Any:
+        return stmt.bindparams(bindparam("ids", expanding=True)) if self.ids is not None else stmt
+
+
+def _days(column: str, dialect: str) -> str:
+    """Whole days from ``column`` to ``:now``."""
+    if dialect == "sqlite":
+        return f"CAST(julianday(:now) - julianday({column}) AS INTEGER)"
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - {column})) / 86400) AS INTEGER)"
+
+
+def _span_days(later: str, earlier: str, dialect: str) -> str:
+    if dialect == "sqlite":
+        return f"(julianday({later}) - julianday({earlier}))"
+    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+
+
+def _times(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -> dict[str, datetime]:
+    period = timedelta(days=cfg.interactions_period_days)
+    complaint_from = now - timedelta(days=cfg.complaints_window_days)
+    rfm_from = now - timedelta(days=cfg.rfm_window_days)
+    return {"now": now, "rfm_from": rfm_from, "orders_from": min(rfm_from, complaint_from),
+            "complaint_from": complaint_from, "recent_from": now - period, "previous_from": now - 2 * period,
+            "inter_from": min(now - 2 * period, complaint_from)}
+
+
+def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
+               survey: bool, renewal: bool) -> str:
+    on = {k: r.enabled for k, r in rules.items()}
+    kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
+    flags = {
+        "no_order": "rec IS NOT NULL AND rec >= CAST(:t_no_order AS FLOAT)",
+        "long_gap": "gap IS NOT NULL AND rec >= CAST(:gap_min AS FLOAT) AND rec > CAST(:t_long_gap AS FLOAT) * gap",
+        "interactions_falling": ("previous >= CAST(:int_min AS FLOAT) "
+                                 "AND recent <= previous * (1 - CAST(:t_interactions_falling AS FLOAT))"),
+        "complaints": "complaints + canc >= CAST(:t_complaints AS FLOAT)",
+        "low_survey": "cid IN :survey_ids" if survey else "1 = 0",
+        "renewal_lapse": "cid IN :renewal_ids" if renewal else "1 = 0",
+    }
+    fired = " + ".join(f"(CASE WHEN {flags[k]} THEN {BIT[k]} ELSE 0 END)" if on[k] else "0" for k in BIT)
+    penalty = " + ".join(f"(CASE WHEN {flags[k]} THEN :w_{k} ELSE 0 END)" if on[k] else "0" for k in BIT)
+    last_activity = ("CASE WHEN c.last_interaction_at IS NOT NULL AND (c.last_order_at IS NULL OR "
+                     "c.last_interaction_at > c.last_order_at) THEN c.last_interaction_at ELSE c.last_order_at END")
+    return f"""
+INSERT INTO churn_scores (customer_id, recency_days, frequency, monetary, usual_gap_days, interactions_recent,
+  interactions_previous, complaints, cancellations, fired, health, stage, scored_at)
+SELECT cid, rec, freq, mon, CAST(gap AS INTEGER), recent, previous, complaints, canc, fired, health,
+  CASE WHEN rec IS NULL THEN NULL
+       WHEN rec >= :lost_days THEN 'lost'
+       WHEN first_days < :new_days THEN 'new'
+       WHEN health < :threshold THEN 'high_risk'
+       WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
+       ELSE 'active' END,
+  :now
+FROM (
+  SELECT base.*, {fired} AS fired,
+         CASE WHEN 100 - ({penalty}) < 0 THEN 0 ELSE 100 - ({penalty}) END AS health
+  FROM (
+    SELECT c.id AS cid,
+           {_days('c.last_order_at', dialect)} AS rec,
+           {_days('c.first_order_at', dialect)} AS first_days,
+           {_days(last_activity, dialect)} AS idle,
+           CASE WHEN c.order_count >= 2 THEN
+             {_span_days('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
+           COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
+           COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
+           COALESCE(i.complaints, 0) AS complaints
+    FROM customers c
+    LEFT JOIN (
+      SELECT customer_id,
+             SUM(CASE WHEN status <> 'cancelled' AND placed_at >= :rfm_from THEN 1 ELSE 0 END) AS freq,
+             SUM(CASE WHEN status <> 'cancelled' AND placed_at >= :rfm_from
+                      THEN amount - refunded_amount ELSE 0 END) AS mon,
+             SUM(CASE WHEN status = 'cancelled' AND placed_at >= :complaint_from THEN 1 ELSE 0 END) AS canc
+      FROM orders WHERE {scope.sql('customer_id')} AND placed_at >= :orders_from GROUP BY customer_id
+    ) o ON o.customer_id = c.id
+    LEFT JOIN (
+      SELECT customer_id,
+             SUM(CASE WHEN occurred_at >= :recent_from THEN 1 ELSE 0 END) AS recent,
+             SUM(CASE WHEN occurred_at < :recent_from AND occurred_at >= :previous_from THEN 1 ELSE 0 END)
+               AS previous,
+             SUM(CASE WHEN kind IN ({kinds}) AND occurred_at >= :complaint_from THEN 1 ELSE 0 END) AS complaints
+      FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
+    ) i ON i.customer_id = c.id
+    WHERE {scope.sql('c.id')}
+  ) base
+) scored
+WHERE 1 = 1
+ON CONFLICT (customer_id) DO UPDATE SET recency_days = excluded.recency_days, frequency = excluded.frequency,
+  monetary = excluded.monetary, usual_gap_days = excluded.usual_gap_days,
+  interactions_recent = excluded.interactions_recent, interactions_previous = excluded.interactions_previous,
+  complaints = excluded.complaints, cancellations = excluded.cancellations, fired = excluded.fired,
+  health = excluded.health, stage = excluded.stage, scored_at = excluded.scored_at
+"""
+
+
+def _level_sql() -> str:
+    return "CASE WHEN s.health < :high_below THEN 'high' ELSE 'medium' END"
+
+
+async def _outside_signals(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings,
+                           rules: dict[str, EffectiveRule]) -> tuple[list[int] | None, list[int] | None]:
+    """Customers of the batch with a low latest survey score (nps) or a subscription ending
+    without renewal (renewals), asked through those plugins' own functions."""
+    survey = renewal = None
+    if not (rules["low_survey"].enabled or rules["renewal_lapse"].enabled):
+        return None, None
+    if scope.ids is not None:
+        ids = list(scope.ids)
+    else:
+        ids = list(await ctx.session.scalars(
+            select(Customer.id).where(Customer.id >= scope.lo, Customer.id < scope.hi)))  # type: ignore[operator]
+    if rules["low_survey"].enabled:
+        from plugins.nps.service import latest_scores
+
+        limit = rules["low_survey"].threshold
+        scores = await latest_scores(ctx.session, ids)
+        survey = [cid for cid, s in scores.items()
+                  if (s.scale == "nps" and s.score <= limit) or (s.scale != "nps" and s.category == "dissatisfied")]
+    if rules["renewal_lapse"].enabled:
+        from plugins.renewals.service import ending_without_renewal
+
+        endings = await ending_without_renewal(ctx.session, ids, today=ctx.now().date(),
+                                               within_days=int(rules["renewal_lapse"].threshold))
+        renewal = list(endings)
+    return survey, renewal
+
+
+async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | None = None,
+                      rules: dict[str, EffectiveRule] | None = None) -> None:
+    """Pass 1 for the customers in ``scope``: figures, rules, health, stage, warnings."""
+    cfg = cfg or churn_settings(ctx)
+    rules = rules or await effective_rules(ctx)
+    survey, renewal = await _outside_signals(ctx, scope, cfg, rules)
+    survey, renewal = (survey or None), (renewal or None)
+    sql = _score_sql(ctx.dialect, scope, cfg, rules, survey is not None, renewal is not None)
+    params: dict[str, Any] = {**scope.params(), **_times(cfg, rules, ctx.now()),
+                              "lost_days": cfg.lost_days, "new_days": cfg.new_days, "threshold": cfg.threshold,
+                              "silent_days": cfg.silent_days, "gap_min": cfg.gap_min_days,
+                              "int_min": cfg.interactions_min_previous}
+    for kind, rule in rules.items():
+        params[f"t_{kind}"], params[f"w_{kind}"] = rule.threshold, rule.active_weight
+    stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if f":{n}" in sql])
+    if survey is not None:
+        stmt, params["survey_ids"] = stmt.bindparams(bindparam("survey_ids", expanding=True)), survey
+    if renewal is not None:
+        stmt, params["renewal_ids"] = stmt.bindparams(bindparam("renewal_ids", expanding=True)), renewal
+    used = {k: v for k, v in params.items() if f":{k}" in sql}
+    await ctx.session.execute(stmt, used)
+    await sync_warnings(ctx, scope, cfg)
+
+
+async def sync_warnings(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings) -> None:
+    """Resolve the open warnings of customers now at or above the threshold (came back when
+    they ordered since), refresh the others, and open one for each customer newly below."""
+    base = {**scope.params(), "now": ctx.now(), "threshold": cfg.threshold, "high_below": cfg.high_risk_below}
+    resolve = f"""
+UPDATE churn_warnings SET status = 'resolved', resolved_at = :now,
+  came_back = (SELECT CASE WHEN c.last_order_at > churn_warnings.since THEN 1 ELSE 0 END = 1
+               FROM customers c WHERE c.id = churn_warnings.customer_id)
+WHERE status = 'open' AND {scope.sql('customer_id')}
+  AND customer_id IN (SELECT s.customer_id FROM churn_scores s WHERE {scope.sql('s.customer_id')}
+                      AND s.health >= :threshold)"""
+    refresh = f"""
+UPDATE churn_warnings SET
+  score = (SELECT s.health FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id),
+  fired = (SELECT s.fired FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id),
+  level = (SELECT {_level_sql()} FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id)
+WHERE status = 'open' AND {scope.sql('customer_id')}"""
+    raise_ = f"""
+INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, since, followed_up, came_back)
+SELECT s.customer_id, 'open', {_level_sql()}, s.health, s.fired, :empty, :now, :false_, :false_
+FROM churn_scores s
+WHERE {scope.sql('s.customer_id')} AND s.health < :threshold
+  AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.customer_id AND w.status = 'open')"""
+    types = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
+    params = {**base, "empty": [], "false_": False}
+    for sql in (resolve, refresh, raise_):
+        stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=t) for n, t in types.items() if f":{n}" in sql])
+        await ctx.session.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql})
+
+
+async def quintiles(ctx: ServiceContext) -> dict[str, list[float]]:
+    """Pass 2: the bounds of the first four fifths of the active base, per metric, stored."""
+    found: dict[str, list[float]] = {}
+    for metric, column in (("recency", "recency_days"), ("frequency", "frequency"), ("monetary", "monetary")):
+        rows = (await ctx.session.execute(text(f"""
+SELECT tile, MAX(v) FROM (
+  SELECT {column} AS v, NTILE(5) OVER (ORDER BY {column}) AS tile FROM churn_scores WHERE frequency > 0
+) t GROUP BY tile ORDER BY tile"""))).all()
+        found[metric] = [float(v) for tile, v in rows if int(tile) < 5]
+    await ctx.session.execute(delete(Cutpoints))
+    for metric, bounds in found.items():
+        ctx.session.add(Cutpoints(metric=metric, bounds=bounds, computed_at=ctx.now()))
+    await ctx.session.flush()
+    return found
+
+
+async def stored_quintiles(ctx: ServiceContext) -> dict[str, list[float]] | None:
+    rows = {c.metric: list(c.bounds) for c in await ctx.session.scalars(select(Cutpoints))}
+    return rows if len(rows) == 3 else None
+
+
+def _score_case(column: str, bounds: list[float], *, descending: bool) -> str:
+    """1-5 from the quintile bounds; recency scores 5 for the most recent fifth."""
+    if not bounds:
+        return "3"
+    whens = []
+    for n, bound in enumerate(bounds):
+        score = 5 - n if descending else n + 1
+        whens.append(f"WHEN {column} <= {float(bound)!r} THEN {score}")
+    last = 5 - len(bounds) if descending else len(bounds) + 1
+    return f"CASE {' '.join(whens)} ELSE {last} END"
+
+
+async def rfm_batch(ctx: ServiceContext, scope: Scope, bounds: dict[str, list[float]],
+                    cfg: ChurnSettings | None = None) -> None:
+    """Pass 3: scores and segment for the customers in ``scope``. Customers with no order in
+    the RFM window get no scores; those who ordered before are "lost"."""
+    cfg = cfg or churn_settings(ctx)
+    r = _score_case("recency_days", bounds["recency"], descending=True)
+    f = _score_case("frequency", bounds["frequency"], descending=False)
+    m = _score_case("monetary", bounds["monetary"], descending=False)
+    segment = f"""CASE
+  WHEN ({r}) >= {cfg.champion_min_recency} AND ({f}) >= {cfg.champion_min_frequency} THEN 'champions'
+  WHEN ({r}) >= 3 AND ({f}) >= {cfg.loyal_min_frequency} THEN 'loyal'
+  WHEN ({r}) >= {cfg.potential_min_recency} THEN 'potential'
+  WHEN ({f}) >= {cfg.loyal_min_frequency} THEN 'at_risk'
+  WHEN ({r}) > {cfg.lost_max_recency} THEN 'hibernating'
+  ELSE 'lost' END"""
+    sql = f"""
+UPDATE churn_scores SET
+  r = CASE WHEN frequency > 0 THEN {r} END,
+  f = CASE WHEN frequency > 0 THEN {f} END,
+  m = CASE WHEN frequency > 0 THEN {m} END,
+  segment = CASE WHEN frequency > 0 THEN {segment} WHEN recency_days IS NOT NULL THEN 'lost' END
+WHERE {scope.sql('customer_id')}"""
+    await ctx.session.execute(scope.bind(text(sql)), scope.params())
+
+
+async def id_bounds(ctx: ServiceContext) -> tuple[int, int]:
+    row = (await ctx.session.execute(select(func.min(Customer.id), func.max(Customer.id)))).one()
+    return int(row[0] or 0), int(row[1] or 0)

@@ -1,0 +1,348 @@
+"""Churn warnings: rescoring, follow-up tasks, win-back, resolution, segments and the report.
+
+A warning is an *episode*: it opens when a customer's health score falls below the
+threshold, gets one follow-up task for the owner (source ``churn``, key
+``<customer>:<warning>``), and resolves itself when the customer orders again (they "came
+back") or when a rescore finds the score recovered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, func, or_, select, update
+
+from core.context import ServiceContext
+from core.errors import NotFound, UserError
+from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded
+from core.services.tasks import open_task
+from plugins.churn import scoring
+from plugins.churn.models import Score, Segment, Warning
+from plugins.churn.rules import BIT, effective_rules
+from plugins.churn.settings import ChurnSettings, churn_settings
+
+SEGMENTS = ("champions", "loyal", "potential", "at_risk", "hibernating", "lost")
+STAGES = ("new", "active", "silent", "high_risk", "lost")
+LEVELS = ("medium", "high")
+Progress = Callable[[int, int], None]
+
+
+def reasons(score: Score, survey_limit: float | None = None) -> list[str]:
+    """What lowered the score, in words a person reads on the customer's page."""
+    fired, out = score.fired, []
+    if fired & BIT["no_order"] or fired & BIT["long_gap"]:
+        text = f"no order for {score.recency_days} days"
+        if score.usual_gap_days is not None:
+            text += f", usual gap {score.usual_gap_days}"
+        out.append(text)
+    if fired & BIT["interactions_falling"]:
+        out.append(f"interactions fell from {score.interactions_previous} to {score.interactions_recent} "
+                   "against the previous period")
+    if fired & BIT["complaints"]:
+        parts = []
+        if score.complaints:
+            parts.append(f"{score.complaints} complaint{'s' * (score.complaints != 1)}")
+        if score.cancellations:
+            parts.append(f"{score.cancellations} cancelled order{'s' * (score.cancellations != 1)}")
+        out.append(" and ".join(parts) + " recently")
+    if fired & BIT["low_survey"]:
+        out.append("a low score in the latest survey")
+    if fired & BIT["renewal_lapse"]:
+        out.append("a subscription ends soon without renewal")
+    return out
+
+
+def level_of(health: int, cfg: ChurnSettings) -> str:
+    if health < cfg.high_risk_below:
+        return "high"
+    return "medium" if health < cfg.threshold else "low"
+
+
+async def rescore(ctx: ServiceContext, customer_ids: list[int]) -> None:
+    """Rescore a few customers (after an event) on the scale of the last full rescore."""
+    ids = tuple(sorted(set(customer_ids)))
+    if not ids:
+        return
+    cfg = churn_settings(ctx)
+    scope = scoring.Scope(ids=ids)
+    await scoring.score_batch(ctx, scope, cfg)
+    bounds = await scoring.stored_quintiles(ctx)
+    if bounds is not None:
+        await scoring.rfm_batch(ctx, scope, bounds, cfg)
+    await follow_up(ctx, cfg)
+
+
+Transaction = Callable[[], contextlib.AbstractAsyncContextManager[ServiceContext]]
+
+
+async def rescore_all(transaction: Transaction, progress: Progress | None = None) -> dict[str, int]:
+    """Rescore every customer: each batch of ids in its own ``transaction()`` (a job passes
+    one that reuses its own). ``progress(done, total)`` is told after each step. Returns
+    counts of what it did."""
+    async with transaction() as ctx:
+        cfg = churn_settings(ctx)
+        rules = await effective_rules(ctx)
+        lo, hi = await scoring.id_bounds(ctx)
+        opened_before = await _count(ctx, Warning.status == "open")
+    size = cfg.batch_size
+    starts = list(range(lo, hi + 1, size)) if hi else []
+    total, done = 2 * len(starts) + 1, 0
+    for start in starts:
+        async with transaction() as ctx:
+            await scoring.score_batch(ctx, scoring.Scope(lo=start, hi=start + size), cfg, rules)
+        done += 1
+        if progress:
+            progress(done, total)
+    async with transaction() as ctx:
+        bounds = await scoring.quintiles(ctx)
+    for start in starts:
+        async with transaction() as ctx:
+            await scoring.rfm_batch(ctx, scoring.Scope(lo=start, hi=start + size), bounds, cfg)
+        done += 1
+        if progress:
+            progress(done, total)
+    followed = 0
+    while True:
+        async with transaction() as ctx:
+            n = await follow_up(ctx, cfg, limit=500)
+        followed += n
+        if n < 500:
+            break
+    if progress:
+        progress(total, total)
+    async with transaction() as ctx:
+        opened = await _count(ctx, Warning.status == "open")
+        scored = await _count_scores(ctx)
+    return {"scored": scored, "open_warnings": opened, "new_warnings": followed,
+            "resolved_or_new_delta": opened - opened_before}
+
+
+async def _count(ctx: ServiceContext, *where: Any) -> int:
+    return int(await ctx.session.scalar(select(func.count()).select_from(Warning).where(*where)) or 0)
+
+
+async def _count_scores(ctx: ServiceContext) -> int:
+    return int(await ctx.session.scalar(select(func.count()).select_from(Score)) or 0)
+
+
+async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit: int = 500) -> int:
+    """For warnings not yet followed up: their reasons, a task for the owner (once per
+    episode), a timeline entry, and the win-back hook when switched on. Returns how many."""
+    cfg = cfg or churn_settings(ctx)
+    rows = (await ctx.session.execute(
+        select(Warning, Score).join(Score, Score.customer_id == Warning.customer_id)
+        .where(Warning.status == "open", Warning.followed_up.is_(False)).order_by(Warning.id).limit(limit)
+    )).all()
+    for warning, score in rows:
+        said = reasons(score)
+        warning.reasons = said
+        warning.followed_up = True
+        text = "; ".join(said) or f"health score {score.health}"
+        task, _ = await open_task(ctx, title=f"Churn risk: health {score.health}/100", customer_id=warning.customer_id,
+                                  reason=text, source="churn", source_key=f"{warning.customer_id}:{warning.id}")
+        warning.task_id = task.id
+        await ctx.publish("churn.warned", source="churn", customer_id=warning.customer_id,
+                          summary=f"churn risk {warning.level}: {text}",
+                          data={"customerId": warning.customer_id, "score": score.health, "level": warning.level,
+                                "reasons": said}, timeline=True)
+        if cfg.win_back:
+            for answer in ctx.plugins.hook.churn_win_back(ctx=ctx, customer_id=warning.customer_id,
+                                                          score=score.health, reasons=said):
+                if answer is not None:
+                    await answer
+    await ctx.session.flush()
+    return len(rows)
+
+
+async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
+    """The customer came back: their open warning resolves at once; the rescore follows."""
+    customer_id = event.order.customer_id
+    result = await ctx.session.execute(
+        update(Warning).where(Warning.customer_id == customer_id, Warning.status == "open",
+                              Warning.since <= event.order.placed_at)
+        .values(status="resolved", resolved_at=ctx.now(), came_back=True)
+        .execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0):
+        await ctx.publish("churn.came_back", source="churn", customer_id=customer_id,
+                          summary="came back after a churn warning", data={"customerId": customer_id},
+                          timeline=True)
+    await _enqueue_rescore(ctx, customer_id, f"order:{event.order.id}")
+
+
+async def on_order_cancelled(ctx: ServiceContext, event: OrderCancelled) -> None:
+    await _enqueue_rescore(ctx, event.order.customer_id, f"cancel:{event.order.id}")
+
+
+async def on_interaction(ctx: ServiceContext, event: InteractionLogged) -> None:
+    await _enqueue_rescore(ctx, event.interaction.customer_id, f"interaction:{event.interaction.id}")
+
+
+async def _enqueue_rescore(ctx: ServiceContext, customer_id: int, cause: str) -> None:
+    # One job per event (the dedupe key makes a redelivered event rescore once).
+    await ctx.enqueue("churn.rescore_customers", {"customerIds": [customer_id]}, dedupe_key=f"churn:rescore:{cause}")
+
+
+async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> None:
+    """The merged customer's warnings move to the survivor (only one may stay open); the
+    survivor is rescored from the joined history."""
+    survivor, merged = event.survivor.id, event.merged_id
+    survivor_open = await ctx.session.scalar(select(Warning.id).where(Warning.customer_id == survivor,
+                                                                        Warning.status == "open"))
+    if survivor_open is not None:
+        await ctx.session.execute(update(Warning).where(Warning.customer_id == merged, Warning.status == "open")
+                                  .values(status="resolved", resolved_at=ctx.now())
+                                  .execution_options(synchronize_session=False))
+    await ctx.session.execute(update(Warning).where(Warning.customer_id == merged).values(customer_id=survivor)
+                              .execution_options(synchronize_session=False))
+    merged_score = await ctx.session.get(Score, merged)
+    if merged_score is not None:
+        await ctx.session.delete(merged_score)
+    await ctx.session.flush()
+    await _enqueue_rescore(ctx, survivor, f"merge:{survivor}:{merged}")
+
+
+# -- Saved segments -----------------------------------------------------------------------------
+
+FILTER_KEYS = {"segments": SEGMENTS, "stages": STAGES, "levels": LEVELS}
+
+
+def clean_filter(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, allowed in FILTER_KEYS.items():
+        values = raw.get(key)
+        if values:
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise UserError(f"unknown {key[:-1]} {bad[0]!r}; one of {', '.join(allowed)}", f"filter.{key}",
+                                "invalid_value")
+            out[key] = sorted(set(values))
+    for key in ("minHealth", "maxHealth"):
+        value = raw.get(key)
+        if value is not None:
+            if not 0 <= value <= 100:
+                raise UserError("a health score from 0 to 100", f"filter.{key}", "invalid_value")
+            out[key] = int(value)
+    if not out:
+        raise UserError("give at least one condition", "filter", "empty_filter")
+    return out
+
+
+def segment_condition(f: dict[str, Any], cfg: ChurnSettings) -> Any:
+    """The customers a saved filter selects, as a condition on ``Score``."""
+    parts = []
+    if f.get("segments"):
+        parts.append(Score.segment.in_(f["segments"]))
+    if f.get("stages"):
+        parts.append(Score.stage.in_(f["stages"]))
+    if f.get("levels"):
+        level = []
+        if "high" in f["levels"]:
+            level.append(Score.health < cfg.high_risk_below)
+        if "medium" in f["levels"]:
+            level.append(and_(Score.health >= cfg.high_risk_below, Score.health < cfg.threshold))
+        parts.append(or_(*level))
+    if f.get("minHealth") is not None:
+        parts.append(Score.health >= f["minHealth"])
+    if f.get("maxHealth") is not None:
+        parts.append(Score.health <= f["maxHealth"])
+    return and_(*parts)
+
+
+async def save_segment(ctx: ServiceContext, name: str, raw_filter: dict[str, Any],
+                       segment_id: int | None = None) -> Segment:
+    from core import validation as v
+
+    name = v.text(name, "name", max_length=100)
+    cleaned = clean_filter(raw_filter)
+    clash = await ctx.session.scalar(select(Segment).where(Segment.name == name))
+    if clash is not None and clash.id != segment_id:
+        raise UserError(f"a segment named {name!r} exists", "name", "duplicate")
+    if segment_id is None:
+        segment = Segment(name=name, filter=cleaned, created_at=ctx.now())
+        ctx.session.add(segment)
+    else:
+        found = await ctx.session.get(Segment, segment_id)
+        if found is None:
+            raise NotFound("segment", segment_id, "id")
+        segment = found
+        segment.name, segment.filter = name, cleaned
+    await ctx.session.flush()
+    return segment
+
+
+async def delete_segment(ctx: ServiceContext, segment_id: int) -> None:
+    segment = await ctx.session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound("segment", segment_id, "id")
+    await ctx.session.delete(segment)
+    await ctx.session.flush()
+
+
+# -- The report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    warned: int
+    came_back: int
+    recovered: int
+    still_open: int
+    by_level: dict[str, int]
+
+    @property
+    def came_back_rate(self) -> float | None:
+        return round(100.0 * self.came_back / self.warned, 2) if self.warned else None
+
+
+async def report(ctx: ServiceContext, start: datetime, end: datetime) -> Report:
+    """Warnings raised from ``start`` to ``end``, and what became of them: one statement."""
+    if end <= start:
+        raise UserError("must be after from", "to", "invalid_range")
+    came = func.sum(func.cast(Warning.came_back, Integer()))
+    rows = (await ctx.session.execute(
+        select(Warning.level, Warning.status, func.count(), came)
+        .where(Warning.since >= start, Warning.since < end).group_by(Warning.level, Warning.status))).all()
+    warned = back = recovered = still = 0
+    levels: dict[str, int] = {}
+    for level, status, n, came_back in rows:
+        warned += n
+        levels[level] = levels.get(level, 0) + n
+        if status == "open":
+            still += n
+        else:
+            back += int(came_back or 0)
+            recovered += n - int(came_back or 0)
+    return Report(warned, back, recovered, still, levels)
+
+
+@contextlib.asynccontextmanager
+async def same(ctx: ServiceContext) -> AsyncIterator[ServiceContext]:
+    """A ``transaction()`` for :func:`rescore_all` that reuses one open transaction."""
+    yield ctx
+
+
+
+async def export_personal(session: Any, customer_id: int) -> dict[str, Any]:
+    score = await session.get(Score, customer_id)
+    warnings = list(await session.scalars(select(Warning).where(Warning.customer_id == customer_id)
+                                          .order_by(Warning.id)))
+    return {
+        "score": None if score is None else {"health": score.health, "segment": score.segment, "stage": score.stage,
+                                             "r": score.r, "f": score.f, "m": score.m},
+        "warnings": [{"since": w.since.isoformat(), "status": w.status, "score": w.score, "reasons": w.reasons}
+                     for w in warnings],
+    }
+
+
+async def erase_personal(session: Any, customer_id: int) -> None:
+    """Scores are derived and are recomputed; the warnings' reasons are words about the
+    person and go, the episodes stay for the report's counts."""
+    await session.execute(update(Warning).where(Warning.customer_id == customer_id).values(reasons=[])
+                          .execution_options(synchronize_session=False))
+    score = await session.get(Score, customer_id)
+    if score is not None:
+        await session.delete(score)

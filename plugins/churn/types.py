@@ -1,0 +1,195 @@
+"""The churn plugin's GraphQL types, the fields it adds to ``Customer``, and their loaders.
+
+``Customer.churnRisk`` and ``Customer.rfm`` read through per-request loaders: a page of 100
+customers costs one statement for their scores and one for their open warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from core import models
+from plugins.churn import service
+from plugins.churn.models import Score, Segment, Warning
+from plugins.churn.settings import churn_settings
+from schema import loaders
+from schema.context import Context
+from schema.relay import Connection, paginate
+from schema.types.core import Customer
+
+
+async def scores_by_customer(context: Context, keys: Sequence[int]) -> list[Score | None]:
+    async with context.db() as session:
+        found = {s.customer_id: s for s in await session.scalars(select(Score).where(Score.customer_id.in_(keys)))}
+    return [found.get(k) for k in keys]
+
+
+async def open_warnings_by_customer(context: Context, keys: Sequence[int]) -> list[Warning | None]:
+    async with context.db() as session:
+        found = {w.customer_id: w for w in await session.scalars(
+            select(Warning).where(Warning.customer_id.in_(keys), Warning.status == "open"))}
+    return [found.get(k) for k in keys]
+
+
+@strawberry.enum(description="How likely the customer is to leave: LOW at or above the threshold.")
+class RiskLevel(Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@strawberry.type(description="The customer's health as the last rescore saw it.")
+class ChurnRisk:
+    score: int = strawberry.field(description="Health, 0-100: 100 is nothing wrong.")
+    level: RiskLevel
+    reasons: list[str] = strawberry.field(description="What lowered the score, in words.")
+    since: datetime | None = strawberry.field(description="When the open warning was raised; null with none open.")
+    scored_at: datetime
+
+
+@strawberry.type(description="Recency, frequency and monetary value over the RFM window, scored 1-5 by quintiles "
+                             "of the active base; null scores for customers who did not order in the window.")
+class Rfm:
+    recency_days: int | None = strawberry.field(description="Days since the last order.")
+    frequency: int = strawberry.field(description="Orders in the window.")
+    monetary: int = strawberry.field(description="Net spend in the window, minor units.")
+    r: int | None
+    f: int | None
+    m: int | None
+    segment: str | None = strawberry.field(
+        description="champions, loyal, potential, at_risk, hibernating or lost; null if never ordered.")
+    stage: str | None = strawberry.field(description="Lifecycle: new, active, silent, high_risk or lost.")
+
+
+def risk_of(score: Score, warning: Warning | None, info: Info) -> ChurnRisk:
+    cfg = churn_settings(info.context.settings)
+    return ChurnRisk(score=score.health, level=RiskLevel(service.level_of(score.health, cfg)),
+                     reasons=service.reasons(score), since=warning.since if warning else None,
+                     scored_at=score.scored_at)
+
+
+@strawberry.type
+class ChurnCustomerFields:
+    @strawberry.field(description="The health score, risk level and reasons; null before the first rescore.")
+    async def churn_risk(self: models.Customer, info: Info) -> ChurnRisk | None:
+        score = await info.context.loader(scores_by_customer).load(self.id)
+        if score is None:
+            return None
+        warning = await info.context.loader(open_warnings_by_customer).load(self.id)
+        return risk_of(score, warning, info)
+
+    @strawberry.field(description="RFM figures, scores, segment and lifecycle stage; null before the first rescore.")
+    async def rfm(self: models.Customer, info: Info) -> Rfm | None:
+        s = await info.context.loader(scores_by_customer).load(self.id)
+        if s is None:
+            return None
+        return Rfm(recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary, r=s.r, f=s.f, m=s.m,
+                   segment=s.segment, stage=s.stage)
+
+
+@strawberry.enum
+class WarningStatus(Enum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@strawberry.type(description="A churn warning: one episode of a customer's health below the threshold.")
+class ChurnWarning:
+    id: strawberry.ID
+    score: int
+    since: datetime
+    resolved_at: datetime | None
+    came_back: bool = strawberry.field(description="Resolved because the customer ordered again.")
+
+    @strawberry.field
+    def status(self: Warning) -> WarningStatus:
+        return WarningStatus(self.status)
+
+    @strawberry.field
+    def level(self: Warning) -> RiskLevel:
+        return RiskLevel(self.level)
+
+    @strawberry.field(description="Why it was raised, in words.")
+    def reasons(self: Warning) -> list[str]:
+        return list(self.reasons)
+
+    @strawberry.field(description="The follow-up task opened for the owner.")
+    def task_id(self: Warning) -> strawberry.ID | None:
+        return strawberry.ID(str(self.task_id)) if self.task_id else None
+
+    @strawberry.field
+    async def customer(self: Warning, info: Info) -> Customer:
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A warning rule and its current settings.")
+class ChurnRule:
+    kind: str
+    enabled: bool
+    threshold: float
+    weight: int = strawberry.field(description="Points taken from the health score when the rule fires.")
+    customised: bool = strawberry.field(description="Changed through the API (else the settings' defaults).")
+
+
+@strawberry.type(description="A saved filter over the churn scores.")
+class SegmentFilter:
+    segments: list[str] | None
+    stages: list[str] | None
+    levels: list[str] | None
+    min_health: int | None
+    max_health: int | None
+
+
+@strawberry.type(description="A saved segment: a named filter; `customers` lists who is in it now.")
+class ChurnSegment:
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+
+    @strawberry.field
+    def filter(self: Segment) -> SegmentFilter:
+        f: dict[str, Any] = self.filter
+        return SegmentFilter(segments=f.get("segments"), stages=f.get("stages"), levels=f.get("levels"),
+                             min_health=f.get("minHealth"), max_health=f.get("maxHealth"))
+
+    @strawberry.field(description="Customers in the segment, by id.")
+    async def customers(self: Segment, info: Info, first: int = 20, after: str | None = None) -> Connection[Customer]:
+        cfg = churn_settings(info.context.settings)
+        stmt = (select(models.Customer).join(Score, Score.customer_id == models.Customer.id)
+                .where(service.segment_condition(self.filter, cfg)))
+
+        async def run(query: Any) -> list[Any]:
+            async with info.context.db() as session:
+                return list((await session.execute(query)).all())
+
+        async def count() -> int:
+            from schema.relay import count_of
+
+            async with info.context.db() as session:
+                return int(await session.scalar(count_of(stmt)) or 0)
+
+        return await paginate(run, stmt, [(models.Customer.id, False)], first=first, after=after,
+                              cap=info.context.settings.max_page_size, count=count)
+
+
+@strawberry.type(description="Level and how many warnings were raised at it.")
+class LevelCount:
+    level: RiskLevel
+    count: int
+
+
+@strawberry.type(description="Warnings raised in a period and what became of them.")
+class ChurnReport:
+    warned: int
+    came_back: int = strawberry.field(description="Resolved because the customer ordered again.")
+    recovered: int = strawberry.field(description="Resolved because the score recovered without an order.")
+    still_open: int
+    came_back_rate: float | None = strawberry.field(description="cameBack / warned x 100.")
+    by_level: list[LevelCount]
