@@ -6,13 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import types
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import pytest
+
 from core.clock import FrozenClock
+from core.contributions import DeliveryError, MessageChannel, Outgoing, PluginInfo
+from core.errors import UserError
 from core.messages import send_message
 from core.models import StaffUser
-from core.services.customers import CustomerData, create_customer
+from core.plugins import hookimpl
+from core.services.customers import CustomerData, create_customer, merge_customers
 from core.testing import TenureHarness
 from tests.crash.receivers import free_port, http_receiver, smtp_server
 
@@ -179,3 +186,75 @@ async def test_bad_templates_are_refused_and_nothing_is_written(make_tenure: Cal
         member = tenure.member_token(1)
         denied = await tenure.gql("{ messages { totalCount } }", key=member)
         assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+class SmsGateway(MessageChannel):
+    """A partner's channel: texts to the customer's phone, POSTed to an SMS gateway."""
+
+    name = "sms"
+    consent = "sms"
+    contact_kind = "phone"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def send(self, settings: Any, message: Outgoing) -> None:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(self.url, json={"to": message.to, "text": message.body,
+                                                         "id": message.message_id})
+        if response.status_code >= 300:
+            raise DeliveryError(f"gateway answered {response.status_code}")
+
+
+def sms_plugin(url: str) -> types.ModuleType:
+    module = types.ModuleType("smsgw")
+
+    @hookimpl
+    def tenure_plugin_info() -> PluginInfo:
+        return PluginInfo(name="smsgw", version="1.0", summary="Texts through an SMS gateway")
+
+    @hookimpl
+    def tenure_message_channels() -> list[MessageChannel]:
+        return [SmsGateway(url)]
+
+    module.tenure_plugin_info = tenure_plugin_info  # type: ignore[attr-defined]
+    module.tenure_message_channels = tenure_message_channels  # type: ignore[attr-defined]
+    return module
+
+
+async def test_a_partner_channel_respects_its_consent_flag(make_tenure: Callable[..., Any]) -> None:
+    with http_receiver() as gateway:
+        async with make_tenure(plugins=["smsgw"], extra_plugins=[sms_plugin(gateway.url)]) as tenure:
+            await templates(tenure)
+            async with tenure.transaction() as ctx:
+                yes = await create_customer(ctx, CustomerData(name="Ada", phones=["+44 20 7946 0000"],
+                                                              consent_sms=True))
+                no = await create_customer(ctx, CustomerData(name="Bo", phones=["+44 20 7946 0001"]))
+            async with tenure.transaction() as ctx:
+                for cid in (yes.id, no.id):
+                    await send_message(ctx, customer_id=cid, template="shop.hello", data={"points": 7},
+                                       dedupe_key=f"sms:{cid}", channels=["sms"])
+            await tenure.run_jobs()
+            [(_, body)] = gateway.requests
+            assert json.loads(body)["to"] == "+442079460000"
+            assert json.loads(body)["text"].startswith("You have 7 points.")
+            [skipped] = (await tenure.ok(MESSAGES, {"f": {"customerId": str(no.id)}}))["messages"]["nodes"]
+            assert skipped["status"] == "SKIPPED" and "consented to sms" in skipped["skipReason"]
+            async with tenure.transaction() as ctx:
+                with pytest.raises(UserError) as refused:
+                    await send_message(ctx, customer_id=yes.id, template="shop.hello", data={}, dedupe_key="x",
+                                       channels=["carrier-pigeon"])
+            assert refused.value.field == "channels" and "carrier-pigeon" in refused.value.message
+
+
+async def test_merging_customers_moves_their_messages(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[]) as tenure:
+        await templates(tenure)
+        keep = await customer(tenure, "Ada", "ada@example.com")
+        gone = await customer(tenure, "Ada L.", "ada.l@example.com", consent=False)
+        async with tenure.transaction() as ctx:
+            await send_message(ctx, customer_id=gone, template="shop.hello", data={}, dedupe_key="m1")
+        async with tenure.transaction() as ctx:
+            await merge_customers(ctx, keep, gone)
+        data = await tenure.ok(MESSAGES, {"f": {"customerId": str(keep)}})
+        assert data["messages"]["totalCount"] == 1

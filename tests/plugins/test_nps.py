@@ -148,3 +148,21 @@ async def test_csat_survey_to_a_segment(make_tenure: Callable[..., Any], frozen_
             assert "2/5" in tasks["tasks"]["nodes"][0]["title"]
             bad = await tenure.ok(CREATE, {"input": {"name": "x", "trigger": "SCHEDULE"}})
             assert bad["createSurvey"]["userErrors"][0]["field"] == "everyDays"
+
+
+async def test_surveys_on_a_page_of_customers_cost_the_same_statements(
+        make_tenure: Callable[..., Any]) -> None:
+    query = "{ customers(first: 50) { nodes { surveys { status survey { name } response { score } } } } }"
+    async with make_tenure(plugins=["nps"]) as tenure:
+        await tenure.ok(CREATE, {"input": {"name": "After purchase", "delayDays": 0}})
+        counts = []
+        for batch in (2, 10):
+            for i in range(batch):
+                cid = await customer(tenure, f"C{batch}-{i}", f"c{batch}-{i}@example.com")
+                await order(tenure, cid, f"O-{batch}-{i}")
+            await tenure.ok(query)
+            with tenure.count_statements() as counter:
+                data = await tenure.ok(query)
+            counts.append(counter.count)
+            assert all(n["surveys"][0]["survey"]["name"] == "After purchase" for n in data["customers"]["nodes"])
+        assert counts[0] == counts[1]

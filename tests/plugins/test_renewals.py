@@ -151,3 +151,22 @@ async def test_bad_input_is_refused_and_nothing_written(make_tenure: Callable[..
                                    userErrors { field code } } }""", {"id": sub})
         assert renew["renewSubscription"]["userErrors"] == [{"field": "id", "code": "invalid_status"}]
         assert (await tenure.ok("{ subscriptions { totalCount } }"))["subscriptions"]["totalCount"] == 1
+
+
+async def test_subscriptions_on_a_page_of_customers_cost_the_same_statements(
+        make_tenure: Callable[..., Any]) -> None:
+    query = """{ customers(first: 50) { nodes { subscriptions { status plan { code }
+                reminders { offsetDays } } } } }"""
+    async with make_tenure(plugins=["renewals"]) as tenure:
+        await plans(tenure)
+        counts = []
+        for batch in (2, 10):
+            for i in range(batch):
+                cid = await customer(tenure, f"C{batch}-{i}", f"c{batch}-{i}@example.com")
+                await subscribe(tenure, cid, "pro", "2026-01-01", "2027-01-01")
+            await tenure.ok(query)  # warm the key cache
+            with tenure.count_statements() as counter:
+                data = await tenure.ok(query)
+            counts.append(counter.count)
+            assert all(n["subscriptions"][0]["plan"]["code"] == "pro" for n in data["customers"]["nodes"])
+        assert counts[0] == counts[1]
