@@ -20,12 +20,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import migrations
 from core.db import Base
 from core.plugins import PluginManager
 from core.settings import Settings
+
+
+class MigrationError(Exception):
+    """The database cannot be brought up to date; the message says why and what to do."""
 
 
 def resolve_location(location: str) -> str:
@@ -66,7 +71,16 @@ def upgrade(settings: Settings, plugins: PluginManager, *, skip_unstarted: bool 
         labels = {label for rev in ScriptDirectory.from_config(cfg).walk_revisions() for label in rev.branch_labels}
         done = [t for t in done if t.split("@")[0] in labels]
     for target in done:
-        command.upgrade(cfg, target)
+        try:
+            command.upgrade(cfg, target)
+        except CommandError as error:
+            if "Can't locate revision" not in str(error):
+                raise
+            raise MigrationError(
+                f"{error}: the database was migrated with a plugin that is not installed any more. "
+                "Install that plugin again (it may stay switched off in TENURE_PLUGINS), or, once its "
+                "tables are dropped, delete its row from the alembic_version table"
+            ) from None
     return done
 
 
