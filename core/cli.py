@@ -29,6 +29,15 @@ def _plugins(settings: Settings) -> Any:
         raise click.ClickException(str(error)) from None
 
 
+def _upgrade(settings: Settings, plugins: Any, **options: Any) -> list[str]:
+    from core.migrate import MigrationError, upgrade
+
+    try:
+        return upgrade(settings, plugins, **options)
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _logging(settings: Settings) -> None:
     """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
     from core.logging import configure
@@ -81,9 +90,7 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
     if migrate is None:
         migrate = settings.resolved_database_url.startswith("sqlite")
     if migrate:
-        from core.migrate import upgrade
-
-        upgrade(settings, plugins)
+        _upgrade(settings, plugins)
     click.echo(f"Tenure on http://{host or settings.host}:{port or settings.port}/graphql "
                f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
                f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
@@ -94,10 +101,8 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
 @main.command()
 def migrate() -> None:
     """Bring the database to the latest revision of the core and every enabled plugin."""
-    from core.migrate import upgrade
-
     settings = _settings()
-    for target in upgrade(settings, _plugins(settings)):
+    for target in _upgrade(settings, _plugins(settings)):
         click.echo(f"up to date: {target}")
 
 
@@ -303,11 +308,11 @@ def migrations() -> None:
 @click.option("-m", "--message", required=True, help="What the revision changes.")
 def migrations_new(plugin: str, message: str) -> None:
     """Autogenerate a revision of PLUGIN's tables on its own branch."""
-    from core.migrate import new_revision, upgrade
+    from core.migrate import new_revision
 
     settings = _settings()
     plugins = _plugins(settings)
-    upgrade(settings, plugins)
+    _upgrade(settings, plugins, skip_unstarted=True)
     click.echo(new_revision(settings, plugins, plugin, message))
 
 @main.group("plugin")
