@@ -16,8 +16,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -27,7 +25,7 @@ from strawberry.types.field import StrawberryField
 
 from core.plugins import PluginManager
 from core.settings import Settings
-from schema.limits import ComplexityLimiter
+from schema.limits import ComplexityLimiter, LimitMessages, TokenLimitedParser
 from schema.messages import MessageMutations, MessageQuery
 from schema.mutations.admin import AdminMutations
 from schema.mutations.customers import CustomerMutations
@@ -137,10 +135,10 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     extensions: list[Any] = [
         lambda: QueryDepthLimiter(max_depth=settings.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
-        ParserCache,
+        lambda: TokenLimitedParser(settings.max_tokens),
         ValidationCache,
+        lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
+        lambda: LimitMessages(settings),
         AuditTrail,
     ]
     if not settings.introspection:
