@@ -56,9 +56,9 @@ def _one_answer(answers: list[dict[str, Any]], field_name: str, node: str) -> st
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-async def test_repeated_requests_have_one_effect_each(make_tenure: Any, seed: int) -> None:
+async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed: int) -> None:
     rng = random.Random(seed)
-    async with make_tenure(plugins=["loyalty"] if seed == 2 else []) as tenure:
+    async with checked_tenure(plugins=["loyalty"] if seed == 2 else []) as tenure:
         key, admin = await tenure.key("integration"), await tenure.key("admin")
         loyalty = tenure.plugins.is_enabled("loyalty")
         plan = Plan()
