@@ -166,3 +166,29 @@ async def test_surveys_on_a_page_of_customers_cost_the_same_statements(
             counts.append(counter.count)
             assert all(n["surveys"][0]["survey"]["name"] == "After purchase" for n in data["customers"]["nodes"])
         assert counts[0] == counts[1]
+
+
+async def test_scheduled_survey_asks_its_segment_no_more_often_than_the_throttle(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    with smtp_server() as mailbox:
+        async with make_tenure(plugins=["nps"], smtp_host="127.0.0.1", smtp_port=mailbox.port) as tenure:
+            created = await tenure.ok(CREATE, {"input": {"name": "Monthly pulse", "trigger": "SCHEDULE",
+                                                         "everyDays": 30, "segmentTag": "VIP", "throttleDays": 45}})
+            assert created["createSurvey"]["userErrors"] == []
+            vip = await customer(tenure, "Vi", "vi@example.com")
+            await customer(tenure, "No", "no@example.com")
+            await tenure.ok("""mutation($c: [ID!]!) { tagCustomers(input: {customerIds: $c, add: ["vip"]}) {
+                               userErrors { message } } }""", {"c": [str(vip)]})
+            asked_on = []
+            for day in range(100):
+                before = len(mailbox.messages)
+                await run_due(tenure, f"day{day}")
+                if len(mailbox.messages) > before:
+                    asked_on.append(day)
+                frozen_clock.advance(days=1)
+            # Runs on days 0, 30, 60 and 90; the one on day 30 falls inside the 45-day throttle.
+            assert asked_on == [0, 60]
+            assert mailbox.to("no@example.com") == []
+            surveys = await tenure.ok(f'{{ customer(id: "{vip}") {{ surveys {{ status skipReason }} }} }}')
+            statuses = [s["status"] for s in surveys["customer"]["surveys"]]
+            assert statuses == ["skipped", "sent", "skipped", "sent"]  # newest first; day 90 is 30 days after 60
