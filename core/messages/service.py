@@ -186,6 +186,7 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         message.last_error = str(exc)[:4000]
         if exc.permanent or message.attempts >= ctx.settings.message_max_attempts:
             message.status, message.next_attempt_at = MessageStatus.FAILED, None
+            await _record(ctx, message, "message.failed", f"could not be sent: {message.last_error}")
             return
         backoff = timedelta(seconds=min(ctx.settings.job_backoff_seconds * 2 ** (message.attempts - 1), 3600))
         message.status, message.next_attempt_at = MessageStatus.RETRYING, now + backoff
@@ -194,6 +195,16 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         return
     message.status, message.sent_at = MessageStatus.SENT, now
     message.last_error, message.next_attempt_at = None, None
+    await _record(ctx, message, "message.sent", f"sent to {message.to_address}")
+
+
+async def _record(ctx: ServiceContext, message: Message, kind: str, what: str) -> None:
+    """On the customer's timeline (and to webhook subscribers of ``message.*``)."""
+    who = "the owner" if message.recipient == "owner" else "the customer"
+    await ctx.publish(kind, source="core", customer_id=message.customer_id, timeline=True,
+                      summary=f"{message.channel.capitalize()} \u201c{message.subject}\u201d to {who} {what}",
+                      data={"messageId": message.id, "template": message.template, "channel": message.channel,
+                            "recipient": message.recipient, "status": message.status})
 
 
 async def retry_message(ctx: ServiceContext, message_id: int) -> Message:
