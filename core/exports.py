@@ -90,7 +90,7 @@ async def records(db: Database, kind: str, identity_kind: str = "external") -> A
                 ids = {o.customer_id for o in orders}
                 external = dict((await session.execute(
                     select(CustomerIdentity.customer_id, CustomerIdentity.value).where(
-                        CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind == identity_kind))).tuples().all())
+                        CustomerIdentity.customer_id.in_(ids), CustomerIdentity.kind == identity_kind))).all())
                 batch = [order_record(o, external.get(o.customer_id)) for o in orders]
         if not batch:
             return

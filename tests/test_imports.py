@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from core.cli import main
 from core.db import Database
+from core.exports import records
 from core.imports import ImportError_, ImportReport, import_rows, parse_mapping, read_rows
 from core.testing import TenureHarness
 
@@ -92,6 +93,11 @@ async def test_importing_the_same_files_twice_changes_nothing(
     assert (await run_import(tenure, "interactions", visits)).created == 2
     before = await snapshot(tenure)
     assert before["orders"] == 2 and before["interactions"] == 2 and before["spent"] == 2100
+
+    exported = [r async for r in records(tenure.db, "orders")]
+    assert [(o["customer_external_id"], o["external_id"], o["amount"]) for o in exported] == [
+        ("C1", "A-1", 1200), ("C2", "A-2", 900)]
+    assert exported[1]["lines"] == [{"sku": "tea", "name": "", "category": None, "quantity": 2, "unit_price": 450}]
 
     again = [await run_import(tenure, "customers", customers_csv, MAPPING),
              await run_import(tenure, "orders", orders), await run_import(tenure, "interactions", visits)]
@@ -194,8 +200,6 @@ def test_cli_import_export_round_trip(tmp_path: Path, customers_csv: Path, datab
         async def read() -> list[tuple[Any, ...]]:
             db = Database(url)
             try:
-                from core.exports import records
-
                 return [(r["external_id"], r["name"], r["email"], r["tags"], r["birthday"], r["consent_email"])
                         async for r in records(db, "customers")]
             finally:
