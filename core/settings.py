@@ -115,6 +115,8 @@ class Settings:
     member_token_ttl_seconds: int = 3600
     # The outbox: how jobs and messages leave the business transaction.
     relay_interval_seconds: float = 1.0
+    # How often a subscription (``events`` over graphql-transport-ws) looks for new events.
+    subscription_poll_seconds: float = 1.0
     job_lease_seconds: int = 300
     job_max_attempts: int = 8
     job_backoff_seconds: float = 5.0

@@ -34,6 +34,7 @@ from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
 from schema.privacy import AuditTrail, PrivacyMutations, PrivacyQuery
 from schema.queries import CoreQuery
+from schema.subscriptions import Subscription
 from schema.retention import RetentionQuery
 from schema.types.member import MemberQuery
 
@@ -79,7 +80,7 @@ def _has_rule(field: StrawberryField) -> bool:
 def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]]:
     """Fields each enabled plugin adds, by the name of the type they join."""
     converter = StrawberryConfig().name_converter
-    core_types: dict[str, type] = {"Query": Query, "Mutation": Mutation}
+    core_types: dict[str, type] = {"Query": Query, "Mutation": Mutation, "Subscription": Subscription}
     from schema.types import core as core_types_module
     from schema.types.member import Member
 
@@ -115,13 +116,10 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
 
 
 def check_permissions(schema: TenureSchema) -> None:
-    for root, cls in (("Query", Query), ("Mutation", Mutation)):
+    for root, cls in (("Query", Query), ("Mutation", Mutation), ("Subscription", Subscription)):
         for field in _fields(cls) + schema.additions.get(root, []):
             if not _has_rule(field):
                 raise SchemaAssemblyError(f"{root}.{field.python_name} declares no permission (use allow(...))")
-    for field in schema.additions.get("Subscription", []):
-        if not _has_rule(field):
-            raise SchemaAssemblyError(f"Subscription.{field.python_name} declares no permission")
 
 
 def _unexpected(error: GraphQLError) -> bool:
@@ -145,15 +143,12 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
         extensions.append(DisableIntrospection)
     if settings.production:
         extensions.append(lambda: MaskErrors(should_mask_error=_unexpected))
-    subscription = None
-    if "Subscription" in additions:
-        subscription = strawberry.type(type("Subscription", (), {"__annotations__": {}}))
     extra_types: list[Any] = [t for _, c in plugins.schema_contributions for t in c.types]
     schema = TenureSchema(
         additions=additions,
         query=Query,
         mutation=Mutation,
-        subscription=subscription,
+        subscription=Subscription,
         types=extra_types,
         extensions=extensions,
     )

@@ -29,6 +29,8 @@ class Context:
     principal: Principal | None
     auth_error: str | None = None
     request: Any = None
+    #: The ``connection_init`` payload of a websocket (graphql-transport-ws).
+    connection_params: dict[str, Any] | None = None
     _loaders: dict[Any, DataLoader[Any, Any]] = field(default_factory=dict)
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

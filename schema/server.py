@@ -14,9 +14,11 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET
 
 from core.auth import AuthenticationError, authenticate
 from core.db import Database
@@ -64,6 +66,24 @@ class TenureGraphQL(GraphQL):  # type: ignore[type-arg]
         context = Context(runtime=self.runtime, principal=principal, auth_error=error, request=request)
         request.state.tenure_context = context
         return context
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        """A websocket authenticates by its header or, as browsers cannot set one, by
+        ``Authorization`` in the ``connection_init`` payload; without valid credentials the
+        connection is closed (4403) before anything is subscribed."""
+        if context.principal is None:
+            params = context.connection_params or {}
+            given = str(params.get("Authorization") or params.get("authorization") or "").strip()
+            token = given[7:].strip() if given.lower().startswith("bearer ") else given
+            if not token:
+                raise ConnectionRejectionError({"message": context.auth_error or "authentication required"})
+            try:
+                async with self.runtime.db.reader() as session:
+                    context.principal = await authenticate(session, self.runtime.settings.signing_key, token)
+            except AuthenticationError as exc:
+                raise ConnectionRejectionError({"message": f"not authenticated: {exc}"}) from None
+            context.auth_error = None
+        return UNSET
 
     async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -185,6 +205,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
