@@ -13,6 +13,7 @@ the core services, as if each came in through the API.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -168,10 +169,10 @@ def read_rows(path: Path, kind: str, fmt: str | None = None, mapping: dict[str, 
                            "name the column with --map COLUMN=FIELD")
     seen: Counter[str] = Counter()
     rows = []
-    for line, values in renamed:
+    for number, values in renamed:
         digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
         seen[digest] += 1
-        rows.append(Row(line, values, f"{digest}:{seen[digest]}"))
+        rows.append(Row(number, values, f"{digest}:{seen[digest]}"))
     return rows, bad, ignored
 
 
@@ -337,7 +338,7 @@ async def import_rows(
                     async with session.begin_nested():
                         result, ran = await idempotency.once(
                             ctx, f"import.{kind}", row.key, row.values,
-                            lambda row=row, ctx=ctx: handler(ctx, row.values, identity_kind))
+                            functools.partial(handler, ctx, row.values, identity_kind))
                         outcome = {"ran": ran, **result}
                         if dry_run:
                             raise _DryRun
