@@ -99,6 +99,11 @@ async def test_email_and_webhook_arrive_once_signed_and_in_the_customers_languag
             assert sent["messages"]["totalCount"] == 5
             ada_email = next(m for m in sent["messages"]["nodes"] if m["toAddress"] == "ada@example.com")
             assert ada_email["messageId"] == to_ada["Message-ID"] and ada_email["attempts"] == 1
+            # The broker delivering the job twice (or an operator replaying it) sends nothing more.
+            async with tenure.transaction() as ctx:
+                await ctx.enqueue("core.deliver_message", {"messageId": int(ada_email["id"])}, dedupe_key="again")
+            await tenure.run_jobs()
+            assert len(mailbox.messages) == 2
             timeline = await tenure.ok(f'{{ customer(id: "{ada}") {{ timeline {{ nodes {{ summary }} }} }} }}')
             summaries = [e["summary"] for e in timeline["customer"]["timeline"]["nodes"]]
             assert "Email \u201cHello Ada\u201d to the customer sent to ada@example.com" in summaries
