@@ -7,7 +7,8 @@ so the Python process holds nothing but the batch bounds whatever the number of 
    orders (RFM window, cancellations) and interactions (recent, previous, complaints), fires
    the rules, and writes figures, rule bits, health score and lifecycle stage; then two
    statements resolve the warnings of customers whose score recovered and open warnings for
-   those who fell below the threshold.
+   those who fell below the threshold (not for customers already lost: a year without an
+   order is a win-back campaign's matter, not an early warning).
 2. ``quintiles``: NTILE(5) over the active base (customers with an order in the RFM window)
    gives the quintile bounds of recency, frequency and monetary value, stored in
    ``churn_cutpoints``.
@@ -224,7 +225,7 @@ WHERE status = 'open' AND {scope.sql('customer_id')}"""
 INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, since, followed_up, came_back)
 SELECT s.customer_id, 'open', {_level_sql()}, s.health, s.fired, :empty, :now, :false_, :false_
 FROM churn_scores s
-WHERE {scope.sql('s.customer_id')} AND s.health < :threshold
+WHERE {scope.sql('s.customer_id')} AND s.health < :threshold AND s.stage <> 'lost'
   AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.customer_id AND w.status = 'open')"""
     types = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
     params = {**base, "empty": [], "false_": False}

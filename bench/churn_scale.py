@@ -1,0 +1,205 @@
+"""Churn and retention at scale: a full rescore against the floor, and the read paths.
+
+    python -m bench.churn_scale                                   # 100,000 customers on PostgreSQL
+    python -m bench.churn_scale --customers 1000000               # the full size (takes long on 2 cores)
+    python -m bench.churn_scale --url sqlite+aiosqlite:////tmp/churn.db --customers 100000
+    python -m bench.churn_scale --reuse                           # measure a data set built before
+
+The data set comes from :mod:`bench.datagen` (built in a child process, so this process's
+peak memory is the rescore's own). Then, in the same run:
+
+- **floor**: the best single hand-written SQL statement computing the same recency,
+  frequency and monetary figures and their NTILE(5) quintile scores for every customer of
+  the active base (fastest of three runs, warm cache);
+- **rescore**: ``tenure churn rescore``'s code path (``plugins.churn.service.rescore_all``):
+  figures, rules, health, stage, warnings and RFM scores in batches; the follow-up (one task
+  per new warning, through ``open_task``) is timed apart; ratio = rescore / floor;
+- peak RSS of this process, ``retention`` over the whole range (month by month) and
+  ``churnWarnings(first: 50)`` through GraphQL (median of five);
+- planted churners warned and planted loyal customers not warned.
+
+Targets: ratio <= 2, peak RSS < 500 MB, retention < 2 s on PostgreSQL, churnWarnings < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import platform
+import resource
+import sqlite3
+import statistics
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DEFAULT_URL = "postgresql+asyncpg://tenure:tenure@127.0.0.1:5432/tenure_bench"
+
+
+def floor_sql(dialect: str) -> str:
+    """Recency, frequency and monetary value over the window, and their quintile scores."""
+    days = ("CAST(julianday(:now) - julianday(MAX(placed_at)) AS INTEGER)" if dialect == "sqlite"
+            else "CAST(FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - MAX(placed_at))) / 86400) AS INTEGER)")
+    return f"""
+SELECT COUNT(*), SUM(r), SUM(f), SUM(m) FROM (
+  SELECT 6 - NTILE(5) OVER (ORDER BY rec) AS r, NTILE(5) OVER (ORDER BY freq) AS f,
+         NTILE(5) OVER (ORDER BY mon) AS m
+  FROM (SELECT customer_id, {days} AS rec, COUNT(*) AS freq, SUM(amount - refunded_amount) AS mon
+        FROM orders WHERE status <> 'cancelled' AND placed_at >= :since GROUP BY customer_id) a
+) t"""
+
+
+def _build(url: str, customers: int, opc: float, ipc: float, seed: int) -> None:
+    from bench.datagen import generate
+
+    planted = generate(url, customers, opc, ipc, seed=seed)
+    print(f"built {customers:,} customers, {planted.orders:,} orders, {planted.interactions:,} interactions "
+          f"in {planted.seconds:.0f} s", flush=True)
+
+
+async def _measure(url: str, now: datetime) -> dict[str, Any]:
+    from sqlalchemy import bindparam, text
+
+    from core.clock import FrozenClock, use_clock
+    from core.context import ServiceContext
+    from core.db import UTCDateTime
+    from core.plugins import load_plugins
+    from core.settings import Settings
+    from core.testing import TenureHarness
+    from plugins.churn.service import rescore_all
+    from plugins.churn.settings import ChurnSettings
+
+    out: dict[str, Any] = {}
+    env = {"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_ENVIRONMENT": "test"}
+    settings = Settings.from_env(env, env_file=None)
+    plugins = load_plugins(settings)
+    window = timedelta(days=ChurnSettings().rfm_window_days)
+    with use_clock(FrozenClock(now)):
+        async with TenureHarness.start(url, plugins=["churn"], create_tables=False) as tenure:
+            db = tenure.db
+            dialect = db.dialect
+            stmt = text(floor_sql(dialect)).bindparams(bindparam("now", type_=UTCDateTime()),
+                                                       bindparam("since", type_=UTCDateTime()))
+            times = []
+            for _ in range(3):
+                async with db.reader() as session:
+                    started = time.perf_counter()
+                    row = (await session.execute(stmt, {"now": now, "since": now - window})).one()
+                    times.append(time.perf_counter() - started)
+            out["floor_s"], out["active_base"] = min(times), int(row[0])
+
+            @contextlib.asynccontextmanager
+            async def transaction() -> AsyncIterator[ServiceContext]:
+                async with db.transaction() as session:
+                    yield ServiceContext(session, settings, plugins, actor="bench")
+
+            started = time.perf_counter()
+            first = await rescore_all(transaction)
+            out["rescore_total_s"] = time.perf_counter() - started
+            out["rescore_s"], out["follow_up_s"] = first["score_ms"] / 1000, first["follow_up_ms"] / 1000
+            out["warnings"] = first["open_warnings"]
+            started = time.perf_counter()
+            again = await rescore_all(transaction)
+            out["rescore_again_s"] = time.perf_counter() - started
+            out["new_on_second_run"] = again["new_warnings"]
+            out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            retention = """query($a: Date!, $b: Date!) { retention(from: $a, to: $b, groupBy: MONTH) {
+                start customersAtStart customersAtEnd retentionRate revenue predictedClv } }"""
+            start = (now - timedelta(days=3 * 365)).date().replace(day=1)
+            variables = {"a": start.isoformat(), "b": now.date().isoformat()}
+            out["retention_s"], data = await _median(tenure, retention, variables, 3)
+            out["retention_periods"] = len(data["retention"])
+            warnings = "{ churnWarnings(first: 50) { edges { node { id score level reasons customer { name } } } } }"
+            out["warnings_s"], data = await _median(tenure, warnings, None, 5)
+            out["warnings_page"] = len(data["churnWarnings"]["edges"])
+            async with db.reader() as session:
+                missed = await session.scalar(text(
+                    "SELECT count(*) FROM bench_planted p WHERE kind = 'churner' AND NOT EXISTS ("
+                    "SELECT 1 FROM churn_warnings w WHERE w.customer_id = p.customer_id AND w.status = 'open')"))
+                false = await session.scalar(text(
+                    "SELECT count(*) FROM bench_planted p WHERE kind = 'loyal' AND EXISTS ("
+                    "SELECT 1 FROM churn_warnings w WHERE w.customer_id = p.customer_id AND w.status = 'open')"))
+                planted = (await session.execute(text(
+                    "SELECT kind, count(*) FROM bench_planted WHERE customer_id > 0 GROUP BY kind"))).all()
+                out["counts"] = [int(await session.scalar(text(f"SELECT count(*) FROM {t}")) or 0)
+                                 for t in ("customers", "orders", "interactions")]
+                out["db_version"] = (await session.scalar(text("SELECT version()")) if dialect == "postgresql"
+                                     else f"SQLite {sqlite3.sqlite_version}")
+            out["planted"], out["missed"], out["false_alarms"] = dict(planted), int(missed or 0), int(false or 0)
+    return out
+
+
+async def _median(tenure: Any, query: str, variables: dict[str, Any] | None, runs: int) -> tuple[float, Any]:
+    key = await tenure.key("admin")
+    await tenure.ok(query, variables, key=key)  # warm: parser cache, connection
+    times, data = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        data = await tenure.ok(query, variables, key=key)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), data
+
+
+def report(url: str, r: dict[str, Any], built: str) -> str:
+    ratio = r["rescore_s"] / r["floor_s"] if r["floor_s"] else float("nan")
+    pg = not url.startswith("sqlite")
+    customers, orders, interactions = r["counts"]
+    rows = [
+        ("machine", f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"),
+        ("database", str(r["db_version"]).split(" on ")[0]),
+        ("data set", f"{customers:,} customers, {orders:,} orders, {interactions:,} interactions ({built})"),
+        ("active base (ordered in 365 days)", f"{r['active_base']:,}"),
+        ("floor: one SQL statement, RFM + NTILE", f"{r['floor_s']:.2f} s"),
+        ("rescore: figures, rules, health, warnings, RFM", f"{r['rescore_s']:.2f} s"),
+        ("ratio rescore / floor (target <= 2)", f"{ratio:.2f}"),
+        ("follow-up: tasks for new warnings", f"{r['follow_up_s']:.2f} s for {r['warnings']:,} warnings"),
+        ("second rescore (nothing new)", f"{r['rescore_again_s']:.2f} s, {r['new_on_second_run']} new warnings"),
+        ("peak RSS of the process (target < 500 MB)", f"{r['rss_mb']:.0f} MB"),
+        ("retention, whole range by month" + (" (target < 2 s)" if pg else ""),
+         f"{r['retention_s'] * 1000:.0f} ms ({r['retention_periods']} periods)"),
+        ("churnWarnings(first: 50) (target < 100 ms)", f"{r['warnings_s'] * 1000:.1f} ms"),
+        ("planted churners warned", f"{r['planted'].get('churner', 0) - r['missed']:,} of "
+                                    f"{r['planted'].get('churner', 0):,}"),
+        ("planted loyal customers warned (want 0)", f"{r['false_alarms']} of {r['planted'].get('loyal', 0):,}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"| {'measure'.ljust(width)} | figure |", f"|{'-' * (width + 2)}|--------|"]
+    lines += [f"| {k.ljust(width)} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=os.environ.get("TENURE_BENCH_URL", DEFAULT_URL))
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--orders-per-customer", type=float, default=10.0)
+    parser.add_argument("--interactions-per-customer", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true", help="Measure the data set already there.")
+    args = parser.parse_args()
+    logging.disable(logging.INFO)  # the harness logs every request; the table is the output
+    built = "reused"
+    if not args.reuse:
+        started = time.perf_counter()
+        child = multiprocessing.get_context("spawn").Process(
+            target=_build, args=(args.url, args.customers, args.orders_per_customer,
+                                 args.interactions_per_customer, args.seed))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise SystemExit(f"building the data set failed (exit {child.exitcode})")
+        built = f"built in {time.perf_counter() - started:.0f} s"
+    from bench.datagen import read_planted
+
+    now = read_planted(args.url).now or datetime.now(UTC)
+    result = asyncio.run(_measure(args.url, now))
+    print(report(args.url, result, built), flush=True)
+
+
+if __name__ == "__main__":
+    main()
