@@ -298,6 +298,45 @@ def jobs_run() -> None:
     click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing was due")
 
 
+@main.command()
+@click.option("--customers", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
+              help="How many demo customers.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same people.")
+def demo(customers: int, seed: int) -> None:
+    """Load a realistic demo data set (customers, orders over two years, interactions, refunds,
+    tasks) through the services, so the enabled plugins act on it. Running it again adds nothing."""
+    from core.db import Database
+    from core.demo import load_demo
+    from core.migrate import upgrade
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    upgrade(settings, plugins)
+    click.echo(f"loading {customers} demo customers into {settings.resolved_database_url.split('://')[0]} ...")
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r  {done}/{total} customers", nl=False)
+
+    async def run() -> Any:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await load_demo(db, settings, plugins, customers=customers, seed=seed, progress=progress)
+        finally:
+            await db.dispose()
+
+    runner: Any = asyncio.run
+    try:  # uvloop (installed with uvicorn[standard]) makes the many small statements quicker
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        pass
+    summary = runner(run())
+    click.echo("")
+    for line in summary.lines():
+        click.echo(line)
+
+
 @main.group()
 def migrations() -> None:
     """Write migrations (for plugin authors)."""

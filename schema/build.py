@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -130,9 +131,13 @@ def _unexpected(error: GraphQLError) -> bool:
 
 def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     additions = collect_additions(plugins)
+    # The depth and alias rules are made once per schema: a rule class made per request
+    # (what the limiters do when built per request) never hits the validation cache,
+    # whose key holds the rule classes, so every request was validated afresh.
+    limit_rules = [*QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+                   *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules]
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: TokenLimitedParser(settings.max_tokens),
         ValidationCache,
         lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import selectinload
 
 from core.models import (
     Customer,
@@ -18,6 +17,7 @@ from core.models import (
     CustomerTag,
     Interaction,
     Order,
+    OrderLine,
     StaffUser,
     Task,
 )
@@ -46,7 +46,7 @@ staff_by_id = by_id(StaffUser)
 
 
 async def orders_by_id(context: Context, keys: Sequence[int]) -> list[Order | None]:
-    rows = await _scalars(context, select(Order).where(Order.id.in_(keys)).options(selectinload(Order.lines)))
+    rows = await _scalars(context, select(Order).where(Order.id.in_(keys)))
     found = {row.id: row for row in rows}
     return [found.get(k) for k in keys]
 
@@ -68,6 +68,8 @@ def grouped(model: Any, column: Any, label: str) -> Any:
 contacts_by_customer = grouped(CustomerContact, CustomerContact.customer_id, "contacts_by_customer")
 identities_by_customer = grouped(CustomerIdentity, CustomerIdentity.customer_id, "identities_by_customer")
 tags_by_customer = grouped(CustomerTag, CustomerTag.customer_id, "tags_by_customer")
+# Order lines are read only when a query asks for them (a page of orders often does not).
+lines_by_order = grouped(OrderLine, OrderLine.order_id, "lines_by_order")
 
 
 def latest_per_customer(model: Any, time_column: ColumnElement[Any], limit: int, *, extra: Any = None) -> Any:
@@ -88,8 +90,6 @@ def latest_per_customer(model: Any, time_column: ColumnElement[Any], limit: int,
             .where(ranked.c.rank <= limit + 1)
             .order_by(model.customer_id, time_column.desc(), model.id.desc())
         )
-        if model is Order:
-            stmt = stmt.options(selectinload(Order.lines))
         groups: dict[int, list[Any]] = defaultdict(list)
         for row in await _scalars(context, stmt):
             groups[row.customer_id].append(row)

@@ -92,8 +92,8 @@ class Order:
         return Money(amount=self.net_amount, currency=self.currency)
 
     @strawberry.field
-    def lines(self: models.Order) -> list[OrderLine]:
-        return self.lines  # type: ignore[return-value]
+    async def lines(self: models.Order, info: Info) -> list[OrderLine]:
+        return await info.context.loader(loaders.lines_by_order).load(self.id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def customer(self: models.Order, info: Info) -> Customer:
