@@ -129,7 +129,8 @@ def scheduler() -> None:
 
     settings = _settings()
     if not settings.broker_url:
-        raise click.ClickException("TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
+        raise click.ClickException(
+            "TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
     _logging(settings)
     plugins = _plugins(settings)
     validate_schedules(plugins)
@@ -171,12 +172,14 @@ def list_plugins() -> None:
         if on:
             for plugin, contribution in enabled.schema_contributions:
                 if plugin == name:
-                    fields = [f"{t}.{len(c.__strawberry_definition__.fields)} fields" for t, c in contribution.extends.items()]
+                    def count(cls: Any) -> int:
+                        return len(cls.__strawberry_definition__.fields)
+
                     if contribution.query:
-                        parts.append(f"{len(contribution.query.__strawberry_definition__.fields)} queries")
+                        parts.append(f"{count(contribution.query)} queries")
                     if contribution.mutation:
-                        parts.append(f"{len(contribution.mutation.__strawberry_definition__.fields)} mutations")
-                    parts += fields
+                        parts.append(f"{count(contribution.mutation)} mutations")
+                    parts += [f"{t}.{count(c)} fields" for t, c in contribution.extends.items()]
             jobs = [j for j in enabled.jobs if j.startswith(f"{name}.")]
             if jobs:
                 parts.append(f"{len(jobs)} jobs")
@@ -187,10 +190,10 @@ def list_plugins() -> None:
                 parts.append(f"{len(tables)} tables")
         rows.append((name, "on" if on else "off", candidate.info.version, candidate.origin,
                      candidate.info.summary, ", ".join(parts)))
-    for name, state, version, origin, summary, parts in rows:
+    for name, state, version, origin, summary, adds in rows:
         click.echo(f"{name:<12} {state:<4} {version:<8} {origin:<10} {summary}")
-        if parts:
-            click.echo(f"{'':<12} adds: {parts}")
+        if adds:
+            click.echo(f"{'':<12} adds: {adds}")
     if not rows:
         click.echo("no plugins installed")
 
@@ -335,6 +338,51 @@ def demo(customers: int, seed: int) -> None:
     click.echo("")
     for line in summary.lines():
         click.echo(line)
+
+
+@jobs.command("failed")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many to list.")
+def jobs_failed(limit: int) -> None:
+    """List jobs that failed for good: id, job, attempts, and the last error."""
+    from core.db import Database
+    from core.outbox import dead_entries
+
+    settings = _settings()
+
+    async def run() -> list[Any]:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await dead_entries(db, limit)
+        finally:
+            await db.dispose()
+
+    entries = asyncio.run(run())
+    for entry in entries:
+        error = next(iter((entry.last_error or "").splitlines()), "")
+        click.echo(f"{entry.id:<8} {entry.job:<32} {entry.attempts} attempts  {error}")
+    if not entries:
+        click.echo("no failed jobs")
+
+
+@jobs.command("retry")
+@click.argument("entry_id", type=int)
+def jobs_retry(entry_id: int) -> None:
+    """Run a failed job again (after fixing what made it fail), with a fresh set of attempts."""
+    from core.db import Database
+    from core.outbox import retry_dead
+
+    settings = _settings()
+
+    async def run() -> bool:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await retry_dead(db, entry_id)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        raise click.ClickException(f"no failed job with id {entry_id}")
+    click.echo(f"job {entry_id} queued again")
 
 
 @main.group()

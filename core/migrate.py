@@ -89,7 +89,7 @@ def heads_by_branch(settings: Settings, plugins: PluginManager) -> dict[str, str
     found = {}
     for name in plugins.names():
         if plugins.info(name).migrations:
-            found[name] = script.get_revision(f"{name}@head").revision  # type: ignore[union-attr]
+            found[name] = script.get_revision(f"{name}@head").revision
     return found
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -54,7 +54,7 @@ async def enqueue(
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     if dedupe_key is None:
         result = await session.execute(
-            OutboxEntry.__table__.insert().values(values).returning(OutboxEntry.id)
+            insert(OutboxEntry).values(values).returning(OutboxEntry.id)
         )
     else:
         stmt = insert_ignoring_conflicts(dialect, OutboxEntry.__table__).values(values)
@@ -217,6 +217,27 @@ async def drain(
             outcome = await run_entry(db, plugins, settings, entry_id)
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def dead_entries(db: Database, limit: int = 50) -> list[OutboxEntry]:
+    """Entries that failed for good, newest first (``tenure jobs failed``)."""
+    async with db.reader() as session:
+        return list(await session.scalars(
+            select(OutboxEntry).where(OutboxEntry.status == OutboxStatus.DEAD).order_by(OutboxEntry.id.desc())
+            .limit(limit)
+        ))
+
+
+async def retry_dead(db: Database, entry_id: int) -> bool:
+    """Give a dead entry a fresh set of attempts, due now (``tenure jobs retry``)."""
+    now = clock.now()
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(OutboxEntry).where(OutboxEntry.id == entry_id, OutboxEntry.status == OutboxStatus.DEAD)
+            .values(status=OutboxStatus.PENDING, attempts=0, available_at=now, dispatched_at=None,
+                    completed_at=None)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def pending_ids(ids: Iterable[int | None]) -> list[int]:

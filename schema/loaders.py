@@ -104,7 +104,7 @@ def count_per_customer(model: Any, *, extra: Any = None) -> Any:
         if extra is not None:
             stmt = stmt.where(extra)
         async with context.db() as session:
-            counts = dict((await session.execute(stmt.group_by(model.customer_id))).all())
+            counts: dict[int, int] = {k: n for k, n in await session.execute(stmt.group_by(model.customer_id))}
         return [int(counts.get(k, 0)) for k in keys]
 
     return load

@@ -36,7 +36,8 @@ class TenurePermission(BasePermission):
                 f"the {principal.role.value} role may not use {info.path.typename}.{info.field_name}",
                 extensions={"code": "FORBIDDEN"},
             )
-        if self.scope and principal.role == Role.INTEGRATION and principal.scopes and self.scope not in principal.scopes:
+        scoped = principal.role == Role.INTEGRATION and principal.scopes
+        if self.scope and scoped and self.scope not in principal.scopes:
             raise GraphQLError(
                 f"this integration key lacks the scope {self.scope!r}",
                 extensions={"code": "FORBIDDEN"},

@@ -69,7 +69,8 @@ class CustomerOrderBy:
 
 @strawberry.input(description="Every condition given must hold.")
 class CustomerFilterInput:
-    search: str | None = strawberry.field(default=None, description="Part of the name, or a whole email, phone or identity value.")
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name, or a whole email, phone or identity value.")
     tags: list[str] | None = strawberry.field(default=None, description="Customers with any of these tags.")
     owner_id: strawberry.ID | None = None
     source_channel: str | None = None
@@ -127,7 +128,7 @@ class CoreQuery:
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="customers:read")])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        return await info.context.loader(loaders.customers_by_id).load(to_int(id, "id"))  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(to_int(id, "id"))
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="customers:read")])
     async def customers(
@@ -155,7 +156,8 @@ class CoreQuery:
             by_id.prime(edge.node.id, edge.node)
         return page
 
-    @strawberry.field(permission_classes=[allow(*STAFF)], description="Pairs of customers that share an email or phone.")
+    @strawberry.field(permission_classes=[allow(*STAFF)],
+                      description="Pairs of customers that share an email or phone.")
     async def duplicate_candidates(self, info: Info, first: int = 20) -> list[DuplicateCandidate]:
         from schema.relay import check_first
 
@@ -170,7 +172,7 @@ class CoreQuery:
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="orders:read")])
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        return await info.context.loader(loaders.orders_by_id).load(to_int(id, "id"))  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.orders_by_id).load(to_int(id, "id"))
 
     @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION)], description="Newest first.")
     async def tasks(

@@ -89,7 +89,7 @@ def check_first(first: int, cap: int) -> int:
     return first
 
 
-def _after(order: Sequence[tuple[ColumnElement[Any], bool]], values: Sequence[Any]) -> ColumnElement[bool]:
+def _after(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the given order (keyset condition)."""
     clauses = []
     for i, (column, descending) in enumerate(order):
@@ -102,7 +102,7 @@ def _after(order: Sequence[tuple[ColumnElement[Any], bool]], values: Sequence[An
 async def paginate(
     run: Callable[[Select[Any]], Awaitable[Sequence[Any]]],
     stmt: Select[Any],
-    order: Sequence[tuple[ColumnElement[Any], bool]],
+    order: Sequence[tuple[Any, bool]],
     *,
     first: int,
     after: str | None,

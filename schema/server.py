@@ -45,7 +45,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
 
 
-class TenureGraphQL(GraphQL):  # type: ignore[type-arg]
+class TenureGraphQL(GraphQL):
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         self.runtime = runtime
         super().__init__(build_schema(runtime.plugins, runtime.settings), **kwargs)
@@ -213,7 +213,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response, refusals too, carries its id
     if not logging.getLogger().handlers:
         configure_logging(settings)  # a fresh `tenure serve --workers N` process: log like its parent

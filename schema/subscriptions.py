@@ -46,6 +46,6 @@ class Subscription:
                 rows = list(await session.scalars(stmt))
             for row in rows:
                 last = row.id
-                yield row  # type: ignore[misc]
+                yield row
             if len(rows) < BATCH:
                 await asyncio.sleep(runtime.settings.subscription_poll_seconds)

@@ -44,13 +44,30 @@ class BrokerDispatcher:
         self.broker.declare_queue(QUEUE)
 
     async def dispatch(self, ids: list[int]) -> None:
-        messages = [dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(i,), kwargs={}, options={})
-                    for i in ids]
+        messages: list[dramatiq.Message[Any]] = [
+            dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(i,), kwargs={}, options={}) for i in ids
+        ]
         await asyncio.to_thread(self._send, messages)
 
     def _send(self, messages: list[dramatiq.Message[Any]]) -> None:
         for message in messages:
             self.broker.enqueue(message)
+
+    async def backlog(self) -> int:
+        """Messages waiting in the queue. While there are any, the scheduler does not
+        re-send entries that look unclaimed: their message is most likely still queued,
+        and re-sending it then would only pile duplicates onto the backlog."""
+        return await asyncio.to_thread(self._backlog)
+
+    def _backlog(self) -> int:
+        client = getattr(self.broker, "client", None)
+        if client is not None:  # Redis
+            return int(client.llen(f"{self.broker.namespace}:{QUEUE}"))  # type: ignore[attr-defined]
+        counts = getattr(self.broker, "get_queue_message_counts", None)
+        if counts is not None:  # RabbitMQ
+            return int(counts(QUEUE)[0])
+        queue = getattr(self.broker, "queues", {}).get(QUEUE)
+        return int(queue.qsize()) if queue is not None else 0
 
     async def close(self) -> None:
         await asyncio.to_thread(self.broker.close)
@@ -91,7 +108,8 @@ def declare_actor(broker: dramatiq.Broker, worker_loop: WorkerLoop) -> dramatiq.
         log.debug("outbox entry %s: %s", entry_id, outcome)
 
     # Retries are the outbox's business (with backoff, recorded); dramatiq only carries.
-    return dramatiq.actor(run_outbox_entry, actor_name=ACTOR, queue_name=QUEUE, broker=broker, max_retries=0)
+    declare = dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker, max_retries=0)
+    return declare(run_outbox_entry)
 
 
 def run_worker(settings: Settings, *, threads: int = 4, stop: threading.Event | None = None) -> None:

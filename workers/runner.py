@@ -65,7 +65,9 @@ async def _nothing(ids: list[int]) -> None:
     """Entries stay in the outbox; whoever drains it runs them."""
 
 
-async def start_background(runtime: Runtime, *, run_jobs: bool) -> tuple[Callable[[list[int]], Awaitable[None]], Stop | None]:
+async def start_background(
+    runtime: Runtime, *, run_jobs: bool
+) -> tuple[Callable[[list[int]], Awaitable[None]], Stop | None]:
     if runtime.settings.broker_url:
         from workers.broker import BrokerDispatcher
 

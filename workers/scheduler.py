@@ -9,6 +9,7 @@ catches up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -65,10 +66,8 @@ async def run_forever(
                 await dispatch(sorted(set(ids)))
         except Exception:  # the database may be restarting; say so and keep going
             log.exception("the scheduler could not reach the database; retrying")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.relay_interval_seconds)
-        except TimeoutError:
-            pass
 
 
 def validate_schedules(plugins: PluginManager) -> None:

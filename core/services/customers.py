@@ -281,7 +281,7 @@ async def merge_customers(ctx: ServiceContext, survivor_id: int, merged_id: int)
     for model, label in ((CustomerIdentity, "identities"), (CustomerContact, "contacts"), (CustomerTag, "tags"),
                          (Order, "orders"), (Interaction, "interactions"), (Task, "tasks"), (Event, "events")):
         result = await session.execute(
-            update(model).where(model.customer_id == merged_id).values(customer_id=survivor_id)  # type: ignore[attr-defined]
+            update(model).where(model.customer_id == merged_id).values(customer_id=survivor_id)
             .execution_options(synchronize_session=False)
         )
         moved[label] = int(result.rowcount)  # type: ignore[attr-defined]

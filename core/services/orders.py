@@ -68,7 +68,7 @@ async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, boo
     lines = _clean_lines(data.lines)
     if data.amount is None and not lines:
         raise UserError("give the amount or the lines", "amount", "required")
-    amount = v.amount(data.amount if data.amount is not None else sum(l.amount for l in lines), "amount")
+    amount = v.amount(data.amount if data.amount is not None else sum(line.amount for line in lines), "amount")
     if data.status not in (OrderStatus.PLACED, OrderStatus.PAID):
         raise UserError("a new order is placed or paid", "status", "invalid_status")
     placed_at = v.aware(data.placed_at, "placedAt") if data.placed_at else ctx.now()

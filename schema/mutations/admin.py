@@ -11,8 +11,10 @@ from strawberry.types import Info
 from core import auth
 from core import validation as v
 from core.context import ServiceContext
-from core.errors import NotFound, UserError as DomainUserError
-from core.models import Customer, Role, StaffUser as StaffRow
+from core.errors import NotFound
+from core.errors import UserError as DomainUserError
+from core.models import Customer, Role
+from core.models import StaffUser as StaffRow
 from core.services import webhooks
 from schema.mutations import in_transaction, parse_id
 from schema.permissions import allow
@@ -120,7 +122,8 @@ class AdminMutations:
 
     @strawberry.mutation(permission_classes=[allow(Role.ADMIN)])
     async def revoke_api_key(self, info: Info, key_id: strawberry.ID) -> RevokePayload:
-        revoked, errors = await in_transaction(info, lambda ctx: auth.revoke_api_key(ctx.session, parse_id(key_id, "keyId")))
+        revoked, errors = await in_transaction(
+            info, lambda ctx: auth.revoke_api_key(ctx.session, parse_id(key_id, "keyId")))
         return RevokePayload(revoked=bool(revoked), user_errors=errors)
 
     @strawberry.mutation(permission_classes=[allow(Role.ADMIN, Role.INTEGRATION, scope="members:tokens")])
@@ -146,5 +149,6 @@ class AdminMutations:
 
     @strawberry.mutation(permission_classes=[allow(Role.ADMIN)], description="Send a delivery's event again.")
     async def replay_webhook_delivery(self, info: Info, delivery_id: strawberry.ID) -> ReplayPayload:
-        queued, errors = await in_transaction(info, lambda ctx: webhooks.replay(ctx, parse_id(delivery_id, "deliveryId")))
+        queued, errors = await in_transaction(
+            info, lambda ctx: webhooks.replay(ctx, parse_id(delivery_id, "deliveryId")))
         return ReplayPayload(queued=bool(queued), user_errors=errors)

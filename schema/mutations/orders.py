@@ -91,8 +91,8 @@ class OrderMutations:
                 external_id=input.external_id,
                 currency=input.currency,
                 amount=input.amount,
-                lines=[service.LineData(sku=l.sku, quantity=l.quantity, unit_price=l.unit_price,
-                                        name=l.name, category=l.category) for l in input.lines],
+                lines=[service.LineData(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price,
+                                        name=line.name, category=line.category) for line in input.lines],
                 placed_at=input.placed_at,
                 status=input.status.value,
             )

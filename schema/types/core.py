@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import literal, select, union_all
@@ -93,11 +94,11 @@ class Order:
 
     @strawberry.field
     async def lines(self: models.Order, info: Info) -> list[OrderLine]:
-        return await info.context.loader(loaders.lines_by_order).load(self.id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.lines_by_order).load(self.id)
 
     @strawberry.field
     async def customer(self: models.Order, info: Info) -> Customer:
-        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
 @strawberry.type(description="Something that happened between the business and the customer.")
@@ -111,11 +112,11 @@ class Interaction:
 
     @strawberry.field
     def payload(self: models.Interaction) -> JSON:
-        return self.payload
+        return cast(JSON, self.payload)
 
     @strawberry.field
     async def customer(self: models.Interaction, info: Info) -> Customer:
-        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
 @strawberry.type(description="Follow-up work for a person, raised by hand or by a plugin.")
@@ -137,13 +138,13 @@ class Task:
     async def assignee(self: models.Task, info: Info) -> StaffUser | None:
         if self.assignee_id is None:
             return None
-        return await info.context.loader(loaders.staff_by_id).load(self.assignee_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.staff_by_id).load(self.assignee_id)
 
     @strawberry.field
     async def customer(self: models.Task, info: Info) -> Customer | None:
         if self.customer_id is None:
             return None
-        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
 @strawberry.type(description="A plugin's entry on a customer's timeline (points earned, tier changed ...).")
@@ -156,7 +157,7 @@ class TimelineEvent:
 
     @strawberry.field
     def data(self: models.Event) -> JSON:
-        return self.data
+        return cast(JSON, self.data)
 
 
 @strawberry.type(description="One moment of a customer's history; exactly one of order, interaction, event is set.")
@@ -217,7 +218,7 @@ class Customer:
     async def owner(self: models.Customer, info: Info) -> StaffUser | None:
         if self.owner_id is None:
             return None
-        return await info.context.loader(loaders.staff_by_id).load(self.owner_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.staff_by_id).load(self.owner_id)
 
     @strawberry.field(description="Newest first.")
     async def orders(self: models.Customer, info: Info, first: int = NESTED_DEFAULT) -> Connection[Order]:
@@ -244,8 +245,8 @@ class Customer:
         return await _timeline(info, self.id, first, after)
 
 
-async def _latest(info: Info, model: type, column: object, customer_id: int, first: int,
-                  at: object, *, extra: object = None, key: object = None) -> Connection:  # type: ignore[type-arg]
+async def _latest(info: Info, model: Any, column: Any, customer_id: int, first: int,
+                  at: object, *, extra: object = None, key: object = None) -> Connection:
     from schema.relay import check_first
 
     context = info.context
@@ -278,18 +279,20 @@ async def _timeline(info: Info, customer_id: int, first: int, after: str | None)
 
     async def run(stmt: object) -> list[object]:
         async with context.db() as session:
-            return list((await session.execute(stmt)).all())  # type: ignore[call-overload]
+            return list((await session.execute(stmt)).all())
 
-    from core.db import UTCDateTime
     from sqlalchemy import type_coerce
 
+    from core.db import UTCDateTime
+
     at = type_coerce(parts.c.at, UTCDateTime())
-    page = await paginate(run, select(parts.c.kind, parts.c.ref), [(at, True), (parts.c.kind, True), (parts.c.ref, True)],
+    order = [(at, True), (parts.c.kind, True), (parts.c.ref, True)]
+    page = await paginate(run, select(parts.c.kind, parts.c.ref), order,
                           first=first, after=after, cap=context.settings.max_page_size,
                           node=lambda row: (row[0], row[1]))
     refs = [edge.node for edge in page.edges]
     ids = {kind: [ref for k, ref in refs if k == kind] for kind in ("order", "interaction", "event")}
-    found: dict[tuple[str, int], object] = {}
+    found: dict[tuple[str, int], Any] = {}
     for order in await context.loader(loaders.orders_by_id).load_many(ids["order"]):
         if order is not None:
             found["order", order.id] = order
@@ -304,11 +307,12 @@ async def _timeline(info: Info, customer_id: int, first: int, after: str | None)
         kind, ref = edge.node
         row = found[kind, ref]
         if kind == "order":
-            entry = TimelineEntry(at=row.placed_at, kind=kind, summary=f"Order {row.external_id} ({row.status})", order=row)  # type: ignore[attr-defined, arg-type]
+            entry = TimelineEntry(at=row.placed_at, kind=kind, summary=f"Order {row.external_id} ({row.status})",
+                                  order=row)
         elif kind == "interaction":
-            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary or row.kind, interaction=row)  # type: ignore[attr-defined, arg-type]
+            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary or row.kind, interaction=row)
         else:
-            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary, event=row)  # type: ignore[attr-defined, arg-type]
+            entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary, event=row)
         edges.append(Edge(node=entry, cursor=edge.cursor))
 
     async def count() -> int:

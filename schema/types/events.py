@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 
@@ -21,7 +22,7 @@ class Event:
 
     @strawberry.field
     def data(self: models.Event) -> JSON:
-        return self.data
+        return cast(JSON, self.data)
 
 
 @strawberry.type(description="A URL that receives signed POSTs of the events it subscribes to.")

@@ -42,4 +42,4 @@ class MemberQuery:
             from graphql import GraphQLError
 
             raise GraphQLError("this member no longer exists", extensions={"code": "NOT_FOUND"})
-        return customer  # type: ignore[no-any-return]
+        return customer

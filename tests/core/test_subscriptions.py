@@ -55,8 +55,8 @@ def served(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
 
 
 def _create(client: TestClient, key: str, name: str) -> str:
-    answer = client.post("/graphql", headers={"Authorization": f"Bearer {key}"},
-                         json={"query": f'mutation {{ createCustomer(input: {{name: "{name}"}}) {{ customer {{ id }} }} }}'})
+    query = f'mutation {{ createCustomer(input: {{name: "{name}"}}) {{ customer {{ id }} }} }}'
+    answer = client.post("/graphql", headers={"Authorization": f"Bearer {key}"}, json={"query": query})
     return str(answer.json()["data"]["createCustomer"]["customer"]["id"])
 
 

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from core import clock
 from core.checks import run_invariants
+from core.cli import main
 from core.outbox import run_entry
 from core.testing import TenureHarness
 from tests.workers import jobs_plugin
@@ -74,6 +76,18 @@ async def test_a_failing_job_backs_off_then_ends_dead(app: TenureHarness, frozen
     assert any("1 outbox entries failed for good" in p for p in problems), problems
     metrics = (await app.client.get("/metrics")).text
     assert 'tenure_outbox_entries{status="dead"} 1' in metrics
+    env = {"TENURE_DATABASE_URL": app.settings.database_url, "TENURE_PLUGINS": ""}
+    listed = await asyncio.to_thread(CliRunner().invoke, main, ["jobs", "failed"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.split()[:3] == [str(entry), "testjobs.always_fails", "3"]
+    assert "RuntimeError: the partner API is down" in listed.output
+    # Once the cause is fixed, an operator runs it again: a fresh set of attempts, due now.
+    retried = await asyncio.to_thread(CliRunner().invoke, main, ["jobs", "retry", str(entry)], env=env)
+    assert retried.exit_code == 0 and f"job {entry} queued again" in retried.output
+    assert (await _entry(app, entry))["status"] == "pending"
+    assert await app.run_jobs() == {"retry": 1}
+    missing = await asyncio.to_thread(CliRunner().invoke, main, ["jobs", "retry", str(entry)], env=env)
+    assert missing.exit_code == 1 and "no failed job" in missing.output
 
 
 async def test_an_entry_run_twice_commits_once(app: TenureHarness) -> None:
