@@ -35,8 +35,9 @@ from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
 from schema.privacy import AuditTrail, PrivacyMutations, PrivacyQuery
 from schema.queries import CoreQuery
-from schema.subscriptions import Subscription
 from schema.retention import RetentionQuery
+from schema.subscriptions import Subscription
+from schema.types.common import SCALARS
 from schema.types.member import MemberQuery
 
 ROOTS = ("Query", "Mutation", "Subscription")
@@ -61,6 +62,7 @@ class TenureSchema(strawberry.Schema):
 
     def __init__(self, *, additions: dict[str, list[StrawberryField]], **kwargs: Any) -> None:
         self.additions = additions
+        kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALARS))
         super().__init__(**kwargs)
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:

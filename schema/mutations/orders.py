@@ -12,7 +12,7 @@ from core.services import interactions as interaction_service
 from core.services import orders as service
 from schema.mutations import in_transaction, parse_id
 from schema.permissions import BACKOFFICE, allow
-from schema.types.common import JSON, UserError
+from schema.types.common import JSON, Long, UserError
 from schema.types.core import Interaction, Order, OrderStatus
 
 
@@ -20,7 +20,7 @@ from schema.types.core import Interaction, Order, OrderStatus
 class OrderLineInput:
     sku: str
     quantity: int
-    unit_price: int = strawberry.field(description="Minor units.")
+    unit_price: Long = strawberry.field(description="Minor units.")
     name: str = ""
     category: str | None = None
 
@@ -31,7 +31,7 @@ class RecordOrderInput:
     channel: str
     external_id: str
     currency: str
-    amount: int | None = strawberry.field(default=None, description="Minor units; the lines' sum when left out.")
+    amount: Long | None = strawberry.field(default=None, description="Minor units; the lines' sum when left out.")
     lines: list[OrderLineInput] = strawberry.field(default_factory=list)
     placed_at: datetime | None = None
     status: OrderStatus = OrderStatus.PAID
@@ -58,7 +58,7 @@ class CancelOrderInput:
 @strawberry.input
 class RefundOrderInput:
     order_id: strawberry.ID
-    amount: int | None = strawberry.field(default=None, description="Minor units; everything left when left out.")
+    amount: Long | None = strawberry.field(default=None, description="Minor units; everything left when left out.")
     idempotency_key: str | None = strawberry.field(default=None, description="The same key twice refunds once.")
 
 

@@ -17,7 +17,7 @@ from strawberry.types import Info
 from core import models
 from schema import loaders
 from schema.relay import Connection, Edge, PageInfo, encode_cursor, paginate
-from schema.types.common import JSON, Money
+from schema.types.common import JSON, Long, Money
 
 
 @strawberry.enum(description="Where an order stands.")
@@ -63,8 +63,8 @@ class OrderLine:
     name: str
     category: str | None
     quantity: int
-    unit_price: int = strawberry.field(description="Minor units.")
-    amount: int = strawberry.field(description="Minor units: quantity x unitPrice.")
+    unit_price: Long = strawberry.field(description="Minor units.")
+    amount: Long = strawberry.field(description="Minor units: quantity x unitPrice.")
 
 
 @strawberry.type(description="A purchase, recorded once per channel and external id.")

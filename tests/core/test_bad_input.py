@@ -87,6 +87,13 @@ CASES: list[tuple[str, str, dict[str, Any] | str, str, str]] = [
         "invalid_amount",
     ),
     (
+        "huge amount",
+        ORDER,
+        {"customerId": C, "channel": "web", "externalId": "X", "currency": "USD", "amount": 10**14},
+        "amount",
+        "invalid_amount",
+    ),
+    (
         "negative price",
         ORDER,
         {

@@ -185,3 +185,17 @@ async def test_timeline_mixes_orders_interactions_and_plugin_events_newest_first
     assert [n["at"][:10] for n in nodes] == ["2026-01-06", "2026-01-05", "2026-01-04", "2026-01-03", "2026-01-02"]
     assert nodes[0]["order"] == {"externalId": "T2"} and nodes[1]["event"] == {"type": "loyalty.points_earned"}
     assert nodes[2]["interaction"] == {"kind": "call"}
+
+
+async def test_amounts_beyond_32_bits(tenure: TenureHarness) -> None:
+    # 30 million in a two-decimal currency: over GraphQL's 32-bit Int, so amounts are Long.
+    cid = await create_customer(tenure)
+    big = await record_order(tenure, cid, "BIG", 3_000_000_000)
+    assert big["order"]["amount"] == {"amount": 3_000_000_000, "currency": "USD"}
+    refund = await tenure.ok(REFUND, {"input": {"orderId": big["order"]["id"], "amount": 2_500_000_000}})
+    assert refund["refundOrder"]["order"]["net"] == {"amount": 500_000_000}
+    assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 500_000_000
+    for wrong in (2**53, 12.5, "100"):
+        answer = await tenure.gql(RECORD_ORDER, {"input": {"customerId": cid, "channel": "web", "externalId": "W",
+                                                           "currency": "USD", "amount": wrong}}, key=await tenure.key())
+        assert answer["data"] is None and "Long" in answer["errors"][0]["message"], answer
