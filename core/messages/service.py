@@ -14,10 +14,12 @@ repeats the message with the same Message-ID, which receivers use to drop it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core import validation as v
 from core.context import ServiceContext
@@ -63,11 +65,11 @@ def in_quiet_hours(settings: Any, at: datetime) -> datetime | None:
 
 
 async def _recipient_details(
-    ctx: ServiceContext, customer: Customer
+    session: AsyncSession, customer: Customer
 ) -> tuple[list[CustomerContact], StaffUser | None]:
-    contacts = list(await ctx.session.scalars(
+    contacts = list(await session.scalars(
         select(CustomerContact).where(CustomerContact.customer_id == customer.id).order_by(CustomerContact.id)))
-    owner = await ctx.session.get(StaffUser, customer.owner_id) if customer.owner_id is not None else None
+    owner = await session.get(StaffUser, customer.owner_id) if customer.owner_id is not None else None
     return contacts, owner
 
 
@@ -118,7 +120,7 @@ async def send_message(
     customer = await ctx.session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("customer", customer_id, "customerId")
-    contacts, owner = await _recipient_details(ctx, customer)
+    contacts, owner = await _recipient_details(ctx.session, customer)
     values = {"customer_name": customer.name, **data}
     if owner is not None:
         values.setdefault("owner_name", owner.name)
@@ -153,38 +155,80 @@ def _outgoing(message: Message) -> Outgoing:
                     locale=message.locale, subject=message.subject, body=message.body, data=dict(message.data))
 
 
-async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
-    """The ``core.deliver_message`` job: one try at one message."""
-    message = await ctx.session.get(Message, payload["messageId"], with_for_update=True)
+@dataclass
+class _Decision:
+    """What one delivery try is to do, decided before anything is written."""
+
+    message: Message
+    action: str  # send, skip, fail or wait
+    channel: MessageChannel | None = None
+    reason: str | None = None
+    until: datetime | None = None
+
+
+async def _decide(ctx: ServiceContext, session: AsyncSession, message_id: int, *, lock: bool) -> _Decision | None:
+    message = await session.get(Message, message_id, with_for_update=lock)
     if message is None or message.status in FINAL:
-        return
+        return None
     channel = available_channels(ctx.plugins).get(message.channel)
-    now = ctx.now()
     if channel is None:
-        message.status, message.last_error = MessageStatus.FAILED, f"no channel named {message.channel} is on"
-        return
-    customer = await ctx.session.get(Customer, message.customer_id)
+        return _Decision(message, "fail", reason=f"no channel named {message.channel} is on")
+    customer = await session.get(Customer, message.customer_id)
     if customer is None:
-        message.status, message.skip_reason = MessageStatus.SKIPPED, "the customer no longer exists"
-        return
+        return _Decision(message, "skip", reason="the customer no longer exists")
     # Consent may have been withdrawn since the message was recorded.
-    _, owner = await _recipient_details(ctx, customer)
+    _, owner = await _recipient_details(session, customer)
     reason = skip_reason(channel, customer, message.recipient, message.to_address, owner)
     if reason is not None:
-        message.status, message.skip_reason = MessageStatus.SKIPPED, reason
-        return
-    quiet_until = in_quiet_hours(ctx.settings, now) if message.recipient == "customer" else None
+        return _Decision(message, "skip", reason=reason)
+    quiet_until = in_quiet_hours(ctx.settings, ctx.now()) if message.recipient == "customer" else None
     if quiet_until is not None:
-        message.next_attempt_at = quiet_until
+        return _Decision(message, "wait", until=quiet_until)
+    return _Decision(message, "send", channel=channel)
+
+
+async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """The ``core.deliver_message`` job: one try at one message.
+
+    On SQLite (one writer at a time) the message is read and sent before this job's write
+    transaction begins, so a slow mail server never holds other writes up; on PostgreSQL
+    the message row is locked for the try. Either way the result is written, and the job
+    marked done, in one transaction that skips a message another try already finished.
+    """
+    message_id = int(payload["messageId"])
+    engine = ctx.session.bind
+    if ctx.dialect == "sqlite" and isinstance(engine, AsyncEngine):
+        async with AsyncSession(engine.execution_options(tenure_readonly=True)) as reader:
+            decision = await _decide(ctx, reader, message_id, lock=False)
+    else:
+        decision = await _decide(ctx, ctx.session, message_id, lock=True)
+    if decision is None:
+        return
+    failure: DeliveryError | None = None
+    if decision.action == "send" and decision.channel is not None:
+        try:
+            await decision.channel.send(ctx.settings, _outgoing(decision.message))
+        except DeliveryError as exc:
+            failure = exc
+    message = await ctx.session.get(Message, message_id, with_for_update=True)
+    if message is None or message.status in FINAL:
+        return
+    now = ctx.now()
+    if decision.action in ("skip", "fail"):
+        message.status = MessageStatus.SKIPPED if decision.action == "skip" else MessageStatus.FAILED
+        message.skip_reason = decision.reason if decision.action == "skip" else None
+        message.last_error = decision.reason if decision.action == "fail" else message.last_error
+        return
+    if decision.action == "wait" and decision.until is not None:
+        message.next_attempt_at = decision.until
         await ctx.enqueue(DELIVER_JOB, {"messageId": message.id},
-                          dedupe_key=f"message:{message.id}:quiet:{quiet_until.isoformat()}", delay=quiet_until - now)
+                          dedupe_key=f"message:{message.id}:quiet:{decision.until.isoformat()}",
+                          delay=decision.until - now)
         return
     message.attempts += 1
-    try:
-        await channel.send(ctx.settings, _outgoing(message))
-    except DeliveryError as exc:
-        message.last_error = str(exc)[:4000]
-        if exc.permanent or message.attempts >= ctx.settings.message_max_attempts:
+    if failure is not None:
+        message.last_error = str(failure)[:4000]
+        if failure.permanent or message.attempts >= ctx.settings.message_max_attempts:
             message.status, message.next_attempt_at = MessageStatus.FAILED, None
             await _record(ctx, message, "message.failed", f"could not be sent: {message.last_error}")
             return

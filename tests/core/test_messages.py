@@ -3,9 +3,11 @@ HTTP receiver, once, signed; retries with backoff visible in the API; quiet hour
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -266,3 +268,24 @@ async def test_merging_customers_moves_their_messages(make_tenure: Callable[...,
             await merge_customers(ctx, keep, gone)
         data = await tenure.ok(MESSAGES, {"f": {"customerId": str(keep)}})
         assert data["messages"]["totalCount"] == 1
+
+
+@pytest.mark.sqlite_only
+async def test_a_slow_mail_server_does_not_hold_other_writes_up(make_tenure: Callable[..., Any]) -> None:
+    with smtp_server() as mailbox:
+        mailbox.hold = threading.Event()
+        async with make_tenure(plugins=[], smtp_host="127.0.0.1", smtp_port=mailbox.port) as tenure:
+            await templates(tenure)
+            ada = await customer(tenure, "Ada", "ada@example.com")
+            async with tenure.transaction() as ctx:
+                await send_message(ctx, customer_id=ada, template="shop.hello", data={}, dedupe_key="slow")
+            jobs = asyncio.create_task(tenure.run_jobs())
+            await asyncio.to_thread(mailbox.hold.wait, 30)  # the mail server has the message, and stalls
+            try:
+                # SQLite has one writer: this write waits for nobody while the email is in flight.
+                await asyncio.wait_for(customer(tenure, "Ben", "ben@example.com"), timeout=20)
+            finally:
+                mailbox.release.set()
+            await jobs
+            assert len(mailbox.to("ada@example.com")) == 1
+            assert (await tenure.ok(MESSAGES))["messages"]["nodes"][0]["status"] == "SENT"

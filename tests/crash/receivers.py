@@ -3,6 +3,7 @@ tests: an SMTP server (aiosmtpd) and an HTTP server, both on 127.0.0.1 at a free
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -31,6 +32,9 @@ class Mailbox:
     port: int = 0
     refuse: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: When set, the server holds each message until ``release`` is set (a slow server).
+    hold: threading.Event | None = None
+    release: threading.Event = field(default_factory=threading.Event)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
@@ -39,6 +43,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold is not None:
+            self.hold.set()
+            await asyncio.to_thread(self.release.wait, 30)
         with self.lock:
             parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
             self.messages.append((list(envelope.rcpt_tos), parsed))
