@@ -36,5 +36,10 @@ class LoyaltySettings:
 
 
 def loyalty_settings(source: ServiceContext | Settings) -> LoyaltySettings:
+    """Read once per ``Settings`` object (they never change) and kept on it."""
     settings = source.settings if isinstance(source, ServiceContext) else source
-    return settings.for_plugin("loyalty", LoyaltySettings)
+    found = getattr(settings, "_loyalty_settings", None)
+    if found is None:
+        found = settings.for_plugin("loyalty", LoyaltySettings)
+        object.__setattr__(settings, "_loyalty_settings", found)
+    return found  # type: ignore[no-any-return]

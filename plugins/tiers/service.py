@@ -75,6 +75,7 @@ async def create_tier(ctx: ServiceContext, data: TierData) -> Tier:
     values = _clean(ctx, data)
     await _unique(ctx, values, None)
     tier = Tier(**values, created_at=ctx.now(), updated_at=ctx.now())
+    ctx.session.info.pop(CACHE, None)
     ctx.session.add(tier)
     await ctx.session.flush()
     return tier
@@ -89,12 +90,21 @@ async def update_tier(ctx: ServiceContext, tier_id: int, data: TierData) -> Tier
     for name, value in values.items():
         setattr(tier, name, value)
     tier.updated_at = ctx.now()
+    ctx.session.info.pop(CACHE, None)
     await ctx.session.flush()
     return tier
 
 
+CACHE = "tiers.active"
+
+
 async def active_tiers(ctx: ServiceContext) -> list[Tier]:
-    return list(await ctx.session.scalars(select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
+    """The active tiers, read once per transaction (an order's handlers all ask)."""
+    cached = ctx.session.info.get(CACHE)
+    if cached is None:
+        cached = list(await ctx.session.scalars(select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
+        ctx.session.info[CACHE] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str) -> str:
@@ -269,8 +279,8 @@ async def multiplier(ctx: ServiceContext, customer_id: int) -> Any:
     membership = await ctx.session.get(Membership, customer_id)
     if membership is None:
         return None
-    tier = await ctx.session.get(Tier, membership.tier_id)
-    if tier is None or not tier.active or tier.points_multiplier == 100:
+    tier = next((t for t in await active_tiers(ctx) if t.id == membership.tier_id), None)
+    if tier is None or tier.points_multiplier == 100:
         return None
     return Multiplier(tier.points_multiplier, f"{tier.name} tier")
 
