@@ -22,7 +22,7 @@ from schema.mutations import in_transaction, parse_id
 from schema.permissions import BACKOFFICE, STAFF, allow
 from schema.queries import counter, runner, to_int
 from schema.relay import Connection, paginate
-from schema.types.common import Money, UserError
+from schema.types.common import Long, Money, UserError
 
 
 @strawberry.enum
@@ -72,7 +72,7 @@ class SubscriptionType:
 
     @strawberry.field(description="Per term.")
     def value(self: Subscription) -> Money:
-        return Money(amount=self.value, currency=self.currency)
+        return Money(amount=Long(self.value), currency=self.currency)
 
     @strawberry.field
     async def plan(self: Subscription, info: Info) -> PlanType:
@@ -120,7 +120,7 @@ class CreatePlanInput:
 class CreateSubscriptionInput:
     customer_id: strawberry.ID
     plan: str = strawberry.field(description="The plan's code.")
-    value: int = strawberry.field(description="Minor units per term.")
+    value: Long = strawberry.field(description="Minor units per term.")
     starts_on: date
     ends_on: date
     auto_renew: bool = False
@@ -131,7 +131,7 @@ class CreateSubscriptionInput:
 class UpdateSubscriptionInput:
     id: strawberry.ID
     ends_on: date | None = strawberry.field(default=None, description="A new end date re-arms the reminders.")
-    value: int | None = None
+    value: Long | None = None
     auto_renew: bool | None = None
 
 
@@ -139,7 +139,7 @@ class UpdateSubscriptionInput:
 class RenewSubscriptionInput:
     id: strawberry.ID
     ends_on: date | None = strawberry.field(default=None, description="Unset: a term as long as the last.")
-    value: int | None = None
+    value: Long | None = None
 
 
 @strawberry.input
@@ -203,8 +203,8 @@ class RenewalsQuery:
         currency = info.context.settings.currency
         return [RenewalMonth(month=m.start, ending=m.ending, renewed=m.renewed, lapsed=m.lapsed,
                              cancelled=m.cancelled, open=m.open, renewal_rate=m.renewal_rate,
-                             revenue_at_risk=Money(amount=m.revenue_at_risk, currency=currency),
-                             revenue_lost=Money(amount=m.revenue_lost, currency=currency)) for m in months]
+                             revenue_at_risk=Money(amount=Long(m.revenue_at_risk), currency=currency),
+                             revenue_lost=Money(amount=Long(m.revenue_lost), currency=currency)) for m in months]
 
 
 @strawberry.type

@@ -227,7 +227,7 @@ async def _remind(ctx: ServiceContext, subscription: Subscription, plan: Plan, o
     return True
 
 
-async def _close_ended(ctx: ServiceContext, today: date, limit: int) -> int:
+async def _close_ended(ctx: ServiceContext, today: date, limit: int) -> list[int]:
     ended = list(await ctx.session.scalars(
         select(Subscription).where(Subscription.status == "active", Subscription.ends_on < today)
         .order_by(Subscription.id).limit(limit)))
@@ -239,7 +239,7 @@ async def _close_ended(ctx: ServiceContext, today: date, limit: int) -> int:
         await ctx.publish("renewals.lapsed", source=PLUGIN, customer_id=subscription.customer_id, timeline=True,
                           summary=f"Subscription lapsed: ended {subscription.ends_on.isoformat()} without renewal",
                           data=subscription.as_dict())
-    return len(ended)
+    return [s.id for s in ended]
 
 
 async def daily(ctx: ServiceContext, payload: dict[str, Any]) -> None:
@@ -247,8 +247,9 @@ async def daily(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     today. Work beyond one batch goes on in a follow-up run of the job."""
     settings = settings_of(ctx)
     today = ctx.now().date()
-    if await _close_ended(ctx, today, settings.batch_size) == settings.batch_size:
-        await ctx.enqueue(DAILY_JOB, {}, dedupe_key=f"renewals:daily:{today}:close:{ctx.now().isoformat()}")
+    closed = await _close_ended(ctx, today, settings.batch_size)
+    if len(closed) == settings.batch_size:
+        await ctx.enqueue(DAILY_JOB, {}, dedupe_key=f"renewals:daily:{today}:close:{closed[-1]}")
         return
     plans = {p.id: p for p in await ctx.session.scalars(select(Plan))}
     horizon = max([o for p in plans.values() for o in offsets_for(p, settings)] or [0])
