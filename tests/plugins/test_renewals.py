@@ -117,6 +117,8 @@ async def test_reminders_over_a_simulated_year(make_tenure: Callable[..., Any], 
             async with tenure.db.reader() as session:
                 ending = await ending_without_renewal(session, [ada, ben, cy, dee], today=date(2028, 1, 1))
             assert list(ending) == [ada]  # Dee renews itself; Ben's and Cy's are over
+            mine = await tenure.ok("{ me { subscriptions { endsOn plan { name } } } }", key=tenure.member_token(ada))
+            assert mine["me"]["subscriptions"] == [{"endsOn": "2028-03-01", "plan": {"name": "Pro"}}]
 
 
 async def test_bad_input_is_refused_and_nothing_written(make_tenure: Callable[..., Any]) -> None:
