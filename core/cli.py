@@ -147,7 +147,7 @@ def scheduler() -> None:
         for spec in plugins.jobs.values():
             if spec.schedule:
                 click.echo(f"{spec.name}: {spec.schedule}")
-        await run_forever(db, plugins, settings, dispatcher.dispatch, stop)
+        await run_forever(db, plugins, settings, dispatcher.dispatch, stop, backlog=dispatcher.backlog)
         await dispatcher.close()
         await db.dispose()
 

@@ -120,6 +120,9 @@ class Settings:
     job_lease_seconds: int = 300
     job_max_attempts: int = 8
     job_backoff_seconds: float = 5.0
+    # How long a handed-off entry may go unclaimed before the scheduler hands it on again
+    # (its message was lost with a process or the broker).
+    job_redispatch_seconds: float = 60.0
     job_concurrency: int = 4
     webhook_timeout_seconds: float = 10.0
     # Messages (core.messages): email over SMTP, the signed message webhook, quiet hours.

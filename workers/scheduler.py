@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from croniter import croniter
@@ -50,7 +51,7 @@ async def tick(db: Database, plugins: PluginManager, since: datetime, until: dat
 
 async def run_forever(
     db: Database, plugins: PluginManager, settings: Settings, dispatch: Dispatch,
-    stop: asyncio.Event, *, sweep: bool = True,
+    stop: asyncio.Event, *, sweep: bool = True, backlog: Callable[[], Awaitable[int]] | None = None,
 ) -> None:
     """Tick every ``TENURE_RELAY_INTERVAL_SECONDS``; also hand on entries whose hand-off
     was lost, retries that are due, and entries whose worker died."""
@@ -59,8 +60,9 @@ async def run_forever(
         until = clock.now()
         try:
             ids = await tick(db, plugins, since, until)
-            if sweep:
-                ids += await outbox.due_entries(db)
+            # Re-send only once the broker's queue has drained (see BrokerDispatcher.backlog).
+            if sweep and (backlog is None or await backlog() == 0):
+                ids += await outbox.due_entries(db, redispatch_after=settings.job_redispatch_seconds)
             since = until
             if ids:
                 await dispatch(sorted(set(ids)))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core import validation as v
 from core.context import ServiceContext
@@ -40,22 +41,33 @@ async def log_interaction(
         raise UserError("must be a JSON object", "payload")
     if len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
         raise UserError(f"must be at most {MAX_PAYLOAD_BYTES} bytes of JSON", "payload", "too_long")
+    # With an external id, the customer's row lock comes first: the same interaction sent
+    # twice at once then queues here and the second finds the first's row below.
+    customer = await ctx.session.get(Customer, customer_id,
+                                     with_for_update=external_id is not None and ctx.dialect == "postgresql")
     if external_id is not None:
         existing = await ctx.session.scalar(
             select(Interaction).where(Interaction.channel == channel, Interaction.external_id == external_id)
+            .execution_options(populate_existing=True)
         )
         if existing is not None:
             if existing.customer_id != customer_id or existing.kind != kind:
                 raise Conflict(f"interaction {external_id!r} from {channel} was logged for another "
                                "customer or kind", "externalId")
             return existing, False
-    customer = await ctx.session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("customer", customer_id, "customerId")
     interaction = Interaction(customer_id=customer_id, kind=kind, channel=channel, occurred_at=when,
                               summary=summary, payload=payload, external_id=external_id,
                               created_at=ctx.now())
-    ctx.session.add(interaction)
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(interaction)
+            await ctx.session.flush()
+    except IntegrityError:
+        # Logged at this moment for another customer (whose lock we do not hold).
+        raise Conflict(f"interaction {external_id!r} from {channel} was logged for another customer",
+                       "externalId") from None
     if customer.last_interaction_at is None or when > customer.last_interaction_at:
         customer.last_interaction_at = when
     await ctx.session.flush()

@@ -20,6 +20,8 @@ RECORD = """mutation($input: RecordOrderInput!) { recordOrder(input: $input) {
   order { id } userErrors { field message code } } }"""
 REFUND = """mutation($input: RefundOrderInput!) { refundOrder(input: $input) {
   order { id } userErrors { field message code } } }"""
+VISIT = """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
+  interaction { id } userErrors { field message code } } }"""
 ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
   entry { id } userErrors { field message code } } }"""
 REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
@@ -34,6 +36,7 @@ class Plan:
     orders: dict[str, tuple[int, int]] = field(default_factory=dict)  # external id -> (customer, amount)
     refunds: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (external id, amount)
     redeems: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (customer, points)
+    visits: dict[str, int] = field(default_factory=dict)  # external id -> customer
 
 
 async def _send(tenure: TenureHarness, key: str, query: str, variables: dict[str, Any], times: int,
@@ -66,7 +69,7 @@ async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed:
         order_ids: dict[str, int] = {}
         for step in range(40):
             times, together = rng.choice([1, 2, 3]), rng.random() < 0.5
-            kind = rng.choice(["upsert", "order", "order", "refund", "redeem"] if customers else ["upsert"])
+            kind = rng.choice(["upsert", "order", "order", "refund", "redeem", "visit"] if customers else ["upsert"])
             if kind == "upsert":
                 value = f"U{rng.randint(1, 8)}"  # the same identity again updates, never duplicates
                 plan.identities[value] = name = f"Name {step}"
@@ -97,6 +100,12 @@ async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed:
                 variables = {"input": {"orderId": str(order_ids[external]), "amount": amount,
                                        "idempotencyKey": f"R{step}"}}
                 _one_answer(await _send(tenure, key, REFUND, variables, times, together), "refundOrder", "order")
+            elif kind == "visit":
+                plan.visits[f"V{step}"] = customer = rng.choice(customers)
+                variables = {"input": {"customerId": str(customer), "kind": "visit", "channel": "store",
+                                       "externalId": f"V{step}"}}
+                _one_answer(await _send(tenure, key, VISIT, variables, times, together), "logInteraction",
+                            "interaction")
             elif kind == "redeem" and loyalty:
                 customer, points = rng.choice(customers), rng.randint(1, 200)
                 plan.redeems[f"P{step}"] = (customer, points)
@@ -116,6 +125,8 @@ async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed:
             row = await tenure.scalar("SELECT customer_id * 1000000000 + refunded_amount FROM orders "
                                       "WHERE external_id = :e", e=external)
             assert row == customer * 1_000_000_000 + refunded, external
+        visits = await tenure.scalar("SELECT count(*) FROM interactions WHERE channel = 'store'")
+        assert visits == len(plan.visits)
         spent = sum(a for _, a in plan.orders.values()) - sum(a for _, a in plan.refunds.values())
         assert await tenure.scalar("SELECT sum(total_spent) FROM customers") == spent
         if loyalty:

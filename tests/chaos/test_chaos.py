@@ -1,0 +1,178 @@
+"""Chaos: two ``tenure serve`` and two ``tenure worker`` processes (and a scheduler) on
+PostgreSQL with the Redis broker take mixed mutations while processes are killed with
+SIGKILL at random moments and started again. Afterwards every acknowledged request's
+effect is there exactly once, every outbox entry is done, every ledger balance equals its
+entries and none is negative, and nothing (order, refund, redemption, task, message) is
+doubled.
+
+Bounded for CI: ``TENURE_CHAOS_REQUESTS`` mutations (1,000 by default; 10,000 for the long
+form), seed ``TENURE_CHAOS_SEED`` (a failure replays with the same seed). Loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.chaos.cluster import Cluster, flush_redis, recreate_database
+from tests.chaos.driver import Book, Driver, Owned
+from tests.chaos.verify import verify
+from tests.crash.receivers import http_receiver, smtp_server
+
+POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
+REQUESTS = int(os.environ.get("TENURE_CHAOS_REQUESTS", "1000"))
+SEED = int(os.environ.get("TENURE_CHAOS_SEED", "1124"))
+CLIENTS = 8
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL),
+                       reason="needs TENURE_TEST_POSTGRES_URL and TENURE_TEST_REDIS_URL"),
+]
+
+
+async def _gql(port: int, key: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"http://127.0.0.1:{port}/graphql",
+                                     json={"query": query, "variables": variables or {}},
+                                     headers={"Authorization": f"Bearer {key}"})
+    answer = response.json()
+    assert not answer.get("errors"), answer
+    return answer["data"]  # type: ignore[no-any-return]
+
+
+async def _admin_key(database_url: str) -> str:
+    from core import auth
+    from core.db import Database
+
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            return (await auth.create_api_key(session, name="chaos", role="admin")).key
+    finally:
+        await db.dispose()
+
+
+async def _setup(port: int, key: str, webhook_url: str, plugins: set[str]) -> list[Owned]:
+    await _gql(port, key, "mutation($u: String!) { createWebhookSubscription(input: {url: $u}) { secret } }",
+               {"u": webhook_url})
+    if "renewals" in plugins:
+        await _gql(port, key, 'mutation { createPlan(input: {code: "care", name: "Care plan"}) '
+                   "{ userErrors { message } } }")
+
+    async def one_client(client: int) -> Owned:
+        customers, subscriptions = [], []
+        for n in range(4):
+            data = await _gql(port, key, "mutation($i: CustomerInput!) { createCustomer(input: $i) "
+                              "{ customer { id } } }",
+                              {"i": {"name": f"Chaos {client}-{n}", "emails": [f"chaos{client}.{n}@example.com"],
+                                     "consent": {"email": True}}})
+            cid = int(data["createCustomer"]["customer"]["id"])
+            customers.append(cid)
+            if "loyalty" in plugins:
+                await _gql(port, key, "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { balance } }",
+                           {"i": {"customerId": str(cid), "points": 100_000, "reason": "chaos start",
+                                  "idempotencyKey": f"start-{cid}"}})
+            if "renewals" in plugins and n < 2:
+                data = await _gql(port, key, "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) "
+                                  "{ subscription { id } userErrors { message } } }",
+                                  {"i": {"customerId": str(cid), "plan": "care", "value": 12_000,
+                                         "startsOn": "2026-01-01", "endsOn": "2027-06-30"}})
+                subscriptions.append(int(data["createSubscription"]["subscription"]["id"]))
+        return Owned(customers, subscriptions)
+
+    return list(await asyncio.gather(*(one_client(c) for c in range(CLIENTS))))
+
+
+async def _kill_loop(cluster: Cluster, rng: random.Random, stop: asyncio.Event) -> None:
+    """A process killed every two seconds or so, each started again after a moment, several
+    down at once at times, but never both API processes."""
+    restarting: dict[str, asyncio.Task[None]] = {}
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=rng.uniform(1.5, 3.5))
+        except TimeoutError:
+            restarting = {n: t for n, t in restarting.items() if not t.done()}
+            apis_down = sum(1 for n in restarting if n.startswith("api"))
+            candidates = sorted(n for n in cluster.processes
+                                if n not in restarting and not (n.startswith("api") and apis_down))
+            if candidates:
+                name = rng.choice(candidates)
+                restarting[name] = asyncio.create_task(cluster.kill_and_restart(name, rng.uniform(0.1, 0.8)))
+    await asyncio.gather(*restarting.values())
+
+
+async def _run(tmp_path: Path, requests: int, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_chaos"
+    database_url = await recreate_database(POSTGRES_URL, name)
+    flush_redis(REDIS_URL)
+    with smtp_server() as mailbox, http_receiver() as hooks:
+        cluster = Cluster(database_url, REDIS_URL, tmp_path / "logs",
+                          extra_env={"TENURE_SMTP_HOST": "127.0.0.1", "TENURE_SMTP_PORT": str(mailbox.port)})
+        phases: dict[str, float] = {}
+        mark = time.monotonic()
+        cluster.migrate()
+        key = await _admin_key(database_url)
+        from core.plugins import load_plugins
+        from core.settings import Settings
+
+        settings = Settings.from_env(cluster.env, env_file=None)
+        plugins = load_plugins(settings)
+        try:
+            await cluster.start()
+            phases["start"] = time.monotonic() - mark
+            owned = await _setup(cluster.api_ports[0], key, hooks.url, set(plugins.names()))
+            phases["setup"] = time.monotonic() - mark - phases["start"]
+            book = Book()
+            driver = Driver(cluster.api_ports, key, rng, book, loyalty=plugins.is_enabled("loyalty"),
+                            renewals=plugins.is_enabled("renewals"))
+            counter = iter(range(requests))
+            started = time.monotonic()
+
+            async def client(number: int) -> None:
+                for n in counter:
+                    await driver.one(number, n, owned[number])
+
+            stop = asyncio.Event()
+            killer = asyncio.create_task(_kill_loop(cluster, random.Random(seed + 1), stop))
+            await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+            load_seconds = time.monotonic() - started
+            stop.set()
+            await killer
+            await driver.close()
+            settle = time.monotonic()
+            outcome = await verify(database_url, settings, plugins, book, hooks, within=150.0)
+            phases["settle_and_verify"] = time.monotonic() - settle
+        finally:
+            cluster.stop()
+    outcome.update({
+        "seed": seed, "mutations": len(book.sent), "acknowledged": sum(s.acknowledged for s in book.sent),
+        "http_requests": book.http_requests, "transport_failures": book.transport_failures,
+        "double_submits": book.double_submits, "processes_killed": sum(cluster.kills.values()),
+        "kills": cluster.kills, "load_seconds": round(load_seconds, 1), "gave_up": book.gave_up,
+        "phases": {k: round(v, 1) for k, v in phases.items()},
+        "graphql_errors": book.graphql_errors[:5], "refused": book.refused[:5],
+    })
+    return outcome
+
+
+def test_nothing_is_lost_or_doubled_when_processes_die(tmp_path: Path) -> None:
+    report = asyncio.run(_run(tmp_path, REQUESTS, SEED))
+    print("chaos report: " + json.dumps(report, sort_keys=True))
+    assert report["processes_killed"] >= 3, report
+    assert report["losses"] == [] and report["duplicates"] == [], report
+    assert report["outbox"]["pending"] == report["outbox"]["running"] == report["outbox"]["dead"] == 0, report
+    assert report["invariants"] == [], report
+    assert report["gave_up"] == 0 and report["refused"] == [] and report["graphql_errors"] == [], report
+    assert report["acknowledged"] == report["mutations"] == REQUESTS, report
