@@ -1,0 +1,189 @@
+"""The portal starter (examples/portal) end to end in headless Chromium: a Tenure server with
+the five retention plugins on demo data, the portal in front of it, a staff member signing in
+and reading a customer 360, their open tasks and the retention dashboard. Each page is
+screenshotted and the screenshots checked.
+
+Needs Debian's chromium and chromium-driver and the selenium package; skipped without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (shutil.which("chromium") and shutil.which("chromedriver")):
+    pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+PORTAL = Path(__file__).parent.parent / "examples" / "portal"
+PLUGINS = "loyalty,tiers,nps,renewals,churn"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Tenure on demo data (jobs run, so churn is scored), and the portal in front of it."""
+    folder = tmp_path_factory.mktemp("portal")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
+    env.update(TENURE_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'portal.db'}", TENURE_PLUGINS=PLUGINS,
+               TENURE_ENVIRONMENT="test")
+
+    def tenure(*args: str) -> str:
+        done = subprocess.run(["tenure", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    tenure("demo", "--customers", "120")
+    tenure("jobs", "run")
+    admin = tenure("apikey", "create", "--name", "portal test", "--role", "admin").strip()
+    staff = tenure("apikey", "create", "--name", "portal", "--role", "staff",
+                   "--staff-email", "sam@example.com").strip()
+    api_port, portal_port = free_port(), free_port()
+    processes = [
+        subprocess.Popen(["tenure", "serve", "--port", str(api_port)], cwd=folder, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, str(PORTAL / "serve.py"), "--api", f"http://127.0.0.1:{api_port}",
+                          "--port", str(portal_port)], cwd=folder, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
+    ]
+    try:
+        wait_http(f"http://127.0.0.1:{api_port}/healthz")
+        wait_http(f"http://127.0.0.1:{portal_port}/")
+        yield {"api": f"http://127.0.0.1:{api_port}", "portal": f"http://127.0.0.1:{portal_port}",
+               "admin": admin, "staff": staff, "shots": folder}
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def api(stack: dict[str, Any], query: str, variables: dict[str, Any] | None = None, key: str = "admin") -> Any:
+    answer = httpx.post(f"{stack['api']}/graphql", json={"query": query, "variables": variables or {}},
+                        headers={"Authorization": f"Bearer {stack[key]}"}, timeout=30).json()
+    assert not answer.get("errors"), answer["errors"]
+    return answer["data"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def page(driver: Any, name: str) -> None:
+    WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: d.find_element(By.ID, "main").get_attribute("data-page") == name
+        or d.find_elements(By.CSS_SELECTOR, "#main > p.error"))
+    errors = driver.find_elements(By.CSS_SELECTOR, "#main > p.error")
+    assert not errors or not errors[0].text, errors[0].text
+
+
+def screenshot(driver: Any, stack: dict[str, Any], name: str) -> Path:
+    path = stack["shots"] / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_a_staff_member_works_through_the_portal(stack: dict[str, Any], browser: Any) -> None:
+    staff_id = api(stack, "{ viewer { staffUser { id } } }", key="staff")["viewer"]["staffUser"]["id"]
+    warning = api(stack, "{ churnWarnings(first: 1) { edges { node { reasons customer { id name } } } } }")
+    at_risk = warning["churnWarnings"]["edges"][0]["node"]
+    api(stack, "mutation($c: ID!, $a: ID!) { createTask(input: {title: \"Call about the lapsed order\", "
+               "customerId: $c, assigneeId: $a}) { userErrors { message } } }",
+        {"c": at_risk["customer"]["id"], "a": staff_id})
+    tiers = api(stack, "{ tierDistribution { customers } }")["tierDistribution"]
+
+    browser.get(stack["portal"] + "/")
+    key = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "key"))
+    key.send_keys("tk_not_a_real_key")
+    browser.find_element(By.CSS_SELECTOR, "#signin button").click()
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: "not authenticated" in d.find_element(By.ID, "signin-error").text)
+    shots = [screenshot(browser, stack, "1-sign-in-refused")]
+    browser.find_element(By.ID, "key").send_keys(stack["staff"])
+    browser.find_element(By.CSS_SELECTOR, "#signin button").click()
+    page(browser, "customers")
+    assert "sam" in browser.find_element(By.ID, "who").text.lower()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "a.customer-link")) == 25
+    shots.append(screenshot(browser, stack, "2-customers"))
+
+    browser.get(f"{stack['portal']}/#/customer/{at_risk['customer']['id']}")
+    page(browser, "customer")
+    assert browser.find_element(By.ID, "customer-name").text == at_risk["customer"]["name"]
+    reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#churn-reasons li")]
+    assert reasons == at_risk["reasons"]
+    for section in ("profile", "points", "tier", "surveys", "subscriptions", "timeline"):
+        assert browser.find_element(By.ID, section).is_displayed()
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline li")
+    shots.append(screenshot(browser, stack, "3-customer-360"))
+
+    browser.find_element(By.CSS_SELECTOR, 'nav a[href="#/tasks"]').click()
+    page(browser, "tasks")
+    titles = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "tr.task")]
+    assert any("Call about the lapsed order" in t and at_risk["customer"]["name"] in t for t in titles)
+    shots.append(screenshot(browser, stack, "4-my-open-tasks"))
+
+    browser.find_element(By.CSS_SELECTOR, 'nav a[href="#/dashboard"]').click()
+    page(browser, "dashboard")
+    cells = browser.find_elements(By.CSS_SELECTOR, "#cohorts svg g.cell text")
+    assert cells and cells[0].text == "100"  # everyone in a cohort ordered in its first month
+    assert browser.find_elements(By.CSS_SELECTOR, "#nps svg path")
+    assert browser.find_elements(By.CSS_SELECTOR, "#warnings svg g.bar")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#liability svg g.bar")) == 6
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tiers svg g.bar")) == len(tiers)
+    shots.append(screenshot(browser, stack, "5-retention-dashboard"))
+
+    problems = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert problems == []
+    for shot in shots:
+        width, height = png_size(shot)
+        assert width >= 1000 and height >= 600, f"{shot.name} is {width}x{height}"
+        assert shot.stat().st_size > 10_000, f"{shot.name} looks blank"
