@@ -45,12 +45,12 @@ class StatementCounter:
 
 
 class TenureHarness:
-    def __init__(self, settings: Settings, plugins: PluginManager) -> None:
+    def __init__(self, settings: Settings, plugins: PluginManager, *, background: bool = False) -> None:
         from schema.server import create_app
 
         self.settings = settings
         self.plugins = plugins
-        self.app = create_app(settings, plugins, background=False)
+        self.app = create_app(settings, plugins, background=background)
         self.runtime = self.app.state.runtime
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://tenure.test")
         self._keys: dict[str, str] = {}
@@ -64,17 +64,20 @@ class TenureHarness:
         extra_plugins: list[ModuleType] = (),  # type: ignore[assignment]
         create_tables: bool = True,
         env: dict[str, str] | None = None,
+        background: bool = False,
         **settings: Any,
     ) -> AsyncIterator[TenureHarness]:
         """An app on ``database_url`` with ``plugins`` on (``None``: every installed one).
-        ``env`` adds settings by their variable names (a plugin's ``TENURE_<PLUGIN>_<FIELD>``)."""
+        ``env`` adds settings by their variable names (a plugin's ``TENURE_<PLUGIN>_<FIELD>``).
+        ``background`` runs queued work in the app, as ``tenure serve`` does; by default
+        tests run it themselves (:meth:`run_jobs`)."""
         env = {**(env or {}), "TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test"}
         if plugins is not None:
             env["TENURE_PLUGINS"] = ",".join(plugins) if plugins else ""
         base = Settings.from_env(env, env_file=None)
         cfg = base.replace(**settings) if settings else base
         manager = load_plugins(cfg, extra=extra_plugins)
-        harness = cls(cfg, manager)
+        harness = cls(cfg, manager, background=background)
         if create_tables:
             await harness.create_tables()
         async with harness.app.router.lifespan_context(harness.app):

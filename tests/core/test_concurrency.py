@@ -1,0 +1,94 @@
+"""The same push arriving several times at once (a channel retrying): recorded once,
+every caller gets the one record, and the figures count it once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.testing import TenureHarness
+from tests.core.helpers import ERRORS, RECORD_ORDER, create_customer
+
+UPSERT = f"""mutation($input: UpsertCustomerInput!) {{
+  upsertCustomer(input: $input) {{ created customer {{ id }} {ERRORS} }}
+}}"""
+
+
+async def test_the_same_order_at_once_is_recorded_once(tenure: TenureHarness) -> None:
+    cid = await create_customer(tenure)
+    key = await tenure.key()
+    order = {"customerId": cid, "channel": "web", "externalId": "RACE-1", "currency": "USD", "amount": 700}
+    answers = await asyncio.gather(*[tenure.ok(RECORD_ORDER, {"input": order}, key=key) for _ in range(6)])
+    payloads = [a["recordOrder"] for a in answers]
+    assert all(p["userErrors"] == [] for p in payloads), payloads
+    assert sum(p["created"] for p in payloads) == 1
+    assert len({p["order"]["id"] for p in payloads}) == 1
+    figures = await tenure.ok("query($id: ID!) { customer(id: $id) { orderCount totalSpent { amount } } }", {"id": cid})
+    assert figures["customer"] == {"orderCount": 1, "totalSpent": {"amount": 700}}
+    assert await tenure.scalar("SELECT count(*) FROM events WHERE type = 'order.recorded'") == 1
+
+
+async def test_the_same_customer_pushed_at_once_is_created_once(tenure: TenureHarness) -> None:
+    key = await tenure.key()
+    push = {"identity": {"kind": "pos", "value": "RACE"}, "customer": {"name": "Rita"}}
+    answers = await asyncio.gather(*[tenure.ok(UPSERT, {"input": push}, key=key) for _ in range(6)])
+    payloads = [a["upsertCustomer"] for a in answers]
+    assert all(p["userErrors"] == [] for p in payloads), payloads
+    assert sum(p["created"] for p in payloads) == 1
+    assert len({p["customer"]["id"] for p in payloads}) == 1
+    assert await tenure.scalar("SELECT count(*) FROM customers") == 1
+
+
+async def test_a_second_push_while_the_first_is_uncommitted(tenure: TenureHarness) -> None:
+    from core.services.orders import OrderData, record_order
+
+    cid = int(await create_customer(tenure))
+    data = OrderData(customer_id=cid, channel="web", external_id="SLOW-1", currency="USD", amount=900)
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> tuple[int, bool]:
+        async with tenure.transaction() as ctx:
+            order, created = await record_order(ctx, data)
+            written.set()
+            await release.wait()
+            return order.id, created
+
+    async def second() -> tuple[int, bool, bool]:
+        await written.wait()
+        async with tenure.transaction() as ctx:
+            order, created = await record_order(ctx, data)
+            return order.id, created
+
+    one, two = asyncio.create_task(first()), asyncio.create_task(second())
+    await asyncio.sleep(0.3)  # the second is now waiting on the first's locks
+    release.set()
+    (first_id, first_created), (second_id, second_created) = await one, await two
+    assert first_created and not second_created and first_id == second_id
+    assert await tenure.scalar("SELECT count(*) FROM orders") == 1
+    assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=cid) == 1
+
+
+async def test_a_second_upsert_while_the_first_is_uncommitted(tenure: TenureHarness) -> None:
+    from core.services.customers import CustomerData, upsert_customer
+
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> tuple[int, bool]:
+        async with tenure.transaction() as ctx:
+            customer, created = await upsert_customer(ctx, "pos", "SLOW", CustomerData(name="Sam"))
+            written.set()
+            await release.wait()
+            return customer.id, created
+
+    async def second() -> tuple[int, bool]:
+        await written.wait()
+        async with tenure.transaction() as ctx:
+            customer, created = await upsert_customer(ctx, "pos", "SLOW", CustomerData(name="Sam", tags=["late"]))
+            return customer.id, created
+
+    one, two = asyncio.create_task(first()), asyncio.create_task(second())
+    await asyncio.sleep(0.3)
+    release.set()
+    (first_id, first_created), (second_id, second_created) = await one, await two
+    assert first_created and not second_created and first_id == second_id
+    assert await tenure.scalar("SELECT count(*) FROM customers") == 1
+    assert await tenure.scalar("SELECT tag FROM customer_tags") == "late"

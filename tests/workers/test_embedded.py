@@ -1,0 +1,40 @@
+"""The embedded default (no broker): `tenure serve` runs queued work itself, right after the
+transaction commits, and its scheduler re-sends work whose hand-off was lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.core.helpers import ERRORS, create_customer, record_order
+from tests.workers.receiver import Receiver, http_receiver
+
+SUBSCRIBE = f"""mutation($u: String!) {{
+  createWebhookSubscription(input: {{url: $u, eventTypes: ["order.recorded"]}}) {{ secret {ERRORS} }}
+}}"""
+
+
+async def _arrived(receiver: Receiver, count: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if len(receiver.requests) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(receiver.requests)} deliveries arrived, expected {count}")
+
+
+async def test_work_runs_in_process_after_commit(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], background=True, relay_interval_seconds=0.1,
+                           job_redispatch_seconds=0.5) as tenure:
+        with http_receiver() as receiver:
+            assert (await tenure.ok(SUBSCRIBE, {"u": receiver.url}))["createWebhookSubscription"]["userErrors"] == []
+            cid = await create_customer(tenure, "Embedded")
+            await record_order(tenure, cid, "E-1", 100)
+            await _arrived(receiver, 1)
+            # A hand-off lost with a crashed process: the entry is in the outbox, no one was told.
+            async with tenure.transaction() as ctx:
+                await ctx.publish("order.recorded", source="test", customer_id=int(cid), summary="lost")
+            await _arrived(receiver, 2)
+        assert await tenure.scalar("SELECT count(*) FROM outbox WHERE status = 'done'") == 2
