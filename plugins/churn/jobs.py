@@ -13,7 +13,20 @@ from plugins.churn.settings import ChurnSettings
 
 
 async def rescore_everyone(ctx: ServiceContext, payload: dict[str, Any]) -> None:
-    await service.rescore_all(lambda: service.same(ctx))
+    await service.rescore_all(lambda: service.same(ctx), follow_up_now=False)
+    await enqueue_follow_up(ctx)
+
+
+async def enqueue_follow_up(ctx: ServiceContext) -> None:
+    first = await service.first_pending_warning(ctx)
+    if first is not None:
+        await ctx.enqueue("churn.follow_up", {}, dedupe_key=f"churn:follow_up:{first}")
+
+
+async def follow_up(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """A batch of new warnings followed up; the job queues itself again while some remain."""
+    await service.follow_up(ctx, limit=service.FOLLOW_UP_BATCH * 5)
+    await enqueue_follow_up(ctx)
 
 
 async def rescore_customers(ctx: ServiceContext, payload: dict[str, Any]) -> None:
@@ -24,6 +37,8 @@ def jobs(cfg: ChurnSettings) -> list[JobSpec]:
     return [
         JobSpec("churn.rescore", rescore_everyone, schedule=cfg.rescore_schedule,
                 description="Rescore every customer: RFM, lifecycle, health; raise and resolve warnings"),
+        JobSpec("churn.follow_up", follow_up,
+                description="Open the follow-up task (and win-back) of new warnings, a batch at a time"),
         JobSpec("churn.rescore_customers", rescore_customers,
                 description="Rescore the customers an event touched"),
     ]

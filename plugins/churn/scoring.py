@@ -1,21 +1,21 @@
-"""Rescoring in the database: set-based statements over a batch of customers at a time.
+"""Rescoring in the database: set-based statements, a batch of customers at a time.
 
-A full rescore runs three passes, each a handful of statements per batch of customer ids,
-so the Python process holds nothing but the batch bounds whatever the number of customers:
+A full rescore makes two passes, so the Python process holds nothing but batch bounds
+whatever the number of customers:
 
-1. ``score_batch``: one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` aggregates the batch's
-   orders (RFM window, cancellations) and interactions (recent, previous, complaints), fires
-   the rules, and writes figures, rule bits, health score and lifecycle stage; then two
-   statements resolve the warnings of customers whose score recovered and open warnings for
-   those who fell below the threshold (not for customers already lost: a year without an
-   order is a win-back campaign's matter, not an early warning).
-2. ``quintiles``: NTILE(5) over the active base (customers with an order in the RFM window)
-   gives the quintile bounds of recency, frequency and monetary value, stored in
-   ``churn_cutpoints``.
-3. ``rfm_batch``: one ``UPDATE`` per batch sets the 1-5 scores and the named segment.
+1. ``quintiles``: one statement aggregates the orders of the RFM window per customer and
+   takes NTILE(5) of recency, frequency and monetary value over that active base; the bounds
+   of the first four fifths are stored in ``churn_cutpoints``.
+2. ``score_batch``, per batch of customer ids: one ``INSERT ... SELECT ... ON CONFLICT DO
+   UPDATE`` aggregates the batch's orders (RFM window, cancellations) and interactions
+   (recent, previous, complaints), scores R, F and M on the bounds, names the segment, fires
+   the rules and writes the rule bits, health score and lifecycle stage; then three
+   statements resolve the warnings of customers whose score recovered, refresh the others,
+   and open warnings for those who fell below the threshold (not for customers already
+   lost: a year without an order is a win-back campaign's matter, not an early warning).
 
-Rescoring a few customers after an event runs pass 1 and 3 for their ids alone, with the
-stored bounds.
+Rescoring a few customers after an event runs pass 2 for their ids alone, on the stored
+bounds.
 """
 
 from __future__ import annotations
@@ -78,8 +78,27 @@ def _times(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -
             "inter_from": min(now - 2 * period, complaint_from)}
 
 
+def _rfm_sql(bounds: dict[str, list[float]] | None, cfg: ChurnSettings) -> tuple[str, str, str, str]:
+    """Expressions of R, F, M and the segment over ``rec``, ``freq``, ``mon`` (no bounds yet:
+    scores stay empty)."""
+    if bounds is None:
+        return "NULL", "NULL", "NULL", "CASE WHEN rec IS NOT NULL AND freq = 0 THEN 'lost' END"
+    r = _score_case("rec", bounds["recency"], descending=True)
+    f = _score_case("freq", bounds["frequency"], descending=False)
+    m = _score_case("mon", bounds["monetary"], descending=False)
+    segment = f"""CASE WHEN freq = 0 THEN CASE WHEN rec IS NOT NULL THEN 'lost' END
+  WHEN ({r}) >= {cfg.champion_min_recency} AND ({f}) >= {cfg.champion_min_frequency} THEN 'champions'
+  WHEN ({r}) >= 3 AND ({f}) >= {cfg.loyal_min_frequency} THEN 'loyal'
+  WHEN ({r}) >= {cfg.potential_min_recency} THEN 'potential'
+  WHEN ({f}) >= {cfg.loyal_min_frequency} THEN 'at_risk'
+  WHEN ({r}) > {cfg.lost_max_recency} THEN 'hibernating'
+  ELSE 'lost' END"""
+    only = "CASE WHEN freq > 0 THEN {} END"
+    return only.format(r), only.format(f), only.format(m), segment
+
+
 def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-               survey: bool, renewal: bool) -> str:
+               survey: bool, renewal: bool, bounds: dict[str, list[float]] | None) -> str:
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
     flags = {
@@ -95,20 +114,25 @@ def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, 
     penalty = " + ".join(f"(CASE WHEN {flags[k]} THEN :w_{k} ELSE 0 END)" if on[k] else "0" for k in BIT)
     last_activity = ("CASE WHEN c.last_interaction_at IS NOT NULL AND (c.last_order_at IS NULL OR "
                      "c.last_interaction_at > c.last_order_at) THEN c.last_interaction_at ELSE c.last_order_at END")
+    # PostgreSQL would fold the layers into one and compute each day count once per use;
+    # OFFSET 0 keeps each layer computed once per row.
+    fence = "OFFSET 0" if dialect == "postgresql" else ""
+    health = "CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END"
+    r, f, m, segment = _rfm_sql(bounds, cfg)
     return f"""
-INSERT INTO churn_scores (customer_id, recency_days, frequency, monetary, usual_gap_days, interactions_recent,
-  interactions_previous, complaints, cancellations, fired, health, stage, scored_at)
-SELECT cid, rec, freq, mon, CAST(gap AS INTEGER), recent, previous, complaints, canc, fired, health,
+INSERT INTO churn_scores (customer_id, recency_days, frequency, monetary, r, f, m, segment, usual_gap_days,
+  interactions_recent, interactions_previous, complaints, cancellations, fired, health, stage, scored_at)
+SELECT cid, rec, freq, mon, {r}, {f}, {m}, {segment}, CAST(gap AS INTEGER), recent, previous, complaints, canc,
+  fired, {health},
   CASE WHEN rec IS NULL THEN NULL
        WHEN rec >= :lost_days THEN 'lost'
        WHEN first_days < :new_days THEN 'new'
-       WHEN health < :threshold THEN 'high_risk'
+       WHEN {health} < :threshold THEN 'high_risk'
        WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
        ELSE 'active' END,
   :now
 FROM (
-  SELECT base.*, {fired} AS fired,
-         CASE WHEN 100 - ({penalty}) < 0 THEN 0 ELSE 100 - ({penalty}) END AS health
+  SELECT base.*, {fired} AS fired, {penalty} AS penalty
   FROM (
     SELECT c.id AS cid,
            {_days('c.last_order_at', dialect)} AS rec,
@@ -137,11 +161,14 @@ FROM (
       FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
     ) i ON i.customer_id = c.id
     WHERE {scope.sql('c.id')}
+    {fence}
   ) base
+  {fence}
 ) scored
 WHERE 1 = 1
 ON CONFLICT (customer_id) DO UPDATE SET recency_days = excluded.recency_days, frequency = excluded.frequency,
-  monetary = excluded.monetary, usual_gap_days = excluded.usual_gap_days,
+  monetary = excluded.monetary, r = excluded.r, f = excluded.f, m = excluded.m, segment = excluded.segment,
+  usual_gap_days = excluded.usual_gap_days,
   interactions_recent = excluded.interactions_recent, interactions_previous = excluded.interactions_previous,
   complaints = excluded.complaints, cancellations = excluded.cancellations, fired = excluded.fired,
   health = excluded.health, stage = excluded.stage, scored_at = excluded.scored_at
@@ -181,13 +208,15 @@ async def _outside_signals(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings
 
 
 async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | None = None,
-                      rules: dict[str, EffectiveRule] | None = None) -> None:
-    """Pass 1 for the customers in ``scope``: figures, rules, health, stage, warnings."""
+                      rules: dict[str, EffectiveRule] | None = None,
+                      bounds: dict[str, list[float]] | None = None) -> None:
+    """Pass 2 for the customers in ``scope``: figures, RFM scores and segment on the quintile
+    ``bounds``, rules, health, stage; then their warnings."""
     cfg = cfg or churn_settings(ctx)
     rules = rules or await effective_rules(ctx)
     survey, renewal = await _outside_signals(ctx, scope, cfg, rules)
     survey, renewal = (survey or None), (renewal or None)
-    sql = _score_sql(ctx.dialect, scope, cfg, rules, survey is not None, renewal is not None)
+    sql = _score_sql(ctx.dialect, scope, cfg, rules, survey is not None, renewal is not None, bounds)
     params: dict[str, Any] = {**scope.params(), **_times(cfg, rules, ctx.now()),
                               "lost_days": cfg.lost_days, "new_days": cfg.new_days, "threshold": cfg.threshold,
                               "silent_days": cfg.silent_days, "gap_min": cfg.gap_min_days,
@@ -216,11 +245,11 @@ WHERE status = 'open' AND {scope.sql('customer_id')}
   AND customer_id IN (SELECT s.customer_id FROM churn_scores s WHERE {scope.sql('s.customer_id')}
                       AND s.health >= :threshold)"""
     refresh = f"""
-UPDATE churn_warnings SET
-  score = (SELECT s.health FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id),
-  fired = (SELECT s.fired FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id),
-  level = (SELECT {_level_sql()} FROM churn_scores s WHERE s.customer_id = churn_warnings.customer_id)
-WHERE status = 'open' AND {scope.sql('customer_id')}"""
+UPDATE churn_warnings SET score = s.health, fired = s.fired, level = {_level_sql()}
+FROM churn_scores s
+WHERE s.customer_id = churn_warnings.customer_id AND churn_warnings.status = 'open'
+  AND {scope.sql('churn_warnings.customer_id')}
+  AND (churn_warnings.score <> s.health OR churn_warnings.fired <> s.fired)"""
     raise_ = f"""
 INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, since, followed_up, came_back)
 SELECT s.customer_id, 'open', {_level_sql()}, s.health, s.fired, :empty, :now, :false_, :false_
@@ -234,18 +263,33 @@ WHERE {scope.sql('s.customer_id')} AND s.health < :threshold AND s.stage <> 'los
         await ctx.session.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql})
 
 
-async def quintiles(ctx: ServiceContext) -> dict[str, list[float]]:
-    """Pass 2: the bounds of the first four fifths of the active base, per metric, stored."""
-    found: dict[str, list[float]] = {}
-    for metric, column in (("recency", "recency_days"), ("frequency", "frequency"), ("monetary", "monetary")):
-        rows = (await ctx.session.execute(text(f"""
-SELECT tile, MAX(v) FROM (
-  SELECT {column} AS v, NTILE(5) OVER (ORDER BY {column}) AS tile FROM churn_scores WHERE frequency > 0
-) t GROUP BY tile ORDER BY tile"""))).all()
-        found[metric] = [float(v) for tile, v in rows if int(tile) < 5]
+async def quintiles(ctx: ServiceContext, cfg: ChurnSettings | None = None) -> dict[str, list[float]]:
+    """Pass 1: the bounds of the first four fifths of the active base (customers with an
+    order in the RFM window) for recency, frequency and monetary value, in one statement
+    over the window's orders; stored for the rescoring of single customers."""
+    cfg = cfg or churn_settings(ctx)
+    now = ctx.now()
+    sql = f"""
+WITH a AS (
+  SELECT {_days('MAX(placed_at)', ctx.dialect)} AS rec, COUNT(*) AS freq, SUM(amount - refunded_amount) AS mon
+  FROM orders WHERE status <> 'cancelled' AND placed_at >= :rfm_from GROUP BY customer_id
+), t AS (
+  SELECT rec, freq, mon, NTILE(5) OVER (ORDER BY rec) AS tr, NTILE(5) OVER (ORDER BY freq) AS tf,
+         NTILE(5) OVER (ORDER BY mon) AS tm
+  FROM a
+)
+SELECT 'recency', tr, MAX(rec) FROM t GROUP BY tr
+UNION ALL SELECT 'frequency', tf, MAX(freq) FROM t GROUP BY tf
+UNION ALL SELECT 'monetary', tm, MAX(mon) FROM t GROUP BY tm"""
+    stmt = text(sql).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("rfm_from", type_=UTCDateTime()))
+    rows = (await ctx.session.execute(stmt, {"now": now, "rfm_from": now - timedelta(days=cfg.rfm_window_days)})).all()
+    found: dict[str, list[float]] = {"recency": [], "frequency": [], "monetary": []}
+    for metric, tile, value in sorted(rows, key=lambda row: (row[0], int(row[1]))):
+        if int(tile) < 5:
+            found[metric].append(float(value))
     await ctx.session.execute(delete(Cutpoints))
     for metric, bounds in found.items():
-        ctx.session.add(Cutpoints(metric=metric, bounds=bounds, computed_at=ctx.now()))
+        ctx.session.add(Cutpoints(metric=metric, bounds=bounds, computed_at=now))
     await ctx.session.flush()
     return found
 
@@ -265,31 +309,6 @@ def _score_case(column: str, bounds: list[float], *, descending: bool) -> str:
         whens.append(f"WHEN {column} <= {float(bound)!r} THEN {score}")
     last = 5 - len(bounds) if descending else len(bounds) + 1
     return f"CASE {' '.join(whens)} ELSE {last} END"
-
-
-async def rfm_batch(ctx: ServiceContext, scope: Scope, bounds: dict[str, list[float]],
-                    cfg: ChurnSettings | None = None) -> None:
-    """Pass 3: scores and segment for the customers in ``scope``. Customers with no order in
-    the RFM window get no scores; those who ordered before are "lost"."""
-    cfg = cfg or churn_settings(ctx)
-    r = _score_case("recency_days", bounds["recency"], descending=True)
-    f = _score_case("frequency", bounds["frequency"], descending=False)
-    m = _score_case("monetary", bounds["monetary"], descending=False)
-    segment = f"""CASE
-  WHEN ({r}) >= {cfg.champion_min_recency} AND ({f}) >= {cfg.champion_min_frequency} THEN 'champions'
-  WHEN ({r}) >= 3 AND ({f}) >= {cfg.loyal_min_frequency} THEN 'loyal'
-  WHEN ({r}) >= {cfg.potential_min_recency} THEN 'potential'
-  WHEN ({f}) >= {cfg.loyal_min_frequency} THEN 'at_risk'
-  WHEN ({r}) > {cfg.lost_max_recency} THEN 'hibernating'
-  ELSE 'lost' END"""
-    sql = f"""
-UPDATE churn_scores SET
-  r = CASE WHEN frequency > 0 THEN {r} END,
-  f = CASE WHEN frequency > 0 THEN {f} END,
-  m = CASE WHEN frequency > 0 THEN {m} END,
-  segment = CASE WHEN frequency > 0 THEN {segment} WHEN recency_days IS NOT NULL THEN 'lost' END
-WHERE {scope.sql('customer_id')}"""
-    await ctx.session.execute(scope.bind(text(sql)), scope.params())
 
 
 async def id_bounds(ctx: ServiceContext) -> tuple[int, int]:

@@ -70,21 +70,22 @@ async def rescore(ctx: ServiceContext, customer_ids: list[int]) -> None:
     if not ids:
         return
     cfg = churn_settings(ctx)
-    scope = scoring.Scope(ids=ids)
-    await scoring.score_batch(ctx, scope, cfg)
     bounds = await scoring.stored_quintiles(ctx)
-    if bounds is not None:
-        await scoring.rfm_batch(ctx, scope, bounds, cfg)
+    await scoring.score_batch(ctx, scoring.Scope(ids=ids), cfg, bounds=bounds)
     await follow_up(ctx, cfg)
 
 
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[ServiceContext]]
 
 
-async def rescore_all(transaction: Transaction, progress: Progress | None = None) -> dict[str, int]:
+async def rescore_all(transaction: Transaction, progress: Progress | None = None, *,
+                      follow_up_now: bool = True) -> dict[str, int]:
     """Rescore every customer: each batch of ids in its own ``transaction()`` (a job passes
     one that reuses its own). ``progress(done, total)`` is told after each step. Returns
-    counts of what it did and how long scoring and following up took (milliseconds)."""
+    counts of what it did and how long scoring and following up took (milliseconds).
+
+    Following up new warnings (a task, a timeline entry, win-back each) is per-warning work;
+    with ``follow_up_now=False`` it is left to the ``churn.follow_up`` job."""
     async with transaction() as ctx:
         cfg = churn_settings(ctx)
         rules = await effective_rules(ctx)
@@ -93,24 +94,21 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
     size = cfg.batch_size
     starts = list(range(lo, hi + 1, size)) if hi else []
     started = time.perf_counter()
-    total, done = 2 * len(starts) + 1, 0
-    for start in starts:
-        async with transaction() as ctx:
-            await scoring.score_batch(ctx, scoring.Scope(lo=start, hi=start + size), cfg, rules)
-        done += 1
-        if progress:
-            progress(done, total)
+    total, done = len(starts) + 1, 0
     async with transaction() as ctx:
-        bounds = await scoring.quintiles(ctx)
+        bounds = await scoring.quintiles(ctx, cfg)
+    done += 1
+    if progress:
+        progress(done, total)
     for start in starts:
         async with transaction() as ctx:
-            await scoring.rfm_batch(ctx, scoring.Scope(lo=start, hi=start + size), bounds, cfg)
+            await scoring.score_batch(ctx, scoring.Scope(lo=start, hi=start + size), cfg, rules, bounds)
         done += 1
         if progress:
             progress(done, total)
     scored_in = time.perf_counter() - started
     followed = 0
-    while True:
+    while follow_up_now:
         # Small batches: the session's identity map (tasks, events) stays small, so each
         # flush stays cheap.
         async with transaction() as ctx:
@@ -127,6 +125,13 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
     return {"scored": scored, "open_warnings": opened, "new_warnings": followed,
             "open_before": opened_before, "score_ms": round(scored_in * 1000),
             "follow_up_ms": round((time.perf_counter() - started - scored_in) * 1000)}
+
+
+async def first_pending_warning(ctx: ServiceContext) -> int | None:
+    """The oldest open warning not yet followed up, if any."""
+    found: int | None = await ctx.session.scalar(
+        select(func.min(Warning.id)).where(Warning.status == "open", Warning.followed_up.is_(False)))
+    return found
 
 
 async def _count(ctx: ServiceContext, *where: Any) -> int:

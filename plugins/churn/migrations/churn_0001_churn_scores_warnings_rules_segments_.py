@@ -64,11 +64,9 @@ def upgrade() -> None:
     sa.Column('scored_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_churn_scores_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_churn_scores')),
-    info={'plugin': 'churn'}
+    info={'plugin': 'churn'},
+    postgresql_with={'fillfactor': 70}
     )
-    with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.create_index('ix_churn_scores_health', ['health'], unique=False)
-        batch_op.create_index('ix_churn_scores_segment', ['segment'], unique=False)
 
     op.create_table('churn_warnings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -101,10 +99,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_churn_warnings_since')
 
     op.drop_table('churn_warnings')
-    with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.drop_index('ix_churn_scores_segment')
-        batch_op.drop_index('ix_churn_scores_health')
-
     op.drop_table('churn_scores')
     op.drop_table('churn_segments')
     op.drop_table('churn_rules')
