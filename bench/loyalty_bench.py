@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.testing import TenureHarness, create_all, truncate_all
 
-ORDERS = int(os.environ.get("TENURE_BENCH_ORDERS", "300"))
-ME_REQUESTS = int(os.environ.get("TENURE_BENCH_ME", "300"))
+ORDERS = int(os.environ.get("TENURE_BENCH_ORDERS", "200"))
+ME_REQUESTS = int(os.environ.get("TENURE_BENCH_ME", "200"))
 CONCURRENCY = 8
 RECORD = """mutation($i: RecordOrderInput!) { recordOrder(input: $i) { created userErrors { message } } }"""
 ME = """{ me { name points { balance pending expiringSoon { points at } }

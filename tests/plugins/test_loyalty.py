@@ -8,6 +8,7 @@ from typing import Any
 
 from core.clock import FrozenClock
 from tests.plugins.loyalty_support import (
+    LEDGER,
     NOW,
     adjust,
     cancel,
@@ -269,3 +270,72 @@ async def test_plugin_off_leaves_no_trace(make_tenure: Callable[..., Any]) -> No
         answer = await tenure.gql("{ customers(first: 1) { edges { node { points { balance } } } } }",
                                   key=await tenure.key("admin"))
         assert "Cannot query field 'points'" in answer["errors"][0]["message"]
+
+
+async def test_refund_inside_the_return_window_takes_from_pending_points(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    async with make_tenure(plugins=["loyalty"], env={"TENURE_LOYALTY_RETURN_WINDOW_DAYS": "14"}) as tenure:
+        cid = await new_customer(tenure)
+        order = await record_order(tenure, cid, "W1", 10_000)
+        await refund(tenure, order, 4_000)
+        summary = await points(tenure, cid)
+        assert (summary["balance"], summary["pending"], summary["qualifying"]) == (0, 60, 60)
+        frozen_clock.advance(days=15)
+        await run_job(tenure, "loyalty.release_pending")
+        summary = await points(tenure, cid)
+        assert (summary["balance"], summary["pending"]) == (60, 0)
+        await refund(tenure, order)
+        assert (await points(tenure, cid))["balance"] == 0
+        assert await check_invariants(tenure) == []
+
+
+async def test_reaching_a_reward_and_expiring_points_reach_webhook_subscribers(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    async with make_tenure(plugins=["loyalty"], env=NOW) as tenure:
+        hook = await tenure.ok("""mutation { createWebhookSubscription(input: {url: "http://127.0.0.1:9/hook",
+            eventTypes: ["loyalty.*"]}) { userErrors { message } } }""")
+        assert hook["createWebhookSubscription"]["userErrors"] == []
+        await create_reward(tenure, name="Tote bag", cost=150)
+        cid = await new_customer(tenure, emails=["ada@example.com"], consent={"email": True})
+        await record_order(tenure, cid, "H1", 10_000)
+        assert await tenure.scalar("SELECT count(*) FROM events WHERE type = 'loyalty.reward_reachable'") == 0
+        await record_order(tenure, cid, "H2", 6_000)
+        await record_order(tenure, cid, "H3", 1_000)
+        event_id = await tenure.scalar("SELECT id FROM events WHERE type = 'loyalty.reward_reachable'")
+        assert await tenure.scalar("SELECT count(*) FROM events WHERE type = 'loyalty.reward_reachable'") == 1
+        deliveries = await tenure.scalar(
+            "SELECT count(*) FROM outbox WHERE job = 'core.deliver_webhook' AND dedupe_key LIKE :k", k=f"%:{event_id}")
+        assert deliveries == 1
+        body = await tenure.scalar("SELECT body FROM messages WHERE template = 'loyalty.reward_reachable'")
+        assert "your 160 points are enough for Tote bag (150 points)" in body
+
+
+async def test_the_ledger_pages_with_cursors(make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    async with make_tenure(plugins=["loyalty"], env=NOW) as tenure:
+        cid = await new_customer(tenure)
+        for n in range(5):
+            await adjust(tenure, cid, n + 1, reason=f"visit {n}")
+            frozen_clock.advance(minutes=1)
+        seen, after = [], None
+        while True:
+            page = (await tenure.ok(LEDGER, {"id": str(cid), "first": 2, "after": after}))["customer"]["pointsLedger"]
+            assert page["totalCount"] == 5
+            seen += [e["node"]["points"] for e in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == [5, 4, 3, 2, 1]
+
+
+async def test_the_invariant_check_names_a_tampered_balance(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=["loyalty"], env=NOW) as tenure:
+        cid = await new_customer(tenure)
+        await adjust(tenure, cid, 40)
+        assert await check_invariants(tenure) == []
+        async with tenure.db.transaction() as session:
+            from sqlalchemy import text
+
+            await session.execute(text("UPDATE loyalty_accounts SET balance = 55 WHERE customer_id = :c"), {"c": cid})
+        problems = await check_invariants(tenure)
+        assert len(problems) == 1 and f"customer {cid}: balance 55" in problems[0]
+        assert "ledger adds up to 40 posted" in problems[0]
