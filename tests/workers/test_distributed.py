@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +106,43 @@ async def test_two_schedulers_enqueue_each_fire_time_once(harness: TenureHarness
         assert await harness.scalar("SELECT count(*) FROM events WHERE type = 'testjobs.done'") == 2
     finally:
         await other.dispose()
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="set TENURE_TEST_REDIS_URL to test the Redis broker")
+async def test_tenure_worker_and_scheduler_processes(postgres_url: str, tmp_path: Path) -> None:
+    broker = make_broker(REDIS_URL)
+    broker.flush_all()  # type: ignore[attr-defined]
+    broker.close()
+    env = {**os.environ, "TENURE_DATABASE_URL": postgres_url, "TENURE_BROKER_URL": REDIS_URL,
+           "TENURE_PLUGINS": "", "TENURE_RELAY_INTERVAL_SECONDS": "0.2", "TENURE_JOB_REDISPATCH_SECONDS": "0.5",
+           "TENURE_LOG_LEVEL": "WARNING"}
+    processes = [await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", command, env=env, cwd=tmp_path,
+                                                      stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                 for command in ("worker", "scheduler")]
+    try:
+        async with TenureHarness.start(postgres_url, plugins=[], create_tables=False, broker_url=REDIS_URL) as api:
+            with http_receiver() as receiver:
+                await api.ok(f"""mutation($u: String!) {{ createWebhookSubscription(input: {{url: $u}})
+                    {{ secret {ERRORS} }} }}""", {"u": receiver.url})
+                cid = await create_customer(api, "Two processes")  # dispatched through Redis after commit
+
+                async def first() -> bool:
+                    return len(receiver.requests) >= 1
+
+                await _wait_for(first)
+                # A hand-off lost with a crashed API process: only the scheduler can find it.
+                async with api.transaction() as ctx:
+                    await ctx.publish("customer.updated", source="test", customer_id=int(cid), summary="lost")
+
+                async def second() -> bool:
+                    return len(receiver.requests) >= 2
+
+                await _wait_for(second)
+                types = sorted(r.headers["x-tenure-event-type"] for r in receiver.requests)
+                assert types == ["customer.created", "customer.updated"]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        outputs = [(await asyncio.wait_for(process.communicate(), 30))[0].decode() for process in processes]
+        await truncate_all(postgres_url)
+    assert [p.returncode for p in processes] == [0, 0], outputs
