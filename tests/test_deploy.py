@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from core.settings import Settings
+
+yaml = pytest.importorskip("yaml")  # PyYAML: in the [dev] extra
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
