@@ -38,7 +38,7 @@ from schema.queries import CoreQuery
 from schema.retention import RetentionQuery
 from schema.subscriptions import Subscription
 from schema.types.common import SCALARS
-from schema.types.member import MemberQuery
+from schema.types.member import MemberMutations, MemberQuery
 
 ROOTS = ("Query", "Mutation", "Subscription")
 
@@ -49,7 +49,8 @@ class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery, RetentionQuery):
 
 
 @strawberry.type(description="Everything a client can change: one `input`, a payload with `userErrors`.")
-class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations, MessageMutations, PrivacyMutations):
+class Mutation(CustomerMutations, OrderMutations, TaskMutations, AdminMutations, MessageMutations, PrivacyMutations,
+               MemberMutations):
     pass
 
 

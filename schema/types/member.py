@@ -11,8 +11,14 @@ import strawberry
 from strawberry.types import Info
 
 from core import models
+from core.context import ServiceContext
+from core.models import Role
+from core.services import customers
 from schema import loaders
+from schema.mutations import in_transaction
+from schema.mutations.customers import ConsentInput, CustomerInput, to_data
 from schema.permissions import EVERYONE, allow, member_id
+from schema.types.common import UserError
 from schema.types.core import Consent
 
 
@@ -43,3 +49,37 @@ class MemberQuery:
 
             raise GraphQLError("this member no longer exists", extensions={"code": "NOT_FOUND"})
         return customer
+
+
+@strawberry.input(description="What a member may change of their own profile; a field left out stays as it is.")
+class UpdateMeInput:
+    name: str | None = strawberry.UNSET
+    emails: list[str] | None = strawberry.UNSET
+    phones: list[str] | None = strawberry.UNSET
+    birthday: date | None = strawberry.UNSET
+    locale: str | None = strawberry.UNSET
+    consent: ConsentInput | None = strawberry.UNSET
+
+
+@strawberry.type
+class MePayload:
+    me: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class MemberMutations:
+    @strawberry.mutation(permission_classes=[allow(Role.MEMBER)],
+                         description="The member changes their own profile and consent (member tokens only).")
+    async def update_me(self, info: Info, input: UpdateMeInput) -> MePayload:
+        customer_id = member_id(info)
+        given = CustomerInput(name=input.name, emails=input.emails, phones=input.phones, birthday=input.birthday,
+                              locale=input.locale, consent=input.consent)
+        if input.name is None:
+            given.name = strawberry.UNSET  # a member cannot blank their name; leaving it out keeps it
+
+        async def work(ctx: ServiceContext) -> models.Customer:
+            return await customers.update_customer(ctx, customer_id, to_data(given))
+
+        me, errors = await in_transaction(info, work)
+        return MePayload(me=me, user_errors=errors)  # type: ignore[arg-type]

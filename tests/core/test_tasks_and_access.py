@@ -142,3 +142,26 @@ async def test_member_tokens(tenure: TenureHarness, frozen_clock: clock.FrozenCl
     frozen_clock.advance(hours=1, seconds=1)
     late = await tenure.gql("{ me { id } }", key=token)
     assert late["data"] is None and "expired" in late["errors"][0]["message"]
+
+
+UPDATE_ME = f"""mutation($input: UpdateMeInput!) {{
+  updateMe(input: $input) {{ me {{ id name emails consent {{ email sms }} }} {ERRORS} }}
+}}"""
+
+
+async def test_a_member_changes_only_their_own_profile(tenure: TenureHarness) -> None:
+    mine = await create_customer(tenure, "Mia", emails=["mia@example.com"], tags=["vip"])
+    await create_customer(tenure, "Other", emails=["other@example.com"])
+    token = tenure.member_token(int(mine))
+    changed = (await tenure.ok(UPDATE_ME, {"input": {"name": "Mia R.", "consent": {"email": True}}}, key=token))
+    assert changed["updateMe"] == {"me": {"id": mine, "name": "Mia R.", "emails": ["mia@example.com"],
+                                          "consent": {"email": True, "sms": False}}, "userErrors": []}
+    bad = (await tenure.ok(UPDATE_ME, {"input": {"emails": ["nope"]}}, key=token))["updateMe"]
+    assert bad["me"] is None and bad["userErrors"][0]["field"] == "emails"
+    kept = (await tenure.ok(UPDATE_ME, {"input": {"name": None}}, key=token))["updateMe"]
+    assert kept["me"]["name"] == "Mia R."
+    staff = await tenure.gql(UPDATE_ME, {"input": {"name": "X"}}, key=await tenure.key("staff"))
+    assert staff["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    names = await tenure.ok('{ customers(first: 5) { nodes { name tags consent { email } } } }')
+    assert sorted((n["name"], n["tags"], n["consent"]["email"]) for n in names["customers"]["nodes"]) == [
+        ("Mia R.", ["vip"], True), ("Other", [], False)]
