@@ -48,6 +48,7 @@ async def expire_points(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         select(Entry.customer_id, func.sum(Entry.remaining), func.min(Entry.expires_at)).where(soon)
         .group_by(Entry.customer_id))).all()
     for customer_id, points, first_at in rows:
+        assert first_at is not None
         at = as_utc(first_at)
         await remind(ctx, "loyalty.points_expiring", customer_id=customer_id,
                      summary=f"{points} points expire by {at.date().isoformat()}",

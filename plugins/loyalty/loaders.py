@@ -33,6 +33,7 @@ async def expiring(context: Context, keys: Sequence[int]) -> list[list[tuple[int
         rows = (await session.execute(stmt)).all()
     groups: dict[int, dict[object, int]] = defaultdict(dict)
     for customer_id, at, remaining in rows:
+        assert at is not None
         day = clock.as_utc(at).replace(hour=0, minute=0, second=0, microsecond=0)
         groups[customer_id][day] = groups[customer_id].get(day, 0) + remaining
     return [[(points, day) for day, points in groups.get(k, {}).items()] for k in keys]

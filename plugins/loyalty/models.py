@@ -5,7 +5,7 @@ each spend drew from, the earn rules and the rewards catalogue."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +19,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, Json, plugin_model_base
+from core.db import Base, BigId, Json, plugin_model_base
 
-Model = plugin_model_base("loyalty")
+if TYPE_CHECKING:  # mypy sees the declarative base; at run time the table is marked as the plugin's
+    Model = Base
+else:
+    Model = plugin_model_base("loyalty")
 
 
 class EntryKind:

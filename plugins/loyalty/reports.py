@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,8 @@ class Liability:
 
 
 async def liability(session: AsyncSession, settings: Settings) -> Liability:
-    def total(condition: object) -> object:
-        return func.coalesce(func.sum(case((condition, Entry.points), else_=0)), 0)  # type: ignore[arg-type]
+    def total(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, Entry.points), else_=0)), 0)
 
     row = (await session.execute(select(
         total(Entry.points > 0), total(Entry.kind == EntryKind.REDEEM), total(Entry.kind == EntryKind.EXPIRE),

@@ -28,7 +28,7 @@ from plugins.loyalty.types import (
 )
 from schema.mutations import in_transaction, parse_id
 from schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow
-from schema.types.common import Money, UserError
+from schema.types.common import Long, Money, UserError
 
 
 @strawberry.input(description="An earn rule. kind base: `points` per `perAmount` minor units of `currency`; "
@@ -152,7 +152,7 @@ class LoyaltyQuery:
         if active_only:
             stmt = stmt.where(m.EarnRule.active.is_(True))
         async with info.context.db() as session:
-            return list(await session.scalars(stmt))  # type: ignore[arg-type]
+            return list(await session.scalars(stmt))
 
     @strawberry.field(permission_classes=[allow(*EVERYONE)], description="The rewards catalogue, cheapest first.")
     async def rewards(self, info: Info, active_only: bool = True) -> list[Reward]:
@@ -160,13 +160,13 @@ class LoyaltyQuery:
         if active_only or info.context.principal.role == Role.MEMBER:
             stmt = stmt.where(m.Reward.active.is_(True))
         async with info.context.db() as session:
-            return list(await session.scalars(stmt))  # type: ignore[arg-type]
+            return list(await session.scalars(stmt))
 
     @strawberry.field(permission_classes=[allow(*STAFF)], description="Points issued, redeemed, expired, outstanding.")
     async def points_liability(self, info: Info) -> PointsLiability:
         async with info.context.db() as session:
             found = await reports.liability(session, info.context.settings)
-        value = Money(amount=found.outstanding_value, currency=info.context.settings.currency)
+        value = Money(amount=Long(found.outstanding_value), currency=info.context.settings.currency)
         return PointsLiability(**{**found.__dict__, "outstanding_value": value})
 
     @strawberry.field(permission_classes=[allow(*STAFF)],
@@ -181,7 +181,7 @@ class LoyaltyQuery:
                 raise GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field}) \
                     from None
             await ctx.session.rollback()
-        value = Money(amount=found.liability_value, currency=info.context.settings.currency)
+        value = Money(amount=Long(found.liability_value), currency=info.context.settings.currency)
         return EarnSimulation(**{**found.__dict__, "liability_value": value})
 
 

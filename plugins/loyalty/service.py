@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import extract, func, or_, select, update
+from sqlalchemy import ColumnElement, extract, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import idempotency
@@ -256,7 +256,7 @@ async def birthday_bonuses(ctx: ServiceContext) -> int:
         return 0
     today = ctx.now().date()
     month, day = extract("month", Customer.birthday), extract("day", Customer.birthday)
-    is_birthday = (month == today.month) & (day == today.day)
+    is_birthday: ColumnElement[bool] = (month == today.month) & (day == today.day)
     leap_day = (month == 2) & (day == 29)
     if today.month == 2 and today.day == 28 and (today.year % 4 or (today.year % 100 == 0 and today.year % 400)):
         is_birthday = or_(is_birthday, leap_day)

@@ -42,4 +42,4 @@ def loyalty_settings(source: ServiceContext | Settings) -> LoyaltySettings:
     if found is None:
         found = settings.for_plugin("loyalty", LoyaltySettings)
         object.__setattr__(settings, "_loyalty_settings", found)
-    return found  # type: ignore[no-any-return]
+    return found

@@ -118,7 +118,7 @@ async def points_summary(info: Info, customer_id: int) -> PointsSummary:
         balance=account.balance if account else 0, pending=account.pending if account else 0,
         lifetime_earned=account.lifetime_earned if account else 0, qualifying=qualifying,
         shortfall=account.shortfall if account else 0,
-        expiring_soon=[ExpiringPoints(points=p, at=at) for p, at in soon])  # type: ignore[arg-type]
+        expiring_soon=[ExpiringPoints(points=p, at=at) for p, at in soon])
 
 
 async def ledger_page(info: Info, customer_id: int, first: int, after: str | None) -> Connection[PointsEntry]:
@@ -126,18 +126,18 @@ async def ledger_page(info: Info, customer_id: int, first: int, after: str | Non
     first = check_first(first, context.settings.max_page_size)
     counter = context.loader(core_loaders.count_per_customer(m.Entry), key=(m.Entry, "count"))
     if after is None:
-        load = context.loader(core_loaders.latest_per_customer(m.Entry, m.Entry.created_at, first),
+        load = context.loader(core_loaders.latest_per_customer(m.Entry, m.Entry.created_at, first),  # type: ignore[arg-type]
                               key=(m.Entry, "latest", first))
         rows = await load.load(customer_id)
         edges = [Edge(node=r, cursor=encode_cursor([as_utc(r.created_at), r.id])) for r in rows[:first]]
-        return Connection(edges=edges, count=lambda: counter.load(customer_id),  # type: ignore[arg-type]
+        return Connection(edges=edges, count=lambda: counter.load(customer_id),
                           page_info=PageInfo(has_next_page=len(rows) > first, has_previous_page=False,
                                              start_cursor=edges[0].cursor if edges else None,
                                              end_cursor=edges[-1].cursor if edges else None))
 
     async def run(stmt: object) -> list[object]:
         async with context.db() as session:
-            return list((await session.execute(stmt)).all())  # type: ignore[call-overload]
+            return list((await session.execute(stmt)).all())
 
     from sqlalchemy import select
 
@@ -162,7 +162,7 @@ class LoyaltyCustomerFields:
 class LoyaltyMemberFields(LoyaltyCustomerFields):
     @strawberry.field(description="Rewards in stock that the member's balance pays for now.")
     async def affordable_rewards(self: models.Customer, info: Info) -> list[Reward]:
-        return await info.context.loader(loaders.affordable_rewards).load(self.id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.affordable_rewards).load(self.id)
 
 
 @strawberry.type(description="Points issued and where they went; outstanding points are the liability.")

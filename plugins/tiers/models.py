@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, Json, plugin_model_base
+from core.db import Base, BigId, Json, plugin_model_base
 
-Model = plugin_model_base("tiers")
+if TYPE_CHECKING:  # mypy sees the declarative base; at run time the table is marked as the plugin's
+    Model = Base
+else:
+    Model = plugin_model_base("tiers")
 
 
 class Tier(Model):

@@ -96,7 +96,7 @@ class TiersQuery:
         if active_only:
             stmt = stmt.where(m.Tier.active.is_(True))
         async with info.context.db() as session:
-            return list(await session.scalars(stmt))  # type: ignore[arg-type]
+            return list(await session.scalars(stmt))
 
     @strawberry.field(permission_classes=[allow(*STAFF)], description="Customers per tier.")
     async def tier_distribution(self, info: Info) -> list[TierCount]:
@@ -156,7 +156,7 @@ class TiersMutation:
             await service.set_customer_tier(ctx, customer_id, tier_id, input.reason, input.until)  # type: ignore[arg-type]
             return customer_id
 
-        customer_id, errors = await in_transaction(info, work)  # type: ignore[arg-type]
+        customer_id, errors = await in_transaction(info, work)
         if customer_id is None:
             return SetCustomerTierPayload(tier=None, user_errors=errors)
         from schema import loaders

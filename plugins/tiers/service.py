@@ -104,7 +104,7 @@ async def active_tiers(ctx: ServiceContext) -> list[Tier]:
     if cached is None:
         cached = list(await ctx.session.scalars(select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
         ctx.session.info[CACHE] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str) -> str:

@@ -76,13 +76,13 @@ class CustomerTier:
         currency = info.context.settings.currency
         after = qualify.qualified(self.tiers, self.figures.with_order(now, max(0, spend)), now)
         current = self.tier
-        up = after is not None and (current is None or after.rank > current.rank)  # type: ignore[attr-defined]
+        up = after is not None and (current is None or after.rank > current.rank)
         if up:
             message = f"One more order of {qualify.money(spend, currency)} reaches {after.name}"  # type: ignore[union-attr]
         else:
             nxt = qualify.next_tier(self.tiers, current)  # type: ignore[arg-type]
             if nxt is None:
-                message = f"You are at the top tier, {current.name}" if current else "There are no tiers"  # type: ignore[attr-defined]
+                message = f"You are at the top tier, {current.name}" if current else "There are no tiers"
             else:
                 left = qualify.to_go(nxt, self.figures.with_order(now, max(0, spend)), now)
                 needs = [f"{qualify.money(left['spend'], currency)} more spend" if left["spend"] else "",
@@ -131,7 +131,7 @@ async def customer_tier(info: Info, customer: models.Customer) -> CustomerTier:
         if lower or qualify.criteria(current):
             downgrade = membership.expires_at + timedelta(days=0 if membership.manual else current.grace_days)
     return CustomerTier(
-        tier=current, since=membership.since if membership else (customer.created_at if current else None),  # type: ignore[arg-type]
+        tier=current, since=membership.since if membership else (customer.created_at if current else None),
         expires_at=membership.expires_at if membership else None, will_downgrade_on=downgrade,
         manual=bool(membership and membership.manual), reason=membership.reason if membership else "",
         progress=TierProgress(next_tier=nxt, spend_to_go=left["spend"], orders_to_go=left["orders"],  # type: ignore[arg-type]
