@@ -82,15 +82,15 @@ class Order:
 
     @strawberry.field(description="What was charged.")
     def amount(self: models.Order) -> Money:
-        return Money(amount=self.amount, currency=self.currency)
+        return Money(amount=Long(self.amount), currency=self.currency)
 
     @strawberry.field(description="What has been refunded so far.")
     def refunded(self: models.Order) -> Money:
-        return Money(amount=self.refunded_amount, currency=self.currency)
+        return Money(amount=Long(self.refunded_amount), currency=self.currency)
 
     @strawberry.field(description="What the customer kept paying: amount less refunds (0 if cancelled).")
     def net(self: models.Order) -> Money:
-        return Money(amount=self.net_amount, currency=self.currency)
+        return Money(amount=Long(self.net_amount), currency=self.currency)
 
     @strawberry.field
     async def lines(self: models.Order, info: Info) -> list[OrderLine]:
@@ -189,7 +189,7 @@ class Customer:
 
     @strawberry.field(description="Net revenue from this customer so far (historic CLV).")
     def total_spent(self: models.Customer, info: Info) -> Money:
-        return Money(amount=self.total_spent, currency=info.context.settings.currency)
+        return Money(amount=Long(self.total_spent), currency=info.context.settings.currency)
 
     @strawberry.field
     def consent(self: models.Customer) -> Consent:
