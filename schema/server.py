@@ -26,6 +26,7 @@ from core.logging import RequestIdMiddleware
 from core.logging import configure as configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.settings import Settings
+from core.tracing import instrument as instrument_tracing
 from schema.build import build_schema
 from schema.context import Context
 from schema.metrics import Metrics, operation_label
@@ -173,6 +174,7 @@ def create_app(
 
     runtime = Runtime(settings, plugins, db, dispatch or hand_off)
     graphql = TenureGraphQL(runtime, graphql_ide="graphiql" if settings.graphiql else None)
+    instrument_tracing(graphql.schema)  # OpenTelemetry spans, only when OTEL_* configures them
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
