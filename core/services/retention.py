@@ -155,10 +155,21 @@ def month_start(index: int) -> date:
 
 
 def _month_sql(column: str, dialect: str) -> str:
+    """Months since year 0 of a UTC time (SQLite keeps times as 'YYYY-MM-DD HH:MM:SS' text)."""
     if dialect == "sqlite":
-        return f"(CAST(strftime('%Y', {column}) AS INTEGER) * 12 + CAST(strftime('%m', {column}) AS INTEGER) - 1)"
+        return f"(CAST(substr({column}, 1, 4) AS INTEGER) * 12 + CAST(substr({column}, 6, 2) AS INTEGER) - 1)"
     return (f"(CAST(EXTRACT(YEAR FROM {column} AT TIME ZONE 'UTC') AS INTEGER) * 12"
             f" + CAST(EXTRACT(MONTH FROM {column} AT TIME ZONE 'UTC') AS INTEGER) - 1)")
+
+
+def _month_key_sql(column: str, dialect: str) -> tuple[str, str]:
+    """A cheap per-row month key of a time, and the month index of that key (computed once
+    per group rather than once per row)."""
+    if dialect == "sqlite":
+        return (f"substr({column}, 1, 7)",
+                "(CAST(substr(k, 1, 4) AS INTEGER) * 12 + CAST(substr(k, 6, 2) AS INTEGER) - 1)")
+    return (f"date_trunc('month', {column} AT TIME ZONE 'UTC')",
+            "(CAST(EXTRACT(YEAR FROM k) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM k) AS INTEGER) - 1)")
 
 
 def _group_sql(by: Dimension | None) -> tuple[str, str]:
@@ -196,9 +207,10 @@ async def retention(
     first, last = _range(start, end, group_by, cfg)
     step, window = MONTHS[group_by], cfg.active_window_months
     dialect = ctx.dialect
-    mo = _month_sql("o.placed_at", dialect)
+    month_key, month_of_key = _month_key_sql("o.placed_at", dialect)
     key, join = _group_sql(by)
-    first_mo = _month_sql("fc.first_order_at", dialect)
+    # Without a split, partitioning by the constant group would cost PostgreSQL a sort.
+    partition = "cid" if by is None else "g, cid"
     pstart = f"(m.mo - ((m.mo - {first}) % {step}))"
     joined = f"CASE WHEN m.prev IS NULL OR m.prev < {pstart} - {window} THEN 1 ELSE 0 END"
     if step == 1:  # a month's rows are already one per customer and period
@@ -210,16 +222,16 @@ async def retention(
   GROUP BY 1, 2, 3"""
     sql = f"""
 WITH cm AS (
-  SELECT {key} AS g, o.customer_id AS cid, {mo} AS mo, COUNT(*) AS n,
+  SELECT {key} AS g, o.customer_id AS cid, {month_key} AS k, COUNT(*) AS n,
          SUM(o.amount - o.refunded_amount) AS rev
   FROM orders o {join}
   WHERE o.status <> 'cancelled' AND o.placed_at >= :lo AND o.placed_at < :hi
-  GROUP BY 1, 2, 3
+  GROUP BY {"o.customer_id, 3" if by is None else "1, 2, 3"}
+), cmo AS (
+  SELECT g, cid, k, {month_of_key} AS mo, n, rev FROM cm
 ), m AS (
-  SELECT g, cid, mo, n, rev,
-         LAG(mo) OVER (PARTITION BY g, cid ORDER BY mo) AS prev,
-         LEAD(mo) OVER (PARTITION BY g, cid ORDER BY mo) AS nxt
-  FROM cm
+  SELECT g, cid, mo, n, rev, LAG(mo) OVER w AS prev, LEAD(mo) OVER w AS nxt
+  FROM cmo WINDOW w AS (PARTITION BY {partition} ORDER BY k)
 ), events AS (
   SELECT g, mo + 1 AS at, 1 AS d FROM m
   UNION ALL
@@ -231,9 +243,8 @@ WITH cm AS (
 SELECT 'h' AS kind, g, at AS p, d AS a, 0 AS b, 0 AS c, 0 AS e, 0 AS f, 0 AS jn FROM hist
 UNION ALL
 SELECT 'p', per.g, per.p, COUNT(*), SUM(CASE WHEN per.n >= 2 THEN 1 ELSE 0 END), SUM(per.n), SUM(per.rev),
-       SUM(CASE WHEN {first_mo} >= per.p AND {first_mo} < per.p + {step} THEN 1 ELSE 0 END),
-       SUM(per.joined)
-FROM per JOIN customers fc ON fc.id = per.cid
+       0, SUM(per.joined)
+FROM per
 GROUP BY per.g, per.p
 """
     lo, hi = month_start(first - window), month_start(last)
@@ -302,9 +313,11 @@ def _assemble(rows: list[Any], revenue_before: dict[str, int], first_orders: lis
         so_far = sum(n for mo, n in fo.items() if mo < first)
         revenue = revenue_before.get(g, 0)
         for p in range(first, last, step):
-            buyers, repeat, orders, rev, new, joined = per.get((g, p), (0, 0, 0, 0, 0, 0))
+            buyers, repeat, orders, rev, _, joined = per.get((g, p), (0, 0, 0, 0, 0, 0))
             revenue += rev
-            so_far += sum(fo.get(m, 0) for m in range(p, p + step))
+            # New customers: first orders in the period, from the customers' first-order month.
+            new = sum(fo.get(m, 0) for m in range(p, p + step))
+            so_far += new
             out.append(PeriodFigures(
                 group=g if grouped else None, start=month_start(p), end=month_start(p + step),
                 customers_at_start=active.get(p, 0), customers_at_end=active.get(p + step, 0),
