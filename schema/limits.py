@@ -12,38 +12,47 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLNamedType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
     parse,
 )
 from strawberry.extensions import SchemaExtension
 
-LIST_FIELDS_DEFAULT = 10
-
 
 class ComplexityLimiter(SchemaExtension):
-    """Refuses a query over the budget before it runs; list it after ``ValidationCache``."""
+    """Refuses a query over the budget before it runs; list it after ``ValidationCache``.
+
+    The schema gives each list field's page size when ``first`` is left out (its default),
+    so ``customers { nodes { orders { nodes { id } } } }`` costs what its default pages fetch.
+    """
 
     def __init__(self, budget: int, page_cap: int) -> None:
         self.budget = budget
         self.page_cap = page_cap
 
     def on_validate(self) -> Any:
-        document = self.execution_context.graphql_document
+        context = self.execution_context
+        document = context.graphql_document
         if document is not None:
-            variables = self.execution_context.variables or {}
+            schema: GraphQLSchema = context.schema._schema
+            roots = {"query": schema.query_type, "mutation": schema.mutation_type,
+                     "subscription": schema.subscription_type}
             fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             for definition in document.definitions:
                 if isinstance(definition, OperationDefinitionNode):
-                    cost = self._cost(definition.selection_set, fragments, variables, set())
+                    walk = _Walk(schema, fragments, context.variables or {}, self.page_cap)
+                    cost = walk.cost(definition.selection_set, roots.get(definition.operation.value), set())
                     if cost > self.budget:
                         # Runs after validation (ValidationCache sets the errors it found),
                         # so it adds to them rather than replacing them.
-                        self.execution_context.pre_execution_errors = [*(self.execution_context.pre_execution_errors
-                                                                        or []), GraphQLError(
+                        context.pre_execution_errors = [*(context.pre_execution_errors or []), GraphQLError(
                             f"the query's complexity is {cost}, over the budget of {self.budget} "
                             "(TENURE_MAX_COMPLEXITY): ask for fewer items or fewer fields",
                             extensions={"code": "LIMIT_EXCEEDED", "limit": "complexity"},
@@ -51,35 +60,50 @@ class ComplexityLimiter(SchemaExtension):
                         break
         yield
 
-    def _first(self, node: FieldNode, variables: dict[str, Any]) -> int | None:
+
+class _Walk:
+    """Each field costs 1, plus its page size (``first``, or its default) times what it selects."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
+                 variables: dict[str, Any], page_cap: int) -> None:
+        self.schema, self.fragments, self.variables, self.page_cap = schema, fragments, variables, page_cap
+
+    def _page(self, node: FieldNode, field: GraphQLField | None) -> int:
         for argument in node.arguments or ():
             if argument.name.value in ("first", "last"):
                 value = argument.value
                 if isinstance(value, IntValueNode):
-                    return min(int(value.value), self.page_cap)
+                    return max(1, min(int(value.value), self.page_cap))
                 if isinstance(value, VariableNode):
-                    found = variables.get(value.name.value)
-                    return min(int(found), self.page_cap) if isinstance(found, int) else self.page_cap
-        return None
+                    found = self.variables.get(value.name.value)
+                    return max(1, min(int(found), self.page_cap)) if isinstance(found, int) else self.page_cap
+        default = field.args.get("first") if field is not None else None
+        if default is not None and isinstance(default.default_value, int):
+            return max(1, min(default.default_value, self.page_cap))
+        return 1
 
-    def _cost(self, selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-              variables: dict[str, Any], seen: set[str]) -> int:
+    def cost(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None, seen: set[str]) -> int:
         if selection_set is None:
             return 0
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                inner = self._cost(selection.selection_set, fragments, variables, seen)
-                first = self._first(selection, variables)
-                multiplier = first if first is not None else 1
-                total += 1 + max(multiplier, 1) * inner
+                fields = getattr(parent, "fields", None) or {}
+                field = fields.get(selection.name.value)
+                inner_type = get_named_type(field.type) if field is not None else None
+                inner = self.cost(selection.selection_set, inner_type, seen)
+                total += 1 + self._page(selection, field) * inner
             elif isinstance(selection, InlineFragmentNode):
-                total += self._cost(selection.selection_set, fragments, variables, seen)
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.cost(selection.selection_set, target, seen)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
-                if name in seen or name not in fragments:
+                if name in seen or name not in self.fragments:
                     continue  # circular spreads are refused by validation itself
-                total += self._cost(fragments[name].selection_set, fragments, variables, seen | {name})
+                fragment = self.fragments[name]
+                target = self.schema.get_type(fragment.type_condition.name.value)
+                total += self.cost(fragment.selection_set, target, seen | {name})
         return total
 
 

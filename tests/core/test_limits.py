@@ -74,3 +74,16 @@ async def test_a_body_over_the_limit_is_refused(make_tenure: Callable[..., Any])
 
         fine = await tenure.client.post("/graphql", content=one_chunk(), headers=headers)
         assert fine.status_code == 200 and fine.json()["data"]["viewer"]["role"] == "admin"
+
+
+async def test_default_page_sizes_count_toward_complexity(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], max_complexity=300) as tenure:
+        await create_customer(tenure, "Someone")
+        # No `first` anywhere: 20 customers by default, each with 10 orders by default.
+        implicit = "{ customers { nodes { name orders { nodes { externalId lines { sku } } } } } }"
+        answer = await tenure.gql(implicit, key=await tenure.key())
+        assert answer["errors"][0]["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": "complexity"}
+        # customers: 1 + 20 x (nodes: 1 + name 1 + orders: 1 + 10 x (nodes: 1 + externalId 1 + lines 2)) = 861
+        assert "complexity is 861," in answer["errors"][0]["message"]
+        small = "{ customers(first: 5) { nodes { name orders(first: 2) { nodes { externalId lines { sku } } } } } }"
+        assert (await tenure.ok(small))["customers"]["nodes"] == [{"name": "Someone", "orders": {"nodes": []}}]
