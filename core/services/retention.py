@@ -261,7 +261,7 @@ WHERE o.status <> 'cancelled' AND o.placed_at < :lo GROUP BY 1"""
 SELECT {ckey} AS g, {_month_sql('c.first_order_at', dialect)} AS mo, COUNT(*) FROM customers c {cjoin}
 WHERE c.first_order_at IS NOT NULL AND c.first_order_at < :hi GROUP BY 1, 2"""
     first_orders = (await ctx.session.execute(_timed(counts_sql), {"hi": _utc(hi)})).all()
-    return _assemble(rows, revenue_before, first_orders, first, last, step, cfg, by is not None)
+    return _assemble(list(rows), revenue_before, list(first_orders), first, last, step, cfg, by is not None)
 
 
 async def _tune(ctx: ServiceContext) -> None:

@@ -18,7 +18,7 @@ hookspec = pluggy.HookspecMarker("tenure")
 
 @hookspec
 def churn_win_back(ctx: ServiceContext, customer_id: int, score: int,
-                   reasons: list[str]) -> Awaitable[None] | None:  # type: ignore[empty-body]
+                   reasons: list[str]) -> Awaitable[None] | None:
     """Called once per warning, in the transaction that raised it, when
     ``TENURE_CHURN_WIN_BACK`` is on: offer the customer something (a coupon through loyalty,
     a message through ``core.messages``). Return an awaitable (it is awaited) or ``None``.

@@ -5,14 +5,17 @@ segments."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, Json, plugin_model_base
+from core.db import Base, BigId, Json, plugin_model_base
 
-Model = plugin_model_base("churn")
+if TYPE_CHECKING:  # mypy sees the declarative base; at run time the tables are marked as churn's
+    Model = Base
+else:
+    Model = plugin_model_base("churn")
 CASCADE = "CASCADE"
 
 

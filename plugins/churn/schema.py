@@ -149,7 +149,7 @@ class ChurnQuery:
                       description="Saved segments, by name.")
     async def segments(self, info: Info) -> list[ChurnSegment]:
         async with info.context.db() as session:
-            return list(await session.scalars(select(Segment).order_by(Segment.name)))  # type: ignore[arg-type]
+            return list(await session.scalars(select(Segment).order_by(Segment.name)))
 
     @strawberry.field(permission_classes=[allow(*STAFF)], description="Every warning rule and its settings.")
     async def churn_rules(self, info: Info) -> list[ChurnRule]:

@@ -190,7 +190,7 @@ async def _outside_signals(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings
         ids = list(scope.ids)
     else:
         ids = list(await ctx.session.scalars(
-            select(Customer.id).where(Customer.id >= scope.lo, Customer.id < scope.hi)))  # type: ignore[operator]
+            select(Customer.id).where(Customer.id >= scope.lo, Customer.id < scope.hi)))
     if rules["low_survey"].enabled:
         from plugins.nps.service import latest_scores
 
@@ -256,7 +256,7 @@ SELECT s.customer_id, 'open', {_level_sql()}, s.health, s.fired, :empty, :now, :
 FROM churn_scores s
 WHERE {scope.sql('s.customer_id')} AND s.health < :threshold AND s.stage <> 'lost'
   AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.customer_id AND w.status = 'open')"""
-    types = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
+    types: dict[str, Any] = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
     params = {**base, "empty": [], "false_": False}
     for sql in (resolve, refresh, raise_):
         stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=t) for n, t in types.items() if f":{n}" in sql])

@@ -246,13 +246,13 @@ def clean_filter(raw: dict[str, Any]) -> dict[str, Any]:
 
 def segment_condition(f: dict[str, Any], cfg: ChurnSettings) -> Any:
     """The customers a saved filter selects, as a condition on ``Score``."""
-    parts = []
+    parts: list[Any] = []
     if f.get("segments"):
         parts.append(Score.segment.in_(f["segments"]))
     if f.get("stages"):
         parts.append(Score.stage.in_(f["stages"]))
     if f.get("levels"):
-        level = []
+        level: list[Any] = []
         if "high" in f["levels"]:
             level.append(Score.health < cfg.high_risk_below)
         if "medium" in f["levels"]:

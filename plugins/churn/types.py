@@ -126,7 +126,7 @@ class ChurnWarning:
 
     @strawberry.field
     async def customer(self: Warning, info: Info) -> Customer:
-        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)  # type: ignore[no-any-return]
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
 @strawberry.type(description="A warning rule and its current settings.")
