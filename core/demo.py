@@ -76,10 +76,10 @@ CATALOG = (
 SEASON = (0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.0, 0.95, 1.05, 1.45, 1.9)
 # (share of customers, orders a month, interactions per order)
 PROFILES = {
-    "loyal": (0.18, 0.75, 0.5),
-    "regular": (0.42, 0.30, 0.4),
-    "occasional": (0.25, 0.10, 0.3),
-    "churner": (0.15, 0.40, 0.6),
+    "loyal": (0.18, 0.45, 0.4),
+    "regular": (0.42, 0.16, 0.3),
+    "occasional": (0.25, 0.06, 0.3),
+    "churner": (0.15, 0.25, 0.5),
 }
 
 
