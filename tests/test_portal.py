@@ -84,11 +84,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         wait_http(f"http://127.0.0.1:{api_port}/healthz")
         wait_http(f"http://127.0.0.1:{portal_port}/")
         yield {"api": f"http://127.0.0.1:{api_port}", "portal": f"http://127.0.0.1:{portal_port}",
-               "admin": admin, "staff": staff, "shots": folder}
+               "admin": admin, "staff": staff, "shots": folder, "env": env}
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=15)
+
+
+RUN_JOB = """
+import asyncio, sys
+from core.context import ServiceContext
+from core.db import Database
+from core.plugins import load_plugins
+from core.settings import Settings
+
+async def main() -> None:
+    settings = Settings.from_env()
+    plugins = load_plugins(settings)
+    db = Database(settings.resolved_database_url)
+    async with db.transaction() as session:
+        await plugins.jobs[sys.argv[1]].run(ServiceContext(session, settings, plugins), {})
+    await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+def run_job(stack: dict[str, Any], name: str) -> None:
+    """Run a scheduled job now, as the scheduler would at its time."""
+    done = subprocess.run([sys.executable, "-c", RUN_JOB, name], env=stack["env"], cwd=stack["shots"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def api(stack: dict[str, Any], query: str, variables: dict[str, Any] | None = None, key: str = "admin") -> Any:
@@ -187,3 +213,50 @@ def test_a_staff_member_works_through_the_portal(stack: dict[str, Any], browser:
         width, height = png_size(shot)
         assert width >= 1000 and height >= 600, f"{shot.name} is {width}x{height}"
         assert shot.stat().st_size > 10_000, f"{shot.name} looks blank"
+
+
+def test_a_member_sees_points_tier_rewards_and_answers_the_survey(stack: dict[str, Any], browser: Any) -> None:
+    people = api(stack, "{ customers(first: 50) { edges { node { id name emails consent { email } } } } }")
+    customer = next(e["node"] for e in people["customers"]["edges"] if e["node"]["consent"]["email"]
+                    and e["node"]["emails"])
+    cid = customer["id"]
+    before = api(stack, "query($id: ID!) { customer(id: $id) { points { balance } } }", {"id": cid})
+    api(stack, 'mutation($c: ID!) { adjustPoints(input: {customerId: $c, points: 500, reason: "welcome gift", '
+               'idempotencyKey: "portal-gift"}) { userErrors { message } } }', {"c": cid})
+    api(stack, 'mutation { createReward(input: {name: "Free coffee", cost: 300, description: "Any size"}) '
+               "{ userErrors { message } } }")
+    survey = api(stack, 'mutation { createSurvey(input: {name: "Portal NPS", trigger: MANUAL, delayDays: 0}) '
+                        "{ survey { id } userErrors { message } } }")["createSurvey"]["survey"]["id"]
+    api(stack, "mutation($s: ID!, $c: ID!) { sendSurvey(input: {surveyId: $s, customerIds: [$c]}) "
+               "{ userErrors { message } } }", {"s": survey, "c": cid})
+    run_job(stack, "nps.send_due")
+    token = api(stack, "mutation($c: ID!) { issueMemberToken(input: {customerId: $c}) { token } }",
+                {"c": cid})["issueMemberToken"]["token"]
+    stack["member"] = token
+    assert api(stack, "{ me { openSurveys { token } } }", key="member")["me"]["openSurveys"]
+    balance = before["customer"]["points"]["balance"] + 500
+
+    browser.get(stack["portal"] + "/member.html")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "token")).send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "#signin button").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "main").get_attribute("data-page") == "member")
+    assert browser.find_element(By.ID, "hello").text == f"Hi {customer['name']}"
+    assert browser.find_element(By.ID, "balance").text == f"{balance:,}"
+    assert browser.find_element(By.ID, "tier").is_displayed()
+    coffee = next(b for b in browser.find_elements(By.CSS_SELECTOR, "#rewards button") if b.text == "300 points")
+    screenshot(browser, stack, "6-member")
+    coffee.click()
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: d.find_elements(By.ID, "notice") and d.find_element(By.ID, "notice").text == "Enjoy your reward!")
+    assert browser.find_element(By.ID, "balance").text == f"{balance - 300:,}"
+    scores = browser.find_elements(By.CSS_SELECTOR, "#survey .scores button")
+    assert [b.text for b in scores] == [str(n) for n in range(11)]
+    scores[9].click()
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: d.find_element(By.ID, "notice").text == "Thank you for your answer!")
+    assert not browser.find_elements(By.ID, "survey")
+    shot = screenshot(browser, stack, "7-member-after")
+    assert png_size(shot)[0] >= 1000 and shot.stat().st_size > 10_000
+    answers = api(stack, "query($id: ID!) { customer(id: $id) { surveys(first: 5) { response { score } } } }",
+                  {"id": cid})["customer"]["surveys"]
+    assert [s["response"]["score"] for s in answers if s["response"]] == [9]
