@@ -25,6 +25,7 @@ SCALARS: dict[str, Any] = {
     "ID": NO_SUCH_ID,
     "String": "x",
     "Int": 1,
+    "Long": 1,
     "Float": 1.0,
     "Boolean": False,
     "DateTime": "2026-01-01T00:00:00+00:00",

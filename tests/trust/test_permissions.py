@@ -91,6 +91,26 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Mutation.updateSubscription": (KEYS, "subscriptions:write"),
     "Mutation.renewSubscription": (KEYS, "subscriptions:write"),
     "Mutation.cancelSubscription": (KEYS, "subscriptions:write"),
+    # -- churn
+    "Query.churnWarnings": (KEYS, "customers:read"),
+    "Query.segments": (KEYS, "customers:read"),
+    "Query.churnRules": (BACK, None),
+    "Query.churnReport": (KEYS, "reports:read"),
+    "Mutation.saveChurnRule": (ADMIN_ONLY, None),
+    "Mutation.deleteChurnRule": (ADMIN_ONLY, None),
+    "Mutation.saveSegment": (BACK, None),
+    "Mutation.deleteSegment": (BACK, None),
+    # -- tiers
+    "Query.tiers": (KEYS | {MEMBER}, None),
+    "Query.tierDistribution": (BACK, None),
+    "Query.simulateTiers": (BACK, None),
+    "Mutation.createTier": (BACK, None),
+    "Mutation.updateTier": (BACK, None),
+    "Mutation.setCustomerTier": (BACK, None),
+    # -- the member app
+    "Mutation.updateMe": (frozenset({MEMBER}), None),
+    # -- the example partner plugin (tests/partner_plugin)
+    "Mutation.recordVisit": (KEYS, "visits:write"),
 }
 
 #: What a member may reach from ``me``: their own profile and plugin views of themselves.
@@ -142,7 +162,12 @@ async def test_every_root_field_declares_who_may_call_it_and_means_it(make_tenur
                     continue
                 answer = await tenure.gql(document, variables, key=token)
                 calls += 1
-                codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
+                errors = answer.get("errors") or []
+                if any("path" not in e and "code" not in (e.get("extensions") or {}) for e in errors):
+                    wrong.append(f"{path} as {caller}: the request did not run (teach tests/trust/matrix.py "
+                                 f"a sample for its arguments): {errors}")
+                    continue
+                codes = {(e.get("extensions") or {}).get("code") for e in errors}
                 refused = bool(codes & DENIED)
                 if refused == _expected(caller, allowed, scope):
                     wrong.append(f"{path} as {caller}: {'refused' if refused else 'allowed'} "
