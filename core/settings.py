@@ -153,6 +153,7 @@ class Settings:
 
     def _with_env(self, env: Mapping[str, str]) -> Settings:
         object.__setattr__(self, "_env", dict(env))
+        self.__dict__.pop("_plugin_settings", None)
         return self
 
     def check(self) -> None:
@@ -220,9 +221,16 @@ class Settings:
         return tuple(p.strip() for p in value.split(",") if p.strip())
 
     def for_plugin(self, plugin: str, cls: type[T]) -> T:
-        """A plugin's settings, read from ``TENURE_<PLUGIN>_<FIELD>``."""
-        env: Mapping[str, str] = getattr(self, "_env", os.environ)
-        return read_dataclass(cls, f"{PREFIX}{plugin.upper()}_", env)
+        """A plugin's settings, read from ``TENURE_<PLUGIN>_<FIELD>``. Read once per settings
+        object: resolvers ask for them on every row, and reading evaluates type hints."""
+        env: Mapping[str, str] | None = getattr(self, "_env", None)
+        if env is None:
+            return read_dataclass(cls, f"{PREFIX}{plugin.upper()}_", os.environ)
+        cache: dict[tuple[str, type], Any] = self.__dict__.setdefault("_plugin_settings", {})
+        if (plugin, cls) not in cache:
+            cache[plugin, cls] = read_dataclass(cls, f"{PREFIX}{plugin.upper()}_", env)
+        found: T = cache[plugin, cls]
+        return found
 
     def replace(self, **changes: Any) -> Settings:
         env = getattr(self, "_env", {})
