@@ -8,6 +8,7 @@ per mutation and per staff read of customers (``schema.privacy.AuditTrail``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,7 @@ async def record(session: AsyncSession, access: Access) -> AuditEntry:
     return entry
 
 
-def entries(*, actor: str | None = None, customer_id: int | None = None) -> Select[tuple[AuditEntry]]:
+def entries(*, actor: str | None = None, customer_id: int | None = None) -> Select[Any]:
     """The log, optionally of one actor (``key:12``, ``member:5``) or about one customer."""
     stmt = select(AuditEntry)
     if actor is not None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationType
+from graphql import GraphQLError, GraphQLResolveInfo, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
@@ -87,7 +87,7 @@ class PrivacyQuery:
             ctx = ServiceContext(session, info.context.settings, info.context.plugins,
                                  actor=info.context.principal.actor)
             try:
-                return await privacy.export_customer(ctx, customer_id)
+                return await privacy.export_customer(ctx, customer_id)  # type: ignore[return-value]
             except NotFound as error:
                 raise GraphQLError(error.message, extensions={"code": "NOT_FOUND", "field": "id"}) from None
 
@@ -126,7 +126,7 @@ class PrivacyMutations:
                                    prefix=created.record.prefix, user_errors=[])
 
 
-def _customer_id(field: str, arguments: dict[str, Any], info: Info) -> int | None:
+def _customer_id(field: str, arguments: dict[str, Any], info: GraphQLResolveInfo) -> int | None:
     """The customer a call is about, from its GraphQL arguments (as sent, camelCase)."""
     principal = info.context.principal
     if principal is not None and principal.customer_id is not None:
@@ -152,7 +152,7 @@ def _outcome(result: Any) -> str:
 class AuditTrail(SchemaExtension):
     """Writes an audit entry for each root mutation field, and each audited read by a key."""
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: Info, *args: Any, **kwargs: Any) -> Any:
+    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
         result = _next(root, info, *args, **kwargs)
         if info.path.prev is not None or info.context.principal is None:
             return result
