@@ -26,6 +26,7 @@ from strawberry.types.field import StrawberryField
 
 from core.plugins import PluginManager
 from core.settings import Settings
+from schema.availability import UnavailableErrors
 from schema.limits import ComplexityLimiter, LimitMessages, TokenLimitedParser
 from schema.messages import MessageMutations, MessageQuery
 from schema.mutations.admin import AdminMutations
@@ -146,6 +147,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
         lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
         lambda: LimitMessages(settings),
         AuditTrail,
+        UnavailableErrors,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -27,6 +27,7 @@ from core.logging import configure as configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.settings import Settings
 from core.tracing import instrument as instrument_tracing
+from schema.availability import DatabaseUnavailable
 from schema.build import build_schema
 from schema.context import Context
 from schema.metrics import Metrics, operation_label
@@ -215,6 +216,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.add_middleware(DatabaseUnavailable)  # innermost: a 503 that says why, not a stack trace
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response, refusals too, carries its id
     if not logging.getLogger().handlers:

@@ -44,6 +44,7 @@ class Book:
     http_requests: int = 0
     transport_failures: int = 0
     server_errors: int = 0
+    unavailable: int = 0
     graphql_errors: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     double_submits: int = 0
@@ -91,11 +92,16 @@ class Driver:
                 port = None  # that process is down: try any
                 await asyncio.sleep(0.1 + self.rng.random() * 0.2)
                 continue
+            answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
+            if codes == {"UNAVAILABLE"}:  # the database is out of reach: said clearly, try again
+                self.book.unavailable += 1
+                await asyncio.sleep(0.3)
+                continue
             if response.status_code >= 500:
                 self.book.server_errors += 1
                 await asyncio.sleep(0.2)
                 continue
-            answer = response.json()
             if answer.get("errors"):
                 self.book.graphql_errors.append(str(answer["errors"])[:300])
                 await asyncio.sleep(0.2)

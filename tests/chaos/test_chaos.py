@@ -28,7 +28,10 @@ from tests.chaos.driver import Book, Driver, Owned
 from tests.chaos.verify import verify
 from tests.crash.receivers import http_receiver, smtp_server
 
-POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL", "")
+POSTGRES_URL = os.environ.get("TENURE_CHAOS_POSTGRES_URL") or os.environ.get("TENURE_TEST_POSTGRES_URL", "")
+#: "15 main": the PostgreSQL cluster (pg_ctlcluster's version and name) serving POSTGRES_URL,
+#: to stop and start again in the middle of the load. Unset: that form is skipped.
+PG_CLUSTER = os.environ.get("TENURE_CHAOS_PG_RESTART", "").split()
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
 REQUESTS = int(os.environ.get("TENURE_CHAOS_REQUESTS", "1000"))
 SEED = int(os.environ.get("TENURE_CHAOS_SEED", "1124"))
@@ -112,7 +115,21 @@ async def _kill_loop(cluster: Cluster, rng: random.Random, stop: asyncio.Event) 
     await asyncio.gather(*restarting.values())
 
 
-async def _run(tmp_path: Path, requests: int, seed: int) -> dict[str, Any]:
+async def _restart_postgres(book: Book, after: int, down_for: float, log: dict[str, Any]) -> None:
+    """Stop the database when ``after`` mutations were sent, keep it down, start it again."""
+    while len(book.sent) < after:  # noqa: ASYNC110 - the clients fill the book; a glance every 0.1 s will do
+        await asyncio.sleep(0.1)
+    before = book.unavailable
+    stop = await asyncio.create_subprocess_exec("pg_ctlcluster", *PG_CLUSTER, "stop", "-m", "fast")
+    await stop.wait()
+    await asyncio.sleep(down_for)
+    log["unavailable_while_down"] = book.unavailable - before
+    start = await asyncio.create_subprocess_exec("pg_ctlcluster", *PG_CLUSTER, "start")
+    await start.wait()
+    log["postgres_down_seconds"] = down_for
+
+
+async def _run(tmp_path: Path, requests: int, seed: int, *, restart_postgres: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_chaos"
     database_url = await recreate_database(POSTGRES_URL, name)
@@ -146,7 +163,11 @@ async def _run(tmp_path: Path, requests: int, seed: int) -> dict[str, Any]:
 
             stop = asyncio.Event()
             killer = asyncio.create_task(_kill_loop(cluster, random.Random(seed + 1), stop))
-            await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+            postgres: dict[str, Any] = {}
+            tasks = [client(i) for i in range(CLIENTS)]
+            if restart_postgres:
+                tasks.append(_restart_postgres(book, requests // 3, 4.0, postgres))
+            await asyncio.gather(*tasks)
             load_seconds = time.monotonic() - started
             stop.set()
             await killer
@@ -162,13 +183,13 @@ async def _run(tmp_path: Path, requests: int, seed: int) -> dict[str, Any]:
         "double_submits": book.double_submits, "processes_killed": sum(cluster.kills.values()),
         "kills": cluster.kills, "load_seconds": round(load_seconds, 1), "gave_up": book.gave_up,
         "phases": {k: round(v, 1) for k, v in phases.items()},
-        "graphql_errors": book.graphql_errors[:5], "refused": book.refused[:5],
+        "graphql_errors": book.graphql_errors[:5], "refused": book.refused[:5], "unavailable": book.unavailable,
+        "server_errors": book.server_errors, **postgres,
     })
     return outcome
 
 
-def test_nothing_is_lost_or_doubled_when_processes_die(tmp_path: Path) -> None:
-    report = asyncio.run(_run(tmp_path, REQUESTS, SEED))
+def _check(report: dict[str, Any]) -> None:
     print("chaos report: " + json.dumps(report, sort_keys=True))
     assert report["processes_killed"] >= 3, report
     assert report["losses"] == [] and report["duplicates"] == [], report
@@ -176,3 +197,15 @@ def test_nothing_is_lost_or_doubled_when_processes_die(tmp_path: Path) -> None:
     assert report["invariants"] == [], report
     assert report["gave_up"] == 0 and report["refused"] == [] and report["graphql_errors"] == [], report
     assert report["acknowledged"] == report["mutations"] == REQUESTS, report
+    assert report["server_errors"] == 0, report  # a failure is a clear 503 UNAVAILABLE, never a bare 500
+
+
+def test_nothing_is_lost_or_doubled_when_processes_die(tmp_path: Path) -> None:
+    _check(asyncio.run(_run(tmp_path, REQUESTS, SEED)))
+
+
+@pytest.mark.skipif(not PG_CLUSTER, reason="set TENURE_CHAOS_PG_RESTART to the cluster to restart, e.g. '15 main'")
+def test_postgresql_down_in_the_middle_fails_clearly_and_recovers(tmp_path: Path) -> None:
+    report = asyncio.run(_run(tmp_path, REQUESTS, SEED + 7, restart_postgres=True))
+    _check(report)
+    assert report["unavailable_while_down"] > 0, report  # callers were told, in words, what was wrong
