@@ -15,6 +15,7 @@ from core.errors import UserError
 from core.models import Role
 from core.services import retention as service
 from schema.permissions import STAFF, allow
+from schema.types.common import Long
 
 
 @strawberry.enum(description="How long each period is.")
@@ -85,24 +86,24 @@ class RetentionPeriod:
         return self._figures.orders
 
     @strawberry.field(description="Net revenue of the period's orders, minor units.")
-    def revenue(self) -> int:
-        return self._figures.revenue
+    def revenue(self) -> Long:
+        return Long(self._figures.revenue)
 
     @strawberry.field(description="Net revenue / orders, minor units.")
-    def average_order_value(self) -> int | None:
-        return self._figures.average_order_value
+    def average_order_value(self) -> Long | None:
+        return _long(self._figures.average_order_value)
 
     @strawberry.field(description="Orders / customers who ordered in the period.")
     def purchase_frequency(self) -> float | None:
         return self._figures.purchase_frequency
 
     @strawberry.field(description="Net revenue up to the period's end / customers who had ordered by then.")
-    def historic_clv(self) -> int | None:
-        return self._figures.historic_clv
+    def historic_clv(self) -> Long | None:
+        return _long(self._figures.historic_clv)
 
     @strawberry.field(description="averageOrderValue x purchaseFrequency x expected lifetime (1 / churn, capped).")
-    def predicted_clv(self) -> int | None:
-        return self._figures.predicted_clv
+    def predicted_clv(self) -> Long | None:
+        return _long(self._figures.predicted_clv)
 
 
 @strawberry.type(description="One cell of the cohort triangle.")
@@ -118,6 +119,10 @@ class CohortRow:
     month: date
     size: int
     cells: list[CohortCell]
+
+
+def _long(value: int | None) -> Long | None:
+    return None if value is None else Long(value)
 
 
 def _bad(error: UserError) -> GraphQLError:

@@ -22,6 +22,7 @@ from plugins.churn.settings import churn_settings
 from schema import loaders
 from schema.context import Context
 from schema.relay import Connection, paginate
+from schema.types.common import Long
 from schema.types.core import Customer
 
 
@@ -59,7 +60,7 @@ class ChurnRisk:
 class Rfm:
     recency_days: int | None = strawberry.field(description="Days since the last order.")
     frequency: int = strawberry.field(description="Orders in the window.")
-    monetary: int = strawberry.field(description="Net spend in the window, minor units.")
+    monetary: Long = strawberry.field(description="Net spend in the window, minor units.")
     r: int | None
     f: int | None
     m: int | None
