@@ -119,9 +119,10 @@ async def settle_shortfall(ctx: ServiceContext, account: Account) -> None:
 
 async def reverse_order(ctx: ServiceContext, order_id: int, customer_id: int, ratio: tuple[int, int],
                         reason: str) -> list[Entry]:
-    """Bring what the order's points reversals add up to ``ceil(earned * ratio)``: from the
-    order's pending lots, then its own posted lots, then the oldest others; what was spent
-    already is recorded as the entry's (and the account's) shortfall."""
+    """Bring what the order's points reversals (plus what expired of its lots) add up to
+    ``ceil(earned * ratio)``: from the order's pending lots, then its own posted lots, then
+    the oldest others; what was spent already is recorded as the entry's (and the
+    account's) shortfall."""
     of_order = select(Entry).where(Entry.order_id == order_id, Entry.kind == EntryKind.EARN).order_by(Entry.id)
     if not list(await ctx.session.scalars(of_order.limit(1))):
         return []
@@ -131,9 +132,14 @@ async def reverse_order(ctx: ServiceContext, order_id: int, customer_id: int, ra
         select(func.coalesce(func.sum(-Entry.points + Entry.shortfall), 0),
                func.coalesce(func.sum(-Entry.qualifying), 0))
         .where(Entry.order_id == order_id, Entry.kind == EntryKind.REVERSE))).one()
+    # Points of this order that expired were never the member's to keep or spend: they
+    # count as taken back already, so a refund after expiry owes nothing for them.
+    expired = await ctx.session.scalar(
+        select(func.coalesce(func.sum(Draw.points), 0)).join(Entry, Entry.id == Draw.entry_id)
+        .where(Entry.kind == EntryKind.EXPIRE, Draw.lot_id.in_([lot.id for lot in lots])))
     num, den = ratio
     earned = sum(lot.points for lot in lots)
-    todo = -(-earned * num // den) - int(done[0])
+    todo = -(-earned * num // den) - int(done[0]) - int(expired or 0)
     q_todo = -(-sum(lot.qualifying for lot in lots) * num // den) - int(done[1])
     written: list[Entry] = []
     for lot in lots:

@@ -339,3 +339,16 @@ async def test_the_invariant_check_names_a_tampered_balance(make_tenure: Callabl
         problems = await check_invariants(tenure)
         assert len(problems) == 1 and f"customer {cid}: balance 55" in problems[0]
         assert "ledger adds up to 40 posted" in problems[0]
+
+
+async def test_a_refund_after_the_points_expired_owes_nothing_for_them(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    async with make_tenure(plugins=["loyalty"], env={**NOW, "TENURE_LOYALTY_EXPIRY_DAYS": "30"}) as tenure:
+        cid = await new_customer(tenure)
+        order = await record_order(tenure, cid, "Z1", 5_000)
+        frozen_clock.advance(days=31)
+        await run_job(tenure, "loyalty.expire_points")
+        await refund(tenure, order)
+        summary = await points(tenure, cid)
+        assert (summary["balance"], summary["shortfall"]) == (0, 0)
+        assert await check_invariants(tenure) == []

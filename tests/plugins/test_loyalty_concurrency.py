@@ -120,11 +120,14 @@ async def _replay(url: str, history: list[tuple[str, int, int]]) -> None:
             for order_id, _ in orders:
                 status = await tenure.scalar("SELECT status FROM orders WHERE id = :i", i=order_id)
                 if status in ("refunded", "cancelled"):
-                    # Every point the order earned was taken back, or is recorded as owed.
-                    net = await tenure.scalar(
-                        "SELECT coalesce(sum(points), 0) + coalesce(sum(CASE WHEN kind = 'reverse' THEN shortfall "
-                        "ELSE 0 END), 0) FROM loyalty_entries WHERE order_id = :i", i=order_id)
-                    assert net == 0
+                    # Every point the order earned was taken back, recorded as owed, or had expired.
+                    kept = await tenure.scalar("SELECT coalesce(sum(points), 0) - coalesce(sum(shortfall), 0) "
+                                               "FROM loyalty_entries WHERE order_id = :i", i=order_id)
+                    expired = await tenure.scalar(
+                        "SELECT coalesce(sum(d.points), 0) FROM loyalty_draws d JOIN loyalty_entries e "
+                        "ON e.id = d.entry_id JOIN loyalty_entries lot ON lot.id = d.lot_id "
+                        "WHERE e.kind = 'expire' AND lot.order_id = :i", i=order_id)
+                    assert kept == expired
 
 
 @settings(max_examples=25, deadline=None, database=None,
