@@ -352,3 +352,26 @@ async def test_a_refund_after_the_points_expired_owes_nothing_for_them(
         summary = await points(tenure, cid)
         assert (summary["balance"], summary["shortfall"]) == (0, 0)
         assert await check_invariants(tenure) == []
+
+
+async def test_rules_and_rewards_change_through_the_api(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=["loyalty"], env=NOW) as tenure:
+        rule = (await create_rule(tenure, name="triple", kind="base", points=3, perAmount=100))["rule"]
+        cid = await new_customer(tenure)
+        await record_order(tenure, cid, "C1", 1_000)
+        assert (await points(tenure, cid))["balance"] == 30
+        update = """mutation($i: UpdateEarnRuleInput!) { updateEarnRule(input: $i) { rule { active }
+            userErrors { field } } }"""
+        off = await tenure.ok(update, {"i": {"id": rule["id"], "rule": {"name": "triple", "kind": "base", "points": 3,
+                                                                       "active": False}}})
+        assert off["updateEarnRule"] == {"rule": {"active": False}, "userErrors": []}
+        await record_order(tenure, cid, "C2", 1_000)
+        assert (await points(tenure, cid))["balance"] == 40
+        reward = await create_reward(tenure, name="Cap", cost=10, stock=1)
+        changed = await tenure.ok("""mutation($i: UpdateRewardInput!) { updateReward(input: $i) {
+            reward { stock cost } userErrors { field } } }""",
+            {"i": {"id": str(reward), "reward": {"name": "Cap", "cost": 25, "stock": 5}}})
+        assert changed["updateReward"] == {"reward": {"stock": 5, "cost": 25}, "userErrors": []}
+        bad = await tenure.ok("""mutation($i: UpdateRewardInput!) { updateReward(input: $i) {
+            userErrors { field } } }""", {"i": {"id": str(reward), "reward": {"name": "Cap", "cost": 0}}})
+        assert bad["updateReward"]["userErrors"] == [{"field": "cost"}]

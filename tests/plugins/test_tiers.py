@@ -185,3 +185,18 @@ async def test_bad_tiers_are_refused_and_simulate_writes_nothing(make_tenure: Ca
             {"name": "(none)", "customers": 2}, {"name": "Silver", "customers": 1}, {"name": "Gold", "customers": 1}]}
         dist = await tenure.ok("{ tierDistribution { tier { name } customers } }")
         assert [d["customers"] for d in dist["tierDistribution"]] == [0, 1, 2, 1]
+
+
+async def test_lowering_a_threshold_lifts_members_at_the_next_review(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=["tiers"]) as tenure:
+        ids = await standard_tiers(tenure)
+        cid = await new_customer(tenure)
+        await record_order(tenure, cid, "U1", 80_000)
+        assert (await tier_of(tenure, cid))["tier"]["name"] == "Silver"
+        changed = await tenure.ok("""mutation($i: UpdateTierInput!) { updateTier(input: $i) { tier { name }
+            userErrors { field } } }""", {"i": {"id": ids["Gold"], "tier": {"name": "Gold", "rank": 2,
+                                                                             "minSpend": 75_000}}})
+        assert changed["updateTier"] == {"tier": {"name": "Gold"}, "userErrors": []}
+        await run_job(tenure, "tiers.review")
+        gold = await tier_of(tenure, cid)
+        assert gold["tier"]["name"] == "Gold" and gold["reason"].startswith("review: spend 800.00 USD")
