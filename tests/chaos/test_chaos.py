@@ -15,6 +15,8 @@ import asyncio
 import json
 import os
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,9 @@ async def _kill_loop(cluster: Cluster, rng: random.Random, stop: asyncio.Event) 
         try:
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(1.5, 3.5))
         except TimeoutError:
+            for task in restarting.values():
+                if task.done():
+                    task.result()  # a process that cannot start again fails the test here, loudly
             restarting = {n: t for n, t in restarting.items() if not t.done()}
             apis_down = sum(1 for n in restarting if n.startswith("api"))
             candidates = sorted(n for n in cluster.processes
@@ -129,13 +134,16 @@ async def _restart_postgres(book: Book, after: int, down_for: float, log: dict[s
     log["postgres_down_seconds"] = down_for
 
 
-async def _run(tmp_path: Path, requests: int, seed: int, *, restart_postgres: bool = False) -> dict[str, Any]:
+async def _run(requests: int, seed: int, *, restart_postgres: bool = False) -> dict[str, Any]:
     rng = random.Random(seed)
     name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_chaos"
     database_url = await recreate_database(POSTGRES_URL, name)
     flush_redis(REDIS_URL)
     with smtp_server() as mailbox, http_receiver() as hooks:
-        cluster = Cluster(database_url, REDIS_URL, tmp_path / "logs",
+        # Logs live outside pytest's temporary folders, which another pytest run on the machine
+        # may clean away while this test still writes to them.
+        logs = Path(tempfile.mkdtemp(prefix=f"tenure-chaos-{seed}-"))
+        cluster = Cluster(database_url, REDIS_URL, logs,
                           extra_env={"TENURE_SMTP_HOST": "127.0.0.1", "TENURE_SMTP_PORT": str(mailbox.port)})
         phases: dict[str, float] = {}
         mark = time.monotonic()
@@ -171,6 +179,8 @@ async def _run(tmp_path: Path, requests: int, seed: int, *, restart_postgres: bo
             load_seconds = time.monotonic() - started
             stop.set()
             await killer
+            down = [name for name, process in cluster.processes.items() if not process.alive]
+            assert not down, f"processes not running after the load: {down}"
             await driver.close()
             settle = time.monotonic()
             outcome = await verify(database_url, settings, plugins, book, hooks, within=150.0)
@@ -184,7 +194,7 @@ async def _run(tmp_path: Path, requests: int, seed: int, *, restart_postgres: bo
         "kills": cluster.kills, "load_seconds": round(load_seconds, 1), "gave_up": book.gave_up,
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "graphql_errors": book.graphql_errors[:5], "refused": book.refused[:5], "unavailable": book.unavailable,
-        "server_errors": book.server_errors, **postgres,
+        "server_errors": book.server_errors, "logs": str(logs), **postgres,
     })
     return outcome
 
@@ -200,12 +210,15 @@ def _check(report: dict[str, Any]) -> None:
     assert report["server_errors"] == 0, report  # a failure is a clear 503 UNAVAILABLE, never a bare 500
 
 
-def test_nothing_is_lost_or_doubled_when_processes_die(tmp_path: Path) -> None:
-    _check(asyncio.run(_run(tmp_path, REQUESTS, SEED)))
+def test_nothing_is_lost_or_doubled_when_processes_die() -> None:
+    report = asyncio.run(_run(REQUESTS, SEED))
+    _check(report)
+    shutil.rmtree(report["logs"])  # kept when the test fails, to read what the processes said
 
 
 @pytest.mark.skipif(not PG_CLUSTER, reason="set TENURE_CHAOS_PG_RESTART to the cluster to restart, e.g. '15 main'")
-def test_postgresql_down_in_the_middle_fails_clearly_and_recovers(tmp_path: Path) -> None:
-    report = asyncio.run(_run(tmp_path, REQUESTS, SEED + 7, restart_postgres=True))
+def test_postgresql_down_in_the_middle_fails_clearly_and_recovers() -> None:
+    report = asyncio.run(_run(REQUESTS, SEED + 7, restart_postgres=True))
     _check(report)
     assert report["unavailable_while_down"] > 0, report  # callers were told, in words, what was wrong
+    shutil.rmtree(report["logs"])
