@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ def upgrade(settings: Settings, plugins: PluginManager, *, skip_unstarted: bool 
     """Apply every pending revision of the core and the enabled plugins. ``skip_unstarted``
     passes over a plugin whose branch has no revision yet (``tenure migrations new`` is
     about to write its first one)."""
+    # Alembic announces each of its own extension modules at INFO; only the revisions matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     cfg = alembic_config(settings, plugins)
     done = targets(plugins)
     if skip_unstarted:
