@@ -91,11 +91,34 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
         migrate = settings.resolved_database_url.startswith("sqlite")
     if migrate:
         _upgrade(settings, plugins)
+    if not _has_api_key(settings):
+        click.echo("No API key yet: create one with `tenure apikey create --name me --role admin` "
+                   "and send it as 'Authorization: Bearer <key>'.")
     click.echo(f"Tenure on http://{host or settings.host}:{port or settings.port}/graphql "
                f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
                f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
     uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level.lower(), access_log=False, log_config=None)
+
+
+def _has_api_key(settings: Settings) -> bool:
+    """Whether any key exists (``False`` also when the tables are not there yet)."""
+    from sqlalchemy import select
+
+    from core.db import Database
+    from core.models import ApiKey
+
+    async def run() -> bool:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.reader() as session:
+                return await session.scalar(select(ApiKey.id).limit(1)) is not None
+        except Exception:  # no tables yet: `tenure migrate` has not run
+            return False
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 @main.command()
@@ -175,11 +198,17 @@ def list_plugins() -> None:
                     def count(cls: Any) -> int:
                         return len(cls.__strawberry_definition__.fields)
 
+                    def field_names(cls: Any) -> list[str]:
+                        from strawberry.schema.config import StrawberryConfig
+
+                        converter = StrawberryConfig().name_converter
+                        return [converter.from_field(f) for f in cls.__strawberry_definition__.fields]
+
                     if contribution.query:
                         parts.append(f"{count(contribution.query)} queries")
                     if contribution.mutation:
                         parts.append(f"{count(contribution.mutation)} mutations")
-                    parts += [f"{t}.{count(c)} fields" for t, c in contribution.extends.items()]
+                    parts += [f"{t}.{{{', '.join(field_names(c))}}}" for t, c in contribution.extends.items()]
             jobs = [j for j in enabled.jobs if j.startswith(f"{name}.")]
             if jobs:
                 parts.append(f"{len(jobs)} jobs")
