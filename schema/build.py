@@ -34,7 +34,7 @@ from schema.mutations.customers import CustomerMutations
 from schema.mutations.orders import OrderMutations
 from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
-from schema.privacy import AuditTrail, PrivacyMutations, PrivacyQuery
+from schema.privacy import PrivacyMutations, PrivacyQuery, audit_root_fields
 from schema.queries import CoreQuery
 from schema.retention import RetentionQuery
 from schema.subscriptions import Subscription
@@ -135,6 +135,7 @@ def _unexpected(error: GraphQLError) -> bool:
 
 def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     additions = collect_additions(plugins)
+    audit_root_fields(_fields(Query) + additions.get("Query", []), _fields(Mutation) + additions.get("Mutation", []))
     # The depth and alias rules are made once per schema: a rule class made per request
     # (what the limiters do when built per request) never hits the validation cache,
     # whose key holds the rule classes, so every request was validated afresh.
@@ -146,7 +147,6 @@ def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
         ValidationCache,
         lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
         lambda: LimitMessages(settings),
-        AuditTrail,
         UnavailableErrors,
     ]
     if not settings.introspection:

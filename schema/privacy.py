@@ -16,8 +16,10 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import FieldExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
 from core import audit, auth, privacy
 from core.context import ServiceContext
@@ -127,18 +129,18 @@ class PrivacyMutations:
 
 
 def _customer_id(field: str, arguments: dict[str, Any], info: GraphQLResolveInfo) -> int | None:
-    """The customer a call is about, from its GraphQL arguments (as sent, camelCase)."""
+    """The customer a call is about, from its arguments (Python names; inputs as objects)."""
     principal = info.context.principal
     if principal is not None and principal.customer_id is not None:
         return int(principal.customer_id)
-    candidates: list[Any] = [arguments.get("customerId")]
+    candidates: list[Any] = [arguments.get("customer_id")]
     if field in CUSTOMER_ID_FIELDS:
         candidates.append(arguments.get("id"))
     for value in arguments.values():
-        if isinstance(value, dict):
-            candidates += [value.get("customerId"), value.get("survivorId")]
+        if hasattr(value, "__strawberry_definition__"):
+            candidates += [getattr(value, "customer_id", None), getattr(value, "survivor_id", None)]
             if field in CUSTOMER_ID_FIELDS:
-                candidates.append(value.get("id"))
+                candidates.append(getattr(value, "id", None))
     for candidate in candidates:
         if isinstance(candidate, str | int) and str(candidate).isdigit() and 0 < int(candidate) < 2**63:
             return int(candidate)
@@ -149,21 +151,30 @@ def _outcome(result: Any) -> str:
     return "refused" if getattr(result, "user_errors", None) else "ok"
 
 
-class AuditTrail(SchemaExtension):
-    """Writes an audit entry for each root mutation field, and each audited read by a key."""
+class AuditTrail(FieldExtension):
+    """Writes an audit entry for each root mutation field, and each audited read by a key.
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
-        result = _next(root, info, *args, **kwargs)
-        if info.path.prev is not None or info.context.principal is None:
-            return result
-        principal = info.context.principal
-        is_write = info.operation.operation == OperationType.MUTATION
-        if not is_write and (principal.role == Role.MEMBER or info.field_name not in AUDITED_READS):
-            return result
+    Attached to those root fields only (by :func:`audit_root_fields` at assembly), after their
+    permission check so a denied call is recorded: a schema-wide ``resolve`` hook would run for
+    every field of every answer (5,000 on a portal page) to find the few root ones."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        return self._audited(next_, source, info, kwargs)
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        return await self._audited(next_, source, info, kwargs)
+
+    def _audited(self, next_: Callable[..., Any], source: Any, info: Info, kwargs: dict[str, Any]) -> Any:
+        raw: GraphQLResolveInfo = info._raw_info
+        principal = raw.context.principal
+        is_write = raw.operation.operation == OperationType.MUTATION
+        if principal is None or (not is_write and principal.role == Role.MEMBER) or raw.path.prev is not None:
+            return next_(source, info, **kwargs)
 
         async def audited() -> Any:
             outcome = "error"
             try:
+                result = next_(source, info, **kwargs)
                 value = await result if inspect.isawaitable(result) else result
                 outcome = _outcome(value)
                 return value
@@ -173,12 +184,23 @@ class AuditTrail(SchemaExtension):
                 raise
             finally:
                 access = audit.Access(actor=principal.actor, role=principal.role.value,
-                                      kind="write" if is_write else "read", operation=info.field_name,
-                                      customer_id=_customer_id(info.field_name, kwargs, info), outcome=outcome)
+                                      kind="write" if is_write else "read", operation=raw.field_name,
+                                      customer_id=_customer_id(raw.field_name, kwargs, raw),
+                                      outcome=outcome)
                 try:
-                    async with info.context.transaction() as ctx:
+                    async with raw.context.transaction() as ctx:
                         await audit.record(ctx.session, access)
                 except Exception:  # the answer stands; a lost entry is logged, not raised
                     log.exception("could not write the audit entry for %s by %s", access.operation, access.actor)
 
         return audited()
+
+
+def audit_root_fields(query: list[StrawberryField], mutation: list[StrawberryField]) -> None:
+    """Attach :class:`AuditTrail` to every mutation and to the audited reads, once per field
+    (the field objects are shared by every schema a process builds)."""
+    converter = StrawberryConfig().name_converter
+    audited = [f for f in query if converter.from_field(f) in AUDITED_READS] + list(mutation)
+    for field in audited:
+        if not any(isinstance(extension, AuditTrail) for extension in field.extensions):
+            field.extensions.append(AuditTrail())
