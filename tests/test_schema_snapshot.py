@@ -63,10 +63,14 @@ def compare(actual: str, path: Path) -> None:
         pytest.fail(f"{path.relative_to(ROOT)} does not exist; create it with:\n  {ACCEPT}")
     stored = path.read_text()
     if actual != stored:
-        diff = "".join(difflib.unified_diff(
-            stored.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"{path.relative_to(ROOT)} (stored)", tofile="built now",
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                stored.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"{path.relative_to(ROOT)} (stored)",
+                tofile="built now",
+            )
+        )
         pytest.fail(
             f"The GraphQL API changed against {path.relative_to(ROOT)}:\n{diff}\n"
             f"If the change is intended, accept it with:\n  {ACCEPT}\nand commit the rewritten files.",

@@ -94,8 +94,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     """Tenure with every built-in plugin on SQLite, one customer, keys and a member token."""
     folder = tmp_path_factory.mktemp("ts-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
-    env.update(TENURE_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'tenure.db'}", TENURE_PLUGINS=PLUGINS,
-               TENURE_ENVIRONMENT="test")
+    env.update(
+        TENURE_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'tenure.db'}",
+        TENURE_PLUGINS=PLUGINS,
+        TENURE_ENVIRONMENT="test",
+    )
 
     def tenure(*args: str) -> str:
         done = subprocess.run(["tenure", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
@@ -106,8 +109,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     admin = tenure("apikey", "create", "--name", "ts admin", "--role", "admin")
     integration = tenure("apikey", "create", "--name", "ts shop", "--role", "integration")
     port = free_port()
-    process = subprocess.Popen(["tenure", "serve", "--port", str(port)], cwd=folder, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["tenure", "serve", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -121,8 +129,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             time.sleep(0.25)
 
         def gql(query: str, variables: dict[str, Any]) -> Any:
-            answer = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
-                                headers={"Authorization": f"Bearer {admin}"}, timeout=30).json()
+            answer = httpx.post(
+                f"{url}/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {admin}"},
+                timeout=30,
+            ).json()
             assert "errors" not in answer, answer
             return answer["data"]
 
@@ -130,10 +142,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "mutation($input: UpsertCustomerInput!) { upsertCustomer(input: $input) { customer { id } } }",
             {"input": {"identity": {"kind": "email", "value": "ada@example.com"}, "customer": {"name": "Ada"}}},
         )["upsertCustomer"]["customer"]["id"]
-        token = gql("mutation($id: ID!) { issueMemberToken(input: {customerId: $id}) { token } }",
-                    {"id": customer})["issueMemberToken"]["token"]
-        yield {"url": f"{url}/graphql", "admin": admin, "integration": integration, "token": token,
-               "customer": customer}
+        token = gql("mutation($id: ID!) { issueMemberToken(input: {customerId: $id}) { token } }", {"id": customer})[
+            "issueMemberToken"
+        ]["token"]
+        yield {
+            "url": f"{url}/graphql",
+            "admin": admin,
+            "integration": integration,
+            "token": token,
+            "customer": customer,
+        }
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -142,9 +160,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 def test_the_typed_client_records_an_order_and_reads_it_back_as_staff_and_as_the_member(
     client_dir: Path, server: dict[str, Any]
 ) -> None:
-    env = dict(os.environ, TENURE_URL=server["url"], TENURE_STAFF_KEY=server["admin"],
-               TENURE_INTEGRATION_KEY=server["integration"], TENURE_MEMBER_TOKEN=server["token"],
-               TENURE_CUSTOMER_ID=server["customer"])
+    env = dict(
+        os.environ,
+        TENURE_URL=server["url"],
+        TENURE_STAFF_KEY=server["admin"],
+        TENURE_INTEGRATION_KEY=server["integration"],
+        TENURE_MEMBER_TOKEN=server["token"],
+        TENURE_CUSTOMER_ID=server["customer"],
+    )
     run = npm("run", "--silent", "demo", cwd=client_dir, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
