@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from core.auth import Principal
 from core.context import ServiceContext
+from core.db import Database
 
 if TYPE_CHECKING:
     from schema.server import Runtime
@@ -21,6 +23,23 @@ if TYPE_CHECKING:
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 BatchLoad = Callable[["Context", Sequence[Any]], Awaitable[Sequence[Any]]]
+
+
+_READS: weakref.WeakKeyDictionary[Database, async_sessionmaker[AsyncSession]] = weakref.WeakKeyDictionary()
+
+
+def _request_reads(db: Database) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a request's reads. On PostgreSQL they run without a transaction: under
+    READ COMMITTED each statement sees its own snapshot either way, and BEGIN and ROLLBACK
+    are two more round trips per request (about 0.2 ms of CPU). SQLite keeps its deferred
+    read transaction, which is what keeps its writers' lock out of the way."""
+    if db.dialect != "postgresql":
+        return db.read_sessions
+    found = _READS.get(db)
+    if found is None:
+        engine = db.read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        found = _READS[db] = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return found
 
 
 @dataclass
@@ -50,7 +69,7 @@ class Context:
         statement at a time, so its use is serialised here."""
         async with self._lock:
             if self._session is None:
-                self._session = await self._exit.enter_async_context(self.runtime.db.reader())
+                self._session = await self._exit.enter_async_context(_request_reads(self.runtime.db)())
             yield self._session
 
     @contextlib.asynccontextmanager
