@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Select, Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import ServiceContext
 from core.contributions import PersonalData
@@ -40,6 +41,12 @@ def _json(value: Any) -> Any:
 
 def _row(table: Table, row: Any) -> dict[str, Any]:
     return {c.name: _json(row._mapping[c]) for c in table.columns}
+
+
+async def export_rows(session: AsyncSession, statement: Select[Any]) -> list[dict[str, Any]]:
+    """The rows a select returns as JSON-ready dicts (dates as ISO text): for a plugin's
+    ``PersonalData.export``."""
+    return [{key: _json(value) for key, value in row._mapping.items()} for row in await session.execute(statement)]
 
 
 def _customer_tables() -> list[Table]:

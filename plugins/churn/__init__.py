@@ -53,7 +53,9 @@ def tenure_event_handlers() -> list[EventHandler]:
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    return [PersonalData("churn", service.export_personal, service.erase_personal)]
+    from plugins.churn import privacy
+
+    return privacy.personal_data()
 
 
 @hookimpl

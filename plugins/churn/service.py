@@ -336,26 +336,3 @@ async def report(ctx: ServiceContext, start: datetime, end: datetime) -> Report:
 async def same(ctx: ServiceContext) -> AsyncIterator[ServiceContext]:
     """A ``transaction()`` for :func:`rescore_all` that reuses one open transaction."""
     yield ctx
-
-
-
-async def export_personal(session: Any, customer_id: int) -> dict[str, Any]:
-    score = await session.get(Score, customer_id)
-    warnings = list(await session.scalars(select(Warning).where(Warning.customer_id == customer_id)
-                                          .order_by(Warning.id)))
-    return {
-        "score": None if score is None else {"health": score.health, "segment": score.segment, "stage": score.stage,
-                                             "r": score.r, "f": score.f, "m": score.m},
-        "warnings": [{"since": w.since.isoformat(), "status": w.status, "score": w.score, "reasons": w.reasons}
-                     for w in warnings],
-    }
-
-
-async def erase_personal(session: Any, customer_id: int) -> None:
-    """Scores are derived and are recomputed; the warnings' reasons are words about the
-    person and go, the episodes stay for the report's counts."""
-    await session.execute(update(Warning).where(Warning.customer_id == customer_id).values(reasons=[])
-                          .execution_options(synchronize_session=False))
-    score = await session.get(Score, customer_id)
-    if score is not None:
-        await session.delete(score)

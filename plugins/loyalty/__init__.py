@@ -18,6 +18,7 @@ from core.contributions import (
     EventHandler,
     InvariantCheck,
     JobSpec,
+    PersonalData,
     PluginInfo,
     SchemaContribution,
     TemplateDefault,
@@ -64,6 +65,13 @@ def tenure_event_handlers() -> list[EventHandler]:
 @hookimpl
 def tenure_checks() -> list[InvariantCheck]:
     return [InvariantCheck("every points balance equals its ledger and none is negative", jobs.ledger_matches)]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from plugins.loyalty import privacy
+
+    return privacy.personal_data()
 
 
 @hookimpl

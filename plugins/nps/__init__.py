@@ -3,7 +3,7 @@ signed links, follow-up tasks for detractors, and the NPS report."""
 
 from __future__ import annotations
 
-from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution, TemplateDefault
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
 from core.events import CustomersMerged, OrderRecorded
 from core.plugins import hookimpl
 from plugins.nps import models as models  # registers the tables with the metadata
@@ -35,6 +35,13 @@ def tenure_event_handlers() -> list[EventHandler]:
     from plugins.nps import service
 
     return [EventHandler(OrderRecorded, service.on_order), EventHandler(CustomersMerged, service.on_merge)]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from plugins.nps import privacy
+
+    return privacy.personal_data()
 
 
 @hookimpl

@@ -3,7 +3,7 @@ customer and the owner, one renewal task, renewals and lapses on the timeline, a
 
 from __future__ import annotations
 
-from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution, TemplateDefault
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
 from core.events import CustomersMerged
 from core.plugins import hookimpl
 from plugins.renewals import models as models  # registers the tables with the metadata
@@ -36,6 +36,13 @@ def tenure_event_handlers() -> list[EventHandler]:
     from plugins.renewals import service
 
     return [EventHandler(CustomersMerged, service.on_merge)]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from plugins.renewals import privacy
+
+    return privacy.personal_data()
 
 
 @hookimpl

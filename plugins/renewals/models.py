@@ -33,6 +33,7 @@ class Subscription(Model):
     __table_args__ = (
         Index("ix_renewals_subscriptions_status_ends", "status", "ends_on"),
         Index("ix_renewals_subscriptions_customer", "customer_id"),
+        UniqueConstraint("external_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -50,6 +51,9 @@ class Subscription(Model):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    #: The client's own id of the subscription, unique across all customers: a retried
+    #: createSubscription with it finds the first one instead of creating another.
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
     def as_dict(self) -> dict[str, Any]:
         return {"subscriptionId": self.id, "customerId": self.customer_id, "value": self.value,

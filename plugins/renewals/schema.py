@@ -65,6 +65,7 @@ class SubscriptionType:
     auto_renew: bool
     created_at: datetime
     renewed_to_id: strawberry.ID | None = strawberry.field(description="The term that renewed this one.")
+    external_id: str | None = strawberry.field(description="The client's id given to createSubscription.")
 
     @strawberry.field
     def status(self: Subscription) -> SubscriptionStatus:
@@ -125,6 +126,9 @@ class CreateSubscriptionInput:
     ends_on: date
     auto_renew: bool = False
     currency: str | None = None
+    external_id: str | None = strawberry.field(
+        default=None, description="Your own id of the subscription, unique across all customers: a retry with it "
+        "returns the subscription created the first time; with other parameters it is refused.")
 
 
 @strawberry.input
@@ -221,7 +225,7 @@ class RenewalsMutation:
             return await service.create_subscription(
                 ctx, customer_id=parse_id(input.customer_id, "customerId"), plan=input.plan, value=input.value,
                 starts_on=input.starts_on, ends_on=input.ends_on, auto_renew=input.auto_renew,
-                currency=input.currency)
+                currency=input.currency, external_id=input.external_id)
 
         return _payload(await in_transaction(info, work))
 

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import validation as v
@@ -91,7 +92,11 @@ async def _subscription(ctx: ServiceContext, subscription_id: int, *, lock: bool
 
 
 async def create_subscription(ctx: ServiceContext, *, customer_id: int, plan: str, value: int, starts_on: date,
-                              ends_on: date, auto_renew: bool = False, currency: str | None = None) -> Subscription:
+                              ends_on: date, auto_renew: bool = False, currency: str | None = None,
+                              external_id: str | None = None) -> Subscription:
+    """``external_id`` (unique across all customers) makes a retry safe: the same id with
+    the same parameters returns the subscription created the first time, with different
+    ones it is refused."""
     found = await ctx.session.scalar(select(Plan).where(Plan.code == plan.strip().lower()))
     if found is None:
         raise UserError(f"no plan with code {plan!r} (create it with createPlan)", "plan", "not_found")
@@ -104,11 +109,37 @@ async def create_subscription(ctx: ServiceContext, *, customer_id: int, plan: st
         customer_id=customer_id, plan_id=found.id, value=v.amount(value, "value"),
         currency=v.currency(currency or ctx.settings.currency, ctx.settings.currency), starts_on=starts_on,
         ends_on=ends_on, auto_renew=auto_renew, status="active", armed_on=now.date(), created_at=now, updated_at=now)
+    if external_id is not None:
+        subscription.external_id = v.text(external_id, "externalId", max_length=100)
+        existing = await _by_external_id(ctx, subscription.external_id)
+        if existing is None:
+            try:
+                async with ctx.session.begin_nested():
+                    ctx.session.add(subscription)
+            except IntegrityError:
+                # A concurrent retry inserted it first; its row is visible now.
+                existing = await _by_external_id(ctx, subscription.external_id)
+                if existing is None:
+                    raise
+        if existing is not None:
+            return _same_request(existing, subscription)
     ctx.session.add(subscription)
     await ctx.session.flush()
     await ctx.publish("renewals.subscription_created", source=PLUGIN, customer_id=customer_id, timeline=True,
                       summary=f"Subscribed to {found.name} until {ends_on.isoformat()}", data=subscription.as_dict())
     return subscription
+
+
+async def _by_external_id(ctx: ServiceContext, external_id: str) -> Subscription | None:
+    return await ctx.session.scalar(select(Subscription).where(Subscription.external_id == external_id))
+
+
+def _same_request(existing: Subscription, asked: Subscription) -> Subscription:
+    fields = ("customer_id", "plan_id", "value", "currency", "starts_on", "ends_on", "auto_renew")
+    if any(getattr(existing, f) != getattr(asked, f) for f in fields):
+        raise UserError(f"externalId {asked.external_id!r} was already used for subscription {existing.id} "
+                        "with other parameters", "externalId", "conflict")
+    return existing
 
 
 async def update_subscription(ctx: ServiceContext, subscription_id: int, *, ends_on: date | None = None,

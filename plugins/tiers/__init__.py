@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from core import __version__
-from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
 from core.events import CustomersMerged, OrderRecorded
 from core.plugins import hookimpl
 from core.settings import read_dataclass
@@ -53,6 +53,13 @@ def tenure_event_handlers() -> list[EventHandler]:
         EventHandler(OrderRecorded, service.on_order_recorded, priority=UPGRADE_PRIORITY),
         EventHandler(CustomersMerged, service.on_customers_merged, priority=UPGRADE_PRIORITY),
     ]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from plugins.tiers import privacy
+
+    return privacy.personal_data()
 
 
 @hookimpl

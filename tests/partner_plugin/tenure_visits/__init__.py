@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.contributions import EventHandler, JobSpec, PluginInfo, SchemaContribution
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
 from core.events import CustomersMerged
 from core.plugins import hookimpl
 from tenure_visits import models  # noqa: F401  (its table joins Tenure's metadata when the plugin loads)
@@ -36,3 +36,10 @@ def tenure_event_handlers() -> list[EventHandler]:
     from tenure_visits import service
 
     return [EventHandler(CustomersMerged, service.move_visits)]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from tenure_visits import privacy
+
+    return privacy.personal_data()
