@@ -75,10 +75,9 @@ class Order:
     currency: str
     placed_at: datetime
     created_at: datetime
-
-    @strawberry.field
-    def status(self: models.Order) -> OrderStatus:
-        return OrderStatus(self.status)
+    # A plain attribute: the row holds the enum's value ("paid"), which the enum type
+    # serialises itself, so 500 orders on a page cost no resolver call each.
+    status: OrderStatus
 
     @strawberry.field(description="What was charged.")
     def amount(self: models.Order) -> Money:
@@ -129,10 +128,7 @@ class Task:
     completed_at: datetime | None
     source: str = strawberry.field(description="What raised it: 'manual' or a plugin's name.")
     source_key: str | None = strawberry.field(description="The cause within the source; one open task per cause.")
-
-    @strawberry.field
-    def status(self: models.Task) -> TaskStatus:
-        return TaskStatus(self.status)
+    status: TaskStatus  # the row's value, serialised by the enum type (as Order.status)
 
     @strawberry.field
     async def assignee(self: models.Task, info: Info) -> StaffUser | None:
