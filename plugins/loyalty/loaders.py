@@ -16,9 +16,16 @@ from schema.context import Context
 
 
 async def accounts(context: Context, keys: Sequence[int]) -> list[Account | None]:
+    """Each account comes with its qualifying points (a subquery), which prime the
+    :func:`qualifying` loader: a points summary costs one statement less."""
+    since = clock.now() - timedelta(days=loyalty_settings(context.settings).qualifying_window_days)
+    window = (select(func.coalesce(func.sum(Entry.qualifying), 0))
+              .where(Entry.customer_id == Account.customer_id, Entry.created_at >= since).scalar_subquery())
     async with context.db() as session:
-        rows = {a.customer_id: a for a in await session.scalars(select(Account).where(Account.customer_id.in_(keys)))}
-    return [rows.get(k) for k in keys]
+        rows = (await session.execute(select(Account, window).where(Account.customer_id.in_(keys)))).all()
+    found = {account.customer_id: account for account, _ in rows}
+    context.loader(qualifying).prime_many({account.customer_id: max(0, int(points or 0)) for account, points in rows})
+    return [found.get(k) for k in keys]
 
 
 async def expiring(context: Context, keys: Sequence[int]) -> list[list[tuple[int, object]]]:
