@@ -54,6 +54,7 @@ class Context:
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _closed: bool = False
 
     @property
     def settings(self) -> Any:
@@ -68,6 +69,10 @@ class Context:
         """The request's read session. Resolvers run concurrently and one session serves one
         statement at a time, so its use is serialised here."""
         async with self._lock:
+            if self._closed:
+                # A resolver left running after its request was answered (a sibling field
+                # failed and the answer went out without it) must not open a new session.
+                raise RuntimeError("the request has already been answered")
             if self._session is None:
                 self._session = await self._exit.enter_async_context(_request_reads(self.runtime.db)())
             yield self._session
@@ -101,4 +106,8 @@ class Context:
         return found
 
     async def close(self) -> None:
-        await self._exit.aclose()
+        """Release the request's session once no resolver is using it: resolvers still
+        running when the answer is sent finish their statement first."""
+        async with self._lock:
+            self._closed = True
+            await self._exit.aclose()
