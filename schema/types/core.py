@@ -169,6 +169,17 @@ class TimelineEntry:
 NESTED_DEFAULT = 10
 
 
+def consent_of(customer: models.Customer) -> Consent:
+    """The customer's consent flags (shared by ``Customer`` and ``Member``)."""
+    return Consent(email=customer.consent_email, sms=customer.consent_sms, push=customer.consent_push)
+
+
+async def emails_of(customer: models.Customer, info: Info) -> list[str]:
+    """The customer's email addresses, through the request's contacts loader."""
+    contacts = await info.context.loader(loaders.contacts_by_customer).load(customer.id)
+    return [c.value for c in contacts if c.kind == "email"]
+
+
 @strawberry.type(description="A person or company the business wants to keep.")
 class Customer:
     id: strawberry.ID
@@ -189,12 +200,11 @@ class Customer:
 
     @strawberry.field
     def consent(self: models.Customer) -> Consent:
-        return Consent(email=self.consent_email, sms=self.consent_sms, push=self.consent_push)
+        return consent_of(self)
 
     @strawberry.field
     async def emails(self: models.Customer, info: Info) -> list[str]:
-        contacts = await info.context.loader(loaders.contacts_by_customer).load(self.id)
-        return [c.value for c in contacts if c.kind == "email"]
+        return await emails_of(self, info)
 
     @strawberry.field
     async def phones(self: models.Customer, info: Info) -> list[str]:

@@ -19,7 +19,7 @@ from schema.mutations import in_transaction
 from schema.mutations.customers import ConsentInput, CustomerInput, to_data
 from schema.permissions import EVERYONE, allow, member_id
 from schema.types.common import UserError
-from schema.types.core import Consent
+from schema.types.core import Consent, consent_of, emails_of
 
 
 @strawberry.type(description="The signed-in member's own profile.")
@@ -31,12 +31,11 @@ class Member:
 
     @strawberry.field
     def consent(self: models.Customer) -> Consent:
-        return Consent(email=self.consent_email, sms=self.consent_sms, push=self.consent_push)
+        return consent_of(self)
 
     @strawberry.field
     async def emails(self: models.Customer, info: Info) -> list[str]:
-        contacts = await info.context.loader(loaders.contacts_by_customer).load(self.id)
-        return [c.value for c in contacts if c.kind == "email"]
+        return await emails_of(self, info)
 
 
 @strawberry.type
