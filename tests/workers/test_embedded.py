@@ -16,13 +16,17 @@ SUBSCRIBE = f"""mutation($u: String!) {{
 }}"""
 
 
-async def _arrived(receiver: Receiver, count: int, seconds: float = 20.0) -> None:
+async def _delivered(tenure: Any, receiver: Receiver, count: int, seconds: float = 20.0) -> None:
+    """Wait for `count` deliveries to arrive and be marked done: the job commits its row only
+    after the receiver has answered, so the two are seen a moment apart."""
     deadline = time.monotonic() + seconds
+    done = 0
     while time.monotonic() < deadline:
-        if len(receiver.requests) >= count:
+        done = await tenure.scalar("SELECT count(*) FROM outbox WHERE status = 'done'")
+        if len(receiver.requests) >= count and done >= count:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{len(receiver.requests)} deliveries arrived, expected {count}")
+    raise AssertionError(f"{len(receiver.requests)} deliveries arrived and {done} marked done, expected {count}")
 
 
 async def test_work_runs_in_process_after_commit(make_tenure: Callable[..., Any]) -> None:
@@ -32,9 +36,11 @@ async def test_work_runs_in_process_after_commit(make_tenure: Callable[..., Any]
             assert (await tenure.ok(SUBSCRIBE, {"u": receiver.url}))["createWebhookSubscription"]["userErrors"] == []
             cid = await create_customer(tenure, "Embedded")
             await record_order(tenure, cid, "E-1", 100)
-            await _arrived(receiver, 1)
+            await _delivered(tenure, receiver, 1)
             # A hand-off lost with a crashed process: the entry is in the outbox, no one was told.
             async with tenure.transaction() as ctx:
                 await ctx.publish("order.recorded", source="test", customer_id=int(cid), summary="lost")
-            await _arrived(receiver, 2)
+            await _delivered(tenure, receiver, 2)
+            assert len(receiver.requests) == 2
+            assert len({r.headers["x-tenure-event-id"] for r in receiver.requests}) == 2
         assert await tenure.scalar("SELECT count(*) FROM outbox WHERE status = 'done'") == 2
