@@ -16,18 +16,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy.ext.asyncio import create_async_engine
+# Alembic announces each of its extension modules at INFO when first imported; only the
+# revisions matter, so this comes before the imports below.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-import migrations
-from core.db import Base
-from core.plugins import PluginManager
-from core.settings import Settings
+from alembic import command  # noqa: E402
+from alembic.autogenerate import compare_metadata  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from alembic.util import CommandError  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+import migrations  # noqa: E402
+from core.db import Base  # noqa: E402
+from core.plugins import PluginManager  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 
 class MigrationError(Exception):
@@ -62,12 +66,41 @@ def targets(plugins: PluginManager) -> list[str]:
     return [f"{name}@head" for name in plugins.names() if plugins.info(name).migrations]
 
 
+def first_paragraph(doc: str | None, limit: int = 200) -> str:
+    """A revision message's first paragraph on one line (the summary sentence)."""
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+class StepLines(logging.Filter):
+    """One line per migration step: alembic logs ``Running upgrade a -> b, <docstring>``
+    with the revision's whole (often multi-line) docstring; keep its first paragraph, and
+    drop the per-branch "Context impl" and "Will assume ... DDL" notes."""
+
+    NOTES = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Running %s" and record.args and isinstance(record.args, tuple):
+            step = record.args[0]
+            short = getattr(step, "short_log", None)
+            if short is not None:
+                summary = first_paragraph(getattr(step, "doc", None))
+                record.args = (" ".join(str(short).split()) + (f", {summary}" if summary else ""),)
+            return True
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.NOTES))
+
+
+def _quiet_alembic() -> None:
+    steps = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, StepLines) for f in steps.filters):
+        steps.addFilter(StepLines())
+
+
 def upgrade(settings: Settings, plugins: PluginManager, *, skip_unstarted: bool = False) -> list[str]:
     """Apply every pending revision of the core and the enabled plugins. ``skip_unstarted``
     passes over a plugin whose branch has no revision yet (``tenure migrations new`` is
     about to write its first one)."""
-    # Alembic announces each of its own extension modules at INFO; only the revisions matter.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    _quiet_alembic()
     cfg = alembic_config(settings, plugins)
     done = targets(plugins)
     if skip_unstarted:
