@@ -1,7 +1,7 @@
 """When the database cannot be reached (restarting, failed over, network cut), callers get
 a clear answer instead of a stack trace: HTTP 503 with ``code: UNAVAILABLE`` when it fails
 before the query runs (authenticating the caller), and a GraphQL error with the same code
-when it fails inside a field. The connection pool checks connections before use, so the
+when it fails inside a field. The pool hands out no connection the server has closed, so the
 service recovers by itself once the database is back."""
 
 from __future__ import annotations

@@ -42,16 +42,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, seconds: float = 60) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 90) -> None:
+    """Wait for the server to answer; if it died or never answered, say so with its log."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise AssertionError(f"{url} did not answer")
+    state = f"exited with {process.returncode}" if process.poll() is not None else f"no answer in {seconds} s"
+    raise AssertionError(f"{url}: {state}; its log ends:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +75,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     staff = tenure("apikey", "create", "--name", "portal", "--role", "staff",
                    "--staff-email", "sam@example.com").strip()
     api_port, portal_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(["tenure", "serve", "--port", str(api_port)], cwd=folder, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, str(PORTAL / "serve.py"), "--api", f"http://127.0.0.1:{api_port}",
-                          "--port", str(portal_port)], cwd=folder, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-    ]
+    api_log, portal_log = folder / "api.log", folder / "portal.log"
+    with api_log.open("wb") as api_out, portal_log.open("wb") as portal_out:
+        processes = [
+            subprocess.Popen(["tenure", "serve", "--port", str(api_port)], cwd=folder, env=env,
+                             stdout=api_out, stderr=subprocess.STDOUT),
+            subprocess.Popen([sys.executable, str(PORTAL / "serve.py"), "--api", f"http://127.0.0.1:{api_port}",
+                              "--port", str(portal_port)], cwd=folder, stdout=portal_out, stderr=subprocess.STDOUT),
+        ]
     try:
-        wait_http(f"http://127.0.0.1:{api_port}/healthz")
-        wait_http(f"http://127.0.0.1:{portal_port}/")
+        wait_http(f"http://127.0.0.1:{api_port}/healthz", processes[0], api_log)
+        wait_http(f"http://127.0.0.1:{portal_port}/", processes[1], portal_log)
         yield {"api": f"http://127.0.0.1:{api_port}", "portal": f"http://127.0.0.1:{portal_port}",
                "admin": admin, "staff": staff, "shots": folder, "env": env}
     finally:

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from core import clock, models
+from core.reads import Read
 from plugins.tiers import models as m
 from plugins.tiers import qualify
 from schema.context import Context
+from schema.loaders import fetch
 
 
 @strawberry.type(description="What a tier gives its members.")
@@ -93,16 +95,17 @@ class CustomerTier:
         return WhatIf(tier=after if up else current, reaches_next_tier=up, message=message)  # type: ignore[arg-type]
 
 
+_ACTIVE_TIERS = Read(lambda _keys: select(m.Tier).where(m.Tier.active.is_(True)).order_by(m.Tier.rank))
+_MEMBERSHIPS = Read(lambda keys: select(m.Membership).where(keys(m.Membership.customer_id)))
+
+
 async def active_tiers(context: Context, keys: Sequence[int]) -> list[list[m.Tier]]:
-    async with context.db() as session:
-        rows = list(await session.scalars(select(m.Tier).where(m.Tier.active.is_(True)).order_by(m.Tier.rank)))
+    rows = await fetch(context, _ACTIVE_TIERS, ())
     return [rows for _ in keys]
 
 
 async def memberships(context: Context, keys: Sequence[int]) -> list[m.Membership | None]:
-    async with context.db() as session:
-        rows = {r.customer_id: r for r in await session.scalars(
-            select(m.Membership).where(m.Membership.customer_id.in_(keys)))}
+    rows = {r.customer_id: r for r in await fetch(context, _MEMBERSHIPS, keys)}
     return [rows.get(k) for k in keys]
 
 

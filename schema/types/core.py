@@ -257,10 +257,10 @@ async def _latest(info: Info, model: Any, column: Any, customer_id: int, first: 
 
     context = info.context
     first = check_first(first, context.settings.max_page_size)
-    load = context.loader(loaders.latest_per_customer(model, column, first, extra=extra),
+    load = context.loader(loaders.latest_per_customer(model, column, first, extra=extra, name=key),
                           key=(key or model, "latest", first))
     rows = await load.load(customer_id)
-    counter = context.loader(loaders.count_per_customer(model, extra=extra), key=(key or model, "count"))
+    counter = context.loader(loaders.count_per_customer(model, extra=extra, name=key), key=(key or model, "count"))
     edges = [Edge(node=r, cursor=encode_cursor([at(r), r.id])) for r in rows[:first]]  # type: ignore[operator]
     return Connection(
         edges=edges,
