@@ -3,16 +3,20 @@ one open task, however often it fires."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core import validation as v
 from core.context import ServiceContext
+from core.db import insert_ignoring_conflicts
 from core.errors import NotFound, UserError
 from core.events import TaskCompleted, TaskCreated
-from core.models import Customer, StaffUser, Task, TaskStatus
+from core.models import Customer, Event, StaffUser, Task, TaskStatus
 
 
 async def open_task(
@@ -60,6 +64,101 @@ async def open_task(
         return existing, False
     await ctx.emit(TaskCreated(task))
     return task, True
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """One task for :func:`open_tasks`: a cause (``source_key``) about a customer."""
+
+    title: str
+    customer_id: int
+    source_key: str
+    reason: str = ""
+
+
+#: Ids per ``IN (...)`` list, under SQLite's limit on bound parameters.
+_CHUNK = 500
+
+
+async def open_tasks(ctx: ServiceContext, tasks: Sequence[NewTask], *, source: str) -> dict[str, int]:
+    """:func:`open_task` for many causes of one ``source`` in a few statements (a batch job's
+    follow-ups): each cause opens at most one open task, assigned to the customer's owner;
+    a cause with an open task already (or opened by a concurrent transaction) gets that task
+    back and nothing is written. ``task.created`` is raised for each new task. Returns the
+    task id of each ``source_key``."""
+    source = v.text(source, "source", max_length=50)
+    wanted: dict[str, NewTask] = {}
+    for t in tasks:
+        key = v.key(t.source_key, "sourceKey") or ""
+        wanted.setdefault(key, NewTask(v.text(t.title, "title", max_length=200), t.customer_id, key,
+                                       v.text(t.reason, "reason", max_length=4000, required=False)))
+    keys = list(wanted)
+    found = await _open_for_causes(ctx, source, keys)
+    customers = sorted({t.customer_id for k, t in wanted.items() if k not in found})
+    owners: dict[int, int | None] = {}
+    for part in _chunks(customers):
+        owners.update((i, o) for i, o in await ctx.session.execute(
+            select(Customer.id, Customer.owner_id).where(Customer.id.in_(part))))
+    for customer_id in customers:
+        if customer_id not in owners:
+            raise NotFound("customer", customer_id, "customerId")
+    now = ctx.now()
+    rows = [{"customer_id": t.customer_id, "title": t.title, "reason": t.reason, "due_at": None,
+             "assignee_id": owners[t.customer_id], "status": TaskStatus.OPEN, "source": source,
+             "source_key": k, "created_at": now, "completed_at": None}
+            for k, t in wanted.items() if k not in found]
+    created: list[Task] = []
+    if rows:
+        stmt = insert_ignoring_conflicts(ctx.dialect, Task.__table__).returning(Task.__table__.c.id,
+                                                                                  Task.__table__.c.source_key)
+        new_ids = {key: task_id for task_id, key in await ctx.session.execute(stmt, rows)}
+        created = [Task(id=new_ids[r["source_key"]], **r) for r in rows if r["source_key"] in new_ids]
+        found.update(new_ids)
+        # Causes a concurrent transaction opened between our read and our insert.
+        found.update(await _open_for_causes(ctx, source, [k for k in keys if k not in found]))
+    if created and ctx.plugins.handlers_for(TaskCreated(created[0])):
+        for task in await ctx.session.scalars(select(Task).where(Task.id.in_([t.id for t in created]))):
+            await ctx.emit(TaskCreated(task))
+    elif created:
+        await publish_many(ctx, [{"type": TaskCreated.type, "source": "core", "customer_id": task.customer_id,
+                                  "summary": event.summary(), "data": event.data()}
+                                 for task in created for event in (TaskCreated(task),)])
+    return found
+
+
+async def publish_many(ctx: ServiceContext, entries: Sequence[dict[str, Any]], *, timeline: bool = False) -> list[int]:
+    """:meth:`ServiceContext.publish` for many events in one statement (no event handlers run,
+    as with ``publish``): each entry has ``type``, ``source``, ``customer_id``, ``summary``
+    and ``data``; on the customers' timelines when ``timeline``. Webhook subscribers to a
+    type get each event after commit. Returns the event ids in the order given."""
+    from core.events import _subscriptions, subscribes
+
+    if not entries:
+        return []
+    now = ctx.now()
+    rows = [{"type": e["type"], "source": e["source"], "customer_id": e.get("customer_id"),
+             "summary": str(e.get("summary", ""))[:500], "data": e.get("data") or {}, "on_timeline": timeline,
+             "occurred_at": now} for e in entries]
+    ids = list(await ctx.session.scalars(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows))
+    for subscription in await _subscriptions(ctx):
+        for event_id, row in zip(ids, rows, strict=True):
+            if subscribes(subscription.event_types, row["type"]):
+                await ctx.enqueue("core.deliver_webhook", {"subscriptionId": subscription.id, "eventId": event_id},
+                                  dedupe_key=f"webhook:{subscription.id}:{event_id}")
+    return ids
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[n:n + _CHUNK] for n in range(0, len(values), _CHUNK)]
+
+
+async def _open_for_causes(ctx: ServiceContext, source: str, keys: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in _chunks(keys):
+        found.update((k or "", i) for k, i in await ctx.session.execute(
+            select(Task.source_key, Task.id).where(Task.source == source, Task.source_key.in_(part),
+                                                   Task.status == TaskStatus.OPEN)))
+    return found
 
 
 async def _open_for_cause(ctx: ServiceContext, source: str, source_key: str) -> Task | None:

@@ -25,7 +25,7 @@ async def enqueue_follow_up(ctx: ServiceContext) -> None:
 
 async def follow_up(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     """A batch of new warnings followed up; the job queues itself again while some remain."""
-    await service.follow_up(ctx, limit=service.FOLLOW_UP_BATCH * 5)
+    await service.follow_up(ctx)
     await enqueue_follow_up(ctx)
 
 

@@ -5,12 +5,13 @@ segments."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, BigId, Json, plugin_model_base
+from core.models import Customer
 
 if TYPE_CHECKING:  # mypy sees the declarative base; at run time the tables are marked as churn's
     Model = Base
@@ -28,8 +29,10 @@ class Score(Model):
     # (fillfactor) PostgreSQL rewrites it in place (a HOT update) without touching an index.
     __table_args__ = {"postgresql_with": {"fillfactor": 70}}
 
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete=CASCADE), primary_key=True, autoincrement=False)
+    # No foreign key: checking one locks the customer's row for every score row inserted
+    # (a write to each customer on a first full rescore). The merge handler deletes the
+    # merged customer's row; a full rescore deletes rows of customers that are gone.
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     recency_days: Mapped[int | None] = mapped_column(Integer)
     frequency: Mapped[int] = mapped_column(Integer, default=0)
     monetary: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -46,6 +49,11 @@ class Score(Model):
     fired: Mapped[int] = mapped_column(Integer, default=0)
     health: Mapped[int] = mapped_column(Integer, default=100)
     scored_at: Mapped[datetime]
+
+
+# Created after and dropped before customers all the same (a database made before
+# churn_0002 still has the foreign key).
+cast(Table, Score.__table__).add_is_dependent_on(cast(Table, Customer.__table__))
 
 
 class Warning(Model):

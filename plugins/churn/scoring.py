@@ -1,25 +1,30 @@
-"""Rescoring in the database: set-based statements, a batch of customers at a time.
+"""Rescoring in the database: set-based statements; the Python process holds no rows.
 
-A full rescore makes two passes, so the Python process holds nothing but batch bounds
-whatever the number of customers:
+A full rescore (:func:`score_everyone`) reads orders and interactions once, in one
+transaction:
 
-1. ``quintiles``: one statement aggregates the orders of the RFM window per customer and
-   takes NTILE(5) of recency, frequency and monetary value over that active base; the bounds
-   of the first four fifths are stored in ``churn_cutpoints``.
-2. ``score_batch``, per batch of customer ids: one ``INSERT ... SELECT ... ON CONFLICT DO
-   UPDATE`` aggregates the batch's orders (RFM window, cancellations) and interactions
-   (recent, previous, complaints), scores R, F and M on the bounds, names the segment, fires
-   the rules and writes the rule bits, health score and lifecycle stage; then three
-   statements resolve the warnings of customers whose score recovered, refresh the others,
-   and open warnings for those who fell below the threshold (not for customers already
-   lost: a year without an order is a win-back campaign's matter, not an early warning).
+1. ``stage``: one statement aggregates each customer's orders of the window (figures,
+   cancellations) and interactions (recent, previous, complaints), joins them to the
+   customers' derived columns and fires the rules: figures, rule bits, health score and
+   lifecycle stage per customer go into a temporary table (no WAL, dropped at the end).
+2. ``quintiles``: NTILE(5) of recency, frequency and monetary value over the active base
+   (customers with an order in the RFM window) from that table; the bounds of the first four
+   fifths are stored in ``churn_cutpoints``.
+3. ``scores``: one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` scores R, F and M on the
+   bounds, names the segment and writes each customer's row, only where something changed.
+4. ``warnings``: three statements resolve the open warnings of customers whose score
+   recovered, refresh the others, and open one for each customer newly below the threshold
+   (not for customers already lost: a year without an order is a win-back campaign's matter,
+   not an early warning).
 
-Rescoring a few customers after an event runs pass 2 for their ids alone, on the stored
-bounds.
+Rescoring a few customers after an event (:func:`score_batch`) runs the same figures and
+rules for their ids alone, inline, on the stored bounds.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,47 +34,59 @@ from sqlalchemy import Boolean, bindparam, delete, func, select, text
 from core.context import ServiceContext
 from core.db import Json, UTCDateTime
 from core.models import Customer
-from plugins.churn.models import Cutpoints
+from plugins.churn.models import Cutpoints, Score
 from plugins.churn.rules import BIT, EffectiveRule, effective_rules
 from plugins.churn.settings import ChurnSettings, churn_settings
 
 TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
+STAGE = "churn_stage"
+SIGNALS = "churn_signals"
+METRICS = (("recency", "rec"), ("frequency", "freq"), ("monetary", "mon"))
+SCORE_COLUMNS = ("recency_days", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
+                 "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
+                 "stage")
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which customers a statement covers: an id range, or a list of ids."""
+    """Which customers a statement covers: everyone, or a list of ids."""
 
-    lo: int | None = None
-    hi: int | None = None
     ids: tuple[int, ...] | None = None
 
     def sql(self, column: str) -> str:
-        if self.ids is not None:
-            return f"{column} IN :ids"
-        return f"{column} >= :lo AND {column} < :hi"
+        return "1 = 1" if self.ids is None else f"{column} IN :ids"
 
     def params(self) -> dict[str, Any]:
-        return {"ids": list(self.ids)} if self.ids is not None else {"lo": self.lo, "hi": self.hi}
+        return {} if self.ids is None else {"ids": list(self.ids)}
 
     def bind(self, stmt: Any) -> Any:
         return stmt.bindparams(bindparam("ids", expanding=True)) if self.ids is not None else stmt
 
 
-def _days(column: str, dialect: str) -> str:
-    """Whole days from ``column`` to ``:now``."""
+EVERYONE = Scope()
+
+
+def _age(column: str, dialect: str) -> str:
+    """Days (a float) from ``column`` to ``:now`` (PostgreSQL: ``date_part`` is a double,
+    where ``EXTRACT`` would be a slower numeric)."""
     if dialect == "sqlite":
-        return f"CAST(julianday(:now) - julianday({column}) AS INTEGER)"
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - {column})) / 86400) AS INTEGER)"
+        return f"(julianday(:now) - julianday({column}))"
+    return f"((:now_epoch - date_part('epoch', {column})) / 86400.0)"
 
 
-def _span_days(later: str, earlier: str, dialect: str) -> str:
+def _whole(days: str, dialect: str) -> str:
+    """Whole days of a float (the age of a past moment: never negative)."""
+    return f"CAST({days} AS INTEGER)" if dialect == "sqlite" else f"CAST(FLOOR({days}) AS INTEGER)"
+
+
+def _span(later: str, earlier: str, dialect: str) -> str:
+    """Days (a float) from ``earlier`` to ``later``."""
     if dialect == "sqlite":
         return f"(julianday({later}) - julianday({earlier}))"
-    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+    return f"((date_part('epoch', {later}) - date_part('epoch', {earlier})) / 86400.0)"
 
 
-def _times(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -> dict[str, datetime]:
+def _times(cfg: ChurnSettings, now: datetime) -> dict[str, datetime]:
     period = timedelta(days=cfg.interactions_period_days)
     complaint_from = now - timedelta(days=cfg.complaints_window_days)
     rfm_from = now - timedelta(days=cfg.rfm_window_days)
@@ -79,26 +96,28 @@ def _times(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -
 
 
 def _rfm_sql(bounds: dict[str, list[float]] | None, cfg: ChurnSettings) -> tuple[str, str, str, str]:
-    """Expressions of R, F, M and the segment over ``rec``, ``freq``, ``mon`` (no bounds yet:
-    scores stay empty)."""
+    """Expressions of R, F and M over ``rec``, ``freq``, ``mon``, and of the segment over
+    ``freq``, ``rec`` and the scores ``r`` and ``f`` (no bounds yet: scores stay empty)."""
     if bounds is None:
         return "NULL", "NULL", "NULL", "CASE WHEN rec IS NOT NULL AND freq = 0 THEN 'lost' END"
-    r = _score_case("rec", bounds["recency"], descending=True)
-    f = _score_case("freq", bounds["frequency"], descending=False)
-    m = _score_case("mon", bounds["monetary"], descending=False)
-    segment = f"""CASE WHEN freq = 0 THEN CASE WHEN rec IS NOT NULL THEN 'lost' END
-  WHEN ({r}) >= {cfg.champion_min_recency} AND ({f}) >= {cfg.champion_min_frequency} THEN 'champions'
-  WHEN ({r}) >= 3 AND ({f}) >= {cfg.loyal_min_frequency} THEN 'loyal'
-  WHEN ({r}) >= {cfg.potential_min_recency} THEN 'potential'
-  WHEN ({f}) >= {cfg.loyal_min_frequency} THEN 'at_risk'
-  WHEN ({r}) > {cfg.lost_max_recency} THEN 'hibernating'
-  ELSE 'lost' END"""
     only = "CASE WHEN freq > 0 THEN {} END"
-    return only.format(r), only.format(f), only.format(m), segment
+    r = only.format(_score_case("rec", bounds["recency"], descending=True))
+    f = only.format(_score_case("freq", bounds["frequency"], descending=False))
+    m = only.format(_score_case("mon", bounds["monetary"], descending=False))
+    segment = f"""CASE WHEN freq = 0 THEN CASE WHEN rec IS NOT NULL THEN 'lost' END
+  WHEN r >= {cfg.champion_min_recency} AND f >= {cfg.champion_min_frequency} THEN 'champions'
+  WHEN r >= 3 AND f >= {cfg.loyal_min_frequency} THEN 'loyal'
+  WHEN r >= {cfg.potential_min_recency} THEN 'potential'
+  WHEN f >= {cfg.loyal_min_frequency} THEN 'at_risk'
+  WHEN r > {cfg.lost_max_recency} THEN 'hibernating'
+  ELSE 'lost' END"""
+    return r, f, m, segment
 
 
-def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-               survey: bool, renewal: bool, bounds: dict[str, list[float]] | None) -> str:
+def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
+                 survey: str, renewal: str, signals_join: str = "") -> str:
+    """Per customer of ``scope``: the figures, rule bits (``fired``), ``health`` and lifecycle
+    stage (``lstage``). ``survey`` and ``renewal`` are the conditions of the outside signals."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
     flags = {
@@ -107,8 +126,8 @@ def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, 
         "interactions_falling": ("previous >= CAST(:int_min AS FLOAT) "
                                  "AND recent <= previous * (1 - CAST(:t_interactions_falling AS FLOAT))"),
         "complaints": "complaints + canc >= CAST(:t_complaints AS FLOAT)",
-        "low_survey": "cid IN :survey_ids" if survey else "1 = 0",
-        "renewal_lapse": "cid IN :renewal_ids" if renewal else "1 = 0",
+        "low_survey": survey,
+        "renewal_lapse": renewal,
     }
     fired = " + ".join(f"(CASE WHEN {flags[k]} THEN {BIT[k]} ELSE 0 END)" if on[k] else "0" for k in BIT)
     penalty = " + ".join(f"(CASE WHEN {flags[k]} THEN :w_{k} ELSE 0 END)" if on[k] else "0" for k in BIT)
@@ -117,80 +136,100 @@ def _score_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, 
     # PostgreSQL would fold the layers into one and compute each day count once per use;
     # OFFSET 0 keeps each layer computed once per row.
     fence = "OFFSET 0" if dialect == "postgresql" else ""
-    health = "CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END"
-    r, f, m, segment = _rfm_sql(bounds, cfg)
     return f"""
-INSERT INTO churn_scores (customer_id, recency_days, frequency, monetary, r, f, m, segment, usual_gap_days,
-  interactions_recent, interactions_previous, complaints, cancellations, fired, health, stage, scored_at)
-SELECT cid, rec, freq, mon, {r}, {f}, {m}, {segment}, CAST(gap AS INTEGER), recent, previous, complaints, canc,
-  fired, {health},
+SELECT cid, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previous, complaints, canc, fired, health,
   CASE WHEN rec IS NULL THEN NULL
        WHEN rec >= :lost_days THEN 'lost'
        WHEN first_days < :new_days THEN 'new'
-       WHEN {health} < :threshold THEN 'high_risk'
+       WHEN health < :threshold THEN 'high_risk'
        WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
-       ELSE 'active' END,
-  :now
+       ELSE 'active' END AS lstage
 FROM (
-  SELECT base.*, {fired} AS fired, {penalty} AS penalty
+  SELECT flagged.*, CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END AS health
   FROM (
-    SELECT c.id AS cid,
-           {_days('c.last_order_at', dialect)} AS rec,
-           {_days('c.first_order_at', dialect)} AS first_days,
-           {_days(last_activity, dialect)} AS idle,
-           CASE WHEN c.order_count >= 2 THEN
-             {_span_days('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
-           COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
-           COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
-           COALESCE(i.complaints, 0) AS complaints
-    FROM customers c
-    LEFT JOIN (
-      SELECT customer_id,
-             SUM(CASE WHEN status <> 'cancelled' AND placed_at >= :rfm_from THEN 1 ELSE 0 END) AS freq,
-             SUM(CASE WHEN status <> 'cancelled' AND placed_at >= :rfm_from
-                      THEN amount - refunded_amount ELSE 0 END) AS mon,
-             SUM(CASE WHEN status = 'cancelled' AND placed_at >= :complaint_from THEN 1 ELSE 0 END) AS canc
-      FROM orders WHERE {scope.sql('customer_id')} AND placed_at >= :orders_from GROUP BY customer_id
-    ) o ON o.customer_id = c.id
-    LEFT JOIN (
-      SELECT customer_id,
-             SUM(CASE WHEN occurred_at >= :recent_from THEN 1 ELSE 0 END) AS recent,
-             SUM(CASE WHEN occurred_at < :recent_from AND occurred_at >= :previous_from THEN 1 ELSE 0 END)
-               AS previous,
-             SUM(CASE WHEN kind IN ({kinds}) AND occurred_at >= :complaint_from THEN 1 ELSE 0 END) AS complaints
-      FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
-    ) i ON i.customer_id = c.id
-    WHERE {scope.sql('c.id')}
+    SELECT base.*, {fired} AS fired, {penalty} AS penalty
+    FROM (
+      SELECT c.id AS cid,
+             {_whole(_age('c.last_order_at', dialect), dialect)} AS rec,
+             {_whole(_age('c.first_order_at', dialect), dialect)} AS first_days,
+             {_whole(_age(last_activity, dialect), dialect)} AS idle,
+             CASE WHEN c.order_count >= 2 THEN
+               {_span('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
+             COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
+             COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
+             COALESCE(i.complaints, 0) AS complaints{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
+      FROM customers c
+      LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from) AS freq,
+               CAST(COALESCE(SUM(amount - refunded_amount)
+                 FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from), 0) AS BIGINT) AS mon,
+               COUNT(*) FILTER (WHERE status = 'cancelled' AND placed_at >= :complaint_from) AS canc
+        FROM orders WHERE {scope.sql('customer_id')} AND placed_at >= :orders_from GROUP BY customer_id
+      ) o ON o.customer_id = c.id
+      LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE occurred_at >= :recent_from) AS recent,
+               COUNT(*) FILTER (WHERE occurred_at < :recent_from AND occurred_at >= :previous_from) AS previous,
+               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND occurred_at >= :complaint_from) AS complaints
+        FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
+      ) i ON i.customer_id = c.id
+      {signals_join}
+      WHERE {scope.sql('c.id')}
+      {fence}
+    ) base
     {fence}
-  ) base
-  {fence}
-) scored
-WHERE 1 = 1
-ON CONFLICT (customer_id) DO UPDATE SET recency_days = excluded.recency_days, frequency = excluded.frequency,
-  monetary = excluded.monetary, r = excluded.r, f = excluded.f, m = excluded.m, segment = excluded.segment,
-  usual_gap_days = excluded.usual_gap_days,
-  interactions_recent = excluded.interactions_recent, interactions_previous = excluded.interactions_previous,
-  complaints = excluded.complaints, cancellations = excluded.cancellations, fired = excluded.fired,
-  health = excluded.health, stage = excluded.stage, scored_at = excluded.scored_at
-"""
+  ) flagged
+) scored"""
 
 
-def _level_sql() -> str:
-    return "CASE WHEN s.health < :high_below THEN 'high' ELSE 'medium' END"
+def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
+               empty: bool = False) -> str:
+    """Write the score rows of ``source`` (the figures): into an ``empty`` table plainly,
+    else only the rows that changed."""
+    r, f, m, segment = _rfm_sql(bounds, cfg)
+    fence = "OFFSET 0" if dialect == "postgresql" else ""
+    insert = f"""
+INSERT INTO churn_scores (customer_id, {', '.join(SCORE_COLUMNS)}, scored_at)
+SELECT cid, rec, freq, mon, r, f, m, {segment}, gap, recent, previous, complaints, canc, fired, health, lstage, :now
+FROM (SELECT figures.*, {r} AS r, {f} AS f, {m} AS m FROM {source} figures {fence}) rfm
+WHERE 1 = 1"""
+    if empty:
+        return insert
+    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    changed = " OR ".join(f"churn_scores.{c}{differs}excluded.{c}" for c in SCORE_COLUMNS)
+    return f"""{insert}
+ON CONFLICT (customer_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in SCORE_COLUMNS)},
+  scored_at = excluded.scored_at
+WHERE {changed}"""
 
 
-async def _outside_signals(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings,
-                           rules: dict[str, EffectiveRule]) -> tuple[list[int] | None, list[int] | None]:
-    """Customers of the batch with a low latest survey score (nps) or a subscription ending
+def _params(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {**_times(cfg, now), "now_epoch": now.timestamp(),
+                              "lost_days": cfg.lost_days, "new_days": cfg.new_days,
+                              "threshold": cfg.threshold, "silent_days": cfg.silent_days,
+                              "gap_min": cfg.gap_min_days, "int_min": cfg.interactions_min_previous}
+    for kind, rule in rules.items():
+        params[f"t_{kind}"], params[f"w_{kind}"] = rule.threshold, rule.active_weight
+    return params
+
+
+async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Scope = EVERYONE,
+               lists: tuple[str, ...] = ()) -> Any:
+    """Execute ``sql`` with the parameters it names (times as UTC datetimes)."""
+    named = set(re.findall(r"(?<!:):(\w+)", sql))
+    stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if n in named])
+    for name in lists:
+        stmt = stmt.bindparams(bindparam(name, expanding=True))
+    return await ctx.session.execute(stmt, {k: v for k, v in params.items() if k in named})
+
+
+async def _outside_signals(ctx: ServiceContext, ids: list[int],
+                           rules: dict[str, EffectiveRule]) -> tuple[list[int], list[int]]:
+    """Customers among ``ids`` with a low latest survey score (nps) or a subscription ending
     without renewal (renewals), asked through those plugins' own functions."""
-    survey = renewal = None
-    if not (rules["low_survey"].enabled or rules["renewal_lapse"].enabled):
-        return None, None
-    if scope.ids is not None:
-        ids = list(scope.ids)
-    else:
-        ids = list(await ctx.session.scalars(
-            select(Customer.id).where(Customer.id >= scope.lo, Customer.id < scope.hi)))
+    survey: list[int] = []
+    renewal: list[int] = []
     if rules["low_survey"].enabled:
         from plugins.nps.service import latest_scores
 
@@ -207,55 +246,121 @@ async def _outside_signals(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings
     return survey, renewal
 
 
+def _outside(rules: dict[str, EffectiveRule]) -> bool:
+    return rules["low_survey"].enabled or rules["renewal_lapse"].enabled
+
+
 async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | None = None,
                       rules: dict[str, EffectiveRule] | None = None,
                       bounds: dict[str, list[float]] | None = None) -> None:
-    """Pass 2 for the customers in ``scope``: figures, RFM scores and segment on the quintile
-    ``bounds``, rules, health, stage; then their warnings."""
+    """The customers in ``scope`` (a few, after an event): figures, RFM scores and segment on
+    the quintile ``bounds``, rules, health, stage; then their warnings."""
     cfg = cfg or churn_settings(ctx)
     rules = rules or await effective_rules(ctx)
-    survey, renewal = await _outside_signals(ctx, scope, cfg, rules)
-    survey, renewal = (survey or None), (renewal or None)
-    sql = _score_sql(ctx.dialect, scope, cfg, rules, survey is not None, renewal is not None, bounds)
-    params: dict[str, Any] = {**scope.params(), **_times(cfg, rules, ctx.now()),
-                              "lost_days": cfg.lost_days, "new_days": cfg.new_days, "threshold": cfg.threshold,
-                              "silent_days": cfg.silent_days, "gap_min": cfg.gap_min_days,
-                              "int_min": cfg.interactions_min_previous}
-    for kind, rule in rules.items():
-        params[f"t_{kind}"], params[f"w_{kind}"] = rule.threshold, rule.active_weight
-    stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if f":{n}" in sql])
-    if survey is not None:
-        stmt, params["survey_ids"] = stmt.bindparams(bindparam("survey_ids", expanding=True)), survey
-    if renewal is not None:
-        stmt, params["renewal_ids"] = stmt.bindparams(bindparam("renewal_ids", expanding=True)), renewal
-    used = {k: v for k, v in params.items() if f":{k}" in sql}
-    await ctx.session.execute(stmt, used)
-    await sync_warnings(ctx, scope, cfg)
+    survey: list[int] = []
+    renewal: list[int] = []
+    if _outside(rules) and scope.ids:
+        survey, renewal = await _outside_signals(ctx, list(scope.ids), rules)
+    figures = _figures_sql(ctx.dialect, scope, cfg, rules, "cid IN :survey_ids" if survey else "1 = 0",
+                           "cid IN :renewal_ids" if renewal else "1 = 0")
+    params = {**scope.params(), **_params(cfg, rules, ctx.now()), "survey_ids": survey, "renewal_ids": renewal}
+    lists = tuple(n for n, v in (("survey_ids", survey), ("renewal_ids", renewal)) if v)
+    await _run(ctx, _write_sql(ctx.dialect, f"({figures})", cfg, bounds), params, scope, lists)
+    source = ("(SELECT customer_id AS cid, health, fired, stage AS lstage FROM churn_scores "
+              f"WHERE {scope.sql('customer_id')})")
+    await sync_warnings(ctx, scope, cfg, source)
 
 
-async def sync_warnings(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings) -> None:
+Step = Callable[[str], None]
+
+
+async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
+                         step: Step | None = None) -> dict[str, list[float]]:
+    """The full rescore in ``ctx``'s transaction (see the module's docstring); ``step(name)``
+    is told after each statement. Returns the quintile bounds."""
+    dialect = ctx.dialect
+    if dialect == "postgresql":
+        # Room for the sorts and hash tables of a million customers in memory (this
+        # transaction only), and no JIT compiling: the statements are simple and long.
+        await ctx.session.execute(text(f"SET LOCAL work_mem = '{int(cfg.work_mem_mb)}MB'"))
+        await ctx.session.execute(text("SET LOCAL jit = off"))
+    temp = "CREATE TEMP TABLE {} ON COMMIT DROP AS" if dialect == "postgresql" else "CREATE TEMP TABLE {} AS"
+    await _drop_temp(ctx)
+    params = _params(cfg, rules, ctx.now())
+    survey = renewal = "1 = 0"
+    join = ""
+    if _outside(rules):
+        await _stage_signals(ctx, cfg, rules)
+        survey, renewal, join = "survey = 1", "renewal = 1", f"LEFT JOIN {SIGNALS} g ON g.customer_id = c.id"
+    await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
+               params)
+    if step:
+        step("figures")
+    bounds = await _quintiles(ctx)
+    if step:
+        step("quintiles")
+    empty = await ctx.session.scalar(select(Score.customer_id).limit(1)) is None
+    await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, empty), params)
+    if not empty:
+        # Score rows carry no foreign key: drop those of customers that are gone.
+        await ctx.session.execute(text("DELETE FROM churn_scores WHERE NOT EXISTS "
+                                       "(SELECT 1 FROM customers c WHERE c.id = churn_scores.customer_id)"))
+    if step:
+        step("scores")
+    await sync_warnings(ctx, EVERYONE, cfg, STAGE)
+    if step:
+        step("warnings")
+    await _drop_temp(ctx)
+    return bounds
+
+
+async def _drop_temp(ctx: ServiceContext) -> None:
+    schema = "pg_temp" if ctx.dialect == "postgresql" else "temp"
+    for table in (STAGE, SIGNALS):
+        await ctx.session.execute(text(f"DROP TABLE IF EXISTS {schema}.{table}"))
+
+
+async def _stage_signals(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule]) -> None:
+    """The outside signals of everyone, a batch of ids at a time, into a temporary table."""
+    on_commit = " ON COMMIT DROP" if ctx.dialect == "postgresql" else ""
+    await ctx.session.execute(text(
+        f"CREATE TEMP TABLE {SIGNALS} (customer_id BIGINT PRIMARY KEY, survey INTEGER, renewal INTEGER){on_commit}"))
+    lo, hi = await id_bounds(ctx)
+    insert = text(f"INSERT INTO {SIGNALS} (customer_id, survey, renewal) VALUES (:c, :s, :r)")
+    for start in range(lo, hi + 1, cfg.batch_size) if hi else ():
+        ids = list(await ctx.session.scalars(
+            select(Customer.id).where(Customer.id >= start, Customer.id < start + cfg.batch_size)))
+        survey, renewal = await _outside_signals(ctx, ids, rules)
+        flagged = set(survey) | set(renewal)
+        s, r = set(survey), set(renewal)
+        if flagged:
+            await ctx.session.execute(insert, [{"c": c, "s": int(c in s), "r": int(c in r)} for c in sorted(flagged)])
+
+
+async def sync_warnings(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings, source: str) -> None:
     """Resolve the open warnings of customers now at or above the threshold (came back when
-    they ordered since), refresh the others, and open one for each customer newly below."""
+    they ordered since), refresh the others, and open one for each customer newly below.
+    ``source`` gives ``cid``, ``health``, ``fired`` and ``lstage`` of the customers in ``scope``."""
     base = {**scope.params(), "now": ctx.now(), "threshold": cfg.threshold, "high_below": cfg.high_risk_below}
+    level = "CASE WHEN s.health < :high_below THEN 'high' ELSE 'medium' END"
     resolve = f"""
 UPDATE churn_warnings SET status = 'resolved', resolved_at = :now,
   came_back = (SELECT CASE WHEN c.last_order_at > churn_warnings.since THEN 1 ELSE 0 END = 1
                FROM customers c WHERE c.id = churn_warnings.customer_id)
 WHERE status = 'open' AND {scope.sql('customer_id')}
-  AND customer_id IN (SELECT s.customer_id FROM churn_scores s WHERE {scope.sql('s.customer_id')}
-                      AND s.health >= :threshold)"""
+  AND customer_id IN (SELECT s.cid FROM {source} s WHERE s.health >= :threshold)"""
     refresh = f"""
-UPDATE churn_warnings SET score = s.health, fired = s.fired, level = {_level_sql()}
-FROM churn_scores s
-WHERE s.customer_id = churn_warnings.customer_id AND churn_warnings.status = 'open'
+UPDATE churn_warnings SET score = s.health, fired = s.fired, level = {level}
+FROM {source} s
+WHERE s.cid = churn_warnings.customer_id AND churn_warnings.status = 'open'
   AND {scope.sql('churn_warnings.customer_id')}
   AND (churn_warnings.score <> s.health OR churn_warnings.fired <> s.fired)"""
     raise_ = f"""
 INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, since, followed_up, came_back)
-SELECT s.customer_id, 'open', {_level_sql()}, s.health, s.fired, :empty, :now, :false_, :false_
-FROM churn_scores s
-WHERE {scope.sql('s.customer_id')} AND s.health < :threshold AND s.stage <> 'lost'
-  AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.customer_id AND w.status = 'open')"""
+SELECT s.cid, 'open', {level}, s.health, s.fired, :empty, :now, :false_, :false_
+FROM {source} s
+WHERE s.health < :threshold AND s.lstage <> 'lost'
+  AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.cid AND w.status = 'open')"""
     types: dict[str, Any] = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
     params = {**base, "empty": [], "false_": False}
     for sql in (resolve, refresh, raise_):
@@ -263,33 +368,20 @@ WHERE {scope.sql('s.customer_id')} AND s.health < :threshold AND s.stage <> 'los
         await ctx.session.execute(stmt, {k: v for k, v in params.items() if f":{k}" in sql})
 
 
-async def quintiles(ctx: ServiceContext, cfg: ChurnSettings | None = None) -> dict[str, list[float]]:
-    """Pass 1: the bounds of the first four fifths of the active base (customers with an
-    order in the RFM window) for recency, frequency and monetary value, in one statement
-    over the window's orders; stored for the rescoring of single customers."""
-    cfg = cfg or churn_settings(ctx)
-    now = ctx.now()
-    sql = f"""
-WITH a AS (
-  SELECT {_days('MAX(placed_at)', ctx.dialect)} AS rec, COUNT(*) AS freq, SUM(amount - refunded_amount) AS mon
-  FROM orders WHERE status <> 'cancelled' AND placed_at >= :rfm_from GROUP BY customer_id
-), t AS (
-  SELECT rec, freq, mon, NTILE(5) OVER (ORDER BY rec) AS tr, NTILE(5) OVER (ORDER BY freq) AS tf,
-         NTILE(5) OVER (ORDER BY mon) AS tm
-  FROM a
-)
-SELECT 'recency', tr, MAX(rec) FROM t GROUP BY tr
-UNION ALL SELECT 'frequency', tf, MAX(freq) FROM t GROUP BY tf
-UNION ALL SELECT 'monetary', tm, MAX(mon) FROM t GROUP BY tm"""
-    stmt = text(sql).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("rfm_from", type_=UTCDateTime()))
-    rows = (await ctx.session.execute(stmt, {"now": now, "rfm_from": now - timedelta(days=cfg.rfm_window_days)})).all()
-    found: dict[str, list[float]] = {"recency": [], "frequency": [], "monetary": []}
-    for metric, tile, value in sorted(rows, key=lambda row: (row[0], int(row[1]))):
-        if int(tile) < 5:
-            found[metric].append(float(value))
+async def _quintiles(ctx: ServiceContext) -> dict[str, list[float]]:
+    """The bounds of the first four fifths of the active base (customers with an order in
+    the RFM window) for recency, frequency and monetary value: one pass over the staged
+    figures; stored for the rescoring of single customers."""
+    tiles = ", ".join(f"NTILE(5) OVER (ORDER BY {col}) AS t_{col}" for _, col in METRICS)
+    bounds = ", ".join(f"MAX(CASE WHEN t_{col} = {n} THEN {col} END)" for _, col in METRICS for n in range(1, 5))
+    row = (await ctx.session.execute(text(
+        f"SELECT {bounds} FROM (SELECT rec, freq, mon, {tiles} FROM {STAGE} WHERE freq > 0) t"))).one()
+    found: dict[str, list[float]] = {}
+    for k, (metric, _) in enumerate(METRICS):
+        found[metric] = [float(v) for v in row[4 * k:4 * k + 4] if v is not None]
     await ctx.session.execute(delete(Cutpoints))
-    for metric, bounds in found.items():
-        ctx.session.add(Cutpoints(metric=metric, bounds=bounds, computed_at=now))
+    for metric, values in found.items():
+        ctx.session.add(Cutpoints(metric=metric, bounds=values, computed_at=ctx.now()))
     await ctx.session.flush()
     return found
 
@@ -306,7 +398,9 @@ def _score_case(column: str, bounds: list[float], *, descending: bool) -> str:
     whens = []
     for n, bound in enumerate(bounds):
         score = 5 - n if descending else n + 1
-        whens.append(f"WHEN {column} <= {float(bound)!r} THEN {score}")
+        # The figures are whole numbers: an integer bound keeps the comparison integer.
+        value = int(bound) if float(bound).is_integer() else float(bound)
+        whens.append(f"WHEN {column} <= {value!r} THEN {score}")
     last = 5 - len(bounds) if descending else len(bounds) + 1
     return f"CASE {' '.join(whens)} ELSE {last} END"
 

@@ -20,7 +20,7 @@ from sqlalchemy import Integer, and_, func, or_, select, update
 from core.context import ServiceContext
 from core.errors import NotFound, UserError
 from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded
-from core.services.tasks import open_task
+from core.services.tasks import NewTask, open_tasks, publish_many
 from plugins.churn import scoring
 from plugins.churn.models import Score, Segment, Warning
 from plugins.churn.rules import BIT, effective_rules
@@ -30,7 +30,6 @@ SEGMENTS = ("champions", "loyal", "potential", "at_risk", "hibernating", "lost")
 STAGES = ("new", "active", "silent", "high_risk", "lost")
 LEVELS = ("medium", "high")
 Progress = Callable[[int, int], None]
-FOLLOW_UP_BATCH = 100
 
 
 def reasons(score: Score, survey_limit: float | None = None) -> list[str]:
@@ -76,47 +75,44 @@ async def rescore(ctx: ServiceContext, customer_ids: list[int]) -> None:
 
 
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[ServiceContext]]
+#: The full rescore's statements, each a step of the progress bar.
+STEPS = ("figures", "quintiles", "scores", "warnings")
 
 
 async def rescore_all(transaction: Transaction, progress: Progress | None = None, *,
                       follow_up_now: bool = True) -> dict[str, int]:
-    """Rescore every customer: each batch of ids in its own ``transaction()`` (a job passes
-    one that reuses its own). ``progress(done, total)`` is told after each step. Returns
-    counts of what it did and how long scoring and following up took (milliseconds).
+    """Rescore every customer in one ``transaction()`` (a job passes one that reuses its
+    own): an interrupted rescore leaves the previous scores whole. Then, unless
+    ``follow_up_now`` is false (the ``churn.follow_up`` job does it then), follow up the new
+    warnings a batch per transaction. ``progress(done, total)`` is told after each step.
+    Returns counts of what it did and how long scoring and following up took (milliseconds)."""
+    done = 0
+    total = len(STEPS)
 
-    Following up new warnings (a task, a timeline entry, win-back each) is per-warning work;
-    with ``follow_up_now=False`` it is left to the ``churn.follow_up`` job."""
-    async with transaction() as ctx:
-        cfg = churn_settings(ctx)
-        rules = await effective_rules(ctx)
-        lo, hi = await scoring.id_bounds(ctx)
-        opened_before = await _count(ctx, Warning.status == "open")
-    size = cfg.batch_size
-    starts = list(range(lo, hi + 1, size)) if hi else []
-    started = time.perf_counter()
-    total, done = len(starts) + 1, 0
-    async with transaction() as ctx:
-        bounds = await scoring.quintiles(ctx, cfg)
-    done += 1
-    if progress:
-        progress(done, total)
-    for start in starts:
-        async with transaction() as ctx:
-            await scoring.score_batch(ctx, scoring.Scope(lo=start, hi=start + size), cfg, rules, bounds)
+    def step(_: str) -> None:
+        nonlocal done
         done += 1
         if progress:
             progress(done, total)
+
+    started = time.perf_counter()
+    async with transaction() as ctx:
+        cfg = churn_settings(ctx)
+        opened_before = await _count(ctx, Warning.status == "open")
+        await scoring.score_everyone(ctx, cfg, await effective_rules(ctx), step)
     scored_in = time.perf_counter() - started
     followed = 0
-    while follow_up_now:
-        # Small batches: the session's identity map (tasks, events) stays small, so each
-        # flush stays cheap.
+    if follow_up_now:
         async with transaction() as ctx:
-            n = await follow_up(ctx, cfg, limit=FOLLOW_UP_BATCH)
-            ctx.session.expunge_all()
-        followed += n
-        if n < FOLLOW_UP_BATCH:
-            break
+            pending = await _count(ctx, Warning.status == "open", Warning.followed_up.is_(False))
+        total += -(-pending // cfg.follow_up_batch)
+        while True:
+            async with transaction() as ctx:
+                n = await follow_up(ctx, cfg)
+            followed += n
+            if n < cfg.follow_up_batch:
+                break
+            step("follow-up")
     if progress:
         progress(total, total)
     async with transaction() as ctx:
@@ -142,32 +138,42 @@ async def _count_scores(ctx: ServiceContext) -> int:
     return int(await ctx.session.scalar(select(func.count()).select_from(Score)) or 0)
 
 
-async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit: int = 500) -> int:
-    """For warnings not yet followed up: their reasons, a task for the owner (once per
-    episode), a timeline entry, and the win-back hook when switched on. Returns how many."""
+async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit: int | None = None) -> int:
+    """For a batch of warnings not yet followed up (``limit``, default the setting): their
+    reasons, a task for the owner (one open task per warning: its cause), a timeline entry,
+    and the win-back hook when switched on. Set-based: a few statements per batch. Returns
+    how many. On PostgreSQL the batch's warnings are locked (others skipped), so two runs at
+    once never follow up the same warning."""
     cfg = cfg or churn_settings(ctx)
-    rows = (await ctx.session.execute(
-        select(Warning, Score).join(Score, Score.customer_id == Warning.customer_id)
-        .where(Warning.status == "open", Warning.followed_up.is_(False)).order_by(Warning.id).limit(limit)
-    )).all()
-    for warning, score in rows:
-        said = reasons(score)
-        warning.reasons = said
-        warning.followed_up = True
-        text = "; ".join(said) or f"health score {score.health}"
-        task, _ = await open_task(ctx, title=f"Churn risk: health {score.health}/100", customer_id=warning.customer_id,
-                                  reason=text, source="churn", source_key=f"{warning.customer_id}:{warning.id}")
-        warning.task_id = task.id
-        await ctx.publish("churn.warned", source="churn", customer_id=warning.customer_id,
-                          summary=f"churn risk {warning.level}: {text}",
-                          data={"customerId": warning.customer_id, "score": score.health, "level": warning.level,
-                                "reasons": said}, timeline=True)
-        if cfg.win_back:
-            for answer in ctx.plugins.hook.churn_win_back(ctx=ctx, customer_id=warning.customer_id,
-                                                          score=score.health, reasons=said):
+    pick = (select(Warning.id, Warning.customer_id, Warning.level, Score)
+            .join(Score, Score.customer_id == Warning.customer_id)
+            .where(Warning.status == "open", Warning.followed_up.is_(False))
+            .order_by(Warning.id).limit(limit or cfg.follow_up_batch))
+    if ctx.dialect == "postgresql":
+        pick = pick.with_for_update(of=Warning, skip_locked=True)
+    rows = (await ctx.session.execute(pick)).all()
+    if not rows:
+        return 0
+    said = {warning_id: reasons(score) for warning_id, _, _, score in rows}
+    summary = {warning_id: "; ".join(said[warning_id]) or f"health score {score.health}"
+               for warning_id, _, _, score in rows}
+    tasks = await open_tasks(ctx, [NewTask(title=f"Churn risk: health {score.health}/100", customer_id=customer_id,
+                                           source_key=f"{customer_id}:{warning_id}", reason=summary[warning_id])
+                                   for warning_id, customer_id, _, score in rows], source="churn")
+    await ctx.session.execute(update(Warning), [
+        {"id": warning_id, "reasons": said[warning_id], "followed_up": True,
+         "task_id": tasks[f"{customer_id}:{warning_id}"]} for warning_id, customer_id, _, _ in rows])
+    await publish_many(ctx, [
+        {"type": "churn.warned", "source": "churn", "customer_id": customer_id,
+         "summary": f"churn risk {level}: {summary[warning_id]}",
+         "data": {"customerId": customer_id, "score": score.health, "level": level, "reasons": said[warning_id]}}
+        for warning_id, customer_id, level, score in rows], timeline=True)
+    if cfg.win_back:
+        for warning_id, customer_id, _, score in rows:
+            for answer in ctx.plugins.hook.churn_win_back(ctx=ctx, customer_id=customer_id, score=score.health,
+                                                          reasons=said[warning_id]):
                 if answer is not None:
                     await answer
-    await ctx.session.flush()
     return len(rows)
 
 

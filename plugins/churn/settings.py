@@ -54,8 +54,13 @@ class ChurnSettings:
     survey_weight: int = 25
     renewal_days: int = 30
     renewal_weight: int = 30
-    #: Customers rescored per statement batch.
+    #: Customers per batch where a rescore asks other plugins (nps, renewals) about them.
     batch_size: int = 20000
+    #: Sort and hash memory (PostgreSQL ``work_mem``, MB) for the full rescore's statements:
+    #: the quintiles sort the active base and the figures hash every customer.
+    work_mem_mb: int = 128
+    #: New warnings followed up (task, timeline entry) per transaction.
+    follow_up_batch: int = 2000
     #: Offer a win-back action (the ``churn_win_back`` hook) when a warning is raised.
     win_back: bool = False
     rescore_schedule: str = "30 3 * * *"
@@ -64,7 +69,7 @@ class ChurnSettings:
         if not 0 <= self.high_risk_below <= self.threshold <= 100:
             raise SettingsError("TENURE_CHURN_THRESHOLD and _HIGH_RISK_BELOW: 0 <= high_risk_below <= threshold <= 100")
         for name in ("rfm_window_days", "new_days", "silent_days", "lost_days", "interactions_period_days",
-                     "complaints_window_days", "batch_size"):
+                     "complaints_window_days", "batch_size", "work_mem_mb", "follow_up_batch"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TENURE_CHURN_{name.upper()}: must be at least 1")
         for name in ("champion_min_recency", "champion_min_frequency", "loyal_min_frequency",

@@ -68,4 +68,4 @@ RISK = """query($id: ID!) { customer(id: $id) { churnRisk { score level reasons 
 
 
 async def risk(tenure: TenureHarness, customer_id: int) -> dict[str, Any]:
-    return (await tenure.ok(RISK, {"id": str(customer_id)}))["customer"]  # type: ignore[no-any-return]
+    return (await tenure.ok(RISK, {"id": str(customer_id)}))["customer"]
