@@ -9,9 +9,10 @@ statement on the request's own connection. Rows become mapped instances without 
 loading machinery (the instances are not attached to a session, so they behave like the
 loaders' results always did: columns only, no lazy loads).
 
-SQLite, and a session whose transaction has not begun yet, take the ordinary session path:
-the embedded default is not where the floor is measured, and a statement sent on the driver
-before SQLAlchemy's ``BEGIN`` would run outside the transaction.
+SQLite, a session whose transaction has not begun yet, and an engine with statement
+listeners take the ordinary session path: the embedded default is not where the floor is
+measured, a statement sent on the driver before SQLAlchemy's ``BEGIN`` would run outside the
+transaction, and tracing or a statement count would miss it.
 """
 
 from __future__ import annotations
@@ -128,7 +129,12 @@ class Read:
 
 async def _driver(connection: Any) -> Any:
     """The asyncpg connection, when a statement sent on it runs where the session's would:
-    in autocommit (the request's reads) or inside the transaction SQLAlchemy began."""
+    in autocommit (the request's reads) or inside the transaction SQLAlchemy began; and
+    when nothing listens to the engine's statements (tracing, the tests' statement counts),
+    which would not see a statement sent around it."""
+    sync = connection.sync_connection
+    if sync is None or sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute:
+        return None
     fairy = await connection.get_raw_connection()
     adapted = fairy.dbapi_connection
     if adapted is None:

@@ -33,31 +33,45 @@ class ComplexityLimiter(SchemaExtension):
     so ``customers { nodes { orders { nodes { id } } } }`` costs what its default pages fetch.
     """
 
+    #: Costs of documents whose cost no variable changes, by document (the parser cache
+    #: hands the same document object to every request with the same query text).
+    _known: dict[tuple[int, int, int], tuple[DocumentNode, list[int]]] = {}
+
     def __init__(self, budget: int, page_cap: int) -> None:
         self.budget = budget
         self.page_cap = page_cap
+
+    def _costs(self, document: DocumentNode, schema: GraphQLSchema, variables: dict[str, Any]) -> list[int]:
+        key = (id(document), id(schema), self.page_cap)
+        known = self._known.get(key)
+        if known is not None and known[0] is document:
+            return known[1]
+        roots = {"query": schema.query_type, "mutation": schema.mutation_type,
+                 "subscription": schema.subscription_type}
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        walk = _Walk(schema, fragments, variables, self.page_cap)
+        costs = [walk.cost(d.selection_set, roots.get(d.operation.value), set())
+                 for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if not walk.read_variables:
+            if len(self._known) >= 1024:
+                self._known.clear()
+            self._known[key] = (document, costs)
+        return costs
 
     def on_validate(self) -> Any:
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            schema: GraphQLSchema = context.schema._schema
-            roots = {"query": schema.query_type, "mutation": schema.mutation_type,
-                     "subscription": schema.subscription_type}
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    walk = _Walk(schema, fragments, context.variables or {}, self.page_cap)
-                    cost = walk.cost(definition.selection_set, roots.get(definition.operation.value), set())
-                    if cost > self.budget:
-                        # Runs after validation (ValidationCache sets the errors it found),
-                        # so it adds to them rather than replacing them.
-                        context.pre_execution_errors = [*(context.pre_execution_errors or []), GraphQLError(
-                            f"the query's complexity is {cost}, over the budget of {self.budget} "
-                            "(TENURE_MAX_COMPLEXITY): ask for fewer items or fewer fields",
-                            extensions={"code": "LIMIT_EXCEEDED", "limit": "complexity"},
-                        )]
-                        break
+            for cost in self._costs(document, context.schema._schema, context.variables or {}):
+                if cost > self.budget:
+                    # Runs after validation (ValidationCache sets the errors it found),
+                    # so it adds to them rather than replacing them.
+                    context.pre_execution_errors = [*(context.pre_execution_errors or []), GraphQLError(
+                        f"the query's complexity is {cost}, over the budget of {self.budget} "
+                        "(TENURE_MAX_COMPLEXITY): ask for fewer items or fewer fields",
+                        extensions={"code": "LIMIT_EXCEEDED", "limit": "complexity"},
+                    )]
+                    break
         yield
 
 
@@ -67,6 +81,7 @@ class _Walk:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
                  variables: dict[str, Any], page_cap: int) -> None:
         self.schema, self.fragments, self.variables, self.page_cap = schema, fragments, variables, page_cap
+        self.read_variables = False
 
     def _page(self, node: FieldNode, field: GraphQLField | None) -> int:
         for argument in node.arguments or ():
@@ -75,6 +90,7 @@ class _Walk:
                 if isinstance(value, IntValueNode):
                     return max(1, min(int(value.value), self.page_cap))
                 if isinstance(value, VariableNode):
+                    self.read_variables = True
                     found = self.variables.get(value.name.value)
                     return max(1, min(int(found), self.page_cap)) if isinstance(found, int) else self.page_cap
         default = field.args.get("first") if field is not None else None
