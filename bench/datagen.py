@@ -233,6 +233,9 @@ def generate(database_url: str, customers: int, orders_per_customer: float = 10.
         planted = _fill_sqlite(database_url, customers, seed, chunk, progress, args)
     else:
         planted = asyncio.run(_fill_postgres(database_url, customers, seed, chunk, progress, args))
+    from core.services.order_months import rebuild_url
+
+    rebuild_url(database_url, progress)  # the retention rollup, for orders loaded around the services
     planted.customers, planted.seconds = customers, time.perf_counter() - started
     planted.now = datetime.fromtimestamp(end, UTC)
     return planted

@@ -7,12 +7,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import __version__, clock, messages
-from core.contributions import EventHandler, InvariantCheck, JobSpec, MessageChannel, PluginInfo
+from core.contributions import EventHandler, InvariantCheck, JobSpec, MessageChannel, PluginInfo, RetentionDimension
 from core.events import CustomersMerged
 from core.messages.channels import EmailChannel, WebhookChannel
 from core.models import Customer, Order, OutboxEntry, OutboxStatus
 from core.plugins import hookimpl
-from core.services import webhooks
+from core.services import order_months, webhooks
 
 
 @hookimpl
@@ -92,4 +92,15 @@ def tenure_checks() -> list[InvariantCheck]:
     return [
         InvariantCheck("customer order figures match the orders", _order_figures_match),
         InvariantCheck("no outbox entry is stuck", _outbox_not_stuck),
+        InvariantCheck("order months match the orders", order_months.check),
+    ]
+
+
+@hookimpl
+def tenure_retention_dimensions() -> list[RetentionDimension]:
+    return [
+        RetentionDimension("channel", "SELECT id AS customer_id, COALESCE(source_channel, '') AS label FROM customers",
+                           "The channel the customer came through ('' when unknown)"),
+        RetentionDimension("tag", "SELECT customer_id, tag AS label FROM customer_tags",
+                           "Each of the customer's tags (untagged customers are left out)"),
     ]

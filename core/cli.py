@@ -305,6 +305,23 @@ def check() -> None:
     click.echo("all checks passed")
 
 
+@main.group("retention")
+def retention_group() -> None:
+    """The order months rollup that the retention figures read."""
+
+
+@retention_group.command("rebuild")
+@click.option("--batch", type=click.IntRange(1000), default=50_000, show_default=True,
+              help="Customers per transaction.")
+def retention_rebuild(batch: int) -> None:
+    """Rebuild the order months from the orders, set-based, with a progress line: after
+    orders were loaded around the services (COPY, a restore), or when `tenure check` finds drift."""
+    from core.services.order_months import rebuild_url
+
+    rows = rebuild_url(_settings().resolved_database_url, batch=batch)
+    click.echo(f"{rows:,} customer months written")
+
+
 @main.group()
 def jobs() -> None:
     """Inspect and run background jobs."""

@@ -75,6 +75,21 @@ class InvariantCheck:
 
 
 @dataclass(frozen=True)
+class RetentionDimension:
+    """A way to split the retention figures: ``retention(by: <NAME>)``.
+
+    ``name`` is the GraphQL enum value in lower case (``"tier"`` shows as ``TIER``). ``sql``
+    is one SELECT, valid on SQLite and PostgreSQL, of ``customer_id, label`` rows: the group
+    each customer is in now. A customer with no row is left out of the split; one with
+    several rows counts in each of their groups. ``description`` says what the groups are.
+    """
+
+    name: str
+    sql: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class PersonalData:
     """What a plugin holds about one customer, for data-protection requests.
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         MessageChannel,
         PersonalData,
         PluginInfo,
+        RetentionDimension,
         SchemaContribution,
         TemplateDefault,
     )
@@ -99,6 +100,18 @@ def tenure_personal_data() -> list[PersonalData]:  # type: ignore[empty-body]
     """What the plugin stores about a customer, for ``exportCustomer`` and ``eraseCustomer``:
     a :class:`core.contributions.PersonalData` each (``export`` and ``erase`` over a session
     and a customer id). A plugin whose tables hold anything about a customer must return one.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def tenure_retention_dimensions() -> list[RetentionDimension]:  # type: ignore[empty-body]
+    """Ways to split the retention figures (``retention(by: TIER)``): a
+    :class:`core.contributions.RetentionDimension` each, a unique ``name`` and a SELECT of
+    ``customer_id, label`` rows giving each customer's group now. The core contributes
+    ``channel`` and ``tag``; the ``by`` enum of the schema lists exactly the dimensions of the
+    enabled plugins.
 
     .. versionadded:: 0.1
     """

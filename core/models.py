@@ -421,3 +421,20 @@ class AuditEntry(Base):
     operation: Mapped[str] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(BigInteger)
     outcome: Mapped[str] = mapped_column(String(20))
+
+
+class OrderMonth(Base):
+    """One customer's non-cancelled orders in one calendar month (UTC), linked to their
+    previous and next active months: the rollup the retention figures read, kept current by
+    :mod:`core.services.order_months` in the order's own transaction. Months are
+    ``year * 12 + month - 1``."""
+
+    __tablename__ = "order_months"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete=CASCADE), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    orders: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[int] = mapped_column(BigInteger)
+    prev_month: Mapped[int | None] = mapped_column(Integer)
+    next_month: Mapped[int | None] = mapped_column(Integer)
+    first_month: Mapped[int] = mapped_column(Integer)

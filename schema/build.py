@@ -36,7 +36,7 @@ from schema.mutations.tasks import TaskMutations
 from schema.permissions import TenurePermission
 from schema.privacy import PrivacyMutations, PrivacyQuery, audit_root_fields
 from schema.queries import CoreQuery
-from schema.retention import RetentionQuery
+from schema.retention import retention_query
 from schema.subscriptions import Subscription
 from schema.types.common import SCALARS
 from schema.types.member import MemberMutations, MemberQuery
@@ -45,7 +45,7 @@ ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery, RetentionQuery):
+class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery):
     pass
 
 
@@ -97,6 +97,11 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
         for field in _fields(cls):
             owners[type_name, converter.from_field(field)] = "core"
     additions: dict[str, list[StrawberryField]] = {}
+    # The core's retention fields are made per schema: their `by` enum lists the dimensions
+    # of the enabled plugins.
+    for field in _fields(retention_query(plugins)):
+        owners["Query", converter.from_field(field)] = "core"
+        additions.setdefault("Query", []).append(field)
     for plugin, contribution in plugins.schema_contributions:
         targets: list[tuple[str, type]] = [
             (root, cls)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -25,19 +26,13 @@ class RetentionGroupBy(Enum):
     YEAR = "year"
 
 
-@strawberry.enum(description="What to split the figures by.")
-class RetentionDimension(Enum):
-    CHANNEL = "channel"
-    TAG = "tag"
-
-
 @strawberry.type(description="Retention figures of one period (and one group, when split). Rates are percentages; "
                              "money is in minor units. A customer counts at a moment when they ordered in the "
                              "active window before it (TENURE_RETENTION_ACTIVE_WINDOW_MONTHS, default 12).")
 class RetentionPeriod:
     _figures: strawberry.Private[service.PeriodFigures]
 
-    @strawberry.field(description="The channel or tag, when split; null otherwise.")
+    @strawberry.field(description="The group (channel, tag, tier ...), when split; null otherwise.")
     def group(self) -> str | None:
         return self._figures.group
 
@@ -129,36 +124,65 @@ def _bad(error: UserError) -> GraphQLError:
     return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
 
 
-@strawberry.type
-class RetentionQuery:
-    @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
-                      description="Retention figures for each period from `from` to `to` (rounded out to whole "
-                                  "periods), optionally split by channel or tag.")
+def _dimension_enum(plugins: Any) -> type[Enum]:
+    """The ``by`` enum of one schema: the dimensions its enabled plugins contribute."""
+    found = service.dimensions(plugins)
+    return _enum(tuple((name, d.description) for name, d in found.items()))
+
+
+@functools.cache
+def _enum(members: tuple[tuple[str, str], ...]) -> type[Enum]:
+    values = Enum("RetentionDimension", {  # type: ignore[misc]
+        name.upper(): strawberry.enum_value(name, description=text or None) for name, text in members})
+    return strawberry.enum(values, description="What to split the figures by.")
+
+
+def retention_query(plugins: Any) -> type:
+    """The ``retention`` and ``cohorts`` root fields of one schema (the ``by`` enum differs
+    with the plugins: a plugin switched off leaves no value behind)."""
+    return _query(_dimension_enum(plugins))
+
+
+@functools.cache
+def _query(dimension: type[Enum]) -> type:
     async def retention(
-        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
-        group_by: RetentionGroupBy = RetentionGroupBy.MONTH, by: RetentionDimension | None = None,
+        self: Any, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
+        group_by: RetentionGroupBy = RetentionGroupBy.MONTH, by: Any = None,
     ) -> list[RetentionPeriod]:
         async with info.context.db() as session:
             ctx = ServiceContext(session, info.context.settings, info.context.plugins)
             try:
                 figures = await service.retention(ctx, from_, to, service.GroupBy(group_by.value),
-                                                  service.Dimension(by.value) if by else None)
+                                                  by.value if by is not None else None)
             except UserError as error:
                 raise _bad(error) from None
         return [RetentionPeriod(_figures=f) for f in figures]
 
-    @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
-                      description="The cohort retention triangle: customers by first-order month from `from` to "
-                                  "`to`, and the share of each still ordering N months later.")
-    async def cohorts(self, info: Info, from_: Annotated[date, strawberry.argument(name="from")],
-                      to: date) -> list[CohortRow]:
-        async with info.context.db() as session:
-            ctx = ServiceContext(session, info.context.settings, info.context.plugins)
-            try:
-                found = await service.cohorts(ctx, from_, to)
-            except UserError as error:
-                raise _bad(error) from None
-        return [CohortRow(month=c.month, size=c.size,
-                          cells=[CohortCell(offset=i, customers=n, share=s)
-                                 for i, (n, s) in enumerate(zip(c.active, c.shares(), strict=True))])
-                for c in found]
+    # The enum is made per schema, so the annotation is the class itself, not a name.
+    retention.__annotations__["by"] = dimension | None
+
+    @strawberry.type
+    class RetentionQuery:
+        retention_field = strawberry.field(
+            resolver=retention, name="retention", permission_classes=[allow(*STAFF, Role.INTEGRATION,
+                                                                            scope="reports:read")],
+            description="Retention figures for each period from `from` to `to` (rounded out to whole periods), "
+                        "optionally split by a dimension (channel, tag, and what plugins add).")
+
+        @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
+                          description="The cohort retention triangle: customers by first-order month from `from` "
+                                      "to `to`, and the share of each still ordering N months later.")
+        async def cohorts(self, info: Info, from_: Annotated[date, strawberry.argument(name="from")],
+                          to: date) -> list[CohortRow]:
+            async with info.context.db() as session:
+                ctx = ServiceContext(session, info.context.settings, info.context.plugins)
+                try:
+                    found = await service.cohorts(ctx, from_, to)
+                except UserError as error:
+                    raise _bad(error) from None
+            return [CohortRow(month=c.month, size=c.size,
+                              cells=[CohortCell(offset=i, customers=n, share=s)
+                                     for i, (n, s) in enumerate(zip(c.active, c.shares(), strict=True))])
+                    for c in found]
+
+    return RetentionQuery

@@ -25,6 +25,7 @@ from core.models import (
     StaffUser,
     Task,
 )
+from core.services import order_months
 
 UNSET: Any = object()
 
@@ -293,6 +294,7 @@ async def merge_customers(ctx: ServiceContext, survivor_id: int, merged_id: int)
     session.expunge(merged)
     session.expire(survivor, ["contacts", "identities", "tags"])
     await refresh_order_figures(ctx, survivor)
+    await order_months.keep(ctx, survivor, merged_id=merged_id)
     await refresh_interaction_figures(ctx, survivor)
     survivor.updated_at = ctx.now()
     await session.flush()

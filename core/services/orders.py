@@ -17,6 +17,7 @@ from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from core.models import Customer, Order, OrderLine, OrderStatus
+from core.services import order_months
 from core.services.customers import refresh_order_figures
 
 
@@ -102,6 +103,7 @@ async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, boo
         # Recorded at this moment for another customer (whose lock we do not hold).
         raise Conflict(f"order {external_id!r} from {channel} was already recorded with another customer",
                        "externalId") from None
+    await order_months.keep(ctx, customer, order)
     customer.order_count += 1
     customer.total_spent += amount
     if customer.first_order_at is None or placed_at < customer.first_order_at:
@@ -135,6 +137,7 @@ async def cancel_order(ctx: ServiceContext, order_id: int) -> Order:
     assert customer is not None
     await ctx.session.flush()
     await refresh_order_figures(ctx, customer)
+    await order_months.keep(ctx, customer, order)
     await ctx.emit(OrderCancelled(order))
     return order
 
@@ -174,5 +177,6 @@ async def _refund(ctx: ServiceContext, order_id: int, amount: int | None) -> Ord
     assert customer is not None
     customer.total_spent -= amount
     await ctx.session.flush()
+    await order_months.keep(ctx, customer, order, refunded=amount)
     await ctx.emit(OrderRefunded(order, amount))
     return order

@@ -21,24 +21,28 @@ Definitions (every number is a setting, ``TENURE_RETENTION_<FIELD>``):
 - **predictedClv**: averageOrderValue x purchaseFrequency x expected lifetime in periods, the
   lifetime being 1 / churn rate, capped at ``max_lifetime_years``.
 
-The heavy work is one statement: orders are reduced to one row per customer and month, a
-window function finds each customer's previous and next active month, and customers counting
-at each boundary come from two cumulative histograms (months in which a customer starts
-counting, and months after which they stop), so the cost is one pass over the orders in the
-range whatever the number of periods.
+The figures come from the order months rollup (:mod:`core.services.order_months`): one row
+per customer and active month, linked to the customer's previous and next active months, kept
+current in each order's transaction. So one statement reads each month row once and tests
+plain columns; no window function over the orders runs at read time. A customer counts at
+each moment from a cumulative histogram: a month row makes its customer count from the month
+after it (or from when the previous active month's window ends, if later) until its own
+window ends. Splits (``by``) join the rows to a dimension a plugin contributes
+(``tenure_retention_dimensions``: a customer id -> group label SELECT); the core brings
+CHANNEL and TAG.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 
 from core.context import ServiceContext
-from core.db import UTCDateTime
+from core.contributions import RetentionDimension
 from core.errors import UserError
 from core.settings import SettingsError
 
@@ -47,11 +51,6 @@ class GroupBy(enum.StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
     YEAR = "year"
-
-
-class Dimension(enum.StrEnum):
-    CHANNEL = "channel"
-    TAG = "tag"
 
 
 MONTHS = {GroupBy.MONTH: 1, GroupBy.QUARTER: 3, GroupBy.YEAR: 12}
@@ -154,33 +153,6 @@ def month_start(index: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _month_sql(column: str, dialect: str) -> str:
-    """Months since year 0 of a UTC time (SQLite keeps times as 'YYYY-MM-DD HH:MM:SS' text)."""
-    if dialect == "sqlite":
-        return f"(CAST(substr({column}, 1, 4) AS INTEGER) * 12 + CAST(substr({column}, 6, 2) AS INTEGER) - 1)"
-    return (f"(CAST(EXTRACT(YEAR FROM {column} AT TIME ZONE 'UTC') AS INTEGER) * 12"
-            f" + CAST(EXTRACT(MONTH FROM {column} AT TIME ZONE 'UTC') AS INTEGER) - 1)")
-
-
-def _month_key_sql(column: str, dialect: str) -> tuple[str, str]:
-    """A cheap per-row month key of a time, and the month index of that key (computed once
-    per group rather than once per row)."""
-    if dialect == "sqlite":
-        return (f"substr({column}, 1, 7)",
-                "(CAST(substr(k, 1, 4) AS INTEGER) * 12 + CAST(substr(k, 6, 2) AS INTEGER) - 1)")
-    return (f"date_trunc('month', {column} AT TIME ZONE 'UTC')",
-            "(CAST(EXTRACT(YEAR FROM k) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM k) AS INTEGER) - 1)")
-
-
-def _group_sql(by: Dimension | None) -> tuple[str, str]:
-    """The group key's expression and the join that provides it."""
-    if by is Dimension.CHANNEL:
-        return "COALESCE(c.source_channel, '')", "JOIN customers c ON c.id = o.customer_id"
-    if by is Dimension.TAG:
-        return "t.tag", "JOIN customer_tags t ON t.customer_id = o.customer_id"
-    return "''", ""
-
-
 def _range(start: date, end: date, group_by: GroupBy, cfg: RetentionSettings) -> tuple[int, int]:
     """Month indices of the first period's start and the last period's end (exclusive):
     ``start`` rounds down and ``end`` up to whole periods."""
@@ -198,167 +170,151 @@ def _range(start: date, end: date, group_by: GroupBy, cfg: RetentionSettings) ->
     return first, last
 
 
+def dimensions(plugins: Any) -> dict[str, RetentionDimension]:
+    """The dimensions the enabled plugins contribute (the core's CHANNEL and TAG included),
+    by name."""
+    found: dict[str, RetentionDimension] = {}
+    for contributed in plugins.hook.tenure_retention_dimensions():
+        for dimension in contributed or ():
+            if dimension.name in found:
+                raise ValueError(f"two plugins contribute the retention dimension {dimension.name!r}")
+            found[dimension.name] = dimension
+    return dict(sorted(found.items()))
+
+
+def _split(ctx: ServiceContext, by: str | None) -> tuple[str, str]:
+    """The group key's expression and the join that provides it."""
+    if by is None:
+        return "''", ""
+    dimension = dimensions(ctx.plugins).get(by)
+    if dimension is None:
+        raise UserError(f"no retention dimension {by!r}", "by", "unknown_dimension")
+    return "d.label", f"JOIN ({dimension.sql}) d ON d.customer_id = om.customer_id"
+
+
 async def retention(
-    ctx: ServiceContext, start: date, end: date, group_by: GroupBy = GroupBy.MONTH, by: Dimension | None = None
+    ctx: ServiceContext, start: date, end: date, group_by: GroupBy = GroupBy.MONTH, by: str | None = None
 ) -> list[PeriodFigures]:
     """Figures for each period from ``start`` to ``end`` (rounded out to whole periods), per
-    group when ``by`` is given. Three statements, each one pass over the orders in range."""
+    group when ``by`` (a dimension's name) is given. One statement over the order months."""
     cfg = retention_settings(ctx)
     first, last = _range(start, end, group_by, cfg)
-    step, window = MONTHS[group_by], cfg.active_window_months
-    dialect = ctx.dialect
-    month_key, month_of_key = _month_key_sql("o.placed_at", dialect)
-    key, join = _group_sql(by)
-    # Most orders of the range are read: on SQLite, a table scan beats a lookup per row
-    # through the placed_at index (a unary + keeps SQLite from using it).
-    scan = "+" if dialect == "sqlite" else ""
-    # Without a split, partitioning by the constant group would cost PostgreSQL a sort.
-    partition = "cid" if by is None else "g, cid"
-    pstart = f"(m.mo - ((m.mo - {first}) % {step}))"
-    joined = f"CASE WHEN m.prev IS NULL OR m.prev < {pstart} - {window} THEN 1 ELSE 0 END"
-    if step == 1:  # a month's rows are already one per customer and period
-        per = f"\n  SELECT m.g, m.mo AS p, m.cid, m.n, m.rev, {joined} AS joined FROM m WHERE m.mo >= {first}"
-    else:
-        per = f"""
-  SELECT m.g, {pstart} AS p, m.cid, SUM(m.n) AS n, SUM(m.rev) AS rev, MAX({joined}) AS joined
-  FROM m WHERE m.mo >= {first}
-  GROUP BY 1, 2, 3"""
+    step = MONTHS[group_by]
+    key, join = _split(ctx, by)
+    # A customer with one order in a period: a month row of one order, and no next active
+    # month in the same period (periods are whole months, quarters or years: ``first`` is a
+    # multiple of ``step``). Everything else depends on the month and previous active month
+    # only, so rows are counted by those and the figures worked out per group of rows.
+    alone = "" if step == 1 else (
+        f" AND (om.next_month IS NULL OR om.next_month >= om.month - om.month % {step} + {step})")
     sql = f"""
-WITH cm AS (
-  SELECT {key} AS g, o.customer_id AS cid, {month_key} AS k, COUNT(*) AS n,
-         SUM(o.amount - o.refunded_amount) AS rev
-  FROM orders o {join}
-  WHERE o.status <> 'cancelled' AND {scan}o.placed_at >= :lo AND {scan}o.placed_at < :hi
-  GROUP BY {"o.customer_id, 3" if by is None else "1, 2, 3"}
-), cmo AS (
-  SELECT g, cid, k, {month_of_key} AS mo, n, rev FROM cm
-), m AS (
-  SELECT g, cid, mo, n, rev, LAG(mo) OVER w AS prev, LEAD(mo) OVER w AS nxt
-  FROM cmo WINDOW w AS (PARTITION BY {partition} ORDER BY k)
-), events AS (
-  SELECT g, mo + 1 AS at, 1 AS d FROM m
-  UNION ALL
-  SELECT g, CASE WHEN nxt IS NOT NULL AND nxt < mo + {window} THEN nxt ELSE mo + {window} END + 1, -1 FROM m
-), hist AS (
-  SELECT g, at, SUM(d) AS d FROM events GROUP BY g, at
-), per AS ({per}
-)
-SELECT 'h' AS kind, g, at AS p, d AS a, 0 AS b, 0 AS c, 0 AS e, 0 AS f, 0 AS jn FROM hist
-UNION ALL
-SELECT 'p', per.g, per.p, COUNT(*), SUM(CASE WHEN per.n >= 2 THEN 1 ELSE 0 END), SUM(per.n), SUM(per.rev),
-       0, SUM(per.joined)
-FROM per
-GROUP BY per.g, per.p
-"""
-    lo, hi = month_start(first - window), month_start(last)
-    times = {"lo": _utc(lo), "hi": _utc(hi)}
-    await _tune(ctx)
-    rows = (await ctx.session.execute(_timed(sql), times)).all()
-    before_sql = f"""
-SELECT {key} AS g, SUM(o.amount - o.refunded_amount) FROM orders o {join}
-WHERE o.status <> 'cancelled' AND o.placed_at < :lo GROUP BY 1"""
-    revenue_before = {g: int(v or 0) for g, v in (await ctx.session.execute(
-        _timed(before_sql), {"lo": _utc(month_start(first))})).all()}
-    ckey, cjoin = _customer_group_sql(by)
-    counts_sql = f"""
-SELECT {ckey} AS g, {_month_sql('c.first_order_at', dialect)} AS mo, COUNT(*) FROM customers c {cjoin}
-WHERE c.first_order_at IS NOT NULL AND c.first_order_at < :hi GROUP BY 1, 2"""
-    first_orders = (await ctx.session.execute(_timed(counts_sql), {"hi": _utc(hi)})).all()
-    return _assemble(list(rows), revenue_before, list(first_orders), first, last, step, cfg, by is not None)
+SELECT {key} AS g, om.month, om.prev_month, COUNT(*), SUM(om.orders), SUM(om.revenue),
+       SUM(CASE WHEN om.orders = 1{alone} THEN 1 ELSE 0 END)
+FROM order_months om {join}
+WHERE om.month < {last}
+GROUP BY 1, 2, 3"""
+    rows = await _read(ctx, sql)
+    return _assemble(rows, first, last, step, cfg, by is not None)
 
 
-async def _tune(ctx: ServiceContext) -> None:
-    """One big aggregation: on PostgreSQL, sort in memory rather than on disk, and skip the
-    JIT compiler, whose compile time (over a second) exceeds what it saves here."""
-    if ctx.dialect == "postgresql":
-        await ctx.session.execute(text("SET LOCAL work_mem = '128MB'"))
-        await ctx.session.execute(text("SET LOCAL jit = off"))
+async def _read(ctx: ServiceContext, sql: str) -> list[Any]:
+    """One aggregation over the rollup. On PostgreSQL without the JIT compiler, whose compile
+    time exceeds what it saves here; the request's reads run outside a transaction, so the
+    setting is made for the session and put back."""
+    if ctx.dialect != "postgresql":
+        return list((await ctx.session.execute(text(sql))).all())
+    await ctx.session.execute(text("SET jit = off"))
+    try:
+        return list((await ctx.session.execute(text(sql))).all())
+    finally:
+        await ctx.session.execute(text("RESET jit"))
 
 
-def _customer_group_sql(by: Dimension | None) -> tuple[str, str]:
-    if by is Dimension.CHANNEL:
-        return "COALESCE(c.source_channel, '')", ""
-    if by is Dimension.TAG:
-        return "t.tag", "JOIN customer_tags t ON t.customer_id = c.id"
-    return "''", ""
+@dataclass
+class _Period:
+    buyers: int = 0
+    repeat: int = 0
+    orders: int = 0
+    revenue: int = 0
+    joined: int = 0
+    new: int = 0
 
 
-def _utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+@dataclass
+class _Group:
+    hist: dict[int, int] = field(default_factory=dict)
+    periods: dict[int, _Period] = field(default_factory=dict)
+    revenue_before: int = 0
+    customers_before: int = 0
 
 
-def _timed(sql: str) -> Any:
-    return text(sql).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in ("lo", "hi") if f":{n}" in sql])
-
-
-def _assemble(rows: list[Any], revenue_before: dict[str, int], first_orders: list[Any], first: int, last: int,
-              step: int, cfg: RetentionSettings, grouped: bool) -> list[PeriodFigures]:
-    hist: dict[str, dict[int, int]] = {}
-    per: dict[tuple[str, int], Any] = {}
-    for kind, g, p, a, b, c, e, f, jn in rows:
-        if kind == "h":
-            hist.setdefault(g, {})[int(p)] = hist.get(g, {}).get(int(p), 0) + int(a)
-        else:
-            per[g, int(p)] = (int(a), int(b), int(c), int(e or 0), int(f), int(jn))
-    firsts: dict[str, dict[int, int]] = {}
-    for g, mo, n in first_orders:
-        firsts.setdefault(g, {})[int(mo)] = int(n)
-    groups = sorted(set(hist) | set(firsts) | set(revenue_before)) if grouped else [""]
+def _assemble(rows: list[Any], first: int, last: int, step: int, cfg: RetentionSettings,
+              grouped: bool) -> list[PeriodFigures]:
+    window = cfg.active_window_months
+    found: dict[str, _Group] = {}
+    for g, mo, prev, count, orders, revenue, single in rows:
+        group = found.setdefault(g, _Group())
+        mo, count, revenue = int(mo), int(count), int(revenue or 0)
+        new = prev is None
+        if mo >= first - window:
+            # The row's customer counts from the month after it (or after the window of their
+            # previous active month, if later) to the end of its own window, inclusive.
+            since = mo + 1 if new else max(mo + 1, int(prev) + window + 1)
+            group.hist[since] = group.hist.get(since, 0) + count
+            group.hist[mo + window + 1] = group.hist.get(mo + window + 1, 0) - count
+        if mo < first:
+            group.revenue_before += revenue
+            group.customers_before += count if new else 0
+            continue
+        start = mo - (mo - first) % step
+        p = group.periods.setdefault(start, _Period())
+        p.orders += int(orders)
+        p.revenue += revenue
+        if new or int(prev) < start:  # the customer's first active month in the period
+            p.buyers += count
+            p.repeat += count - int(single)
+            if new or int(prev) < start - window:  # did not count at the period's start
+                p.joined += count
+            p.new += count if new else 0
+    groups = sorted(found) if grouped else [""]
     cap = cfg.max_lifetime_years * 12 / step
     out: list[PeriodFigures] = []
     for g in groups:
-        h, fo = hist.get(g, {}), firsts.get(g, {})
+        group = found.get(g, _Group())
+        h = group.hist
         # Customers counting at month m: the running sum of the histogram up to m.
-        running, active, cursor = 0, {}, min([*h, first]) if h else first
-        for m in range(cursor, last + 1):
+        running, active = 0, {}
+        for m in range(min([*h, first]), last + 1):
             running += h.get(m, 0)
             active[m] = running
-        so_far = sum(n for mo, n in fo.items() if mo < first)
-        revenue = revenue_before.get(g, 0)
-        for p in range(first, last, step):
-            buyers, repeat, orders, rev, _, joined = per.get((g, p), (0, 0, 0, 0, 0, 0))
-            revenue += rev
-            # New customers: first orders in the period, from the customers' first-order month.
-            new = sum(fo.get(m, 0) for m in range(p, p + step))
-            so_far += new
+        so_far, revenue = group.customers_before, group.revenue_before
+        for start in range(first, last, step):
+            p = group.periods.get(start, _Period())
+            revenue += p.revenue
+            so_far += p.new
             out.append(PeriodFigures(
-                group=g if grouped else None, start=month_start(p), end=month_start(p + step),
-                customers_at_start=active.get(p, 0), customers_at_end=active.get(p + step, 0),
-                new_customers=new, returning_customers=joined - new, buyers=buyers, repeat_buyers=repeat,
-                orders=orders, revenue=rev, historic_revenue=revenue, customers_so_far=so_far,
+                group=g if grouped else None, start=month_start(start), end=month_start(start + step),
+                customers_at_start=active.get(start, 0), customers_at_end=active.get(start + step, 0),
+                new_customers=p.new, returning_customers=p.joined - p.new, buyers=p.buyers, repeat_buyers=p.repeat,
+                orders=p.orders, revenue=p.revenue, historic_revenue=revenue, customers_so_far=so_far,
                 lifetime_cap_periods=cap))
     return out
 
 
 async def cohorts(ctx: ServiceContext, start: date, end: date) -> list[Cohort]:
     """Customers by the month of their first order (from ``start`` to ``end``), and how many
-    of each cohort ordered in each later month up to ``end``: one statement."""
+    of each cohort ordered in each later month up to ``end``: one statement over the order
+    months, whose rows carry their customer's first month."""
     cfg = retention_settings(ctx)
     first, last = _range(start, end, GroupBy.MONTH, cfg)
-    mo = _month_sql("o.placed_at", ctx.dialect)
-    cohort = _month_sql("c.first_order_at", ctx.dialect)
     sql = f"""
-WITH members AS (
-  SELECT c.id, {cohort} AS cohort FROM customers c
-  WHERE c.first_order_at >= :lo AND c.first_order_at < :hi
-), active AS (
-  SELECT DISTINCT o.customer_id AS cid, {mo} AS mo FROM orders o
-  WHERE o.status <> 'cancelled' AND o.placed_at >= :lo AND o.placed_at < :hi
-)
-SELECT members.cohort, -1 AS offset_, COUNT(*) FROM members GROUP BY members.cohort
-UNION ALL
-SELECT members.cohort, active.mo - members.cohort, COUNT(*) FROM members JOIN active ON active.cid = members.id
-WHERE active.mo >= members.cohort GROUP BY members.cohort, active.mo - members.cohort
-"""
-    times = {"lo": _utc(month_start(first)), "hi": _utc(month_start(last))}
-    await _tune(ctx)
-    rows = (await ctx.session.execute(_timed(sql), times)).all()
+SELECT first_month, month - first_month, COUNT(*) FROM order_months
+WHERE first_month >= {first} AND first_month < {last} AND month < {last}
+GROUP BY 1, 2"""
     found: dict[int, Cohort] = {}
-    for c, _, _ in rows:
-        found.setdefault(int(c), Cohort(month=month_start(int(c)), size=0, active=[0] * (last - int(c))))
-    for c, offset, n in rows:
-        if int(offset) < 0:
-            found[int(c)].size = int(n)
-        else:
-            found[int(c)].active[int(offset)] = int(n)
+    for c, offset, n in sorted(await _read(ctx, sql)):
+        cohort = found.setdefault(int(c), Cohort(month=month_start(int(c)), size=0, active=[0] * (last - int(c))))
+        cohort.active[int(offset)] = int(n)
+        if int(offset) == 0:  # everyone orders in their first month
+            cohort.size = int(n)
     return [found[k] for k in sorted(found)]

@@ -16,7 +16,14 @@ from collections.abc import Awaitable
 from typing import Any
 
 from core import __version__
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
+from core.contributions import (
+    EventHandler,
+    JobSpec,
+    PersonalData,
+    PluginInfo,
+    RetentionDimension,
+    SchemaContribution,
+)
 from core.events import CustomersMerged, OrderRecorded
 from core.plugins import hookimpl
 from core.settings import read_dataclass
@@ -60,6 +67,13 @@ def tenure_personal_data() -> list[PersonalData]:
     from plugins.tiers import privacy
 
     return privacy.personal_data()
+
+
+@hookimpl
+def tenure_retention_dimensions() -> list[RetentionDimension]:
+    from plugins.tiers.retention import dimensions
+
+    return dimensions()
 
 
 @hookimpl

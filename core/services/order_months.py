@@ -1,0 +1,250 @@
+"""The order months rollup: one row per customer and calendar month (UTC) with a
+non-cancelled order, kept current in the order's own transaction, which is what the
+retention figures read instead of the orders.
+
+Each row holds the month's order count and net revenue (amount - refunded), and links the
+customer's active months into a list: ``prev_month`` and ``next_month`` (the customer's
+previous and next active months, ``None`` at either end) and ``first_month`` (the month of
+the customer's first order, their cohort). With the links stored, "did this customer count
+at the start of the period" and "did they order again within the period" are plain column
+tests at read time instead of window functions over every order.
+
+Months are integers, ``year * 12 + month - 1``, so month arithmetic is plain addition on
+SQLite and PostgreSQL alike.
+
+Upkeep is :func:`keep`, called by the order and customer services. Its common cases cost
+one statement: an order in the customer's latest active month (UPDATE), an order opening a
+new latest month (INSERT, and on PostgreSQL the link from the month before in the same
+statement), a refund (UPDATE). Anything that can change the links in the middle of the list
+(a backdated order in a new month, a cancellation emptying a month, a merge) rebuilds the
+customer's rows from their orders, set-based. :func:`rebuild` does the same for every
+customer in batches (``tenure retention rebuild``, for data loaded around the services), and
+:func:`check` compares the rollup with the orders in one statement (``tenure check``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import OrderStatus
+
+if TYPE_CHECKING:
+    from core.context import ServiceContext
+    from core.db import Database
+    from core.models import Customer, Order
+
+TABLE = "order_months"
+
+
+def month_of(moment: datetime) -> int:
+    """The month index of a time (UTC)."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return moment.year * 12 + moment.month - 1
+
+
+def _key_sql(dialect: str) -> tuple[str, str]:
+    """A cheap per-order month key of ``placed_at``, and the month index of a key ``k``
+    (computed once per customer and month rather than once per order)."""
+    if dialect == "sqlite":
+        return ("substr(placed_at, 1, 7)",
+                "(CAST(substr(k, 1, 4) AS INTEGER) * 12 + CAST(substr(k, 6, 2) AS INTEGER) - 1)")
+    return ("date_trunc('month', placed_at AT TIME ZONE 'UTC')",
+            "(CAST(EXTRACT(YEAR FROM k) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM k) AS INTEGER) - 1)")
+
+
+def months_sql(dialect: str, where: str) -> str:
+    """The rollup rows of the orders matching ``where`` (a condition on ``orders``), as a
+    SELECT of (customer_id, month, orders, revenue, prev_month, next_month, first_month)."""
+    key, month = _key_sql(dialect)
+    return f"""
+SELECT cid, mo, n, rev, LAG(mo) OVER w, LEAD(mo) OVER w, MIN(mo) OVER (PARTITION BY cid)
+FROM (SELECT cid, {month} AS mo, n, rev
+      FROM (SELECT customer_id AS cid, {key} AS k, COUNT(*) AS n, SUM(amount - refunded_amount) AS rev
+            FROM orders WHERE status <> 'cancelled' AND {where} GROUP BY 1, 2) a) g
+WINDOW w AS (PARTITION BY cid ORDER BY mo)"""
+
+
+COLUMNS = "customer_id, month, orders, revenue, prev_month, next_month, first_month"
+ROW = "WHERE customer_id = :c AND month = :m"
+
+
+async def keep(ctx: ServiceContext, customer: Customer, order: Order | None = None, *, refunded: int = 0,
+               merged_id: int | None = None) -> None:
+    """Keep ``customer``'s order months current after one change, in its transaction:
+
+    - an order recorded: ``keep(ctx, customer, order)``, called *before* the customer's
+      ``first_order_at`` / ``last_order_at`` take the new order in (they tell where it goes);
+    - an order cancelled: ``keep(ctx, customer, order)`` with ``order.status`` cancelled;
+    - a refund of ``refunded`` minor units: ``keep(ctx, customer, order, refunded=amount)``;
+    - ``merged_id`` folded into ``customer`` (its orders already moved): ``keep(ctx,
+      customer, merged_id=merged_id)``.
+    """
+    session, cid = ctx.session, customer.id
+    if order is None:
+        if merged_id is not None:
+            await session.execute(text(f"DELETE FROM {TABLE} WHERE customer_id = :c"), {"c": merged_id})
+        await _rebuild_customer(ctx, cid)
+        return
+    month = month_of(order.placed_at)
+    where = {"c": cid, "m": month}
+    if refunded:
+        result = await session.execute(text(f"UPDATE {TABLE} SET revenue = revenue - :r {ROW}"),
+                                       {**where, "r": refunded})
+        if not _rowcount(result):
+            await _rebuild_customer(ctx, cid)
+        return
+    if order.status == OrderStatus.CANCELLED:
+        await _lock_customer(ctx, cid)
+        left = await session.scalar(
+            text(f"UPDATE {TABLE} SET orders = orders - 1, revenue = revenue - :r {ROW} RETURNING orders"),
+            {**where, "r": order.amount - order.refunded_amount})
+        if left is None or left <= 0:  # the month is empty now: unlink it
+            await _rebuild_customer(ctx, cid)
+        return
+    await _recorded(ctx, customer, order, month)
+
+
+async def _recorded(ctx: ServiceContext, customer: Customer, order: Order, month: int) -> None:
+    session, cid = ctx.session, customer.id
+    values = {"c": cid, "m": month, "r": order.amount}
+    last = None if customer.last_order_at is None else month_of(customer.last_order_at)
+    if last is None:
+        await session.execute(text(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, NULL, NULL, :m)"), values)
+        return
+    if month > last:
+        assert customer.first_order_at is not None
+        values |= {"p": last, "f": month_of(customer.first_order_at)}
+        insert = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, :p, NULL, :f)"
+        link = f"UPDATE {TABLE} SET next_month = :m WHERE customer_id = :c AND month = :p"
+        if ctx.dialect == "postgresql":
+            await session.execute(text(f"WITH linked AS ({link}) {insert}"), values)
+        else:
+            await session.execute(text(link), values)
+            await session.execute(text(insert), values)
+        return
+    result = await session.execute(text(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}"),
+                                   values)
+    if not _rowcount(result):  # a backdated order in a month of its own: relink the list
+        await _rebuild_customer(ctx, cid)
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+async def _lock_customer(ctx: ServiceContext, customer_id: int) -> None:
+    """Every writer of a customer's months holds the customer's row lock first (record_order
+    takes it anyway), so two changes to one customer's months queue rather than deadlock."""
+    if ctx.dialect == "postgresql":
+        await ctx.session.execute(text("SELECT id FROM customers WHERE id = :c FOR UPDATE"), {"c": customer_id})
+
+
+async def _rebuild_customer(ctx: ServiceContext, customer_id: int) -> None:
+    await _lock_customer(ctx, customer_id)
+    await ctx.session.execute(text(f"DELETE FROM {TABLE} WHERE customer_id = :c"), {"c": customer_id})
+    await ctx.session.execute(text(f"INSERT INTO {TABLE} ({COLUMNS}) {months_sql(ctx.dialect, 'customer_id = :c')}"),
+                              {"c": customer_id})
+
+
+async def rebuild(db: Database, *, batch: int = 50_000,
+                  progress: Callable[[int, int], None] | None = None) -> int:
+    """Rebuild every customer's months from the orders, ``batch`` customer ids per
+    transaction (set-based, so memory stays flat), creating the table if a data set was made
+    without the migrations. Returns the number of rows written."""
+    from core.db import Base
+    from core.models import OrderMonth
+
+    table: Any = OrderMonth.__table__
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=[table], checkfirst=True))
+    async with db.reader() as session:
+        low, high = (await session.execute(text("SELECT MIN(id), MAX(id) FROM customers"))).one()
+    if low is None:
+        async with db.transaction() as session:
+            await session.execute(text(f"DELETE FROM {TABLE}"))
+        return 0
+    written, total = 0, int(high) - int(low) + 1
+    for start in range(int(low), int(high) + 1, batch):
+        bounds = {"lo": start, "hi": start + batch}
+        async with db.transaction() as session:
+            if db.dialect == "postgresql":
+                await session.execute(text("SET LOCAL work_mem = '256MB'"))
+                await session.execute(text("SET LOCAL jit = off"))
+            await session.execute(text(f"DELETE FROM {TABLE} WHERE customer_id >= :lo AND customer_id < :hi"),
+                                  bounds)
+            in_batch = "customer_id >= :lo AND customer_id < :hi"
+            result = await session.execute(text(f"INSERT INTO {TABLE} ({COLUMNS}) {months_sql(db.dialect, in_batch)}"),
+                                           bounds)
+            written += _rowcount(result)
+        if progress is not None:
+            progress(min(start + batch - int(low), total), total)
+    if db.dialect == "postgresql":
+        async with db.transaction() as session:
+            await session.execute(text(f"ANALYZE {TABLE}"))
+    return written
+
+
+def rebuild_url(url: str, progress: bool = True, batch: int = 50_000) -> int:
+    """:func:`rebuild` for a database URL, with a progress line on stderr (bench data loaders)."""
+    import asyncio
+    import sys
+
+    from core.db import Database
+
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\r  order months: {done:,}/{total:,} customers ({time.perf_counter() - started:.0f} s)")
+        sys.stderr.write("\n" if done >= total else "")
+        sys.stderr.flush()
+
+    async def run() -> int:
+        db = Database(url)
+        try:
+            return await rebuild(db, batch=batch, progress=show if progress else None)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+async def check(session: AsyncSession) -> list[str]:
+    """Rows of the rollup that differ from what the orders say (at most 20), one statement."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    rows = (await session.execute(text(f"""
+WITH want (customer_id, month, orders, revenue, prev_month, next_month, first_month) AS ({months_sql(dialect, '1 = 1')})
+SELECT COALESCE(w.customer_id, h.customer_id), COALESCE(w.month, h.month),
+       w.orders, w.revenue, w.prev_month, w.next_month, w.first_month,
+       h.orders, h.revenue, h.prev_month, h.next_month, h.first_month
+FROM want w FULL OUTER JOIN {TABLE} h ON h.customer_id = w.customer_id AND h.month = w.month
+WHERE w.customer_id IS NULL OR h.customer_id IS NULL OR w.orders <> h.orders OR w.revenue <> h.revenue
+   OR w.first_month <> h.first_month
+   OR COALESCE(w.prev_month, -1) <> COALESCE(h.prev_month, -1)
+   OR COALESCE(w.next_month, -1) <> COALESCE(h.next_month, -1)
+ORDER BY 1, 2 LIMIT 20"""))).all()
+    return [_problem(row) for row in rows]
+
+
+def _problem(row: Any) -> str:
+    cid, month, *values = row
+    want, have = values[:5], values[5:]
+    when = f"{month // 12}-{month % 12 + 1:02d}"
+    names = ("orders", "revenue", "previous month", "next month", "first month")
+
+    def show(figures: list[Any]) -> str:
+        return ", ".join(f"{n} {v}" for n, v in zip(names, figures, strict=True))
+
+    if want[0] is None:
+        return f"customer {cid}, {when}: the rollup has a row ({show(have)}) but no order counts in that month"
+    if have[0] is None:
+        return f"customer {cid}, {when}: the orders say {show(want)} but the rollup has no row (run " \
+               "`tenure retention rebuild`)"
+    return f"customer {cid}, {when}: the rollup says {show(have)}; the orders say {show(want)}"
