@@ -55,6 +55,10 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _closed: bool = False
+    #: The audit entry of the mutation field running now: written in that mutation's own
+    #: transaction when it commits (one transaction, not two), and by the audit trail on
+    #: its own when the mutation is refused and rolls back.
+    pending_audit: Any = None
 
     @property
     def settings(self) -> Any:
@@ -89,6 +93,11 @@ class Context:
                 ctx = ServiceContext(session, self.settings, self.plugins,
                                      actor=self.principal.actor if self.principal else "anonymous")
                 yield ctx
+                if self.pending_audit is not None:
+                    from core import audit
+
+                    await audit.record(session, self.pending_audit)
+                    self.pending_audit = None
         self._loaders.clear()
         if ctx.enqueued:
             await self.runtime.dispatch(ctx.enqueued)

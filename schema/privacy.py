@@ -8,6 +8,7 @@ field resolves, so a refused or denied attempt is on record too.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from collections.abc import Callable
@@ -172,6 +173,12 @@ class AuditTrail(FieldExtension):
             return next_(source, info, **kwargs)
 
         async def audited() -> Any:
+            context = raw.context
+            access = audit.Access(actor=principal.actor, role=principal.role.value,
+                                  kind="write" if is_write else "read", operation=raw.field_name,
+                                  customer_id=_customer_id(raw.field_name, kwargs, raw), outcome="ok")
+            # A write that commits takes its "ok" entry into its own transaction.
+            context.pending_audit = access if is_write else None
             outcome = "error"
             try:
                 result = next_(source, info, **kwargs)
@@ -183,15 +190,16 @@ class AuditTrail(FieldExtension):
                 outcome = "denied" if code in ("FORBIDDEN", "UNAUTHENTICATED") else "error"
                 raise
             finally:
-                access = audit.Access(actor=principal.actor, role=principal.role.value,
-                                      kind="write" if is_write else "read", operation=raw.field_name,
-                                      customer_id=_customer_id(raw.field_name, kwargs, raw),
-                                      outcome=outcome)
-                try:
-                    async with raw.context.transaction() as ctx:
-                        await audit.record(ctx.session, access)
-                except Exception:  # the answer stands; a lost entry is logged, not raised
-                    log.exception("could not write the audit entry for %s by %s", access.operation, access.actor)
+                # Written already when the mutation's transaction committed: what it wrote stands.
+                written = is_write and context.pending_audit is None
+                context.pending_audit = None
+                if not written:
+                    entry = dataclasses.replace(access, outcome=outcome)
+                    try:
+                        async with context.transaction() as ctx:
+                            await audit.record(ctx.session, entry)
+                    except Exception:  # the answer stands; a lost entry is logged, not raised
+                        log.exception("could not write the audit entry for %s by %s", entry.operation, entry.actor)
 
         return audited()
 
