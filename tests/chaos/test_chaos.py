@@ -28,7 +28,7 @@ import pytest
 from tests.chaos.cluster import Cluster, flush_redis, recreate_database
 from tests.chaos.driver import Book, Driver, Owned
 from tests.chaos.verify import verify
-from tests.crash.receivers import http_receiver, smtp_server
+from tests.support.receivers import http_receiver, smtp_server
 
 POSTGRES_URL = os.environ.get("TENURE_CHAOS_POSTGRES_URL") or os.environ.get("TENURE_TEST_POSTGRES_URL", "")
 #: "15 main": the PostgreSQL cluster (pg_ctlcluster's version and name) serving POSTGRES_URL,

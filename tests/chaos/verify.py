@@ -15,7 +15,7 @@ from core.db import Database
 from core.plugins import PluginManager
 from core.settings import Settings
 from tests.chaos.driver import Book
-from tests.crash.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 
 async def _rows(db: Database, sql: str, **params: Any) -> list[Any]:

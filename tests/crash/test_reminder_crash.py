@@ -25,7 +25,7 @@ from core.models import Customer, CustomerContact, MessageStatus
 from core.testing import TenureHarness
 from plugins.renewals import service
 from plugins.renewals.models import Plan, Reminder, Subscription
-from tests.crash.receivers import Mailbox, smtp_server
+from tests.support.receivers import Mailbox, smtp_server
 
 REMINDERS = 1000
 

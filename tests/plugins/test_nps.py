@@ -11,7 +11,7 @@ from core.clock import FrozenClock
 from core.testing import TenureHarness
 from plugins.nps.service import latest_scores
 from tests.core.test_messages import MESSAGES, customer, owner
-from tests.crash.receivers import smtp_server
+from tests.support.receivers import smtp_server
 
 SUBMIT = """mutation($input: SubmitSurveyResponseInput!) { submitSurveyResponse(input: $input) {
   response { score category comment survey { name } } userErrors { field message code } } }"""

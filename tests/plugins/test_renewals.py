@@ -13,7 +13,7 @@ from core.clock import FrozenClock
 from core.testing import TenureHarness
 from plugins.renewals.service import ending_without_renewal
 from tests.core.test_messages import customer, owner
-from tests.crash.receivers import smtp_server
+from tests.support.receivers import smtp_server
 
 CREATE = """mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) {
   subscription { id status endsOn value { amount currency } plan { code reminderDays } }

@@ -9,8 +9,8 @@ from typing import Any
 
 from core.checks import run_invariants
 from core.testing import TenureHarness, freeze_time
-from tests.crash.receivers import smtp_server
 from tests.plugins.churn_support import NOW, load_population
+from tests.support.receivers import smtp_server
 
 PLUGINS = ["loyalty", "tiers", "nps", "renewals", "churn"]
 EXPORT = "query($id: ID!) { exportCustomer(id: $id) }"

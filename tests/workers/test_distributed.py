@@ -20,8 +20,8 @@ import pytest
 from core.db import Database
 from core.testing import TenureHarness, truncate_all
 from tests.core.helpers import ERRORS, create_customer, record_order
+from tests.support.receivers import http_receiver
 from tests.workers import jobs_plugin
-from tests.workers.receiver import http_receiver
 from workers import scheduler
 from workers.broker import make_broker, run_worker
 

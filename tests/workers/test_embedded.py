@@ -9,14 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.core.helpers import ERRORS, create_customer, record_order
-from tests.workers.receiver import Receiver, http_receiver
+from tests.support.receivers import HttpReceiver, http_receiver
 
 SUBSCRIBE = f"""mutation($u: String!) {{
   createWebhookSubscription(input: {{url: $u, eventTypes: ["order.recorded"]}}) {{ secret {ERRORS} }}
 }}"""
 
 
-async def _delivered(tenure: Any, receiver: Receiver, count: int, seconds: float = 20.0) -> None:
+async def _delivered(tenure: Any, receiver: HttpReceiver, count: int, seconds: float = 20.0) -> None:
     """Wait for `count` deliveries to arrive and be marked done: the job commits its row only
     after the receiver has answered, so the two are seen a moment apart."""
     deadline = time.monotonic() + seconds

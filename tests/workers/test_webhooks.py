@@ -10,7 +10,7 @@ import json
 from core import clock
 from core.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer, record_order
-from tests.workers.receiver import http_receiver
+from tests.support.receivers import http_receiver
 
 SUBSCRIBE = f"""mutation($input: CreateWebhookSubscriptionInput!) {{
   createWebhookSubscription(input: $input) {{ subscription {{ id eventTypes }} secret {ERRORS} }}

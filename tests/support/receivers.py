@@ -1,5 +1,6 @@
-"""Real receivers for outgoing messages, shared by the message, NPS, renewal and crash
-tests: an SMTP server (aiosmtpd) and an HTTP server, both on 127.0.0.1 at a free port."""
+"""Real receivers for what Tenure sends out, shared by the message, webhook, NPS, renewal,
+crash and chaos tests: an SMTP server (aiosmtpd) and an HTTP server, both on 127.0.0.1 at
+a free port."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiosmtpd.controller import Controller
 
@@ -71,37 +72,48 @@ def smtp_server() -> Iterator[Mailbox]:
         controller.stop()
 
 
+class Received(NamedTuple):
+    """One POST: its headers (lower-case names) and body; unpacks as ``headers, body``."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class HttpReceiver:
-    """Requests the HTTP server received; ``fail_first`` answers that many with 503."""
+    """Every POST the HTTP server received (``requests``) and those it accepted
+    (``delivered``). It answers with the statuses in ``answers``, in turn, then 200."""
 
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
-    fail_first: int = 0
-    seen: int = 0
+    answers: list[int] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    delivered: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @contextmanager
 def http_receiver(fail_first: int = 0) -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver(fail_first=fail_first)
+    """``fail_first``: answer that many requests with 503 (a receiver that is down a while)."""
+    receiver = HttpReceiver(answers=[503] * fail_first)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            request = Received({k.lower(): v for k, v in self.headers.items()}, body)
             with receiver.lock:
-                receiver.seen += 1
-                failing = receiver.seen <= receiver.fail_first
-                if not failing:
-                    receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(503 if failing else 204)
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.requests.append(request)
+                if 200 <= status < 300:
+                    receiver.delivered.append(request)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
-            return
+            """Quiet: the tests assert on what arrived."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/messages"
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -109,3 +121,4 @@ def http_receiver(fail_first: int = 0) -> Iterator[HttpReceiver]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)
