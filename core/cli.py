@@ -354,8 +354,7 @@ def jobs_run() -> None:
 def demo(customers: int, seed: int) -> None:
     """Load a realistic demo data set (customers, orders over two years, interactions, refunds,
     tasks) through the services, so the enabled plugins act on it. Running it again adds nothing."""
-    from core.db import Database
-    from core.demo import load_demo
+    from core.demo import demo_database, load_demo
     from core.migrate import upgrade
 
     settings = _settings()
@@ -366,10 +365,14 @@ def demo(customers: int, seed: int) -> None:
     def progress(done: int, total: int) -> None:
         click.echo(f"\r  {done}/{total} customers", nl=False)
 
+    def note(text: str) -> None:
+        click.echo(f"\n  {text}", nl=False)
+
     async def run() -> Any:
-        db = Database(settings.resolved_database_url)
+        db = demo_database(settings.resolved_database_url)
         try:
-            return await load_demo(db, settings, plugins, customers=customers, seed=seed, progress=progress)
+            return await load_demo(db, settings, plugins, customers=customers, seed=seed, progress=progress,
+                                   note=note)
         finally:
             await db.dispose()
 

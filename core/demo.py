@@ -6,26 +6,37 @@ stop buying, visits, support tickets and complaints, refunds, and follow-up task
 
 Everything goes through the core services, with the clock set to the moment each thing
 happened, so the enabled plugins' handlers (points earned, tiers reached ...) fire exactly as
-they would have in real life. Customer ``i`` is made from its own seeded random stream, so
-the same seed always gives the same people, and a customer already loaded (known by its
-``shop`` identity) is skipped: running the demo twice adds nothing the second time.
+they would have in real life; :mod:`core.demo_plugins` adds what the retention plugins need
+(tiers, surveys, subscriptions, the periodic jobs at the end). Customer ``i`` is made from
+its own seeded random stream, so the same seed always gives the same people, and a customer
+already loaded (known by its ``shop`` identity) is skipped: running the demo twice adds
+nothing the second time.
+
+On a SQLite file, :func:`demo_database` runs the statements on the event loop's own thread:
+nothing else runs while the demo loads, and it spares each of the many small statements a
+hand-over to aiosqlite's worker thread and back.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+import aiosqlite
+from sqlalchemy import func, make_url, select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from core import clock
+from core import demo_plugins as extras
 from core.context import ServiceContext
-from core.db import Database
+from core.db import Database, _configure_sqlite
 from core.models import CustomerIdentity, OutboxEntry, OutboxStatus, StaffUser
 from core.plugins import PluginManager
 from core.services import customers as customer_service
@@ -36,6 +47,7 @@ from core.settings import Settings
 
 IDENTITY_KIND = "shop"
 YEARS = 2
+PROGRESS_EVERY = 50
 
 FIRST_NAMES = (
     "Ava", "Liam", "Mia", "Noah", "Emma", "Lucas", "Sofia", "Mateo", "Olivia", "Leo", "Chloe", "Hugo", "Zoe",
@@ -98,6 +110,9 @@ class CustomerPlan:
     data: customer_service.CustomerData
     owner_index: int | None
     steps: list[Step] = field(default_factory=list)
+    #: When a churner stopped buying.
+    stopped: datetime | None = None
+    extras: list[extras.Extra] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +128,8 @@ class DemoSummary:
     jobs_queued: int = 0
     seconds: float = 0.0
     plugins: list[str] = field(default_factory=list)
+    tally: extras.Tally = field(default_factory=extras.Tally)
+    finished: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [
@@ -120,8 +137,15 @@ class DemoSummary:
             f"orders: {self.orders} ({self.refunds} refunds, {self.cancellations} cancellations)",
             f"interactions: {self.interactions}; tasks: {self.tasks}; staff users: {self.staff_users}",
             f"plugins on: {', '.join(self.plugins) or 'none'}",
-            f"took {self.seconds:.1f} s",
         ]
+        if "nps" in self.plugins:
+            out.append(f"surveys: {self.tally.surveys_sent} sent, {self.tally.answers} answered")
+        if "renewals" in self.plugins:
+            out.append(f"subscriptions: {self.tally.subscriptions} ({self.tally.renewals} renewed by hand, "
+                       f"{self.finished.get('lapsed', 0)} lapsed)")
+        if "churn" in self.plugins:
+            out.append(f"churn warnings open after the rescore: {self.finished.get('open_warnings', 0)}")
+        out.append(f"took {self.seconds:.1f} s")
         if self.jobs_queued:
             out.append(f"{self.jobs_queued} background jobs queued: `tenure serve` or `tenure jobs run` runs them")
         return out
@@ -183,6 +207,7 @@ def plan_customer(seed: int, index: int, now: datetime) -> CustomerPlan:
     )
     plan = CustomerPlan(key=key, signup=signup, profile=profile, data=data, owner_index=owner_index)
     _plan_history(rng, plan, now)
+    plan.extras = extras.plan_extras(seed, index, profile, signup, plan.stopped, now)
     return plan
 
 
@@ -197,6 +222,7 @@ def _plan_history(rng: random.Random, plan: CustomerPlan, now: datetime) -> None
     if plan.profile == "churner":
         # They stopped buying somewhere between 4 and 12 months ago.
         end = max(plan.signup + timedelta(days=20), now - timedelta(days=rng.randint(120, 365)))
+        plan.stopped = end
     steps: list[Step] = []
     month = plan.signup
     count = 0
@@ -261,8 +287,9 @@ def _order(rng: random.Random, key: str, n: int, at: datetime, now: datetime) ->
 
 
 def _expand(plan: CustomerPlan, now: datetime) -> list[Step]:
-    """The plan's steps with each order's later cancellation or refund as steps of their own."""
-    steps = list(plan.steps)
+    """The plan's steps with each order's later cancellation or refund as steps of their own,
+    and the plugins' extra steps."""
+    steps = list(plan.steps) + [Step(e.at, e.kind, e.data) for e in plan.extras]
     for step in plan.steps:
         if step.kind != "order":
             continue
@@ -294,6 +321,7 @@ async def _apply(ctx: ServiceContext, plan: CustomerPlan, staff: list[int], froz
     plan.data.owner_id = staff[plan.owner_index] if plan.owner_index is not None else None
     customer = await customer_service.create_customer(ctx, plan.data)
     orders: dict[str, Any] = {}
+    subscriptions: dict[str, int] = {}
     for step in _expand(plan, now):
         frozen.set(step.at)
         data = step.data
@@ -324,6 +352,8 @@ async def _apply(ctx: ServiceContext, plan: CustomerPlan, staff: list[int], froz
                 frozen.set(min(step.at + timedelta(days=2), now))
                 await task_service.complete_task(ctx, task.id)
             summary.tasks += 1
+        else:
+            await extras.apply(ctx, customer.id, step.kind, data, subscriptions, frozen, summary.tally)
 
 
 async def load_demo(
@@ -333,35 +363,44 @@ async def load_demo(
     *,
     customers: int = 3000,
     seed: int = 7,
-    batch: int = 50,
+    batch: int = 200,
     progress: Callable[[int, int], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> DemoSummary:
-    """Load ``customers`` demo customers and their history into a migrated database."""
+    """Load ``customers`` demo customers and their history into a migrated database, then
+    run the plugins' periodic jobs once; ``note`` hears what is being done after the customers."""
     started = time.perf_counter()
     now = clock.now().replace(microsecond=0)
     summary = DemoSummary(plugins=[n for n in plugins.names() if n != "core"])
     staff = await _ensure_staff(db, now)
     summary.staff_users = len(staff)
-    frozen = clock.FrozenClock(now)
+    frozen = clock.FrozenClock(now - timedelta(days=365 * YEARS + 1))
     try:
         with clock.use_clock(frozen):
+            async with db.transaction() as session:
+                await extras.setup(ServiceContext(session, settings, plugins, actor="demo"))
             for first in range(1, customers + 1, batch):
                 indexes = list(range(first, min(first + batch, customers + 1)))
                 keys = {f"S{i:06d}": i for i in indexes}
                 async with db.transaction() as session:
                     known = set(await session.scalars(select(CustomerIdentity.value).where(
                         CustomerIdentity.kind == IDENTITY_KIND, CustomerIdentity.value.in_(list(keys)))))
-                    # The owners in the session's identity map: no lookup per customer.
-                    await session.scalars(select(StaffUser))
+                    # The owners in the session's identity map (held, as it keeps only weak
+                    # references): no lookup per customer.
+                    _owners = list(await session.scalars(select(StaffUser)))
                     ctx = ServiceContext(session, settings, plugins, actor="demo")
                     for key, index in keys.items():
                         if key in known:
                             summary.customers_skipped += 1
-                            continue
-                        await _apply(ctx, plan_customer(seed, index, now), staff, frozen, now, summary)
-                        summary.customers_created += 1
-                if progress is not None:
-                    progress(indexes[-1], customers)
+                        else:
+                            await _apply(ctx, plan_customer(seed, index, now), staff, frozen, now, summary)
+                            summary.customers_created += 1
+                        if progress is not None and (index % PROGRESS_EVERY == 0 or index == customers):
+                            progress(index, customers)
+            frozen.set(now)
+            if note is not None:
+                note("running the plugins' periodic jobs once (points, renewals, churn rescore) ...")
+            summary.finished = await extras.finish(db, settings, plugins)
     finally:
         summary.seconds = time.perf_counter() - started
     async with db.reader() as session:
@@ -369,3 +408,33 @@ async def load_demo(
             select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == OutboxStatus.PENDING)) or 0)
     return summary
 
+
+
+class _InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection that runs each call at once on the calling (event loop's)
+    thread instead of queueing it for its worker thread: for a single loader with nothing
+    else on the loop, the hand-over costs more than SQLite's work on most statements."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def demo_database(url: str) -> Database:
+    """The database the demo loads into: on a SQLite file, one whose statements run inline
+    (see :class:`_InlineConnection`); otherwise the usual one."""
+    db = Database(url)
+    path = make_url(url).database
+    if db.dialect != "sqlite" or not path or path == ":memory:" or not hasattr(aiosqlite.Connection, "_execute"):
+        return db
+
+    async def connect() -> aiosqlite.Connection:
+        return await _InlineConnection(partial(sqlite3.connect, path, timeout=30, check_same_thread=False), 64)
+
+    db.engine = create_async_engine(url, async_creator=connect)
+    _configure_sqlite(db.engine)
+    db.read_engine = db.engine.execution_options(tenure_readonly=True)
+    db.sessions = async_sessionmaker(db.engine, expire_on_commit=False, autoflush=False)
+    db.read_sessions = async_sessionmaker(db.read_engine, expire_on_commit=False, autoflush=False)
+    return db

@@ -3,7 +3,9 @@ the command runs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -65,6 +67,53 @@ async def test_running_the_demo_twice_adds_nothing(tenure: TenureHarness) -> Non
     orders = await tenure.scalar("SELECT count(*) FROM orders")
     assert orders == first.orders + again.orders
     assert again.staff_users == first.staff_users == await tenure.scalar("SELECT count(*) FROM staff_users")
+
+
+DASHBOARD = """
+query($from: Date!, $to: Date!, $year: Date!) {
+  cohorts(from: $year, to: $to) { month size cells { offset share } }
+  npsReport(from: $from, groupBy: MONTH) { responses promoters passives detractors nps trend { start responses } }
+  churnWarnings(first: 100, filter: {status: OPEN}) { totalCount edges { node { level reasons taskId } } }
+  pointsLiability { issued expired reversed outstanding pending }
+  tierDistribution { tier { name rank } customers }
+  lapsed: subscriptions(first: 100, filter: {status: LAPSED}) { totalCount }
+  active: subscriptions(first: 100, filter: {status: ACTIVE}) { totalCount }
+  npsTasks: tasks(first: 100, filter: {source: "nps"}) { totalCount nodes { title reason } }
+}
+"""
+RETENTION = ["loyalty", "tiers", "nps", "renewals", "churn"]
+
+
+async def test_with_the_retention_plugins_every_dashboard_chart_has_figures(
+        make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=RETENTION) as tenure:
+        summary = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=80, batch=40)
+        today = datetime.now(UTC).date()
+        data = await tenure.ok(DASHBOARD, {"from": str(today - timedelta(days=330)), "to": str(today),
+                                           "year": str(today - timedelta(days=365))})
+
+    tiers = {row["tier"]["name"] if row["tier"] else None: row["customers"] for row in data["tierDistribution"]}
+    assert sum(tiers.values()) == 80
+    assert tiers["Member"] > 0 and tiers["Silver"] > 0, tiers  # members moved up as their orders came in
+
+    nps = data["npsReport"]
+    assert nps["responses"] == summary.tally.answers > 0
+    assert nps["promoters"] > 0 and nps["detractors"] > 0 and nps["nps"] is not None
+    assert sum(1 for month in nps["trend"] if month["responses"]) >= 3  # answers spread over the months
+    # Each detractor's answer opened a follow-up task (the plugin's close-the-loop rule).
+    assert data["npsTasks"]["totalCount"] == nps["detractors"]
+    assert all(t["title"].startswith("Follow up:") for t in data["npsTasks"]["nodes"])
+
+    warnings = data["churnWarnings"]
+    assert warnings["totalCount"] == summary.finished["open_warnings"] > 0
+    assert all(w["node"]["reasons"] and w["node"]["taskId"] for w in warnings["edges"])
+
+    points = data["pointsLiability"]
+    assert points["issued"] > 0 and points["outstanding"] > 0 and points["reversed"] > 0
+
+    assert data["active"]["totalCount"] > 0 and data["lapsed"]["totalCount"] == summary.finished["lapsed"] > 0
+    assert summary.tally.subscriptions >= data["active"]["totalCount"]
+    assert any(row["size"] > 0 and len(row["cells"]) > 1 for row in data["cohorts"])
 
 
 def test_the_same_seed_gives_the_same_people() -> None:
