@@ -18,6 +18,7 @@ transaction, and tracing or a statement count would miss it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, any_, bindparam
@@ -109,17 +110,18 @@ class Read:
         return found
 
     async def all(self, session: AsyncSession, keys: Sequence[Any] = (), **params: Any) -> list[Any]:
-        connection = await session.connection()
-        stmt, compiled = self._for(connection.dialect)
+        return await self.run(await Route.of(session), keys, **params)
+
+    async def run(self, route: Route, keys: Sequence[Any] = (), **params: Any) -> list[Any]:
+        stmt, compiled = self._for(route.dialect)
         params["keys"] = list(keys)
-        driver = await _driver(connection) if connection.dialect.name == "postgresql" else None
-        if driver is None:
-            return [compiled.build(row) for row in (await connection.execute(stmt, params)).all()]
+        if route.driver is None:
+            return [compiled.build(row) for row in (await route.connection.execute(stmt, params)).all()]
         args = []
         for name, process in zip(compiled.names, compiled.bind, strict=True):
             value = params[name] if name in params else compiled.defaults[name]
             args.append(process(value) if process is not None and value is not None else value)
-        records = await driver.fetch(compiled.sql, *args)
+        records = await route.driver.fetch(compiled.sql, *args)
         processors = compiled.result
         if not any(processors):
             return [compiled.build(record) for record in records]
@@ -127,18 +129,30 @@ class Read:
                 for record in records]
 
 
-async def _driver(connection: Any) -> Any:
-    """The asyncpg connection, when a statement sent on it runs where the session's would:
-    in autocommit (the request's reads) or inside the transaction SQLAlchemy began; and
-    when nothing listens to the engine's statements (tracing, the tests' statement counts),
-    which would not see a statement sent around it."""
-    sync = connection.sync_connection
-    if sync is None or sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute:
-        return None
-    fairy = await connection.get_raw_connection()
-    adapted = fairy.dbapi_connection
-    if adapted is None:
-        return None
-    if getattr(adapted, "isolation_level", None) == "autocommit" or getattr(adapted, "_transaction", None) is not None:
-        return adapted.driver_connection
-    return None
+@dataclass(frozen=True)
+class Route:
+    """Where a session's reads go: the asyncpg connection, when a statement sent on it runs
+    where the session's would (in autocommit, as the request's reads do, or inside the
+    transaction SQLAlchemy began) and nothing listens to the engine's statements (tracing,
+    the tests' statement counts would not see a statement sent around them); otherwise the
+    session's own connection. Valid while the session keeps its connection: a request
+    finds it once for its reads (:meth:`schema.context.Context.read_route`)."""
+
+    connection: Any
+    dialect: Any
+    driver: Any = None
+
+    @classmethod
+    async def of(cls, session: AsyncSession) -> Route:
+        connection = await session.connection()
+        dialect = connection.dialect
+        sync = connection.sync_connection
+        if (dialect.name != "postgresql" or sync is None or sync.dispatch.before_cursor_execute
+                or sync.dispatch.after_cursor_execute):
+            return cls(connection, dialect)
+        fairy = await connection.get_raw_connection()
+        adapted = fairy.dbapi_connection
+        if adapted is None or not (getattr(adapted, "isolation_level", None) == "autocommit"
+                                   or getattr(adapted, "_transaction", None) is not None):
+            return cls(connection, dialect)
+        return cls(connection, dialect, adapted.driver_connection)

@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from core.auth import Principal
 from core.context import ServiceContext
 from core.db import Database
+from core.reads import Route
 
 if TYPE_CHECKING:
     from schema.server import Runtime
@@ -55,6 +56,7 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _closed: bool = False
+    _route: Route | None = None
     #: The audit entry of the mutation field running now: written in that mutation's own
     #: transaction when it commits (one transaction, not two), and by the audit trail on
     #: its own when the mutation is refused and rolls back.
@@ -82,6 +84,15 @@ class Context:
             yield self._session
 
     @contextlib.asynccontextmanager
+    async def read_route(self) -> AsyncIterator[Route]:
+        """Where the request's compiled reads (:class:`core.reads.Read`) go, found once per
+        read session rather than once per statement."""
+        async with self.db() as session:
+            if self._route is None:
+                self._route = await Route.of(session)
+            yield self._route
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[ServiceContext]:
         """One write transaction for one mutation; queued work is handed on after commit."""
         async with self._lock:
@@ -89,6 +100,7 @@ class Context:
                 # Close the read transaction, so the write sees fresh data and SQLite's
                 # write lock is not waiting on our own reader.
                 await self._session.commit()
+                self._route = None
             async with self.runtime.db.transaction() as session:
                 ctx = ServiceContext(session, self.settings, self.plugins,
                                      actor=self.principal.actor if self.principal else "anonymous")

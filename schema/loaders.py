@@ -32,8 +32,8 @@ async def _scalars(context: Context, stmt: Any) -> list[Any]:
 
 async def fetch(context: Context, read: Read, keys: Sequence[Any], **params: Any) -> list[Any]:
     """Run a compiled :class:`~core.reads.Read` on the request's read session."""
-    async with context.db() as session:
-        return await read.all(session, keys, **params)
+    async with context.read_route() as route:
+        return await read.run(route, keys, **params)
 
 
 def by_id(model: Any) -> Any:
