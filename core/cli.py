@@ -315,7 +315,8 @@ def retention_group() -> None:
               help="Customers per transaction.")
 def retention_rebuild(batch: int) -> None:
     """Rebuild the order months from the orders, set-based, with a progress line: after
-    orders were loaded around the services (COPY, a restore), or when `tenure check` finds drift."""
+    orders were loaded around the services (COPY, a restore), or when `tenure check` finds drift.
+    The retention figures are partial until it ends; run it while no orders are being written."""
     from core.services.order_months import rebuild_url
 
     rows = rebuild_url(_settings().resolved_database_url, batch=batch)

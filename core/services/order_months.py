@@ -165,9 +165,13 @@ async def rebuild(db: Database, *, batch: int = 50_000,
         await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=[table], checkfirst=True))
     async with db.reader() as session:
         low, high = (await session.execute(text("SELECT MIN(id), MAX(id) FROM customers"))).one()
+    # Emptied first rather than batch by batch, so that the table is written once, compact
+    # and in customer order (rows deleted and written again would leave it twice the size
+    # for every scan until a VACUUM FULL). The figures are partial until the rebuild ends:
+    # run it after a bulk load or a restore, while no orders are being written.
+    async with db.transaction() as session:
+        await session.execute(text(f"DELETE FROM {TABLE}" if db.dialect == "sqlite" else f"TRUNCATE {TABLE}"))
     if low is None:
-        async with db.transaction() as session:
-            await session.execute(text(f"DELETE FROM {TABLE}"))
         return 0
     written, total = 0, int(high) - int(low) + 1
     for start in range(int(low), int(high) + 1, batch):
@@ -176,9 +180,9 @@ async def rebuild(db: Database, *, batch: int = 50_000,
             if db.dialect == "postgresql":
                 await session.execute(text("SET LOCAL work_mem = '256MB'"))
                 await session.execute(text("SET LOCAL jit = off"))
-            await session.execute(text(f"DELETE FROM {TABLE} WHERE customer_id >= :lo AND customer_id < :hi"),
-                                  bounds)
             in_batch = "customer_id >= :lo AND customer_id < :hi"
+            # Rows a service wrote for these customers since the table was emptied.
+            await session.execute(text(f"DELETE FROM {TABLE} WHERE {in_batch}"), bounds)
             result = await session.execute(text(f"INSERT INTO {TABLE} ({COLUMNS}) {months_sql(db.dialect, in_batch)}"),
                                            bounds)
             written += _rowcount(result)

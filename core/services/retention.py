@@ -219,15 +219,18 @@ GROUP BY 1, 2, 3"""
 
 async def _read(ctx: ServiceContext, sql: str) -> list[Any]:
     """One aggregation over the rollup. On PostgreSQL without the JIT compiler, whose compile
-    time exceeds what it saves here; the request's reads run outside a transaction, so the
-    setting is made for the session and put back."""
+    time exceeds what it saves here, and with memory for a split's hash join. The request's
+    reads run outside a transaction, so both are set for the session and put back after."""
     if ctx.dialect != "postgresql":
         return list((await ctx.session.execute(text(sql))).all())
-    await ctx.session.execute(text("SET jit = off"))
+    jit, work_mem = (await ctx.session.execute(text(
+        "SELECT current_setting('jit'), current_setting('work_mem'), set_config('jit', 'off', false),"
+        " set_config('work_mem', '64MB', false)"))).one()[:2]
     try:
         return list((await ctx.session.execute(text(sql))).all())
     finally:
-        await ctx.session.execute(text("RESET jit"))
+        await ctx.session.execute(text("SELECT set_config('jit', :jit, false), set_config('work_mem', :mem, false)"),
+                                  {"jit": jit, "mem": work_mem})
 
 
 @dataclass
