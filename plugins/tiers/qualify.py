@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import UTCDateTime
 from core.models import Order, OrderStatus
 from plugins.tiers.models import Tier
 
@@ -91,18 +92,27 @@ def to_go(tier: Tier, figures: Figures, now: datetime) -> dict[str, int | None]:
     }
 
 
+def recent_orders(keys: Any) -> Any:
+    """Each customer's non-cancelled orders since ``since``, newest first: (customer, at, net)."""
+    return (select(Order.customer_id, Order.placed_at, Order.amount - Order.refunded_amount)
+            .where(keys(Order.customer_id), Order.status != OrderStatus.CANCELLED,
+                   Order.placed_at > bindparam("since", type_=UTCDateTime()))
+            .order_by(Order.customer_id, Order.placed_at.desc()))
+
+
+def window_start(tiers: Sequence[Tier], now: datetime) -> datetime:
+    return now - timedelta(days=max(t.window_days for t in tiers))
+
+
 async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequence[int], tiers: Sequence[Tier],
-                      now: datetime) -> dict[int, Figures]:
-    """Figures for every customer in ``customer_ids`` over the tiers' windows."""
+                      now: datetime, *, orders: Sequence[Any] | None = None) -> dict[int, Figures]:
+    """Figures for every customer in ``customer_ids`` over the tiers' windows (``orders``:
+    the rows of :func:`recent_orders` since :func:`window_start`, when the caller read them)."""
     found: dict[int, Figures] = defaultdict(Figures)
     if not tiers or not customer_ids:
         return found
-    longest = max(t.window_days for t in tiers)
-    rows = await session.execute(
-        select(Order.customer_id, Order.placed_at, Order.amount - Order.refunded_amount)
-        .where(Order.customer_id.in_(customer_ids), Order.status != OrderStatus.CANCELLED,
-               Order.placed_at > now - timedelta(days=longest))
-        .order_by(Order.customer_id, Order.placed_at.desc()))
+    rows = orders if orders is not None else await session.execute(
+        recent_orders(lambda column: column.in_(customer_ids)), {"since": window_start(tiers, now)})
     for customer_id, at, amount in rows:
         found[customer_id].orders.append((at, int(amount)))
     for days in sorted({t.window_days for t in tiers if t.min_points is not None}):

@@ -109,10 +109,15 @@ async def memberships(context: Context, keys: Sequence[int]) -> list[m.Membershi
     return [rows.get(k) for k in keys]
 
 
+_RECENT_ORDERS = Read(qualify.recent_orders)
+
+
 async def figures(context: Context, keys: Sequence[int]) -> list[qualify.Figures]:
     tiers = await context.loader(active_tiers).load(0)
+    now = clock.now()
+    orders = await fetch(context, _RECENT_ORDERS, keys, since=qualify.window_start(tiers, now)) if tiers else []
     async with context.db() as session:
-        found = await qualify.figures_for(session, context.plugins, list(keys), tiers, clock.now())
+        found = await qualify.figures_for(session, context.plugins, list(keys), tiers, now, orders=orders)
     return [found.get(k) or qualify.Figures() for k in keys]
 
 
