@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import select
 
 from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
+from core.reads import Read
 
 if TYPE_CHECKING:
     from core.context import ServiceContext
@@ -239,10 +240,10 @@ def subscribes(patterns: list[str], event_type: str) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
+_ACTIVE_SUBSCRIPTIONS = Read(lambda _keys: select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+
+
 async def _subscriptions(ctx: ServiceContext) -> list[WebhookSubscription]:
     if ctx._subscriptions is None:
-        rows = await ctx.session.scalars(
-            select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
-        )
-        ctx._subscriptions = list(rows)
+        ctx._subscriptions = await _ACTIVE_SUBSCRIPTIONS.all(ctx.session)
     return ctx._subscriptions

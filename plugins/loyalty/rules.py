@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import validation as v
 from core.context import ServiceContext
 from core.errors import NotFound, UserError
+from core.reads import Read
 from core.services.customers import tag as clean_tag
 from plugins.loyalty.models import EarnRule
 from plugins.loyalty.settings import LoyaltySettings
@@ -112,8 +113,11 @@ class RuleSet:
         return any(r.kind == "multiplier" and r.tag for r in self.rules)
 
 
+_ACTIVE_RULES = Read(lambda _keys: select(EarnRule).where(EarnRule.active.is_(True)).order_by(EarnRule.id))
+
+
 async def load_rules(session: AsyncSession) -> RuleSet:
-    return RuleSet(list(await session.scalars(select(EarnRule).where(EarnRule.active.is_(True)))))
+    return RuleSet(await _ACTIVE_RULES.all(session))
 
 
 def order_points(rules: RuleSet, settings: LoyaltySettings, *, amount: int, currency: str,

@@ -22,6 +22,7 @@ from core.errors import NotFound, UserError
 from core.events import CustomersMerged, OrderRecorded
 from core.messages import send_message
 from core.models import Customer, CustomerTag, Message, MessageStatus
+from core.reads import Read
 from core.services.tasks import open_task
 from plugins.nps.models import Invitation, Response, Survey
 
@@ -126,10 +127,13 @@ async def send_survey(ctx: ServiceContext, survey_id: int, *, tag: str | None = 
     return await _invite(ctx, survey, ids, f"manual:{ctx.now().isoformat()}", ctx.now())
 
 
+_AFTER_ORDER = Read(lambda _keys: select(Survey).where(Survey.trigger == "after_order", Survey.active.is_(True))
+                    .order_by(Survey.id))
+
+
 async def on_order(ctx: ServiceContext, event: OrderRecorded) -> None:
     """An order invites its customer to every after-order survey, ``delayDays`` later."""
-    surveys = await ctx.session.scalars(select(Survey).where(Survey.trigger == "after_order", Survey.active.is_(True)))
-    for survey in surveys:
+    for survey in await _AFTER_ORDER.all(ctx.session):
         due = event.order.placed_at + timedelta(days=survey.delay_days)
         await _invite(ctx, survey, [event.order.customer_id], f"order:{event.order.id}", due)
 

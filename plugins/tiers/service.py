@@ -15,6 +15,7 @@ from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import CustomersMerged, OrderRecorded
 from core.models import Customer
+from core.reads import Read
 from plugins.tiers import qualify
 from plugins.tiers.models import Membership, Tier
 from plugins.tiers.settings import tiers_settings
@@ -96,13 +97,14 @@ async def update_tier(ctx: ServiceContext, tier_id: int, data: TierData) -> Tier
 
 
 CACHE = "tiers.active"
+_ACTIVE_TIERS = Read(lambda _keys: select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank))
 
 
 async def active_tiers(ctx: ServiceContext) -> list[Tier]:
     """The active tiers, read once per transaction (an order's handlers all ask)."""
     cached = ctx.session.info.get(CACHE)
     if cached is None:
-        cached = list(await ctx.session.scalars(select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
+        cached = await _ACTIVE_TIERS.all(ctx.session)
         ctx.session.info[CACHE] = cached
     return cached
 
