@@ -60,12 +60,14 @@ SELECT COUNT(*), SUM(r), SUM(f), SUM(m) FROM (
 
 async def _reset(session: Any, dialect: str) -> None:
     """Empty what a rescore writes, so every run times a first-ever rescore. A data set built
-    before churn_0002 still has the score rows' foreign key: drop it as that migration does."""
+    before churn_0002 still has the foreign keys of scores and warnings: drop them as that
+    migration does."""
     from sqlalchemy import text
 
     if dialect == "postgresql":
-        await session.execute(text("ALTER TABLE churn_scores DROP CONSTRAINT IF EXISTS "
-                                   "fk_churn_scores_customer_id_customers"))
+        for table in ("churn_scores", "churn_warnings"):
+            await session.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "
+                                       f"fk_{table}_customer_id_customers"))
     empty = "TRUNCATE" if dialect == "postgresql" else "DELETE FROM"
     for table in ("churn_warnings", "churn_scores", "churn_cutpoints"):
         await session.execute(text(f"{empty} {table}"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Table, text
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, BigId, Json, plugin_model_base
@@ -51,11 +51,6 @@ class Score(Model):
     scored_at: Mapped[datetime]
 
 
-# Created after and dropped before customers all the same (a database made before
-# churn_0002 still has the foreign key).
-cast(Table, Score.__table__).add_is_dependent_on(cast(Table, Customer.__table__))
-
-
 class Warning(Model):
     """A customer whose health fell below the threshold: one episode, open until they come
     back (an order) or their score recovers."""
@@ -69,7 +64,8 @@ class Warning(Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete=CASCADE))
+    # No foreign key, as for scores: the rescore inserts warnings by the hundred thousand.
+    customer_id: Mapped[int] = mapped_column(BigId)
     status: Mapped[str] = mapped_column(String(20), default="open")
     level: Mapped[str] = mapped_column(String(10))
     score: Mapped[int] = mapped_column(Integer)
@@ -115,3 +111,9 @@ class Cutpoints(Model):
     metric: Mapped[str] = mapped_column(String(20), primary_key=True)
     bounds: Mapped[list[float]] = mapped_column(Json, default=list)
     computed_at: Mapped[datetime]
+
+
+# Created after and dropped before customers all the same (a database made before
+# churn_0002 still has the foreign keys).
+for _table in (Score.__table__, Warning.__table__):
+    cast(Table, _table).add_is_dependent_on(cast(Table, Customer.__table__))

@@ -24,6 +24,7 @@ rules for their ids alone, inline, on the stored bounds.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,7 +42,6 @@ from plugins.churn.settings import ChurnSettings, churn_settings
 TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
 STAGE = "churn_stage"
 SIGNALS = "churn_signals"
-METRICS = (("recency", "rec"), ("frequency", "freq"), ("monetary", "mon"))
 SCORE_COLUMNS = ("recency_days", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
                  "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
                  "stage")
@@ -275,15 +275,16 @@ Step = Callable[[str], None]
 
 
 async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-                         step: Step | None = None) -> dict[str, list[float]]:
+                         step: Step | None = None) -> int:
     """The full rescore in ``ctx``'s transaction (see the module's docstring); ``step(name)``
-    is told after each statement. Returns the quintile bounds."""
+    is told after each statement. Returns how many customers have a score."""
     dialect = ctx.dialect
     if dialect == "postgresql":
         # Room for the sorts and hash tables of a million customers in memory (this
-        # transaction only), and no JIT compiling: the statements are simple and long.
-        await ctx.session.execute(text(f"SET LOCAL work_mem = '{int(cfg.work_mem_mb)}MB'"))
-        await ctx.session.execute(text("SET LOCAL jit = off"))
+        # transaction only), no JIT compiling (the statements are simple and long), and
+        # parallel workers for the interactions' aggregate too, not only the orders'.
+        for setting in (f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"):
+            await ctx.session.execute(text(f"SET LOCAL {setting}"))
     temp = "CREATE TEMP TABLE {} ON COMMIT DROP AS" if dialect == "postgresql" else "CREATE TEMP TABLE {} AS"
     await _drop_temp(ctx)
     params = _params(cfg, rules, ctx.now())
@@ -294,6 +295,8 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         survey, renewal, join = "survey = 1", "renewal = 1", f"LEFT JOIN {SIGNALS} g ON g.customer_id = c.id"
     await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                params)
+    if dialect == "postgresql":
+        await ctx.session.execute(text(f"ANALYZE {STAGE}"))  # plans of the statements that join it
     if step:
         step("figures")
     bounds = await _quintiles(ctx)
@@ -301,17 +304,23 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         step("quintiles")
     empty = await ctx.session.scalar(select(Score.customer_id).limit(1)) is None
     await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, empty), params)
-    if not empty:
-        # Score rows carry no foreign key: drop those of customers that are gone.
+    scored = await _count(ctx, "churn_scores")
+    if scored > await _count(ctx, STAGE):
+        # Score rows carry no foreign key: a customer deleted other than by a merge left one.
         await ctx.session.execute(text("DELETE FROM churn_scores WHERE NOT EXISTS "
                                        "(SELECT 1 FROM customers c WHERE c.id = churn_scores.customer_id)"))
+        scored = await _count(ctx, "churn_scores")
     if step:
         step("scores")
     await sync_warnings(ctx, EVERYONE, cfg, STAGE)
     if step:
         step("warnings")
     await _drop_temp(ctx)
-    return bounds
+    return scored
+
+
+async def _count(ctx: ServiceContext, table: str) -> int:
+    return int(await ctx.session.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
 
 
 async def _drop_temp(ctx: ServiceContext) -> None:
@@ -360,7 +369,7 @@ INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, s
 SELECT s.cid, 'open', {level}, s.health, s.fired, :empty, :now, :false_, :false_
 FROM {source} s
 WHERE s.health < :threshold AND s.lstage <> 'lost'
-  AND NOT EXISTS (SELECT 1 FROM churn_warnings w WHERE w.customer_id = s.cid AND w.status = 'open')"""
+ON CONFLICT (customer_id) WHERE status = 'open' DO NOTHING"""
     types: dict[str, Any] = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
     params = {**base, "empty": [], "false_": False}
     for sql in (resolve, refresh, raise_):
@@ -370,20 +379,50 @@ WHERE s.health < :threshold AND s.lstage <> 'lost'
 
 async def _quintiles(ctx: ServiceContext) -> dict[str, list[float]]:
     """The bounds of the first four fifths of the active base (customers with an order in
-    the RFM window) for recency, frequency and monetary value: one pass over the staged
-    figures; stored for the rescoring of single customers."""
-    tiles = ", ".join(f"NTILE(5) OVER (ORDER BY {col}) AS t_{col}" for _, col in METRICS)
-    bounds = ", ".join(f"MAX(CASE WHEN t_{col} = {n} THEN {col} END)" for _, col in METRICS for n in range(1, 5))
-    row = (await ctx.session.execute(text(
-        f"SELECT {bounds} FROM (SELECT rec, freq, mon, {tiles} FROM {STAGE} WHERE freq > 0) t"))).one()
-    found: dict[str, list[float]] = {}
-    for k, (metric, _) in enumerate(METRICS):
-        found[metric] = [float(v) for v in row[4 * k:4 * k + 4] if v is not None]
+    the RFM window) for recency, frequency and monetary value, as NTILE(5) cuts them (the
+    largest value of each fifth), from the staged figures; stored for the rescoring of single
+    customers. Recency and frequency take few values: their counts per value (one hash
+    aggregate) place the cuts; only monetary value is sorted."""
+    counts = (await ctx.session.execute(text(
+        f"SELECT rec, freq, COUNT(*) FROM {STAGE} WHERE freq > 0 GROUP BY rec, freq"))).all()
+    ends = tile_ends(sum(int(n) for _, _, n in counts))
+    recency: Counter[float] = Counter()
+    frequency: Counter[float] = Counter()
+    for rec, freq, n in counts:
+        recency[float(rec)] += int(n)
+        frequency[float(freq)] += int(n)
+    found = {"recency": _at(recency, ends), "frequency": _at(frequency, ends), "monetary": []}
+    if ends:
+        at = dict((int(rn), float(mon)) for mon, rn in await ctx.session.execute(
+            text(f"SELECT mon, rn FROM (SELECT mon, ROW_NUMBER() OVER (ORDER BY mon) AS rn FROM {STAGE} "
+                 "WHERE freq > 0) t WHERE rn IN :ends").bindparams(bindparam("ends", expanding=True)),
+            {"ends": ends}))
+        found["monetary"] = [at[e] for e in ends]
     await ctx.session.execute(delete(Cutpoints))
     for metric, values in found.items():
         ctx.session.add(Cutpoints(metric=metric, bounds=values, computed_at=ctx.now()))
     await ctx.session.flush()
     return found
+
+
+def tile_ends(n: int) -> list[int]:
+    """Where each of the first four of NTILE(5)'s tiles ends among ``n`` sorted rows (1-based;
+    the first ``n % 5`` tiles take one row more; empty tiles have none)."""
+    q, r = divmod(n, 5)
+    return [k * q + min(k, r) for k in range(1, 5) if q + (k <= r) > 0]
+
+
+def _at(counts: Counter[float], ends: list[int]) -> list[float]:
+    """The values at the sorted positions ``ends`` of a population given as counts per value."""
+    out: list[float] = []
+    seen, wanted = 0, iter(ends)
+    end = next(wanted, None)
+    for value in sorted(counts):
+        seen += counts[value]
+        while end is not None and seen >= end:
+            out.append(value)
+            end = next(wanted, None)
+    return out
 
 
 async def stored_quintiles(ctx: ServiceContext) -> dict[str, list[float]] | None:

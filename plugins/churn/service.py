@@ -99,7 +99,7 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
     async with transaction() as ctx:
         cfg = churn_settings(ctx)
         opened_before = await _count(ctx, Warning.status == "open")
-        await scoring.score_everyone(ctx, cfg, await effective_rules(ctx), step)
+        scored = await scoring.score_everyone(ctx, cfg, await effective_rules(ctx), step)
     scored_in = time.perf_counter() - started
     followed = 0
     if follow_up_now:
@@ -117,7 +117,6 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
         progress(total, total)
     async with transaction() as ctx:
         opened = await _count(ctx, Warning.status == "open")
-        scored = await _count_scores(ctx)
     return {"scored": scored, "open_warnings": opened, "new_warnings": followed,
             "open_before": opened_before, "score_ms": round(scored_in * 1000),
             "follow_up_ms": round((time.perf_counter() - started - scored_in) * 1000)}
@@ -132,10 +131,6 @@ async def first_pending_warning(ctx: ServiceContext) -> int | None:
 
 async def _count(ctx: ServiceContext, *where: Any) -> int:
     return int(await ctx.session.scalar(select(func.count()).select_from(Warning).where(*where)) or 0)
-
-
-async def _count_scores(ctx: ServiceContext) -> int:
-    return int(await ctx.session.scalar(select(func.count()).select_from(Score)) or 0)
 
 
 async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit: int | None = None) -> int:

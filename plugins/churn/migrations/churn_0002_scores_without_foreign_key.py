@@ -1,7 +1,7 @@
-"""Score rows without a foreign key to customers: every insert of a score row checked it by
-locking the customer's row (a write to every customer row on a first full rescore). Scores
-are derived data: the merge handler deletes the merged customer's row and a full rescore
-deletes rows of customers that no longer exist.
+"""Score and warning rows without a foreign key to customers: every insert checked it by
+locking the customer's row (a write to every customer row on a first full rescore). Both are
+written by the rescore; the merge handler deletes the merged customer's score and moves their
+warnings to the survivor before the merged customer goes.
 
 Revision ID: churn_0002
 Revises: churn_0001
@@ -18,13 +18,18 @@ branch_labels = None
 depends_on = None
 
 
+TABLES = ('churn_scores', 'churn_warnings')
+
+
 def upgrade() -> None:
-    with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_churn_scores_customer_id_customers'), type_='foreignkey')
+    for table in TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(batch_op.f(f'fk_{table}_customer_id_customers'), type_='foreignkey')
 
 
 def downgrade() -> None:
-    op.execute(sa.text("DELETE FROM churn_scores WHERE customer_id NOT IN (SELECT id FROM customers)"))
-    with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.create_foreign_key(batch_op.f('fk_churn_scores_customer_id_customers'), 'customers',
-                                    ['customer_id'], ['id'], ondelete='CASCADE')
+    for table in TABLES:
+        op.execute(sa.text(f"DELETE FROM {table} WHERE customer_id NOT IN (SELECT id FROM customers)"))
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_foreign_key(batch_op.f(f'fk_{table}_customer_id_customers'), 'customers',
+                                        ['customer_id'], ['id'], ondelete='CASCADE')
