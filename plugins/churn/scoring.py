@@ -183,20 +183,41 @@ FROM (
 ) scored"""
 
 
-def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
-               empty: bool = False) -> str:
-    """Write the score rows of ``source`` (the figures): into an ``empty`` table plainly,
-    else only the rows that changed."""
+def _scored_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None) -> str:
+    """The score rows of ``source`` (the figures): ``customer_id`` and :data:`SCORE_COLUMNS`."""
     r, f, m, segment = _rfm_sql(bounds, cfg)
     fence = "OFFSET 0" if dialect == "postgresql" else ""
+    names = ("rec", "freq", "mon", "r", "f", "m", segment, "gap", "recent", "previous", "complaints", "canc",
+             "fired", "health", "lstage")
+    columns = ", ".join(f"{e} AS {c}" for e, c in zip(names, SCORE_COLUMNS, strict=True))
+    return f"""SELECT cid AS customer_id, {columns}
+FROM (SELECT figures.*, {r} AS r, {f} AS f, {m} AS m FROM {source} figures {fence}) rfm"""
+
+
+def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
+               how: str = "upsert") -> str:
+    """Write the score rows of ``source``: ``insert`` them (an empty table), ``upsert`` them
+    (only those that changed are rewritten), ``update`` the rows that changed, or ``add``
+    those of customers without a row."""
+    scored = _scored_sql(dialect, source, cfg, bounds)
+    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    if how == "update":
+        changed = " OR ".join(f"churn_scores.{c}{differs}n.{c}" for c in SCORE_COLUMNS)
+        return f"""
+UPDATE churn_scores SET {', '.join(f'{c} = n.{c}' for c in SCORE_COLUMNS)}, scored_at = :now
+FROM ({scored}) n
+WHERE churn_scores.customer_id = n.customer_id AND ({changed})"""
     insert = f"""
 INSERT INTO churn_scores (customer_id, {', '.join(SCORE_COLUMNS)}, scored_at)
-SELECT cid, rec, freq, mon, r, f, m, {segment}, gap, recent, previous, complaints, canc, fired, health, lstage, :now
-FROM (SELECT figures.*, {r} AS r, {f} AS f, {m} AS m FROM {source} figures {fence}) rfm
+SELECT n.*, :now FROM ({scored}) n
 WHERE 1 = 1"""
-    if empty:
+    if how == "insert":
         return insert
-    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    if how == "add":
+        # NOT IN over the key: one hash of the rows there before (an anti-join planned on
+        # stale statistics could rescan the growing table for every row).
+        return f"""{insert} AND n.customer_id NOT IN (SELECT customer_id FROM churn_scores)
+ON CONFLICT (customer_id) DO NOTHING"""
     changed = " OR ".join(f"churn_scores.{c}{differs}excluded.{c}" for c in SCORE_COLUMNS)
     return f"""{insert}
 ON CONFLICT (customer_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in SCORE_COLUMNS)},
@@ -274,16 +295,20 @@ async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | No
 Step = Callable[[str], None]
 
 
+def pg_settings(cfg: ChurnSettings) -> tuple[str, ...]:
+    """What the full rescore's transaction sets on PostgreSQL: room for the sorts and hash
+    tables of a million customers in memory, no JIT compiling (the statements are simple and
+    long), and parallel workers for the interactions' aggregate too, not only the orders'."""
+    return f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"
+
+
 async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
                          step: Step | None = None) -> int:
     """The full rescore in ``ctx``'s transaction (see the module's docstring); ``step(name)``
     is told after each statement. Returns how many customers have a score."""
     dialect = ctx.dialect
     if dialect == "postgresql":
-        # Room for the sorts and hash tables of a million customers in memory (this
-        # transaction only), no JIT compiling (the statements are simple and long), and
-        # parallel workers for the interactions' aggregate too, not only the orders'.
-        for setting in (f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"):
+        for setting in pg_settings(cfg):
             await ctx.session.execute(text(f"SET LOCAL {setting}"))
     temp = "CREATE TEMP TABLE {} ON COMMIT DROP AS" if dialect == "postgresql" else "CREATE TEMP TABLE {} AS"
     await _drop_temp(ctx)
@@ -302,13 +327,17 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     bounds = await _quintiles(ctx)
     if step:
         step("quintiles")
+    # Into an empty table plainly; else the rows that changed (an upsert would lock every
+    # existing row, changed or not), then, when the counts differ, rows for new customers and
+    # none for customers that are gone (score rows carry no foreign key; the merge handler
+    # deletes the merged customer's).
     empty = await ctx.session.scalar(select(Score.customer_id).limit(1)) is None
-    await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, empty), params)
-    scored = await _count(ctx, "churn_scores")
-    if scored > await _count(ctx, STAGE):
-        # Score rows carry no foreign key: a customer deleted other than by a merge left one.
-        await ctx.session.execute(text("DELETE FROM churn_scores WHERE NOT EXISTS "
-                                       "(SELECT 1 FROM customers c WHERE c.id = churn_scores.customer_id)"))
+    await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "insert" if empty else "update"), params)
+    scored, customers = await _count(ctx, "churn_scores"), await _count(ctx, STAGE)
+    if scored != customers:
+        await ctx.session.execute(text(
+            f"DELETE FROM churn_scores WHERE customer_id NOT IN (SELECT cid FROM {STAGE})"))
+        await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "add"), params)
         scored = await _count(ctx, "churn_scores")
     if step:
         step("scores")
