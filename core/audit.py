@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
 from core.models import AuditEntry
+from core.reads import Write
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,17 @@ class Access:
     outcome: str
 
 
-async def record(session: AsyncSession, access: Access) -> AuditEntry:
-    entry = AuditEntry(
-        occurred_at=clock.now(),
-        actor=access.actor[:100],
-        role=access.role,
-        kind=access.kind,
-        operation=access.operation[:100],
-        customer_id=access.customer_id,
-        outcome=access.outcome,
-    )
-    session.add(entry)
-    await session.flush()
-    return entry
+_INSERT = Write(lambda _keys: insert(AuditEntry).values(
+    {name: bindparam(name) for name in ("occurred_at", "actor", "role", "kind", "operation", "customer_id",
+                                         "outcome")}).returning(AuditEntry.id))
+
+
+async def record(session: AsyncSession, access: Access) -> int:
+    """Write the entry (in the caller's transaction); returns its id."""
+    entry_id: int = await _INSERT.one(
+        session, occurred_at=clock.now(), actor=access.actor[:100], role=access.role, kind=access.kind,
+        operation=access.operation[:100], customer_id=access.customer_id, outcome=access.outcome)
+    return entry_id
 
 
 def entries(*, actor: str | None = None, customer_id: int | None = None) -> Select[Any]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
-from core.reads import Read
+from core.reads import Read, Write
 
 if TYPE_CHECKING:
     from core.context import ServiceContext
@@ -214,25 +214,17 @@ async def publish(
     timeline: bool,
     occurred_at: datetime | None,
 ) -> int:
-    row = Event(
-        type=type,
-        source=source,
-        customer_id=customer_id,
-        summary=summary[:500],
-        data=data,
-        on_timeline=timeline,
-        occurred_at=occurred_at or ctx.now(),
-    )
-    ctx.session.add(row)
-    await ctx.session.flush()
+    event_id: int = await _INSERT_EVENT.one(
+        ctx.session, type=type, source=source, customer_id=customer_id, summary=summary[:500], data=data,
+        on_timeline=timeline, occurred_at=occurred_at or ctx.now())
     for subscription in await _subscriptions(ctx):
         if subscribes(subscription.event_types, type):
             await ctx.enqueue(
                 "core.deliver_webhook",
-                {"subscriptionId": subscription.id, "eventId": row.id},
-                dedupe_key=f"webhook:{subscription.id}:{row.id}",
+                {"subscriptionId": subscription.id, "eventId": event_id},
+                dedupe_key=f"webhook:{subscription.id}:{event_id}",
             )
-    return row.id
+    return event_id
 
 
 def subscribes(patterns: list[str], event_type: str) -> bool:
@@ -240,6 +232,9 @@ def subscribes(patterns: list[str], event_type: str) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
+_INSERT_EVENT = Write(lambda _keys: insert(Event).values(
+    {name: bindparam(name) for name in ("type", "source", "customer_id", "summary", "data", "on_timeline",
+                                         "occurred_at")}).returning(Event.id))
 _ACTIVE_SUBSCRIPTIONS = Read(lambda _keys: select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
 
 

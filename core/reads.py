@@ -55,7 +55,11 @@ class _Compiled:
         self.result = [column[3]._cached_result_processor(dialect, None) for column in columns]
         self.parts: list[tuple[Any, list[str]] | None] = []
         at = 0
-        for item in stmt.column_descriptions:
+        # An INSERT ... RETURNING gives plain values; a select may give mapped entities.
+        described = getattr(stmt, "column_descriptions", None)
+        if described is None:
+            described = [{} for _ in columns]
+        for item in described:
             entity = item.get("entity")
             if entity is None or item.get("expr") is not entity:
                 self.parts.append(None)
@@ -127,6 +131,16 @@ class Read:
             return [compiled.build(record) for record in records]
         return [compiled.build([v if p is None or v is None else p(v) for p, v in zip(processors, record, strict=True)])
                 for record in records]
+
+
+class Write(Read):
+    """An ``INSERT ... RETURNING`` (or an ``UPDATE``) compiled once per dialect, sent the way
+    :class:`Read` sends a select: inside the transaction SQLAlchemy began, on the driver."""
+
+    async def one(self, session: AsyncSession, **params: Any) -> Any:
+        """What ``RETURNING`` gives for the one row written."""
+        rows = await self.all(session, **params)
+        return rows[0]
 
 
 @dataclass(frozen=True)
