@@ -223,16 +223,20 @@ async def check(session: AsyncSession) -> list[str]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    # Two outer joins rather than one FULL OUTER JOIN, which SQLite only has since 3.39.
     rows = (await session.execute(text(f"""
 WITH want (customer_id, month, orders, revenue, prev_month, next_month, first_month) AS ({months_sql(dialect, '1 = 1')})
-SELECT COALESCE(w.customer_id, h.customer_id), COALESCE(w.month, h.month),
-       w.orders, w.revenue, w.prev_month, w.next_month, w.first_month,
+SELECT w.customer_id, w.month, w.orders, w.revenue, w.prev_month, w.next_month, w.first_month,
        h.orders, h.revenue, h.prev_month, h.next_month, h.first_month
-FROM want w FULL OUTER JOIN {TABLE} h ON h.customer_id = w.customer_id AND h.month = w.month
-WHERE w.customer_id IS NULL OR h.customer_id IS NULL OR w.orders <> h.orders OR w.revenue <> h.revenue
-   OR w.first_month <> h.first_month
+FROM want w LEFT JOIN {TABLE} h ON h.customer_id = w.customer_id AND h.month = w.month
+WHERE h.customer_id IS NULL OR w.orders <> h.orders OR w.revenue <> h.revenue OR w.first_month <> h.first_month
    OR COALESCE(w.prev_month, -1) <> COALESCE(h.prev_month, -1)
    OR COALESCE(w.next_month, -1) <> COALESCE(h.next_month, -1)
+UNION ALL
+SELECT h.customer_id, h.month, NULL, NULL, NULL, NULL, NULL,
+       h.orders, h.revenue, h.prev_month, h.next_month, h.first_month
+FROM {TABLE} h LEFT JOIN want w ON w.customer_id = h.customer_id AND w.month = h.month
+WHERE w.customer_id IS NULL
 ORDER BY 1, 2 LIMIT 20"""))).all()
     return [_problem(row) for row in rows]
 

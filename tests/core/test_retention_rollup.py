@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import bindparam, text
 
 from core.checks import run_invariants
+from core.cli import main
 from core.services import customers, order_months, orders
 from core.services.customers import CustomerData
 from core.services.orders import OrderData
@@ -107,6 +109,8 @@ async def test_the_check_names_drift_and_a_rebuild_repairs_it(make_tenure: Any) 
             async with tenure.db.transaction() as session:
                 await session.execute(text("UPDATE order_months SET revenue = 999 WHERE month = :m"), {"m": m(2025, 3)})
                 await session.execute(text("DELETE FROM order_months WHERE month = :m"), {"m": m(2025, 5)})
+                await session.execute(text("INSERT INTO order_months VALUES (:c, :m, 1, 5, NULL, NULL, :m)"),
+                                      {"c": cid, "m": m(2025, 8)})
             problems = await run_invariants(tenure.db, tenure.plugins)
             assert problems == [
                 f"core: order months match the orders: customer {cid}, 2025-03: the rollup says orders 1, revenue 999,"
@@ -115,6 +119,9 @@ async def test_the_check_names_drift_and_a_rebuild_repairs_it(make_tenure: Any) 
                 f"core: order months match the orders: customer {cid}, 2025-05: the orders say orders 1, revenue 200,"
                 " previous month 24302, next month None, first month 24302 but the rollup has no row (run"
                 " `tenure retention rebuild`)",
+                f"core: order months match the orders: customer {cid}, 2025-08: the rollup has a row (orders 1,"
+                " revenue 5, previous month None, next month None, first month 24307) but no order counts in that"
+                " month",
             ]
             assert await order_months.rebuild(tenure.db, batch=1000) == 2
             assert await run_invariants(tenure.db, tenure.plugins) == []
@@ -295,6 +302,11 @@ def test_the_migration_fills_the_rollup_from_existing_orders(migrated_url: str) 
     assert found == [(m(2025, 3), 2, 250, None, m(2025, 6), m(2025, 3)),
                      (m(2025, 6), 1, 350, m(2025, 3), None, m(2025, 3))]
     assert problems == []
+    rebuilt = CliRunner().invoke(main, ["retention", "rebuild"], env={"TENURE_DATABASE_URL": migrated_url,
+                                                                      "TENURE_PLUGINS": ""})
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "2 customer months written" in rebuilt.output
+    assert asyncio.run(read()) == (found, [])
 
 
 async def test_changes_to_one_customer_at_once_leave_the_rollup_equal_to_the_orders(make_tenure: Any) -> None:
