@@ -29,7 +29,16 @@ class PageInfo:
 @strawberry.type(description="One item of a page and the cursor that points at it.")
 class Edge(Generic[T]):
     node: T
-    cursor: str
+    #: The values the cursor encodes; encoded only when a query asks for the cursor (a
+    #: portal page of 100 customers with their latest orders holds 600 edges).
+    key: strawberry.Private[Sequence[Any]]
+
+    @strawberry.field(description="Where this item stands: pass it as `after` for the items that follow.")
+    def cursor(self) -> str:
+        return self.encoded()
+
+    def encoded(self) -> str:
+        return encode_cursor(self.key)
 
 
 @strawberry.type(description="A page of a list: ask for `first` items `after` a cursor.")
@@ -121,15 +130,15 @@ async def paginate(
     has_next = len(rows) > first
     rows = rows[:first]
     width = len(order)
-    edges = [Edge(node=node(row[0] if len(row) == width + 1 else row[:-width]),
-                  cursor=encode_cursor(row[-width:])) for row in rows]
+    edges = [Edge(node=node(row[0] if len(row) == width + 1 else row[:-width]), key=row[-width:])
+             for row in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=has_next,
             has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=edges[0].encoded() if edges else None,
+            end_cursor=edges[-1].encoded() if edges else None,
         ),
         count=count,
     )

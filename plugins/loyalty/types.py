@@ -13,7 +13,7 @@ from core.clock import as_utc
 from plugins.loyalty import loaders
 from plugins.loyalty import models as m
 from schema import loaders as core_loaders
-from schema.relay import Connection, Edge, PageInfo, check_first, encode_cursor, paginate
+from schema.relay import Connection, Edge, PageInfo, check_first, paginate
 from schema.types.common import Money
 
 
@@ -129,11 +129,11 @@ async def ledger_page(info: Info, customer_id: int, first: int, after: str | Non
         load = context.loader(core_loaders.latest_per_customer(m.Entry, m.Entry.created_at, first),  # type: ignore[arg-type]
                               key=(m.Entry, "latest", first))
         rows = await load.load(customer_id)
-        edges = [Edge(node=r, cursor=encode_cursor([as_utc(r.created_at), r.id])) for r in rows[:first]]
+        edges = [Edge(node=r, key=[as_utc(r.created_at), r.id]) for r in rows[:first]]
         return Connection(edges=edges, count=lambda: counter.load(customer_id),
                           page_info=PageInfo(has_next_page=len(rows) > first, has_previous_page=False,
-                                             start_cursor=edges[0].cursor if edges else None,
-                                             end_cursor=edges[-1].cursor if edges else None))
+                                             start_cursor=edges[0].encoded() if edges else None,
+                                             end_cursor=edges[-1].encoded() if edges else None))
 
     async def run(stmt: object) -> list[object]:
         async with context.db() as session:

@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from core import models
 from schema import loaders
-from schema.relay import Connection, Edge, PageInfo, encode_cursor, paginate
+from schema.relay import Connection, Edge, PageInfo, paginate
 from schema.types.common import JSON, Long, Money
 
 
@@ -261,12 +261,12 @@ async def _latest(info: Info, model: Any, column: Any, customer_id: int, first: 
                           key=(key or model, "latest", first))
     rows = await load.load(customer_id)
     counter = context.loader(loaders.count_per_customer(model, extra=extra, name=key), key=(key or model, "count"))
-    edges = [Edge(node=r, cursor=encode_cursor([at(r), r.id])) for r in rows[:first]]  # type: ignore[operator]
+    edges = [Edge(node=r, key=[at(r), r.id]) for r in rows[:first]]  # type: ignore[operator]
     return Connection(
         edges=edges,
         page_info=PageInfo(has_next_page=len(rows) > first, has_previous_page=False,
-                           start_cursor=edges[0].cursor if edges else None,
-                           end_cursor=edges[-1].cursor if edges else None),
+                           start_cursor=edges[0].encoded() if edges else None,
+                           end_cursor=edges[-1].encoded() if edges else None),
         count=lambda: counter.load(customer_id),
     )
 
@@ -319,7 +319,7 @@ async def _timeline(info: Info, customer_id: int, first: int, after: str | None)
             entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary or row.kind, interaction=row)
         else:
             entry = TimelineEntry(at=row.occurred_at, kind=kind, summary=row.summary, event=row)
-        edges.append(Edge(node=entry, cursor=edge.cursor))
+        edges.append(Edge(node=entry, key=edge.key))
 
     async def count() -> int:
         from sqlalchemy import func
