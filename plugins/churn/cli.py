@@ -20,8 +20,9 @@ def churn() -> None:
 @churn.command("rescore")
 def rescore() -> None:
     """Rescore every customer now (RFM, lifecycle, health), raise and resolve warnings, and
-    open the follow-up tasks. Each batch commits on its own, so an interrupted run keeps the
-    batches it finished and the next run completes the rest."""
+    open the follow-up tasks. The scoring is one transaction (an interrupted run leaves the
+    previous scores whole); the follow-ups commit a batch at a time, so an interrupted run
+    keeps the batches it finished and the next run completes the rest."""
     from core.cli import _plugins, _settings
     from core.db import Database
     from plugins.churn.service import rescore_all

@@ -90,3 +90,21 @@ async def _warnings(tenure: TenureHarness, with_tasks: bool = False) -> list[tup
         column = "task_id" if with_tasks else "customer_id"
         return [(r[0], r[1]) for r in await ctx.session.execute(
             text(f"SELECT id, {column} FROM churn_warnings WHERE status = 'open' ORDER BY id"))]
+
+
+async def test_a_webhook_subscriber_gets_each_warning_and_task_of_a_batch(make_tenure: Any) -> None:
+    from core.services.webhooks import create_subscription
+
+    with freeze_time(NOW - timedelta(days=30)) as clock:
+        async with make_tenure(plugins=["churn"]) as tenure:
+            await load_lapsed(tenure, 3)
+            clock.advance(days=30)
+            async with tenure.transaction() as ctx:
+                await create_subscription(ctx, "https://partner.example/hooks", ["churn.*", "task.created"])
+            await service.rescore_all(tenure.transaction, follow_up_now=False)
+            async with tenure.transaction() as ctx:
+                followed = await service.follow_up(ctx)
+            queued = await tenure.scalar("SELECT count(*) FROM outbox WHERE job = 'core.deliver_webhook'")
+            events = await tenure.scalar("SELECT count(*) FROM events WHERE type IN ('churn.warned', 'task.created')")
+    # One delivery queued per event: three warnings, three tasks.
+    assert (followed, events, queued) == (3, 6, 6)
