@@ -10,7 +10,7 @@ busy timeout and the journal is WAL, so concurrent writers queue instead of fail
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,10 +79,14 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An engine and its sessions. Create one per event loop (asyncpg pools belong to one)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False,
+                 connect: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """``connect`` makes the driver connections itself (SQLAlchemy's ``async_creator``)."""
         self.url = url
         self.dialect = "sqlite" if is_sqlite(url) else "postgresql"
         kwargs: dict[str, Any] = {"echo": echo}
+        if connect is not None:
+            kwargs["async_creator"] = connect
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
         else:

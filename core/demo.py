@@ -31,12 +31,11 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import func, make_url, select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from core import clock
 from core import demo_plugins as extras
 from core.context import ServiceContext
-from core.db import Database, _configure_sqlite
+from core.db import Database, is_sqlite
 from core.models import CustomerIdentity, OutboxEntry, OutboxStatus, StaffUser
 from core.plugins import PluginManager
 from core.services import customers as customer_service
@@ -424,17 +423,11 @@ class _InlineConnection(aiosqlite.Connection):
 def demo_database(url: str) -> Database:
     """The database the demo loads into: on a SQLite file, one whose statements run inline
     (see :class:`_InlineConnection`); otherwise the usual one."""
-    db = Database(url)
     path = make_url(url).database
-    if db.dialect != "sqlite" or not path or path == ":memory:" or not hasattr(aiosqlite.Connection, "_execute"):
-        return db
+    if not is_sqlite(url) or not path or path == ":memory:" or not hasattr(aiosqlite.Connection, "_execute"):
+        return Database(url)
 
     async def connect() -> aiosqlite.Connection:
         return await _InlineConnection(partial(sqlite3.connect, path, timeout=30, check_same_thread=False), 64)
 
-    db.engine = create_async_engine(url, async_creator=connect)
-    _configure_sqlite(db.engine)
-    db.read_engine = db.engine.execution_options(tenure_readonly=True)
-    db.sessions = async_sessionmaker(db.engine, expire_on_commit=False, autoflush=False)
-    db.read_sessions = async_sessionmaker(db.read_engine, expire_on_commit=False, autoflush=False)
-    return db
+    return Database(url, connect=connect)

@@ -214,6 +214,9 @@ async def publish(
     timeline: bool,
     occurred_at: datetime | None,
 ) -> int:
+    # Changes made so far reach the database first, as they did when the event was an ORM
+    # row: what follows in the transaction (counts, jobs, webhooks) reads them.
+    await ctx.session.flush()
     event_id: int = await _INSERT_EVENT.one(
         ctx.session, type=type, source=source, customer_id=customer_id, summary=summary[:500], data=data,
         on_timeline=timeline, occurred_at=occurred_at or ctx.now())
