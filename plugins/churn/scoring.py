@@ -320,8 +320,6 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         survey, renewal, join = "survey = 1", "renewal = 1", f"LEFT JOIN {SIGNALS} g ON g.customer_id = c.id"
     await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                params)
-    if dialect == "postgresql":
-        await ctx.session.execute(text(f"ANALYZE {STAGE}"))  # plans of the statements that join it
     if step:
         step("figures")
     bounds = await _quintiles(ctx)
