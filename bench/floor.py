@@ -172,6 +172,17 @@ async def record_order(request: Request) -> Response:
             await conn.executemany(
                 "INSERT INTO order_lines (order_id, sku, name, category, quantity, unit_price, amount) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7)", [(order_id, s, n, c, q, p, q * p) for s, n, c, q, p in lines])
+            # The order-months rollup that retention reads: this month's row, linked to the previous one.
+            month = now.year * 12 + now.month - 1
+            await conn.execute(
+                "WITH prev AS (SELECT max(month) AS m, min(first_month) AS f FROM order_months "
+                "WHERE customer_id = $1 AND month < $2), "
+                "link AS (UPDATE order_months SET next_month = $2 WHERE customer_id = $1 "
+                "AND month = (SELECT m FROM prev) AND next_month IS NULL) "
+                "INSERT INTO order_months (customer_id, month, orders, revenue, prev_month, next_month, first_month) "
+                "SELECT $1, $2, 1, $3, prev.m, NULL, coalesce(prev.f, $2) FROM prev "
+                "ON CONFLICT (customer_id, month) DO UPDATE SET orders = order_months.orders + 1, "
+                "revenue = order_months.revenue + $3", cid, month, amount)
             await conn.execute(
                 "UPDATE customers SET order_count = order_count + 1, total_spent = total_spent + $2, "
                 "first_order_at = coalesce(least(first_order_at, $3), $3), "
