@@ -99,7 +99,9 @@ def _rfm_sql(bounds: dict[str, list[float]] | None, cfg: ChurnSettings) -> tuple
     """Expressions of R, F and M over ``rec``, ``freq``, ``mon``, and of the segment over
     ``freq``, ``rec`` and the scores ``r`` and ``f`` (no bounds yet: scores stay empty)."""
     if bounds is None:
-        return "NULL", "NULL", "NULL", "CASE WHEN rec IS NOT NULL AND freq = 0 THEN 'lost' END"
+        # Typed: PostgreSQL takes a bare NULL in a subquery's select list for text.
+        empty = "CAST(NULL AS INTEGER)"
+        return empty, empty, empty, "CASE WHEN rec IS NOT NULL AND freq = 0 THEN 'lost' END"
     only = "CASE WHEN freq > 0 THEN {} END"
     r = only.format(_score_case("rec", bounds["recency"], descending=True))
     f = only.format(_score_case("freq", bounds["frequency"], descending=False))

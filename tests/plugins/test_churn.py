@@ -88,6 +88,21 @@ async def test_a_warning_gets_one_task_and_resolves_when_the_customer_comes_back
                                      "cameBackRate": 100.0, "byLevel": [{"level": "MEDIUM", "count": 1}]}
 
 
+async def test_an_order_before_any_full_rescore_scores_its_customer(make_tenure: Any) -> None:
+    """The event path scores a customer while no quintiles exist yet (RFM stays empty
+    until the first full rescore) on both databases, rather than failing its job."""
+    with freeze_time(NOW):
+        async with make_tenure(plugins=["churn"]) as tenure:
+            ids = await load_population(tenure)
+            async with tenure.transaction() as ctx:
+                await orders.record_order(ctx, OrderData(customer_id=ids["L"], channel="shop", external_id="L-new",
+                                                         currency="USD", amount=2500))
+            outcomes = await tenure.run_jobs()
+            back = await risk(tenure, ids["L"])
+    assert set(outcomes) == {"done"}, outcomes
+    assert back["churnRisk"]["score"] == 100 and back["churnRisk"]["since"] is None
+
+
 async def test_rules_are_switched_and_tuned_through_the_api(make_tenure: Any) -> None:
     save = """mutation($i: SaveChurnRuleInput!) { saveChurnRule(input: $i) {
         rule { kind enabled threshold weight customised } userErrors { field message code } } }"""
