@@ -53,7 +53,7 @@ class _Compiled:
         self.defaults = {name: compiled.binds[name].value for name in self.names}
         columns = compiled._result_columns
         self.result = [column[3]._cached_result_processor(dialect, None) for column in columns]
-        self.parts: list[tuple[Any, list[str]] | None] = []
+        self.parts: list[tuple[Any, list[str], int] | None] = []
         at = 0
         # An INSERT ... RETURNING gives plain values; a select may give mapped entities.
         described = getattr(stmt, "column_descriptions", None)
@@ -74,7 +74,8 @@ class _Compiled:
                     break
                 keys.append(prop.key)
                 at += 1
-            self.parts.append((mapper.class_manager, keys))
+            primary = mapper.get_property_by_column(mapper.primary_key[0]).key
+            self.parts.append((mapper.class_manager, keys, keys.index(primary)))
         if at != len(columns):
             raise ValueError(f"cannot map the columns of {self.sql!r} back to its entities")
         self.single = len(self.parts) == 1
@@ -87,7 +88,11 @@ class _Compiled:
                 out.append(values[at])
                 at += 1
                 continue
-            manager, keys = part
+            manager, keys, identity = part
+            if values[at + identity] is None:  # the outer side of a join found nothing
+                out.append(None)
+                at += len(keys)
+                continue
             instance = manager.new_instance()
             state = instance.__dict__
             for key in keys:

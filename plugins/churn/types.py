@@ -1,7 +1,7 @@
 """The churn plugin's GraphQL types, the fields it adds to ``Customer``, and their loaders.
 
 ``Customer.churnRisk`` and ``Customer.rfm`` read through per-request loaders: a page of 100
-customers costs one statement for their scores and one for their open warnings.
+customers costs one statement for their scores and open warnings.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from strawberry.types import Info
 
 from core import models
+from core.reads import Read
 from plugins.churn import service
 from plugins.churn.models import Score, Segment, Warning
 from plugins.churn.settings import churn_settings
@@ -25,17 +26,16 @@ from schema.relay import Connection, paginate
 from schema.types.common import Long
 from schema.types.core import Customer
 
+_SCORES = Read(lambda keys: (
+    select(Score, Warning)
+    .outerjoin(Warning, and_(Warning.customer_id == Score.customer_id, Warning.status == "open"))
+    .where(keys(Score.customer_id))))
 
-async def scores_by_customer(context: Context, keys: Sequence[int]) -> list[Score | None]:
-    async with context.db() as session:
-        found = {s.customer_id: s for s in await session.scalars(select(Score).where(Score.customer_id.in_(keys)))}
-    return [found.get(k) for k in keys]
 
-
-async def open_warnings_by_customer(context: Context, keys: Sequence[int]) -> list[Warning | None]:
-    async with context.db() as session:
-        found = {w.customer_id: w for w in await session.scalars(
-            select(Warning).where(Warning.customer_id.in_(keys), Warning.status == "open"))}
+async def scores_by_customer(context: Context, keys: Sequence[int]) -> list[tuple[Score, Warning | None] | None]:
+    """Each customer's score with its open warning (at most one is open), in one statement
+    whether or not any customer of the page has a warning."""
+    found = {score.customer_id: (score, warning) for score, warning in await loaders.fetch(context, _SCORES, keys)}
     return [found.get(k) for k in keys]
 
 
@@ -80,17 +80,18 @@ def risk_of(score: Score, warning: Warning | None, info: Info) -> ChurnRisk:
 class ChurnCustomerFields:
     @strawberry.field(description="The health score, risk level and reasons; null before the first rescore.")
     async def churn_risk(self: models.Customer, info: Info) -> ChurnRisk | None:
-        score = await info.context.loader(scores_by_customer).load(self.id)
-        if score is None:
+        found = await info.context.loader(scores_by_customer).load(self.id)
+        if found is None:
             return None
-        warning = await info.context.loader(open_warnings_by_customer).load(self.id)
+        score, warning = found
         return risk_of(score, warning, info)
 
     @strawberry.field(description="RFM figures, scores, segment and lifecycle stage; null before the first rescore.")
     async def rfm(self: models.Customer, info: Info) -> Rfm | None:
-        s = await info.context.loader(scores_by_customer).load(self.id)
-        if s is None:
+        found = await info.context.loader(scores_by_customer).load(self.id)
+        if found is None:
             return None
+        s = found[0]
         return Rfm(recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary, r=s.r, f=s.f, m=s.m,
                    segment=s.segment, stage=s.stage)
 

@@ -170,10 +170,16 @@ async def test_a_page_of_customers_reads_risk_and_rfm_in_a_fixed_number_of_state
         async with make_tenure(plugins=["churn"]) as tenure:
             await load_population(tenure)
             await tenure.jobs.run("churn.rescore")
+            # The newest customer, not scored yet, is the whole first page of one.
+            await tenure.ok('mutation { createCustomer(input: {name: "Newcomer"}) { customer { id } } }')
             await tenure.ok(page)
+            with tenure.count_statements() as one:
+                alone = await tenure.ok("{ customers(first: 1) { nodes { name churnRisk { score } rfm { segment } } } }")
             with tenure.count_statements() as few:
-                small = await tenure.ok("{ customers(first: 2) { nodes { id churnRisk { score } rfm { segment } } } }")
+                small = await tenure.ok("{ customers(first: 3) { nodes { id churnRisk { score } rfm { segment } } } }")
             with tenure.count_statements() as many:
                 data = await tenure.ok(page)
-    assert len(small["customers"]["nodes"]) == 2 and len(data["customers"]["nodes"]) == 7
-    assert many.count == few.count
+    assert alone["customers"]["nodes"] == [{"name": "Newcomer", "churnRisk": None, "rfm": None}]
+    assert len(small["customers"]["nodes"]) == 3 and len(data["customers"]["nodes"]) == 8
+    assert sum(1 for c in data["customers"]["nodes"] if c["churnRisk"] and c["churnRisk"]["reasons"]) >= 1
+    assert many.count == few.count == one.count
