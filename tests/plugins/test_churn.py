@@ -164,6 +164,9 @@ async def test_saved_segments_list_their_customers(make_tenure: Any) -> None:
     assert listed == [{"name": "At risk"}, {"name": "Warned"}]
 
 
+FIRST_N = "query($n: Int!) { customers(first: $n) { nodes { name churnRisk { score } rfm { segment } } } }"
+
+
 async def test_a_page_of_customers_reads_risk_and_rfm_in_a_fixed_number_of_statements(make_tenure: Any) -> None:
     page = "{ customers(first: 100) { nodes { id churnRisk { score reasons } rfm { segment } } } }"
     with freeze_time(NOW):
@@ -174,9 +177,9 @@ async def test_a_page_of_customers_reads_risk_and_rfm_in_a_fixed_number_of_state
             await tenure.ok('mutation { createCustomer(input: {name: "Newcomer"}) { customer { id } } }')
             await tenure.ok(page)
             with tenure.count_statements() as one:
-                alone = await tenure.ok("{ customers(first: 1) { nodes { name churnRisk { score } rfm { segment } } } }")
+                alone = await tenure.ok(FIRST_N, {"n": 1})
             with tenure.count_statements() as few:
-                small = await tenure.ok("{ customers(first: 3) { nodes { id churnRisk { score } rfm { segment } } } }")
+                small = await tenure.ok(FIRST_N, {"n": 3})
             with tenure.count_statements() as many:
                 data = await tenure.ok(page)
     assert alone["customers"]["nodes"] == [{"name": "Newcomer", "churnRisk": None, "rfm": None}]
