@@ -9,6 +9,10 @@ statement on the request's own connection. Rows become mapped instances without 
 loading machinery (the instances are not attached to a session, so they behave like the
 loaders' results always did: columns only, no lazy loads).
 
+It reads what SQLAlchemy's compiler leaves on a compiled statement (positional parameter
+names, bind and result processors, the result columns), which is not public API: the
+dependency is held below the next minor version, and every test on PostgreSQL runs it.
+
 SQLite, a session whose transaction has not begun yet, and an engine with statement
 listeners take the ordinary session path: the embedded default is not where the floor is
 measured, a statement sent on the driver before SQLAlchemy's ``BEGIN`` would run outside the
