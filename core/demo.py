@@ -143,7 +143,8 @@ class DemoSummary:
             out.append(f"subscriptions: {self.tally.subscriptions} ({self.tally.renewals} renewed by hand, "
                        f"{self.finished.get('lapsed', 0)} lapsed)")
         if "churn" in self.plugins:
-            out.append(f"churn warnings open after the rescore: {self.finished.get('open_warnings', 0)}")
+            out.append(f"churn warnings open after the rescore: {self.finished.get('open_warnings', 0)} "
+                       f"(it covered the {self.finished.get('rescores_covered', 0)} rescores the load had queued)")
         out.append(f"took {self.seconds:.1f} s")
         if self.jobs_queued:
             out.append(f"{self.jobs_queued} background jobs queued: `tenure serve` or `tenure jobs run` runs them")

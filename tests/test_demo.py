@@ -88,6 +88,8 @@ async def test_with_the_retention_plugins_every_dashboard_chart_has_figures(
         make_tenure: Callable[..., Any]) -> None:
     async with make_tenure(plugins=RETENTION) as tenure:
         summary = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=80, batch=40)
+        pending_rescores = await tenure.scalar(
+            "SELECT count(*) FROM outbox WHERE job = 'churn.rescore_customers' AND status = 'pending'")
         today = datetime.now(UTC).date()
         data = await tenure.ok(DASHBOARD, {"from": str(today - timedelta(days=330)), "to": str(today),
                                            "year": str(today - timedelta(days=365))})
@@ -106,6 +108,8 @@ async def test_with_the_retention_plugins_every_dashboard_chart_has_figures(
 
     warnings = data["churnWarnings"]
     assert warnings["totalCount"] == summary.finished["open_warnings"] > 0
+    # The final full rescore stood for the per-event rescores the load had queued.
+    assert summary.finished["rescores_covered"] > 0 and pending_rescores == 0
     assert all(w["node"]["reasons"] and w["node"]["taskId"] for w in warnings["edges"])
 
     points = data["pointsLiability"]
