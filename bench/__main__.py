@@ -2,6 +2,9 @@
 
     python -m bench --quick          # about two minutes: 10k customers, short runs
     python -m bench                  # 10k and 100k customers, longer runs
+    python -m bench --quick --scale postgresql+asyncpg://.../tenure_bench_1m
+                                     # and the churn rescore and retention rows on a data set
+                                     # built by ``python -m bench.churn_scale`` (a few minutes more)
 
 PostgreSQL at TENURE_BENCH_DATABASE_URL (default the local ``tenure_bench`` database). The
 servers run on loopback in their own processes (uvicorn, one worker each) and the load comes
@@ -146,8 +149,34 @@ def run_size(args: argparse.Namespace, url: str, customers: int, settings: Any, 
     return out
 
 
+def scale_rows(url: str, say: Any) -> list[Row]:
+    """The churn rescore and the retention figures, each against its hand-written SQL floor,
+    on a data set built by ``python -m bench.churn_scale`` (1M customers for the targets)."""
+    from bench import churn_scale, retention_scale
+    from bench.datagen import read_planted
+
+    now = read_planted(url).now or datetime.now(UTC)
+    say("churn rescore at scale (a first-ever rescore, then the follow-up wave) ...")
+    churn = run_async(churn_scale.measure(url, now))
+    customers = churn["counts"][0]
+    size = f"{customers // 1000:,}k" if customers < 1_000_000 else f"{customers / 1_000_000:g}M"
+    rows = [Row(f"churn rescore, first-ever ({size} customers)", round(churn["rescore_s"], 2),
+                round(churn["floor_s"], 2), "s", "<= 1.5x the floor's time",
+                ratio=round(churn["rescore_s"] / churn["floor_s"], 2),
+                note=f"floor at server defaults {churn['floor_default_s']:.2f} s", detail={"churn": churn})]
+    say("retention and cohorts at scale ...")
+    retention = run_async(retention_scale.measure(url, now, 3, 1))
+    for case in retention["cases"]:
+        if case.get("floor") is None:
+            continue
+        rows.append(Row(f"{case['case']} ({size} customers)", round(case["tenure"], 2), round(case["floor"], 2), "s",
+                        "<= 1.5x the floor's time, < 2 s", ratio=round(case["tenure"] / case["floor"], 3),
+                        note="same figures" if case.get("agree") else "FIGURES DIFFER", detail={"case": case}))
+    return rows
+
+
 def print_table(rows: list[Row], info: dict[str, Any]) -> str:
-    head = ("case", "Tenure", "floor", "ratio (floor CPU / Tenure CPU per request)", "target")
+    head = ("case", "Tenure", "floor", "ratio", "target")
     def cell(value: float | None, row: Row, side: str) -> str:
         if value is None:
             return "-"
@@ -162,6 +191,8 @@ def print_table(rows: list[Row], info: dict[str, Any]) -> str:
              for line in (head, tuple("-" * w for w in widths), *body)]
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
     lines.append("")
+    lines.append("ratio: the floor's CPU per request over Tenure's for the request cases (higher is better); "
+                 "Tenure's time over the floor's for the timed cases (lower is better).")
     lines.append(f"{info['cores']} cores ({info['cpu']}), Python {info['python']}, PostgreSQL {info['postgresql']}; "
                  f"{libs}")
     return "\n".join(lines)
@@ -176,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--rebuild", action="store_true", help="build the data set even if one is there")
     parser.add_argument("--concurrency", type=int, default=8, help="connections for the read cases")
+    parser.add_argument("--scale", default=os.environ.get("TENURE_BENCH_SCALE_URL"),
+                        help="a data set built by `python -m bench.churn_scale` (its database URL): adds the churn "
+                             "rescore and retention rows, timed on it against their SQL floors")
     args = parser.parse_args(argv)
     args.duration = args.duration or (6.0 if args.quick else 20.0)
     args.warmup = args.warmup if args.warmup is not None else (1.5 if args.quick else 3.0)
@@ -207,6 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     floor = startup_seconds("import starlette, strawberry, sqlalchemy", plugin_env)
     rows.append(Row("start-up with all plugins (import, schema assembly)", round(start, 2), round(floor, 2), "s",
                     "< floor + 1.5 s", ratio=round(start / floor, 2), note=f"+{start - floor:.2f} s"))
+    if args.scale:
+        rows += scale_rows(args.scale, say)
+    else:
+        say("churn rescore and retention at scale: add --scale <URL of a `python -m bench.churn_scale` data set>")
     table = print_table(rows, info)
     print(table)
     RESULTS.mkdir(exist_ok=True)

@@ -84,7 +84,7 @@ def _build(url: str, customers: int, opc: float, ipc: float, seed: int) -> None:
           f"in {planted.seconds:.0f} s", flush=True)
 
 
-async def _measure(url: str, now: datetime) -> dict[str, Any]:
+async def measure(url: str, now: datetime) -> dict[str, Any]:
     from sqlalchemy import bindparam, text
 
     from core.clock import FrozenClock, use_clock
@@ -248,7 +248,7 @@ def main() -> None:
     from bench.datagen import read_planted
 
     now = read_planted(args.url).now or datetime.now(UTC)
-    result = asyncio.run(_measure(args.url, now))
+    result = asyncio.run(measure(args.url, now))
     print(report(args.url, result, built), flush=True)
 
 
