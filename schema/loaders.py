@@ -25,11 +25,6 @@ from core.reads import Read
 from schema.context import Context
 
 
-async def _scalars(context: Context, stmt: Any) -> list[Any]:
-    async with context.db() as session:
-        return list(await session.scalars(stmt))
-
-
 async def fetch(context: Context, read: Read, keys: Sequence[Any], **params: Any) -> list[Any]:
     """Run a compiled :class:`~core.reads.Read` on the request's read session."""
     async with context.read_route() as route:
