@@ -18,7 +18,9 @@ peak memory is the rescore's own). Then, in the same run:
   work as a fresh build): figures, rules, health and stage staged once, quintile bounds, RFM
   scores and segment written, warnings raised; ratio = rescore / floor. Then the follow-up
   wave: one task and one timeline entry for every new warning (the ``churn.follow_up``
-  job's work, a batch per transaction), timed in total;
+  job's work, a batch per transaction), timed in total; a second rescore at the same moment
+  (no new warnings wanted) and the nightly one, a day later, with how many score rows it
+  rewrote;
 - peak RSS of this process, ``retention`` over the whole range (month by month) and
   ``churnWarnings(first: 50)`` through GraphQL (median of five);
 - planted churners warned and planted loyal customers not warned.
@@ -61,8 +63,8 @@ SELECT COUNT(*), SUM(r), SUM(f), SUM(m) FROM (
 
 async def _reset(session: Any, dialect: str) -> None:
     """Empty what a rescore writes, so every run times a first-ever rescore. A data set built
-    before churn_0002 still has the foreign keys of scores and warnings: drop them as that
-    migration does."""
+    before churn_0002 still has the foreign keys of scores and warnings, and one built before
+    churn_0003 the day counts of scores: change them as those migrations do."""
     from sqlalchemy import text
 
     if dialect == "postgresql":
@@ -72,6 +74,11 @@ async def _reset(session: Any, dialect: str) -> None:
     empty = "TRUNCATE" if dialect == "postgresql" else "DELETE FROM"
     for table in ("churn_warnings", "churn_scores", "churn_cutpoints"):
         await session.execute(text(f"{empty} {table}"))
+    columns = set((await session.execute(text("SELECT * FROM churn_scores LIMIT 0"))).keys())
+    if "recency_days" in columns:
+        stamp = "TIMESTAMP WITH TIME ZONE" if dialect == "postgresql" else "DATETIME"
+        await session.execute(text("ALTER TABLE churn_scores DROP COLUMN recency_days"))
+        await session.execute(text(f"ALTER TABLE churn_scores ADD COLUMN last_order_at {stamp}"))
     await session.execute(text("DELETE FROM tasks WHERE source = 'churn'"))
     await session.execute(text("DELETE FROM events WHERE type IN ('churn.warned', 'churn.came_back', 'task.created')"))
 
@@ -149,6 +156,14 @@ async def measure(url: str, now: datetime) -> dict[str, Any]:
             again = await rescore_all(transaction, follow_up_now=False)
             out["rescore_again_s"] = again["score_ms"] / 1000
             out["new_on_second_run"] = again["open_warnings"] - again["open_before"]
+            # The nightly rescore: a day on, with nothing new but the passing day.
+            with use_clock(FrozenClock(now + timedelta(days=1))):
+                nightly = await rescore_all(transaction, follow_up_now=False)
+            out["nightly_s"] = nightly["score_ms"] / 1000
+            async with db.reader() as session:
+                out["nightly_rewritten"] = int(await session.scalar(
+                    text("SELECT count(*) FROM churn_scores WHERE scored_at > :t").bindparams(
+                        bindparam("t", type_=UTCDateTime())), {"t": now}) or 0)
             out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             retention = """query($a: Date!, $b: Date!) { retention(from: $a, to: $b, groupBy: MONTH) {
                 start customersAtStart customersAtEnd retentionRate revenue predictedClv } }"""
@@ -210,6 +225,9 @@ def report(url: str, r: dict[str, Any], built: str) -> str:
          f"{r['follow_up_s']:.1f} s for {r['followed']:,} ({r['followed'] / max(r['follow_up_s'], 1e-9):,.0f}/s; "
          f"{r['follow_up_tasks']:,} tasks)"),
         ("second rescore (nothing new)", f"{r['rescore_again_s']:.2f} s, {r['new_on_second_run']} new warnings"),
+        ("nightly rescore, a day later (ratio to the floor)",
+         f"{r['nightly_s']:.2f} s ({r['nightly_s'] / r['floor_s']:.2f}), {r['nightly_rewritten']:,} score rows "
+         f"rewritten of {customers:,}"),
         ("peak RSS of the process (target < 500 MB)", f"{r['rss_mb']:.0f} MB"),
         ("retention, whole range by month" + (" (target < 2 s)" if pg else ""),
          f"{r['retention_s'] * 1000:.0f} ms ({r['retention_periods']} periods)"),

@@ -25,15 +25,16 @@ class Score(Model):
     score (``fired`` is a bit per rule, see :mod:`plugins.churn.rules`), lifecycle stage."""
 
     __tablename__ = "churn_scores"
-    # No secondary index: every rescore rewrites every row, and with room left on each page
-    # (fillfactor) PostgreSQL rewrites it in place (a HOT update) without touching an index.
+    # No secondary index: a rescore rewrites the rows that changed, and with room left on each
+    # page (fillfactor) PostgreSQL rewrites them in place (a HOT update) without touching an index.
     __table_args__ = {"postgresql_with": {"fillfactor": 70}}
 
     # No foreign key: checking one locks the customer's row for every score row inserted
     # (a write to each customer on a first full rescore). The merge handler deletes the
     # merged customer's row; a full rescore deletes rows of customers that are gone.
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    recency_days: Mapped[int | None] = mapped_column(Integer)
+    # The time, not the days since: a day count would change every row every day.
+    last_order_at: Mapped[datetime | None]
     frequency: Mapped[int] = mapped_column(Integer, default=0)
     monetary: Mapped[int] = mapped_column(BigInteger, default=0)
     r: Mapped[int | None] = mapped_column(Integer)
@@ -49,6 +50,10 @@ class Score(Model):
     fired: Mapped[int] = mapped_column(Integer, default=0)
     health: Mapped[int] = mapped_column(Integer, default=100)
     scored_at: Mapped[datetime]
+
+    def days_since_order(self, now: datetime) -> int | None:
+        """Whole days from the last order to ``now``; None if the customer never ordered."""
+        return None if self.last_order_at is None else max(0, (now - self.last_order_at).days)
 
 
 class Warning(Model):

@@ -42,7 +42,7 @@ from plugins.churn.settings import ChurnSettings, churn_settings
 TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
 STAGE = "churn_stage"
 SIGNALS = "churn_signals"
-SCORE_COLUMNS = ("recency_days", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
+SCORE_COLUMNS = ("last_order_at", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
                  "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
                  "stage")
 
@@ -139,7 +139,7 @@ def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str
     # OFFSET 0 keeps each layer computed once per row.
     fence = "OFFSET 0" if dialect == "postgresql" else ""
     return f"""
-SELECT cid, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previous, complaints, canc, fired, health,
+SELECT cid, last_at, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previous, complaints, canc, fired, health,
   CASE WHEN rec IS NULL THEN NULL
        WHEN rec >= :lost_days THEN 'lost'
        WHEN first_days < :new_days THEN 'new'
@@ -151,7 +151,7 @@ FROM (
   FROM (
     SELECT base.*, {fired} AS fired, {penalty} AS penalty
     FROM (
-      SELECT c.id AS cid,
+      SELECT c.id AS cid, c.last_order_at AS last_at,
              {_whole(_age('c.last_order_at', dialect), dialect)} AS rec,
              {_whole(_age('c.first_order_at', dialect), dialect)} AS first_days,
              {_whole(_age(last_activity, dialect), dialect)} AS idle,
@@ -189,7 +189,7 @@ def _scored_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str,
     """The score rows of ``source`` (the figures): ``customer_id`` and :data:`SCORE_COLUMNS`."""
     r, f, m, segment = _rfm_sql(bounds, cfg)
     fence = "OFFSET 0" if dialect == "postgresql" else ""
-    names = ("rec", "freq", "mon", "r", "f", "m", segment, "gap", "recent", "previous", "complaints", "canc",
+    names = ("last_at", "freq", "mon", "r", "f", "m", segment, "gap", "recent", "previous", "complaints", "canc",
              "fired", "health", "lstage")
     columns = ", ".join(f"{e} AS {c}" for e, c in zip(names, SCORE_COLUMNS, strict=True))
     return f"""SELECT cid AS customer_id, {columns}

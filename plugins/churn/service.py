@@ -32,11 +32,12 @@ LEVELS = ("medium", "high")
 Progress = Callable[[int, int], None]
 
 
-def reasons(score: Score, survey_limit: float | None = None) -> list[str]:
-    """What lowered the score, in words a person reads on the customer's page."""
+def reasons(score: Score, now: datetime) -> list[str]:
+    """What lowered the score, in words a person reads on the customer's page (days counted
+    to ``now``)."""
     fired, out = score.fired, []
     if fired & BIT["no_order"] or fired & BIT["long_gap"]:
-        text = f"no order for {score.recency_days} days"
+        text = f"no order for {score.days_since_order(now)} days"
         if score.usual_gap_days is not None:
             text += f", usual gap {score.usual_gap_days}"
         out.append(text)
@@ -149,7 +150,7 @@ async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit
     rows = (await ctx.session.execute(pick)).all()
     if not rows:
         return 0
-    said = {warning_id: reasons(score) for warning_id, _, _, score in rows}
+    said = {warning_id: reasons(score, ctx.now()) for warning_id, _, _, score in rows}
     summary = {warning_id: "; ".join(said[warning_id]) or f"health score {score.health}"
                for warning_id, _, _, score in rows}
     tasks = await open_tasks(ctx, [NewTask(title=f"Churn risk: health {score.health}/100", customer_id=customer_id,

@@ -15,7 +15,7 @@ import strawberry
 from sqlalchemy import and_, select
 from strawberry.types import Info
 
-from core import models
+from core import clock, models
 from core.reads import Read
 from plugins.churn import service
 from plugins.churn.models import Score, Segment, Warning
@@ -52,7 +52,8 @@ class ChurnRisk:
     level: RiskLevel
     reasons: list[str] = strawberry.field(description="What lowered the score, in words.")
     since: datetime | None = strawberry.field(description="When the open warning was raised; null with none open.")
-    scored_at: datetime
+    scored_at: datetime = strawberry.field(
+        description="When a rescore last changed this score; one that finds it unchanged leaves it.")
 
 
 @strawberry.type(description="Recency, frequency and monetary value over the RFM window, scored 1-5 by quintiles "
@@ -72,7 +73,7 @@ class Rfm:
 def risk_of(score: Score, warning: Warning | None, info: Info) -> ChurnRisk:
     cfg = churn_settings(info.context.settings)
     return ChurnRisk(score=score.health, level=RiskLevel(service.level_of(score.health, cfg)),
-                     reasons=service.reasons(score), since=warning.since if warning else None,
+                     reasons=service.reasons(score, clock.now()), since=warning.since if warning else None,
                      scored_at=score.scored_at)
 
 
@@ -92,8 +93,8 @@ class ChurnCustomerFields:
         if found is None:
             return None
         s = found[0]
-        return Rfm(recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary, r=s.r, f=s.f, m=s.m,
-                   segment=s.segment, stage=s.stage)
+        return Rfm(recency_days=s.days_since_order(clock.now()), frequency=s.frequency, monetary=s.monetary,
+                   r=s.r, f=s.f, m=s.m, segment=s.segment, stage=s.stage)
 
 
 @strawberry.enum

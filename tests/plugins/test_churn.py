@@ -56,6 +56,30 @@ async def test_scores_segments_stages_and_reasons(make_tenure: Any) -> None:
         94, 5, 10000)
 
 
+
+async def test_a_rescore_a_day_later_rewrites_only_the_scores_that_changed(make_tenure: Any) -> None:
+    """Days since the last order are counted when read, so the nightly rescore leaves the
+    rows of customers whose standing did not move, and their scoredAt."""
+    scored = "query($id: ID!) { customer(id: $id) { churnRisk { scoredAt } } }"
+    with freeze_time(NOW) as clock:
+        async with make_tenure(plugins=["churn"]) as tenure:
+            ids = await load_population(tenure)
+            await tenure.jobs.run("churn.rescore")
+            clock.advance(days=1)
+            before = await risk(tenure, ids["L"])
+            await tenure.jobs.run("churn.rescore")
+            times = await tenure.scalar("SELECT count(DISTINCT scored_at) FROM churn_scores")
+            seen = {name: await risk(tenure, cid) for name, cid in ids.items()}
+            stamp = (await tenure.ok(scored, {"id": str(ids["S"])}))["customer"]["churnRisk"]["scoredAt"]
+    # A day on, L reads 95 days before any rescore; none of the seven changed standing, so
+    # every row still carries the first rescore's time.
+    assert before["rfm"]["recencyDays"] == 95
+    assert before["churnRisk"]["reasons"] == ["no order for 95 days, usual gap 21"]
+    assert times == 1 and stamp.startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
+    assert seen["L"]["churnRisk"]["score"] == 30 and seen["S"]["rfm"]["recencyDays"] == 6
+    assert seen["L"]["rfm"]["r"] == 1 and seen["S"]["rfm"]["segment"] == "champions"
+
+
 async def test_a_warning_gets_one_task_and_resolves_when_the_customer_comes_back(make_tenure: Any) -> None:
     with freeze_time(NOW) as clock:
         async with make_tenure(plugins=["churn"]) as tenure:
