@@ -381,12 +381,14 @@ async def sync_warnings(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings, s
     ``source`` gives ``cid``, ``health``, ``fired`` and ``lstage`` of the customers in ``scope``."""
     base = {**scope.params(), "now": ctx.now(), "threshold": cfg.threshold, "high_below": cfg.high_risk_below}
     level = "CASE WHEN s.health < :high_below THEN 'high' ELSE 'medium' END"
+    # A join rather than IN (...): the open warnings are the smaller side to hash.
     resolve = f"""
 UPDATE churn_warnings SET status = 'resolved', resolved_at = :now,
   came_back = (SELECT CASE WHEN c.last_order_at > churn_warnings.since THEN 1 ELSE 0 END = 1
                FROM customers c WHERE c.id = churn_warnings.customer_id)
-WHERE status = 'open' AND {scope.sql('customer_id')}
-  AND customer_id IN (SELECT s.cid FROM {source} s WHERE s.health >= :threshold)"""
+FROM {source} s
+WHERE s.cid = churn_warnings.customer_id AND churn_warnings.status = 'open'
+  AND {scope.sql('churn_warnings.customer_id')} AND s.health >= :threshold"""
     refresh = f"""
 UPDATE churn_warnings SET score = s.health, fired = s.fired, level = {level}
 FROM {source} s
