@@ -167,7 +167,8 @@ def scale_rows(url: str, say: Any) -> list[Row]:
             Row(f"churn rescore, nightly: a day later ({size} customers)", round(churn["nightly_s"], 2),
                 round(churn["floor_s"], 2), "s", "<= 1.5x the floor's time",
                 ratio=round(churn["nightly_s"] / churn["floor_s"], 2),
-                note=f"{churn['nightly_rewritten']:,} of {customers:,} score rows rewritten")]
+                note=f"{churn['nightly_recounted']:,} counted afresh, {churn['nightly_rewritten']:,} of "
+                     f"{customers:,} score rows rewritten; {churn['recount_differs']:,} differ from a recount")]
     say("retention and cohorts at scale ...")
     retention = run_async(retention_scale.measure(url, now, 3, 1))
     for case in retention["cases"]:

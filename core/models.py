@@ -172,6 +172,9 @@ class Interaction(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
         Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),
+        # Interactions of a period, whoever the customer: the churn rescore reads the day
+        # that left each of its windows since the last one.
+        Index("ix_interactions_occurred_at", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

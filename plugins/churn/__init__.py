@@ -3,7 +3,8 @@ customer, warnings with a follow-up task for the owner, win-back through a hook,
 report of who came back. Rescoring is set-based SQL in batches (see :mod:`plugins.churn.scoring`).
 
 Event handlers run at priority 300, after loyalty and tiers: an order resolves the
-customer's open warning in the order's transaction and queues a rescore of that customer.
+customer's open warning in the order's transaction; every order, cancellation, refund,
+interaction and merge marks the customer for a fresh count and queues their rescore.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from core import __version__
 from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
-from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded
+from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
 from core.plugins import hookimpl
 from core.settings import read_dataclass
 from plugins.churn import hookspecs, jobs, service
@@ -46,6 +47,7 @@ def tenure_event_handlers() -> list[EventHandler]:
     return [
         EventHandler(OrderRecorded, service.on_order_recorded, priority=PRIORITY),
         EventHandler(OrderCancelled, service.on_order_cancelled, priority=PRIORITY),
+        EventHandler(OrderRefunded, service.on_order_refunded, priority=PRIORITY),
         EventHandler(InteractionLogged, service.on_interaction, priority=PRIORITY),
         EventHandler(CustomersMerged, service.on_customers_merged, priority=PRIORITY),
     ]

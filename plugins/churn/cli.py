@@ -18,11 +18,17 @@ def churn() -> None:
 
 
 @churn.command("rescore")
-def rescore() -> None:
+@click.option("--recount", is_flag=True,
+              help="Count every customer's figures afresh from their orders and interactions, rather than "
+                   "moving on those of the last rescore.")
+def rescore(recount: bool) -> None:
     """Rescore every customer now (RFM, lifecycle, health), raise and resolve warnings, and
-    open the follow-up tasks. The scoring is one transaction (an interrupted run leaves the
-    previous scores whole); the follow-ups commit a batch at a time, so an interrupted run
-    keeps the batches it finished and the next run completes the rest."""
+    open the follow-up tasks. The figures of the last rescore move on by what left each
+    window since, and customers whose orders or interactions changed are counted afresh; the
+    first rescore, one after the windows' settings changed, or --recount counts everyone's.
+    The scoring is one transaction (an interrupted run leaves the previous scores whole);
+    the follow-ups commit a batch at a time, so an interrupted run keeps the batches it
+    finished and the next run completes the rest."""
     from core.cli import _plugins, _settings
     from core.db import Database
     from plugins.churn.service import rescore_all
@@ -46,11 +52,14 @@ def rescore() -> None:
                     bar.length = total
                     bar.update(done - bar.pos)
 
-                return await rescore_all(transaction, progress)
+                return await rescore_all(transaction, progress, recount=recount)
         finally:
             await db.dispose()
 
     started = time.perf_counter()
     counts = asyncio.run(run())
-    click.echo(f"scored {counts['scored']} customers in {time.perf_counter() - started:.1f} s; "
+    how = ("every figure counted afresh" if counts["mode"] == "recount"
+           else f"figures moved on, {counts['recounted']} customers counted afresh")
+    click.echo(f"scored {counts['scored']} customers in {time.perf_counter() - started:.1f} s ({how}, "
+               f"{counts['rewritten']} rows rewritten); "
                f"{counts['open_warnings']} open warnings ({counts['new_warnings']} new, followed up)")

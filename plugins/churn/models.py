@@ -49,7 +49,12 @@ class Score(Model):
     cancellations: Mapped[int] = mapped_column(Integer, default=0)
     fired: Mapped[int] = mapped_column(Integer, default=0)
     health: Mapped[int] = mapped_column(Integer, default=100)
+    #: When a rescore last changed this row.
     scored_at: Mapped[datetime]
+    #: When the window figures (frequency, monetary, interactions, complaints, cancellations)
+    #: were last counted from this customer's orders and interactions. A row no rescore has
+    #: touched since the last full one holds that rescore's figures (see :class:`Run`).
+    figures_at: Mapped[datetime | None]
 
     def days_since_order(self, now: datetime) -> int | None:
         """Whole days from the last order to ``now``; None if the customer never ordered."""
@@ -116,6 +121,36 @@ class Cutpoints(Model):
     metric: Mapped[str] = mapped_column(String(20), primary_key=True)
     bounds: Mapped[list[float]] = mapped_column(Json, default=list)
     computed_at: Mapped[datetime]
+
+
+class Stale(Model):
+    """A customer whose orders or interactions changed (marked in the transaction that
+    changed them): the next rescore counts their figures afresh rather than moving on the
+    stored ones. The mark goes once a rescore has read the data it stands for."""
+
+    __tablename__ = "churn_stale"
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    marked_at: Mapped[datetime]
+
+
+class Run(Model):
+    """A full rescore that committed: the moment it scored everyone at, how (``recount``:
+    every figure counted from the orders and interactions; ``advance``: the stored figures
+    moved on by what left each window since the run before, and the changed customers
+    counted afresh), over which windows, and what it wrote."""
+
+    __tablename__ = "churn_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scored_at: Mapped[datetime]
+    mode: Mapped[str] = mapped_column(String(10))
+    #: The settings the figures depend on; a run with others cannot be moved on from.
+    windows: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    customers: Mapped[int] = mapped_column(Integer)
+    recounted: Mapped[int] = mapped_column(Integer)
+    rewritten: Mapped[int] = mapped_column(Integer)
+    took_ms: Mapped[int] = mapped_column(Integer)
 
 
 # Created after and dropped before customers all the same (a database made before

@@ -1,12 +1,20 @@
 """Rescoring in the database: set-based statements; the Python process holds no rows.
 
-A full rescore (:func:`score_everyone`) reads orders and interactions once, in one
-transaction:
+A full rescore (:func:`score_everyone`) runs in one transaction:
 
-1. ``stage``: one statement aggregates each customer's orders of the window (figures,
-   cancellations) and interactions (recent, previous, complaints), joins them to the
-   customers' derived columns and fires the rules: figures, rule bits, health score and
-   lifecycle stage per customer go into a temporary table (no WAL, dropped at the end).
+1. ``stage``: each customer's window figures (orders and spend of the RFM window,
+   cancellations; interactions recent and previous, complaints) are joined to the customers'
+   derived columns and the rules fire: figures, rule bits, health score and lifecycle stage
+   per customer go into a temporary table (no WAL, dropped at the end). The figures come one
+   of two ways:
+
+   - ``recount``: aggregated from the orders and interactions of the windows, for everyone
+     (the first rescore, or after the windows' settings changed, or when asked);
+   - ``advance`` (every other run): the stored figures of the last run, less what left each
+     window since (a day of orders and interactions, read by their time index); customers
+     whose orders or interactions changed since (marked in ``churn_stale`` by the events,
+     or rescored after an event) are counted afresh.
+
 2. ``quintiles``: NTILE(5) of recency, frequency and monetary value over the active base
    (customers with an order in the RFM window) from that table; the bounds of the first four
    fifths are stored in ``churn_cutpoints``.
@@ -17,31 +25,36 @@ transaction:
    (not for customers already lost: a year without an order is a win-back campaign's matter,
    not an early warning).
 
-Rescoring a few customers after an event (:func:`score_batch`) runs the same figures and
-rules for their ids alone, inline, on the stored bounds.
+Rescoring a few customers after an event (:func:`score_batch`) counts their figures afresh
+and runs the same rules for their ids alone, inline, on the stored bounds.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, bindparam, delete, func, select, text
+from sqlalchemy import Boolean, Table, bindparam, delete, func, select, text
 
 from core.context import ServiceContext
 from core.db import Json, UTCDateTime
 from core.models import Customer
-from plugins.churn.models import Cutpoints, Score
+from plugins.churn.models import Cutpoints, Run, Score, Stale
 from plugins.churn.rules import BIT, EffectiveRule, effective_rules
 from plugins.churn.settings import ChurnSettings, churn_settings
 
-TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
+WINDOW_TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
+#: The times of the window bounds, now and at the last run (``was_``).
+TIMES = (*WINDOW_TIMES, *(f"was_{t}" for t in WINDOW_TIMES))
 STAGE = "churn_stage"
 SIGNALS = "churn_signals"
+#: The customers whose figures this rescore counts afresh, with the mark it read of each.
+RECOUNT = "churn_recount"
 SCORE_COLUMNS = ("last_order_at", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
                  "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
                  "stage")
@@ -49,11 +62,15 @@ SCORE_COLUMNS = ("last_order_at", "frequency", "monetary", "r", "f", "m", "segme
 
 @dataclass(frozen=True)
 class Scope:
-    """Which customers a statement covers: everyone, or a list of ids."""
+    """Which customers a statement covers: everyone, a list of ids, or those a subquery
+    selects (``within``)."""
 
     ids: tuple[int, ...] | None = None
+    within: str | None = None
 
     def sql(self, column: str) -> str:
+        if self.within is not None:
+            return f"{column} IN ({self.within})"
         return "1 = 1" if self.ids is None else f"{column} IN :ids"
 
     def params(self) -> dict[str, Any]:
@@ -116,12 +133,78 @@ def _rfm_sql(bounds: dict[str, list[float]] | None, cfg: ChurnSettings) -> tuple
     return r, f, m, segment
 
 
+def _counted(scope: Scope, kinds: str) -> tuple[str, str, str]:
+    """The window figures of the customers in ``scope`` aggregated from their orders and
+    interactions: the select list, the joins and the condition of the figures' layer."""
+    counts = """COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
+             COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
+             COALESCE(i.complaints, 0) AS complaints, 0 AS unsure"""
+    joins = f"""LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from) AS freq,
+               CAST(COALESCE(SUM(amount - refunded_amount)
+                 FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from), 0) AS BIGINT) AS mon,
+               COUNT(*) FILTER (WHERE status = 'cancelled' AND placed_at >= :complaint_from) AS canc
+        FROM orders WHERE {scope.sql('customer_id')} AND placed_at >= :orders_from GROUP BY customer_id
+      ) o ON o.customer_id = c.id
+      LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE occurred_at >= :recent_from) AS recent,
+               COUNT(*) FILTER (WHERE occurred_at < :recent_from AND occurred_at >= :previous_from) AS previous,
+               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND occurred_at >= :complaint_from) AS complaints
+        FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
+      ) i ON i.customer_id = c.id"""
+    return counts, joins, scope.sql("c.id")
+
+
+def _moved_on(kinds: str) -> tuple[str, str, str]:
+    """The window figures of the customers not in :data:`RECOUNT`: those stored at the last
+    run (``was_`` times), less the orders and interactions that left each window since. Each
+    window's bounds moved from ``was_x`` to ``x``, so what left it lies in ``[was_x, x)``;
+    interactions leaving the recent period enter the previous one. A customer without a score
+    row, or with an order or interaction after the last run that no mark or rescore counted
+    (``unsure``), is counted afresh after this statement."""
+    left = {"rfm": "placed_at >= :was_rfm_from AND placed_at < :rfm_from",
+            "canc": "placed_at >= :was_complaint_from AND placed_at < :complaint_from",
+            "recent": "occurred_at >= :was_recent_from AND occurred_at < :recent_from",
+            "previous": "occurred_at >= :was_previous_from AND occurred_at < :previous_from",
+            "complaints": "occurred_at >= :was_complaint_from AND occurred_at < :complaint_from"}
+    counts = """s.frequency - COALESCE(o.freq, 0) AS freq, s.monetary - COALESCE(o.mon, 0) AS mon,
+             s.cancellations - COALESCE(o.canc, 0) AS canc, s.interactions_recent - COALESCE(i.recent, 0) AS recent,
+             s.interactions_previous + COALESCE(i.recent, 0) - COALESCE(i.previous, 0) AS previous,
+             s.complaints - COALESCE(i.complaints, 0) AS complaints,
+             CASE WHEN s.customer_id IS NULL OR c.last_order_at > :was_now OR c.last_interaction_at > :was_now
+                  THEN 1 ELSE 0 END AS unsure"""
+    joins = f"""LEFT JOIN churn_scores s ON s.customer_id = c.id
+      LEFT JOIN {RECOUNT} x ON x.cid = c.id
+      LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE status <> 'cancelled' AND {left['rfm']}) AS freq,
+               CAST(COALESCE(SUM(amount - refunded_amount)
+                 FILTER (WHERE status <> 'cancelled' AND {left['rfm']}), 0) AS BIGINT) AS mon,
+               COUNT(*) FILTER (WHERE status = 'cancelled' AND {left['canc']}) AS canc
+        FROM orders WHERE ({left['rfm']}) OR ({left['canc']}) GROUP BY customer_id
+      ) o ON o.customer_id = c.id
+      LEFT JOIN (
+        SELECT customer_id,
+               COUNT(*) FILTER (WHERE {left['recent']}) AS recent,
+               COUNT(*) FILTER (WHERE {left['previous']}) AS previous,
+               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND {left['complaints']}) AS complaints
+        FROM interactions WHERE ({left['recent']}) OR ({left['previous']}) OR ({left['complaints']})
+        GROUP BY customer_id
+      ) i ON i.customer_id = c.id"""
+    return counts, joins, "x.cid IS NULL"
+
+
 def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-                 survey: str, renewal: str, signals_join: str = "") -> str:
-    """Per customer of ``scope``: the figures, rule bits (``fired``), ``health`` and lifecycle
-    stage (``lstage``). ``survey`` and ``renewal`` are the conditions of the outside signals."""
+                 survey: str, renewal: str, signals_join: str = "", moved_on: bool = False) -> str:
+    """Per customer of ``scope`` (or, ``moved_on``, every customer not in :data:`RECOUNT`):
+    the figures, rule bits (``fired``), ``health``, lifecycle stage (``lstage``) and
+    ``unsure`` (see :func:`_moved_on`). ``survey`` and ``renewal`` are the conditions of the
+    outside signals."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
+    counts, joins, where = _moved_on(kinds) if moved_on else _counted(scope, kinds)
     flags = {
         "no_order": "rec IS NOT NULL AND rec >= CAST(:t_no_order AS FLOAT)",
         "long_gap": "gap IS NOT NULL AND rec >= CAST(:gap_min AS FLOAT) AND rec > CAST(:t_long_gap AS FLOAT) * gap",
@@ -145,7 +228,7 @@ SELECT cid, last_at, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previo
        WHEN first_days < :new_days THEN 'new'
        WHEN health < :threshold THEN 'high_risk'
        WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
-       ELSE 'active' END AS lstage
+       ELSE 'active' END AS lstage, unsure
 FROM (
   SELECT flagged.*, CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END AS health
   FROM (
@@ -157,27 +240,11 @@ FROM (
              {_whole(_age(last_activity, dialect), dialect)} AS idle,
              CASE WHEN c.order_count >= 2 THEN
                {_span('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
-             COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
-             COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
-             COALESCE(i.complaints, 0) AS complaints{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
+             {counts}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
       FROM customers c
-      LEFT JOIN (
-        SELECT customer_id,
-               COUNT(*) FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from) AS freq,
-               CAST(COALESCE(SUM(amount - refunded_amount)
-                 FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from), 0) AS BIGINT) AS mon,
-               COUNT(*) FILTER (WHERE status = 'cancelled' AND placed_at >= :complaint_from) AS canc
-        FROM orders WHERE {scope.sql('customer_id')} AND placed_at >= :orders_from GROUP BY customer_id
-      ) o ON o.customer_id = c.id
-      LEFT JOIN (
-        SELECT customer_id,
-               COUNT(*) FILTER (WHERE occurred_at >= :recent_from) AS recent,
-               COUNT(*) FILTER (WHERE occurred_at < :recent_from AND occurred_at >= :previous_from) AS previous,
-               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND occurred_at >= :complaint_from) AS complaints
-        FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
-      ) i ON i.customer_id = c.id
+      {joins}
       {signals_join}
-      WHERE {scope.sql('c.id')}
+      WHERE {where}
       {fence}
     ) base
     {fence}
@@ -198,20 +265,24 @@ FROM (SELECT figures.*, {r} AS r, {f} AS f, {m} AS m FROM {source} figures {fenc
 
 def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
                how: str = "upsert") -> str:
-    """Write the score rows of ``source``: ``insert`` them (an empty table), ``upsert`` them
-    (only those that changed are rewritten), ``update`` the rows that changed, or ``add``
-    those of customers without a row."""
+    """Write the score rows of ``source``, their figures counted at ``:now``: ``insert`` them
+    (an empty table), ``upsert`` them (a few customers counted afresh: every row takes the
+    new ``figures_at``, ``scored_at`` moves only where something changed), ``update`` the
+    rows that changed (the stored figures of the others stand as of this run), or ``add``
+    those of customers without a row. No row a later rescore wrote (``figures_at`` after
+    this one's) is overwritten: its figures saw more."""
     scored = _scored_sql(dialect, source, cfg, bounds)
     differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
     if how == "update":
         changed = " OR ".join(f"churn_scores.{c}{differs}n.{c}" for c in SCORE_COLUMNS)
         return f"""
-UPDATE churn_scores SET {', '.join(f'{c} = n.{c}' for c in SCORE_COLUMNS)}, scored_at = :now
+UPDATE churn_scores SET {', '.join(f'{c} = n.{c}' for c in SCORE_COLUMNS)}, scored_at = :now, figures_at = :now
 FROM ({scored}) n
-WHERE churn_scores.customer_id = n.customer_id AND ({changed})"""
+WHERE churn_scores.customer_id = n.customer_id AND ({changed} OR churn_scores.figures_at IS NULL)
+  AND (churn_scores.figures_at IS NULL OR churn_scores.figures_at <= :now)"""
     insert = f"""
-INSERT INTO churn_scores (customer_id, {', '.join(SCORE_COLUMNS)}, scored_at)
-SELECT n.*, :now FROM ({scored}) n
+INSERT INTO churn_scores (customer_id, {', '.join(SCORE_COLUMNS)}, scored_at, figures_at)
+SELECT n.*, :now, :now FROM ({scored}) n
 WHERE 1 = 1"""
     if how == "insert":
         return insert
@@ -223,12 +294,16 @@ ON CONFLICT (customer_id) DO NOTHING"""
     changed = " OR ".join(f"churn_scores.{c}{differs}excluded.{c}" for c in SCORE_COLUMNS)
     return f"""{insert}
 ON CONFLICT (customer_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in SCORE_COLUMNS)},
-  scored_at = excluded.scored_at
-WHERE {changed}"""
+  scored_at = CASE WHEN {changed} THEN excluded.scored_at ELSE churn_scores.scored_at END,
+  figures_at = excluded.figures_at
+WHERE churn_scores.figures_at IS NULL OR churn_scores.figures_at <= excluded.figures_at"""
 
 
-def _params(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime) -> dict[str, Any]:
-    params: dict[str, Any] = {**_times(cfg, now), "now_epoch": now.timestamp(),
+def _params(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime,
+            was: datetime | None = None) -> dict[str, Any]:
+    """The statements' parameters; ``was``: the moment of the run whose figures move on."""
+    moved = {f"was_{k}": v for k, v in _times(cfg, was).items()} if was is not None else {}
+    params: dict[str, Any] = {**_times(cfg, now), **moved, "now_epoch": now.timestamp(),
                               "lost_days": cfg.lost_days, "new_days": cfg.new_days,
                               "threshold": cfg.threshold, "silent_days": cfg.silent_days,
                               "gap_min": cfg.gap_min_days, "int_min": cfg.interactions_min_previous}
@@ -284,11 +359,18 @@ async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | No
     renewal: list[int] = []
     if _outside(rules) and scope.ids:
         survey, renewal = await _outside_signals(ctx, list(scope.ids), rules)
+    # The marks read before the figures: the data each stands for is counted below.
+    marks = [{"c": c, "m": m} for c, m in await ctx.session.execute(
+        select(Stale.customer_id, Stale.marked_at).where(Stale.customer_id.in_(scope.ids or ())))]
     figures = _figures_sql(ctx.dialect, scope, cfg, rules, "cid IN :survey_ids" if survey else "1 = 0",
                            "cid IN :renewal_ids" if renewal else "1 = 0")
     params = {**scope.params(), **_params(cfg, rules, ctx.now()), "survey_ids": survey, "renewal_ids": renewal}
     lists = tuple(n for n, v in (("survey_ids", survey), ("renewal_ids", renewal)) if v)
     await _run(ctx, _write_sql(ctx.dialect, f"({figures})", cfg, bounds), params, scope, lists)
+    if marks:
+        stale = cast(Table, Stale.__table__)
+        await ctx.session.execute(delete(stale).where(stale.c.customer_id == bindparam("c"),
+                                                      stale.c.marked_at == bindparam("m")), marks)
     source = ("(SELECT customer_id AS cid, health, fired, stage AS lstage FROM churn_scores "
               f"WHERE {scope.sql('customer_id')})")
     await sync_warnings(ctx, scope, cfg, source)
@@ -304,24 +386,75 @@ def pg_settings(cfg: ChurnSettings) -> tuple[str, ...]:
     return f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"
 
 
+def windows_of(cfg: ChurnSettings) -> dict[str, Any]:
+    """The settings the stored figures were counted under: figures counted under others
+    cannot be moved on, only counted afresh."""
+    return {"rfm_window_days": cfg.rfm_window_days, "complaints_window_days": cfg.complaints_window_days,
+            "interactions_period_days": cfg.interactions_period_days,
+            "complaint_kinds": sorted(cfg.complaint_kinds)}
+
+
+async def last_run(ctx: ServiceContext) -> Run | None:
+    return await ctx.session.scalar(select(Run).order_by(Run.id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """What a full rescore did: customers with a score, whose figures it counted afresh,
+    score rows it wrote, and how (``recount`` or ``advance``, see the module's docstring)."""
+
+    scored: int
+    recounted: int
+    rewritten: int
+    mode: str
+
+
 async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-                         step: Step | None = None) -> int:
-    """The full rescore in ``ctx``'s transaction (see the module's docstring); ``step(name)``
-    is told after each statement. Returns how many customers have a score."""
+                         step: Step | None = None, *, recount: bool = False) -> Rescored:
+    """The full rescore in ``ctx``'s transaction (see the module's docstring): figures moved
+    on from the last run where its windows are today's, else (or with ``recount``) counted
+    afresh. ``step(name)`` is told after each statement."""
+    started = time.perf_counter()
     dialect = ctx.dialect
     if dialect == "postgresql":
         for setting in pg_settings(cfg):
             await ctx.session.execute(text(f"SET LOCAL {setting}"))
     temp = "CREATE TEMP TABLE {} ON COMMIT DROP AS" if dialect == "postgresql" else "CREATE TEMP TABLE {} AS"
     await _drop_temp(ctx)
-    params = _params(cfg, rules, ctx.now())
+    now = ctx.now()
+    last = None if recount else await last_run(ctx)
+    advance = last is not None and last.windows == windows_of(cfg) and last.scored_at <= now
+    params = _params(cfg, rules, now, last.scored_at if advance and last else None)
     survey = renewal = "1 = 0"
     join = ""
     if _outside(rules):
         await _stage_signals(ctx, cfg, rules)
         survey, renewal, join = "survey = 1", "renewal = 1", f"LEFT JOIN {SIGNALS} g ON g.customer_id = c.id"
-    await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
-               params)
+    # The marks this rescore reads: once its figures are written it deletes these, and only
+    # these (a mark made meanwhile stands for data it may not have seen).
+    await ctx.session.execute(text(f"{temp.format(RECOUNT)} SELECT customer_id AS cid, marked_at AS mark_at "
+                                   "FROM churn_stale"))
+    if advance:
+        # Rescored after an event since the last run: their figures are as of then, not of it.
+        await _run(ctx, f"""INSERT INTO {RECOUNT} (cid, mark_at)
+SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_at > :was_now)
+  AND customer_id NOT IN (SELECT cid FROM {RECOUNT})""", params)
+        await _run(ctx, f"{temp.format(STAGE)} "
+                        f"{_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join, moved_on=True)}", params)
+        unsure = await ctx.session.execute(text(
+            f"INSERT INTO {RECOUNT} (cid, mark_at) SELECT cid, NULL FROM {STAGE} WHERE unsure = 1"))
+        if getattr(unsure, "rowcount", 0):
+            await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
+        if dialect == "postgresql":
+            await ctx.session.execute(text(f"ANALYZE {RECOUNT}"))
+        recounted = Scope(within=f"SELECT cid FROM {RECOUNT}")
+        await _run(ctx, f"INSERT INTO {STAGE} {_figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)}",
+                   params)
+        counted = await _count(ctx, RECOUNT)
+    else:
+        await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
+                   params)
+        counted = await _count(ctx, STAGE)
     if step:
         step("figures")
     bounds = await _quintiles(ctx)
@@ -332,20 +465,28 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     # none for customers that are gone (score rows carry no foreign key; the merge handler
     # deletes the merged customer's).
     empty = await ctx.session.scalar(select(Score.customer_id).limit(1)) is None
-    await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "insert" if empty else "update"), params)
+    written = await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "insert" if empty else "update"), params)
+    rewritten = int(getattr(written, "rowcount", 0) or 0)
     scored, customers = await _count(ctx, "churn_scores"), await _count(ctx, STAGE)
     if scored != customers:
         await ctx.session.execute(text(
             f"DELETE FROM churn_scores WHERE customer_id NOT IN (SELECT cid FROM {STAGE})"))
-        await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "add"), params)
+        added = await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "add"), params)
+        rewritten += int(getattr(added, "rowcount", 0) or 0)
         scored = await _count(ctx, "churn_scores")
+    await ctx.session.execute(text(f"""DELETE FROM churn_stale WHERE EXISTS (SELECT 1 FROM {RECOUNT} x
+  WHERE x.cid = churn_stale.customer_id AND x.mark_at = churn_stale.marked_at)"""))
     if step:
         step("scores")
     await sync_warnings(ctx, EVERYONE, cfg, STAGE)
     if step:
         step("warnings")
     await _drop_temp(ctx)
-    return scored
+    mode = "advance" if advance else "recount"
+    ctx.session.add(Run(scored_at=now, mode=mode, windows=windows_of(cfg), customers=scored, recounted=counted,
+                        rewritten=rewritten, took_ms=round((time.perf_counter() - started) * 1000)))
+    await ctx.session.flush()
+    return Rescored(scored=scored, recounted=counted, rewritten=rewritten, mode=mode)
 
 
 async def _count(ctx: ServiceContext, table: str) -> int:
@@ -354,7 +495,7 @@ async def _count(ctx: ServiceContext, table: str) -> int:
 
 async def _drop_temp(ctx: ServiceContext) -> None:
     schema = "pg_temp" if ctx.dialect == "postgresql" else "temp"
-    for table in (STAGE, SIGNALS):
+    for table in (STAGE, SIGNALS, RECOUNT):
         await ctx.session.execute(text(f"DROP TABLE IF EXISTS {schema}.{table}"))
 
 

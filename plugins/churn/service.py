@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, text, update
 
 from core.context import ServiceContext
+from core.db import UTCDateTime
 from core.errors import NotFound, UserError
-from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded
+from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
 from core.services.tasks import NewTask, open_tasks, publish_many
 from plugins.churn import scoring
 from plugins.churn.models import Score, Segment, Warning
@@ -81,12 +82,14 @@ STEPS = ("figures", "quintiles", "scores", "warnings")
 
 
 async def rescore_all(transaction: Transaction, progress: Progress | None = None, *,
-                      follow_up_now: bool = True) -> dict[str, int]:
+                      follow_up_now: bool = True, recount: bool = False) -> dict[str, Any]:
     """Rescore every customer in one ``transaction()`` (a job passes one that reuses its
-    own): an interrupted rescore leaves the previous scores whole. Then, unless
-    ``follow_up_now`` is false (the ``churn.follow_up`` job does it then), follow up the new
-    warnings a batch per transaction. ``progress(done, total)`` is told after each step.
-    Returns counts of what it did and how long scoring and following up took (milliseconds)."""
+    own): an interrupted rescore leaves the previous scores whole. The figures move on from
+    the last run's unless ``recount`` (or the windows changed): see :mod:`plugins.churn.scoring`.
+    Then, unless ``follow_up_now`` is false (the ``churn.follow_up`` job does it then),
+    follow up the new warnings a batch per transaction. ``progress(done, total)`` is told
+    after each step. Returns counts of what it did, how (``mode``) and how long scoring and
+    following up took (milliseconds)."""
     done = 0
     total = len(STEPS)
 
@@ -100,7 +103,7 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
     async with transaction() as ctx:
         cfg = churn_settings(ctx)
         opened_before = await _count(ctx, Warning.status == "open")
-        scored = await scoring.score_everyone(ctx, cfg, await effective_rules(ctx), step)
+        rescored = await scoring.score_everyone(ctx, cfg, await effective_rules(ctx), step, recount=recount)
     scored_in = time.perf_counter() - started
     followed = 0
     if follow_up_now:
@@ -118,7 +121,8 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
         progress(total, total)
     async with transaction() as ctx:
         opened = await _count(ctx, Warning.status == "open")
-    return {"scored": scored, "open_warnings": opened, "new_warnings": followed,
+    return {"scored": rescored.scored, "recounted": rescored.recounted, "rewritten": rescored.rewritten,
+            "mode": rescored.mode, "open_warnings": opened, "new_warnings": followed,
             "open_before": opened_before, "score_ms": round(scored_in * 1000),
             "follow_up_ms": round((time.perf_counter() - started - scored_in) * 1000)}
 
@@ -192,12 +196,23 @@ async def on_order_cancelled(ctx: ServiceContext, event: OrderCancelled) -> None
     await _enqueue_rescore(ctx, event.order.customer_id, f"cancel:{event.order.id}")
 
 
+async def on_order_refunded(ctx: ServiceContext, event: OrderRefunded) -> None:
+    """A refund lowers the customer's spend in the window (the monetary score)."""
+    await _enqueue_rescore(ctx, event.order.customer_id, f"refund:{event.order.id}:{event.order.refunded_amount}")
+
+
 async def on_interaction(ctx: ServiceContext, event: InteractionLogged) -> None:
     await _enqueue_rescore(ctx, event.interaction.customer_id, f"interaction:{event.interaction.id}")
 
 
 async def _enqueue_rescore(ctx: ServiceContext, customer_id: int, cause: str) -> None:
-    # One job per event (the dedupe key makes a redelivered event rescore once).
+    """Mark the customer (the next full rescore counts their figures afresh, should this job
+    be late or lost) and queue their rescore: one job per event (the dedupe key makes a
+    redelivered event rescore once)."""
+    await ctx.session.execute(
+        text("INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at) "
+             "ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at")
+        .bindparams(bindparam("at", type_=UTCDateTime())), {"c": customer_id, "at": ctx.now()})
     await ctx.enqueue("churn.rescore_customers", {"customerIds": [customer_id]}, dedupe_key=f"churn:rescore:{cause}")
 
 

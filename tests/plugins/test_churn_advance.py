@@ -1,0 +1,119 @@
+"""The nightly rescore moves the stored figures on (see plugins.churn.scoring): after every
+run, each customer's figures, scores, health and stage must be what counting everything
+afresh at the same moment gives, whatever happened in between: orders, refunds,
+cancellations and interactions whose rescore job ran, or did not run yet, new customers,
+and windows that days or months of time pushed orders and interactions out of.
+
+The population is churn_support.py's. Each step of the walk moves the clock, makes some
+events, runs the nightly rescore, then counts afresh in a transaction that is rolled back
+(so the next step moves on from the nightly's figures, not the recount's) and compares."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from core.context import ServiceContext
+from core.models import Order
+from core.services import customers, interactions, orders
+from core.services.customers import CustomerData
+from core.services.orders import OrderData
+from core.testing import TenureHarness, freeze_time
+from plugins.churn import scoring
+from plugins.churn.rules import effective_rules
+from plugins.churn.settings import churn_settings
+from tests.plugins.churn_support import NOW, load_population
+
+COLUMNS = ", ".join(("customer_id", *scoring.SCORE_COLUMNS))
+
+
+class RolledBack(Exception):
+    """Raised to discard the recount's writes."""
+
+
+async def _rows(ctx: ServiceContext) -> dict[int, tuple[Any, ...]]:
+    return {row[0]: tuple(row[1:]) for row in await ctx.session.execute(
+        text(f"SELECT {COLUMNS} FROM churn_scores ORDER BY customer_id"))}
+
+
+async def _recounted(tenure: TenureHarness) -> dict[int, tuple[Any, ...]]:
+    """Every score row as a recount at this moment writes it, without keeping the recount."""
+    seen: dict[int, tuple[Any, ...]] = {}
+    with pytest.raises(RolledBack):
+        async with tenure.transaction() as ctx:
+            done = await scoring.score_everyone(ctx, churn_settings(ctx), await effective_rules(ctx), recount=True)
+            assert done.mode == "recount"
+            seen = await _rows(ctx)
+            raise RolledBack
+    return seen
+
+
+async def _nightly(tenure: TenureHarness) -> dict[str, Any]:
+    from plugins.churn.service import rescore_all
+
+    done = await rescore_all(tenure.transaction, follow_up_now=False)
+    async with tenure.transaction() as ctx:
+        done["rows"] = await _rows(ctx)
+    return done
+
+
+async def _order(ctx: ServiceContext, customer_id: int, key: str, amount: int, days_ago: int = 0) -> int:
+    order, _ = await orders.record_order(ctx, OrderData(
+        customer_id=customer_id, channel="shop", external_id=key, currency="USD", amount=amount,
+        placed_at=ctx.now() - timedelta(days=days_ago)))
+    return order.id
+
+
+async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_tenure: Any) -> None:
+    with freeze_time(NOW) as clock:
+        async with make_tenure(plugins=["churn"]) as tenure:
+            ids = await load_population(tenure)
+            first = await _nightly(tenure)
+            walked: list[dict[str, Any]] = []
+
+            async def step(days: int) -> None:
+                clock.advance(days=days)
+                done = await _nightly(tenure)
+                assert done["rows"] == await _recounted(tenure), f"day {(clock.now() - NOW).days}"
+                walked.append(done)
+
+            # A day on, nothing happened: moved on, nothing counted afresh.
+            await step(1)
+            # Events whose jobs do not run before the nightly: the marks alone bring them in.
+            async with tenure.transaction() as ctx:
+                await _order(ctx, ids["F"], "F-new", 2500)
+                s_first = await ctx.session.scalar(select(Order).where(Order.external_id == "S-0"))
+                assert s_first is not None
+                await orders.refund_order(ctx, s_first.id, 500, None)
+                await interactions.log_interaction(ctx, ids["P"], "complaint", "email", ctx.now())
+                newcomer = await customers.create_customer(ctx, CustomerData(name="Newcomer"))
+            await step(10)
+            # Events a day later whose jobs run before the nightly: rescored after the last
+            # run, counted afresh.
+            clock.advance(days=1)
+            async with tenure.transaction() as ctx:
+                late = await _order(ctx, ids["L"], "L-late", 3000)
+                await orders.cancel_order(ctx, late)
+                await _order(ctx, ids["O"], "O-back", 1200, days_ago=2)
+            await tenure.run_jobs()
+            await step(29)
+            # Months on: the complaint window, both interaction periods and the RFM year pass
+            # over orders and interactions of the population.
+            await step(100)
+            await step(250)
+    assert first["mode"] == "recount"
+    assert [w["mode"] for w in walked] == ["advance"] * 5
+    # Counted afresh: nobody a day on; then F, S, P (marks) and the newcomer (no score row);
+    # then L, O, F, S and P (their jobs rescored them after the last run); then nobody.
+    assert [w["recounted"] for w in walked] == [0, 4, 5, 0, 0]
+    assert newcomer.id in walked[1]["rows"]
+    # The walk moved figures: S's refund lowered its spend, L's cancelled order counts as a
+    # cancellation, and by day 391 S's and L's orders have all left the RFM year.
+    s, l_ = ids["S"], ids["L"]
+    money = scoring.SCORE_COLUMNS.index("monetary")
+    assert walked[0]["rows"][s][money] == 9000 and walked[1]["rows"][s][money] == 8500
+    assert walked[2]["rows"][l_][scoring.SCORE_COLUMNS.index("cancellations")] == 1
+    assert walked[4]["rows"][s][scoring.SCORE_COLUMNS.index("frequency")] == 0
