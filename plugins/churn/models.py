@@ -138,15 +138,16 @@ class Run(Model):
     """A full rescore that committed: the moment it scored everyone at, how (``recount``:
     every figure counted from the orders and interactions; ``advance``: the stored figures
     moved on by what left each window since the run before, and the changed customers
-    counted afresh), over which windows, and what it wrote."""
+    counted afresh), on which settings, and what it wrote."""
 
     __tablename__ = "churn_runs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scored_at: Mapped[datetime]
     mode: Mapped[str] = mapped_column(String(10))
-    #: The settings the figures depend on; a run with others cannot be moved on from.
-    windows: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: The settings its figures and warnings stand on (the windows, the threshold): a run on
+    #: others cannot be moved on from.
+    basis: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     customers: Mapped[int] = mapped_column(Integer)
     recounted: Mapped[int] = mapped_column(Integer)
     rewritten: Mapped[int] = mapped_column(Integer)

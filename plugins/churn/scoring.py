@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Table, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Boolean, Table, bindparam, delete, func, select, text
+from sqlalchemy.dialects import postgresql
 
 from core.context import ServiceContext
 from core.db import Json, UTCDateTime
@@ -55,22 +56,32 @@ STAGE = "churn_stage"
 SIGNALS = "churn_signals"
 #: The customers whose figures this rescore counts afresh, with the mark it read of each.
 RECOUNT = "churn_recount"
+#: The score rows a full rescore changed, and (moving on) those it counted afresh.
+TOUCHED = "churn_touched"
 SCORE_COLUMNS = ("last_order_at", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
                  "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
                  "stage")
+#: The figures' names for the score columns that do not depend on the quintile bounds.
+FIGURES = {"last_at": "last_order_at", "freq": "frequency", "mon": "monetary", "gap": "usual_gap_days",
+           "recent": "interactions_recent", "previous": "interactions_previous", "complaints": "complaints",
+           "canc": "cancellations", "fired": "fired", "health": "health", "lstage": "stage"}
+#: Every rescore, after an event or of everyone, holds this lock (PostgreSQL) for its
+#: transaction: a full rescore compares its figures with the rows as they were when it read
+#: them, and writes only those that changed.
+LOCK = 6_386_327_683_470  # "churn"
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which customers a statement covers: everyone, a list of ids, or those a subquery
-    selects (``within``)."""
+    """Which customers a statement covers: everyone, a list of ids, or those a condition on
+    ``{column}`` selects (``within``)."""
 
     ids: tuple[int, ...] | None = None
     within: str | None = None
 
     def sql(self, column: str) -> str:
         if self.within is not None:
-            return f"{column} IN ({self.within})"
+            return self.within.format(column=column)
         return "1 = 1" if self.ids is None else f"{column} IN :ids"
 
     def params(self) -> dict[str, Any]:
@@ -138,8 +149,14 @@ def _counted(scope: Scope, kinds: str) -> tuple[str, str, str]:
     interactions: the select list, the joins and the condition of the figures' layer."""
     counts = """COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
              COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
-             COALESCE(i.complaints, 0) AS complaints, 0 AS unsure"""
-    joins = f"""LEFT JOIN (
+             COALESCE(i.complaints, 0) AS complaints, 0 AS unsure, 1 AS counted"""
+    # The scope on both sides of the join to the score rows: a few customers are then found
+    # by their key, not by hashing every row. Each count bounds its own period, so the
+    # interactions' time bound only narrows the scan of everyone's; for a few customers it
+    # would lead PostgreSQL to read the period's interactions of everyone and keep theirs.
+    since = " AND occurred_at >= :inter_from" if scope == EVERYONE else ""
+    joins = f"""LEFT JOIN churn_scores s ON s.customer_id = c.id AND {scope.sql('s.customer_id')}
+      LEFT JOIN (
         SELECT customer_id,
                COUNT(*) FILTER (WHERE status <> 'cancelled' AND placed_at >= :rfm_from) AS freq,
                CAST(COALESCE(SUM(amount - refunded_amount)
@@ -152,13 +169,22 @@ def _counted(scope: Scope, kinds: str) -> tuple[str, str, str]:
                COUNT(*) FILTER (WHERE occurred_at >= :recent_from) AS recent,
                COUNT(*) FILTER (WHERE occurred_at < :recent_from AND occurred_at >= :previous_from) AS previous,
                COUNT(*) FILTER (WHERE kind IN ({kinds}) AND occurred_at >= :complaint_from) AS complaints
-        FROM interactions WHERE {scope.sql('customer_id')} AND occurred_at >= :inter_from GROUP BY customer_id
+        FROM interactions WHERE {scope.sql('customer_id')}{since} GROUP BY customer_id
       ) i ON i.customer_id = c.id"""
     return counts, joins, scope.sql("c.id")
 
 
-def _moved_on(kinds: str) -> tuple[str, str, str]:
-    """The window figures of the customers not in :data:`RECOUNT`: those stored at the last
+def _recounted(dialect: str) -> Scope:
+    """The customers of :data:`RECOUNT`. On PostgreSQL their ids come as an array
+    (``:recount_ids``): a statement reading a temporary table runs on one core, one with an
+    array can scan in parallel."""
+    if dialect == "postgresql":
+        return Scope(within="{column} = ANY(:recount_ids)")
+    return Scope(within=f"{{column}} IN (SELECT cid FROM {RECOUNT})")
+
+
+def _moved_on(kinds: str, recounted: Scope) -> tuple[str, str, str]:
+    """The window figures of the customers not ``recounted``: those stored at the last
     run (``was_`` times), less the orders and interactions that left each window since. Each
     window's bounds moved from ``was_x`` to ``x``, so what left it lies in ``[was_x, x)``;
     interactions leaving the recent period enter the previous one. A customer without a score
@@ -174,9 +200,8 @@ def _moved_on(kinds: str) -> tuple[str, str, str]:
              s.interactions_previous + COALESCE(i.recent, 0) - COALESCE(i.previous, 0) AS previous,
              s.complaints - COALESCE(i.complaints, 0) AS complaints,
              CASE WHEN s.customer_id IS NULL OR c.last_order_at > :was_now OR c.last_interaction_at > :was_now
-                  THEN 1 ELSE 0 END AS unsure"""
+                  THEN 1 ELSE 0 END AS unsure, 0 AS counted"""
     joins = f"""LEFT JOIN churn_scores s ON s.customer_id = c.id
-      LEFT JOIN {RECOUNT} x ON x.cid = c.id
       LEFT JOIN (
         SELECT customer_id,
                COUNT(*) FILTER (WHERE status <> 'cancelled' AND {left['rfm']}) AS freq,
@@ -193,18 +218,18 @@ def _moved_on(kinds: str) -> tuple[str, str, str]:
         FROM interactions WHERE ({left['recent']}) OR ({left['previous']}) OR ({left['complaints']})
         GROUP BY customer_id
       ) i ON i.customer_id = c.id"""
-    return counts, joins, "x.cid IS NULL"
+    return counts, joins, f"NOT ({recounted.sql('c.id')})"
 
 
 def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
                  survey: str, renewal: str, signals_join: str = "", moved_on: bool = False) -> str:
-    """Per customer of ``scope`` (or, ``moved_on``, every customer not in :data:`RECOUNT`):
+    """Per customer of ``scope`` (or, ``moved_on``, every customer not in it):
     the figures, rule bits (``fired``), ``health``, lifecycle stage (``lstage``) and
     ``unsure`` (see :func:`_moved_on`). ``survey`` and ``renewal`` are the conditions of the
     outside signals."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
-    counts, joins, where = _moved_on(kinds) if moved_on else _counted(scope, kinds)
+    counts, joins, where = _moved_on(kinds, scope) if moved_on else _counted(scope, kinds)
     flags = {
         "no_order": "rec IS NOT NULL AND rec >= CAST(:t_no_order AS FLOAT)",
         "long_gap": "gap IS NOT NULL AND rec >= CAST(:gap_min AS FLOAT) AND rec > CAST(:t_long_gap AS FLOAT) * gap",
@@ -221,14 +246,24 @@ def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str
     # PostgreSQL would fold the layers into one and compute each day count once per use;
     # OFFSET 0 keeps each layer computed once per row.
     fence = "OFFSET 0" if dialect == "postgresql" else ""
+    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    moved = " OR ".join(f"{c}{differs}was_{c}" for c in FIGURES)
+    # The stored row as this statement reads it (``was_``), to tell which rows changed.
+    stored = (*FIGURES.items(), ("r", "r"), ("f", "f"), ("m", "m"), ("segment", "segment"), ("cid", "customer_id"),
+              ("figures_at", "figures_at"))
+    was = ", ".join(f"s.{column} AS was_{name}" for name, column in stored)
     return f"""
+SELECT cid, last_at, rec, freq, mon, gap, recent, previous, complaints, canc, fired, health, lstage, unsure, counted,
+  CASE WHEN was_cid IS NOT NULL AND was_figures_at IS NOT NULL AND NOT ({moved}) THEN 1 ELSE 0 END AS same,
+  was_r, was_f, was_m, was_segment
+FROM (
 SELECT cid, last_at, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previous, complaints, canc, fired, health,
   CASE WHEN rec IS NULL THEN NULL
        WHEN rec >= :lost_days THEN 'lost'
        WHEN first_days < :new_days THEN 'new'
        WHEN health < :threshold THEN 'high_risk'
        WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
-       ELSE 'active' END AS lstage, unsure
+       ELSE 'active' END AS lstage, unsure, counted, {', '.join(f'was_{name}' for name, _ in stored)}
 FROM (
   SELECT flagged.*, CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END AS health
   FROM (
@@ -240,7 +275,7 @@ FROM (
              {_whole(_age(last_activity, dialect), dialect)} AS idle,
              CASE WHEN c.order_count >= 2 THEN
                {_span('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
-             {counts}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
+             {counts}, {was}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
       FROM customers c
       {joins}
       {signals_join}
@@ -249,18 +284,32 @@ FROM (
     ) base
     {fence}
   ) flagged
-) scored"""
+) scored
+) judged"""
 
 
-def _scored_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None) -> str:
-    """The score rows of ``source`` (the figures): ``customer_id`` and :data:`SCORE_COLUMNS`."""
+def _scored_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
+                touched: str | None = None) -> str:
+    """The score rows of ``source`` (the figures): ``customer_id`` and :data:`SCORE_COLUMNS`.
+    With ``touched`` (a condition on ``changed`` and ``counted``), only those rows, with
+    ``changed``: whether the row differs from the stored one as ``source`` read it (or there
+    is none), and ``counted``: whether its figures were counted afresh."""
     r, f, m, segment = _rfm_sql(bounds, cfg)
     fence = "OFFSET 0" if dialect == "postgresql" else ""
     names = ("last_at", "freq", "mon", "r", "f", "m", segment, "gap", "recent", "previous", "complaints", "canc",
              "fired", "health", "lstage")
     columns = ", ".join(f"{e} AS {c}" for e, c in zip(names, SCORE_COLUMNS, strict=True))
-    return f"""SELECT cid AS customer_id, {columns}
+    extra = ", same, counted, was_r, was_f, was_m, was_segment" if touched else ""
+    scored = f"""SELECT cid AS customer_id, {columns}{extra}
 FROM (SELECT figures.*, {r} AS r, {f} AS f, {m} AS m FROM {source} figures {fence}) rfm"""
+    if not touched:
+        return scored
+    differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
+    moved = " OR ".join(f"{c}{differs}was_{c}" for c in ("r", "f", "m", "segment"))
+    return f"""SELECT * FROM (
+  SELECT customer_id, {', '.join(SCORE_COLUMNS)}, CASE WHEN same = 0 OR {moved} THEN 1 ELSE 0 END AS changed, counted
+  FROM ({scored}) q {fence}) t
+WHERE {touched}"""
 
 
 def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, list[float]] | None,
@@ -274,11 +323,11 @@ def _write_sql(dialect: str, source: str, cfg: ChurnSettings, bounds: dict[str, 
     scored = _scored_sql(dialect, source, cfg, bounds)
     differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
     if how == "update":
-        changed = " OR ".join(f"churn_scores.{c}{differs}n.{c}" for c in SCORE_COLUMNS)
+        # ``source`` holds the touched rows (see score_everyone), with ``changed``.
         return f"""
 UPDATE churn_scores SET {', '.join(f'{c} = n.{c}' for c in SCORE_COLUMNS)}, scored_at = :now, figures_at = :now
-FROM ({scored}) n
-WHERE churn_scores.customer_id = n.customer_id AND ({changed} OR churn_scores.figures_at IS NULL)
+FROM {source} n
+WHERE churn_scores.customer_id = n.customer_id AND n.changed = 1
   AND (churn_scores.figures_at IS NULL OR churn_scores.figures_at <= :now)"""
     insert = f"""
 INSERT INTO churn_scores (customer_id, {', '.join(SCORE_COLUMNS)}, scored_at, figures_at)
@@ -317,6 +366,8 @@ async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Sco
     """Execute ``sql`` with the parameters it names (times as UTC datetimes)."""
     named = set(re.findall(r"(?<!:):(\w+)", sql))
     stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if n in named])
+    if "recount_ids" in named:
+        stmt = stmt.bindparams(bindparam("recount_ids", type_=postgresql.ARRAY(BigInteger)))
     for name in lists:
         stmt = stmt.bindparams(bindparam(name, expanding=True))
     return await ctx.session.execute(stmt, {k: v for k, v in params.items() if k in named})
@@ -355,6 +406,7 @@ async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | No
     the quintile ``bounds``, rules, health, stage; then their warnings."""
     cfg = cfg or churn_settings(ctx)
     rules = rules or await effective_rules(ctx)
+    await _lock(ctx)
     survey: list[int] = []
     renewal: list[int] = []
     if _outside(rules) and scope.ids:
@@ -386,12 +438,13 @@ def pg_settings(cfg: ChurnSettings) -> tuple[str, ...]:
     return f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"
 
 
-def windows_of(cfg: ChurnSettings) -> dict[str, Any]:
-    """The settings the stored figures were counted under: figures counted under others
-    cannot be moved on, only counted afresh."""
+def basis_of(cfg: ChurnSettings) -> dict[str, Any]:
+    """The settings the stored figures were counted under, and those that turn a score into
+    a warning: under others the figures are counted afresh and every warning checked."""
     return {"rfm_window_days": cfg.rfm_window_days, "complaints_window_days": cfg.complaints_window_days,
             "interactions_period_days": cfg.interactions_period_days,
-            "complaint_kinds": sorted(cfg.complaint_kinds)}
+            "complaint_kinds": sorted(cfg.complaint_kinds), "threshold": cfg.threshold,
+            "high_risk_below": cfg.high_risk_below}
 
 
 async def last_run(ctx: ServiceContext) -> Run | None:
@@ -416,6 +469,7 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     afresh. ``step(name)`` is told after each statement."""
     started = time.perf_counter()
     dialect = ctx.dialect
+    await _lock(ctx)
     if dialect == "postgresql":
         for setting in pg_settings(cfg):
             await ctx.session.execute(text(f"SET LOCAL {setting}"))
@@ -423,7 +477,7 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     await _drop_temp(ctx)
     now = ctx.now()
     last = None if recount else await last_run(ctx)
-    advance = last is not None and last.windows == windows_of(cfg) and last.scored_at <= now
+    advance = last is not None and last.basis == basis_of(cfg) and last.scored_at <= now
     params = _params(cfg, rules, now, last.scored_at if advance and last else None)
     survey = renewal = "1 = 0"
     join = ""
@@ -439,19 +493,29 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         await _run(ctx, f"""INSERT INTO {RECOUNT} (cid, mark_at)
 SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_at > :was_now)
   AND customer_id NOT IN (SELECT cid FROM {RECOUNT})""", params)
-        await _run(ctx, f"{temp.format(STAGE)} "
-                        f"{_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join, moved_on=True)}", params)
-        unsure = await ctx.session.execute(text(
-            f"INSERT INTO {RECOUNT} (cid, mark_at) SELECT cid, NULL FROM {STAGE} WHERE unsure = 1"))
-        if getattr(unsure, "rowcount", 0):
-            await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
-        if dialect == "postgresql":
-            await ctx.session.execute(text(f"ANALYZE {RECOUNT}"))
-        recounted = Scope(within=f"SELECT cid FROM {RECOUNT}")
-        await _run(ctx, f"INSERT INTO {STAGE} {_figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)}",
-                   params)
         counted = await _count(ctx, RECOUNT)
+        advance = last is not None and counted <= cfg.recount_above * last.customers
+    if advance:
+        recounted = _recounted(dialect)
+        if dialect == "postgresql":
+            params["recount_ids"] = list(await ctx.session.scalars(text(f"SELECT cid FROM {RECOUNT}")))
+        # One statement, so that PostgreSQL's workers run both halves side by side.
+        moved = _figures_sql(dialect, recounted, cfg, rules, survey, renewal, join, moved_on=True)
+        counted_afresh = _figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)
+        await _run(ctx, f"{temp.format(STAGE)} {moved} UNION ALL {counted_afresh}", params)
+        unsure = list(await ctx.session.scalars(text(f"SELECT cid FROM {STAGE} WHERE unsure = 1")))
+        if unsure:
+            await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
+            await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
+                                      [{"c": c} for c in unsure])
+            for start in range(0, len(unsure), cfg.batch_size):
+                batch = Scope(ids=tuple(unsure[start:start + cfg.batch_size]))
+                await _run(ctx, f"INSERT INTO {STAGE} "
+                                f"{_figures_sql(dialect, batch, cfg, rules, survey, renewal, join)}",
+                           {**params, **batch.params()}, batch)
+        counted += len(unsure)
     else:
+        params.pop("recount_ids", None)
         await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                    params)
         counted = await _count(ctx, STAGE)
@@ -465,7 +529,21 @@ SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_
     # none for customers that are gone (score rows carry no foreign key; the merge handler
     # deletes the merged customer's).
     empty = await ctx.session.scalar(select(Score.customer_id).limit(1)) is None
-    written = await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "insert" if empty else "update"), params)
+    warn_from = STAGE
+    if empty:
+        written = await _run(ctx, _write_sql(dialect, STAGE, cfg, bounds, "insert"), params)
+    else:
+        # The rows that changed are picked from the figures alone (each carries the stored
+        # row as it read it, under LOCK), then found by their key. Moving on, only they and
+        # the customers counted afresh can have a warning to raise, refresh or resolve:
+        # every other kept the score the last run checked.
+        touched = "changed = 1 OR counted = 1" if advance else "changed = 1"
+        await _run(ctx, f"{temp.format(TOUCHED)} {_scored_sql(dialect, STAGE, cfg, bounds, touched)}", params)
+        if dialect == "postgresql":
+            await ctx.session.execute(text(f"ANALYZE {TOUCHED}"))
+        written = await _run(ctx, _write_sql(dialect, TOUCHED, cfg, bounds, "update"), params)
+        if advance:
+            warn_from = f"(SELECT customer_id AS cid, health, fired, stage AS lstage FROM {TOUCHED})"
     rewritten = int(getattr(written, "rowcount", 0) or 0)
     scored, customers = await _count(ctx, "churn_scores"), await _count(ctx, STAGE)
     if scored != customers:
@@ -478,15 +556,22 @@ SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_
   WHERE x.cid = churn_stale.customer_id AND x.mark_at = churn_stale.marked_at)"""))
     if step:
         step("scores")
-    await sync_warnings(ctx, EVERYONE, cfg, STAGE)
+    await sync_warnings(ctx, EVERYONE, cfg, warn_from)
     if step:
         step("warnings")
     await _drop_temp(ctx)
     mode = "advance" if advance else "recount"
-    ctx.session.add(Run(scored_at=now, mode=mode, windows=windows_of(cfg), customers=scored, recounted=counted,
+    ctx.session.add(Run(scored_at=now, mode=mode, basis=basis_of(cfg), customers=scored, recounted=counted,
                         rewritten=rewritten, took_ms=round((time.perf_counter() - started) * 1000)))
     await ctx.session.flush()
     return Rescored(scored=scored, recounted=counted, rewritten=rewritten, mode=mode)
+
+
+async def _lock(ctx: ServiceContext) -> None:
+    """Wait for any other rescore's transaction to end, and hold :data:`LOCK` to the end of
+    this one (SQLite lets one writer at a time anyway)."""
+    if ctx.dialect == "postgresql":
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
 
 
 async def _count(ctx: ServiceContext, table: str) -> int:
@@ -495,7 +580,7 @@ async def _count(ctx: ServiceContext, table: str) -> int:
 
 async def _drop_temp(ctx: ServiceContext) -> None:
     schema = "pg_temp" if ctx.dialect == "postgresql" else "temp"
-    for table in (STAGE, SIGNALS, RECOUNT):
+    for table in (STAGE, SIGNALS, RECOUNT, TOUCHED):
         await ctx.session.execute(text(f"DROP TABLE IF EXISTS {schema}.{table}"))
 
 

@@ -85,7 +85,7 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
                       follow_up_now: bool = True, recount: bool = False) -> dict[str, Any]:
     """Rescore every customer in one ``transaction()`` (a job passes one that reuses its
     own): an interrupted rescore leaves the previous scores whole. The figures move on from
-    the last run's unless ``recount`` (or the windows changed): see :mod:`plugins.churn.scoring`.
+    the last run's unless ``recount`` (or the settings they stand on changed): see :mod:`plugins.churn.scoring`.
     Then, unless ``follow_up_now`` is false (the ``churn.follow_up`` job does it then),
     follow up the new warnings a batch per transaction. ``progress(done, total)`` is told
     after each step. Returns counts of what it did, how (``mode``) and how long scoring and

@@ -56,6 +56,10 @@ class ChurnSettings:
     renewal_weight: int = 30
     #: Customers per batch where a rescore asks other plugins (nps, renewals) about them.
     batch_size: int = 20000
+    #: The nightly rescore counts everyone's figures afresh, rather than moving the stored
+    #: ones on, when more than this share of the customers would be counted afresh anyway
+    #: (changed since the last rescore): counting a fifth costs about what counting all does.
+    recount_above: float = 0.2
     #: Sort and hash memory (PostgreSQL ``work_mem``, MB) for the full rescore's statements:
     #: the quintiles sort the active base and the figures hash every customer.
     work_mem_mb: int = 128
@@ -72,6 +76,8 @@ class ChurnSettings:
                      "complaints_window_days", "batch_size", "work_mem_mb", "follow_up_batch"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TENURE_CHURN_{name.upper()}: must be at least 1")
+        if not 0 <= self.recount_above <= 1:
+            raise SettingsError("TENURE_CHURN_RECOUNT_ABOVE: a share from 0 to 1")
         for name in ("champion_min_recency", "champion_min_frequency", "loyal_min_frequency",
                      "potential_min_recency", "lost_max_recency"):
             if not 1 <= getattr(self, name) <= 5:

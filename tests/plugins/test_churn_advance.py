@@ -1,6 +1,6 @@
 """The nightly rescore moves the stored figures on (see plugins.churn.scoring): after every
-run, each customer's figures, scores, health and stage must be what counting everything
-afresh at the same moment gives, whatever happened in between: orders, refunds,
+run, each customer's figures, scores, health, stage and open warning must be what counting
+everything afresh at the same moment gives, whatever happened in between: orders, refunds,
 cancellations and interactions whose rescore job ran, or did not run yet, new customers,
 and windows that days or months of time pushed orders and interactions out of.
 
@@ -27,7 +27,7 @@ from plugins.churn.rules import effective_rules
 from plugins.churn.settings import churn_settings
 from tests.plugins.churn_support import NOW, load_population
 
-COLUMNS = ", ".join(("customer_id", *scoring.SCORE_COLUMNS))
+COLUMNS = ", ".join(f"churn_scores.{c}" for c in ("customer_id", *scoring.SCORE_COLUMNS))
 
 
 class RolledBack(Exception):
@@ -35,8 +35,11 @@ class RolledBack(Exception):
 
 
 async def _rows(ctx: ServiceContext) -> dict[int, tuple[Any, ...]]:
-    return {row[0]: tuple(row[1:]) for row in await ctx.session.execute(
-        text(f"SELECT {COLUMNS} FROM churn_scores ORDER BY customer_id"))}
+    """Each customer's score row, and their open warning's score, level and rules."""
+    return {row[0]: tuple(row[1:]) for row in await ctx.session.execute(text(
+        f"SELECT {COLUMNS}, w.score, w.level, w.fired FROM churn_scores "
+        "LEFT JOIN churn_warnings w ON w.customer_id = churn_scores.customer_id AND w.status = 'open' "
+        "ORDER BY churn_scores.customer_id"))}
 
 
 async def _recounted(tenure: TenureHarness) -> dict[int, tuple[Any, ...]]:
@@ -69,7 +72,8 @@ async def _order(ctx: ServiceContext, customer_id: int, key: str, amount: int, d
 
 async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_tenure: Any) -> None:
     with freeze_time(NOW) as clock:
-        async with make_tenure(plugins=["churn"]) as tenure:
+        # Eight customers: counting one afresh is a share above the default fifth.
+        async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_RECOUNT_ABOVE": "1"}) as tenure:
             ids = await load_population(tenure)
             first = await _nightly(tenure)
             walked: list[dict[str, Any]] = []

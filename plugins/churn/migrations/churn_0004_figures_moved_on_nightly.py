@@ -1,7 +1,7 @@
 """The nightly rescore moves the stored figures on instead of counting a year of orders
 again: score rows keep when their figures were counted (``figures_at``), events mark the
 customers whose orders or interactions changed (``churn_stale``), and each full rescore
-leaves a record of the moment and windows it scored at (``churn_runs``). No run is recorded
+leaves a record of the moment and settings it scored at (``churn_runs``). No run is recorded
 yet, so the first rescore after this revision counts everything afresh.
 
 Revision ID: churn_0004
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('scored_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('mode', sa.String(length=10), nullable=False),
-    sa.Column('windows', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('basis', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('customers', sa.Integer(), nullable=False),
     sa.Column('recounted', sa.Integer(), nullable=False),
     sa.Column('rewritten', sa.Integer(), nullable=False),
