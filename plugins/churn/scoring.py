@@ -183,40 +183,56 @@ def _recounted(dialect: str) -> Scope:
     return Scope(within=f"{{column}} IN (SELECT cid FROM {RECOUNT})")
 
 
-def _moved_on(kinds: str, recounted: Scope) -> tuple[str, str, str]:
+def _moved_on(dialect: str, kinds: str, recounted: Scope) -> tuple[str, str, str]:
     """The window figures of the customers not ``recounted``: those stored at the last
     run (``was_`` times), less the orders and interactions that left each window since. Each
-    window's bounds moved from ``was_x`` to ``x``, so what left it lies in ``[was_x, x)``;
-    interactions leaving the recent period enter the previous one. A customer without a score
-    row, or with an order or interaction after the last run that no mark or rescore counted
-    (``unsure``), is counted afresh after this statement."""
-    left = {"rfm": "placed_at >= :was_rfm_from AND placed_at < :rfm_from",
-            "canc": "placed_at >= :was_complaint_from AND placed_at < :complaint_from",
-            "recent": "occurred_at >= :was_recent_from AND occurred_at < :recent_from",
-            "previous": "occurred_at >= :was_previous_from AND occurred_at < :previous_from",
-            "complaints": "occurred_at >= :was_complaint_from AND occurred_at < :complaint_from"}
-    counts = """s.frequency - COALESCE(o.freq, 0) AS freq, s.monetary - COALESCE(o.mon, 0) AS mon,
+    window's start moved from ``was_x_from`` to ``x_from`` (its span, ``x_span``, before the
+    moment), so what left it lies between;
+    interactions leaving the recent period enter the previous one. On PostgreSQL a row a
+    rescore wrote after the last run (an event's) moves on from its own ``figures_at``: what
+    left its windows starts at that moment less the window's span (SQLite counts those
+    customers afresh). A customer without a score row, or with an order or interaction after
+    their figures that no mark or rescore counted (``unsure``), is counted afresh after this
+    statement."""
+    def left(window: str, column: str) -> str:
+        since = f":was_{window}_from"
+        if dialect == "postgresql":
+            since = f"GREATEST({since}, s2.figures_at - CAST(:{window}_span AS INTERVAL))"
+        return f"{column} >= {since} AND {column} < :{window}_from"
+
+    anchor = "GREATEST(s.figures_at, :was_now)" if dialect == "postgresql" else ":was_now"
+    # Those rows' moments come as arrays (:anchor_ids, :anchor_ats): a hash of a few in each
+    # worker, where a join to every score row would be planned above the workers.
+    anchors = ("LEFT JOIN unnest(CAST(:anchor_ids AS BIGINT[]), CAST(:anchor_ats AS TIMESTAMP WITH TIME ZONE[])) "
+               "AS s2 (customer_id, figures_at) ON s2.customer_id = {t}.customer_id") if dialect == "postgresql" else ""
+    counts = f"""s.frequency - COALESCE(o.freq, 0) AS freq, s.monetary - COALESCE(o.mon, 0) AS mon,
              s.cancellations - COALESCE(o.canc, 0) AS canc, s.interactions_recent - COALESCE(i.recent, 0) AS recent,
              s.interactions_previous + COALESCE(i.recent, 0) - COALESCE(i.previous, 0) AS previous,
              s.complaints - COALESCE(i.complaints, 0) AS complaints,
-             CASE WHEN s.customer_id IS NULL OR c.last_order_at > :was_now OR c.last_interaction_at > :was_now
+             CASE WHEN s.customer_id IS NULL OR c.last_order_at > {anchor} OR c.last_interaction_at > {anchor}
                   THEN 1 ELSE 0 END AS unsure, 0 AS counted"""
     joins = f"""LEFT JOIN churn_scores s ON s.customer_id = c.id
       LEFT JOIN (
-        SELECT customer_id,
-               COUNT(*) FILTER (WHERE status <> 'cancelled' AND {left['rfm']}) AS freq,
+        SELECT o.customer_id,
+               COUNT(*) FILTER (WHERE status <> 'cancelled' AND {left('rfm', 'placed_at')}) AS freq,
                CAST(COALESCE(SUM(amount - refunded_amount)
-                 FILTER (WHERE status <> 'cancelled' AND {left['rfm']}), 0) AS BIGINT) AS mon,
-               COUNT(*) FILTER (WHERE status = 'cancelled' AND {left['canc']}) AS canc
-        FROM orders WHERE ({left['rfm']}) OR ({left['canc']}) GROUP BY customer_id
+                 FILTER (WHERE status <> 'cancelled' AND {left('rfm', 'placed_at')}), 0) AS BIGINT) AS mon,
+               COUNT(*) FILTER (WHERE status = 'cancelled' AND {left('complaint', 'placed_at')}) AS canc
+        FROM orders o {anchors.format(t='o')}
+        WHERE (placed_at >= :was_rfm_from AND placed_at < :rfm_from)
+           OR (placed_at >= :was_complaint_from AND placed_at < :complaint_from)
+        GROUP BY o.customer_id
       ) o ON o.customer_id = c.id
       LEFT JOIN (
-        SELECT customer_id,
-               COUNT(*) FILTER (WHERE {left['recent']}) AS recent,
-               COUNT(*) FILTER (WHERE {left['previous']}) AS previous,
-               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND {left['complaints']}) AS complaints
-        FROM interactions WHERE ({left['recent']}) OR ({left['previous']}) OR ({left['complaints']})
-        GROUP BY customer_id
+        SELECT i.customer_id,
+               COUNT(*) FILTER (WHERE {left('recent', 'occurred_at')}) AS recent,
+               COUNT(*) FILTER (WHERE {left('previous', 'occurred_at')}) AS previous,
+               COUNT(*) FILTER (WHERE kind IN ({kinds}) AND {left('complaint', 'occurred_at')}) AS complaints
+        FROM interactions i {anchors.format(t='i')}
+        WHERE (occurred_at >= :was_recent_from AND occurred_at < :recent_from)
+           OR (occurred_at >= :was_previous_from AND occurred_at < :previous_from)
+           OR (occurred_at >= :was_complaint_from AND occurred_at < :complaint_from)
+        GROUP BY i.customer_id
       ) i ON i.customer_id = c.id"""
     return counts, joins, f"NOT ({recounted.sql('c.id')})"
 
@@ -229,7 +245,7 @@ def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str
     outside signals."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
-    counts, joins, where = _moved_on(kinds, scope) if moved_on else _counted(scope, kinds)
+    counts, joins, where = _moved_on(dialect, kinds, scope) if moved_on else _counted(scope, kinds)
     flags = {
         "no_order": "rec IS NOT NULL AND rec >= CAST(:t_no_order AS FLOAT)",
         "long_gap": "gap IS NOT NULL AND rec >= CAST(:gap_min AS FLOAT) AND rec > CAST(:t_long_gap AS FLOAT) * gap",
@@ -351,7 +367,11 @@ WHERE churn_scores.figures_at IS NULL OR churn_scores.figures_at <= excluded.fig
 def _params(cfg: ChurnSettings, rules: dict[str, EffectiveRule], now: datetime,
             was: datetime | None = None) -> dict[str, Any]:
     """The statements' parameters; ``was``: the moment of the run whose figures move on."""
-    moved = {f"was_{k}": v for k, v in _times(cfg, was).items()} if was is not None else {}
+    moved: dict[str, Any] = {f"was_{k}": v for k, v in _times(cfg, was).items()} if was is not None else {}
+    if was is not None:
+        period = timedelta(days=cfg.interactions_period_days)
+        moved.update(rfm_span=timedelta(days=cfg.rfm_window_days), recent_span=period, previous_span=2 * period,
+                     complaint_span=timedelta(days=cfg.complaints_window_days))
     params: dict[str, Any] = {**_times(cfg, now), **moved, "now_epoch": now.timestamp(),
                               "lost_days": cfg.lost_days, "new_days": cfg.new_days,
                               "threshold": cfg.threshold, "silent_days": cfg.silent_days,
@@ -366,8 +386,11 @@ async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Sco
     """Execute ``sql`` with the parameters it names (times as UTC datetimes)."""
     named = set(re.findall(r"(?<!:):(\w+)", sql))
     stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if n in named])
-    if "recount_ids" in named:
-        stmt = stmt.bindparams(bindparam("recount_ids", type_=postgresql.ARRAY(BigInteger)))
+    for name in ("recount_ids", "anchor_ids"):
+        if name in named:
+            stmt = stmt.bindparams(bindparam(name, type_=postgresql.ARRAY(BigInteger)))
+    if "anchor_ats" in named:
+        stmt = stmt.bindparams(bindparam("anchor_ats", type_=postgresql.ARRAY(postgresql.TIMESTAMP(timezone=True))))
     for name in lists:
         stmt = stmt.bindparams(bindparam(name, expanding=True))
     return await ctx.session.execute(stmt, {k: v for k, v in params.items() if k in named})
@@ -488,21 +511,33 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     # these (a mark made meanwhile stands for data it may not have seen).
     await ctx.session.execute(text(f"{temp.format(RECOUNT)} SELECT customer_id AS cid, marked_at AS mark_at "
                                    "FROM churn_stale"))
-    if advance:
-        # Rescored after an event since the last run: their figures are as of then, not of it.
-        await _run(ctx, f"""INSERT INTO {RECOUNT} (cid, mark_at)
-SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_at > :was_now)
-  AND customer_id NOT IN (SELECT cid FROM {RECOUNT})""", params)
-        counted = await _count(ctx, RECOUNT)
-        advance = last is not None and counted <= cfg.recount_above * last.customers
+    if advance and last is not None:
+        # Rows no rescore has written since churn_0004 are counted afresh; so are, on SQLite,
+        # those a rescore wrote after an event since the last run, which on PostgreSQL move on
+        # from their own moment (see _moved_on). Past a share of the customers, everyone is
+        # counted afresh (and no more of these rows are read).
+        cap = int(cfg.recount_above * last.customers)
+        marked = set(await ctx.session.scalars(text(f"SELECT cid FROM {RECOUNT}")))
+        later = list(await _run(ctx, """SELECT customer_id, figures_at FROM churn_scores
+WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap": cap + 1}))
+        anchored = [(c, at) for c, at in later if at is not None and dialect == "postgresql" and c not in marked]
+        afresh = [c for c, at in later if (at is None or dialect != "postgresql") and c not in marked]
+        if afresh:
+            await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
+                                      [{"c": c} for c in afresh])
+        counted = len(marked) + len(afresh)
+        advance = counted + len(anchored) <= cap
+        if advance and dialect == "postgresql":
+            params["recount_ids"] = [*marked, *afresh]
+            params["anchor_ids"], params["anchor_ats"] = [a[0] for a in anchored], [a[1] for a in anchored]
     if advance:
         recounted = _recounted(dialect)
-        if dialect == "postgresql":
-            params["recount_ids"] = list(await ctx.session.scalars(text(f"SELECT cid FROM {RECOUNT}")))
-        # One statement, so that PostgreSQL's workers run both halves side by side.
-        moved = _figures_sql(dialect, recounted, cfg, rules, survey, renewal, join, moved_on=True)
-        counted_afresh = _figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)
-        await _run(ctx, f"{temp.format(STAGE)} {moved} UNION ALL {counted_afresh}", params)
+        # One statement for both halves: PostgreSQL can insert into a new table with parallel
+        # workers, not into one that exists.
+        figures = _figures_sql(dialect, recounted, cfg, rules, survey, renewal, join, moved_on=True)
+        if counted:
+            figures += f" UNION ALL {_figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)}"
+        await _run(ctx, f"{temp.format(STAGE)} {figures}", params)
         unsure = list(await ctx.session.scalars(text(f"SELECT cid FROM {STAGE} WHERE unsure = 1")))
         if unsure:
             await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
@@ -515,7 +550,8 @@ SELECT customer_id, NULL FROM churn_scores WHERE (figures_at IS NULL OR figures_
                            {**params, **batch.params()}, batch)
         counted += len(unsure)
     else:
-        params.pop("recount_ids", None)
+        for name in ("recount_ids", "anchor_ids", "anchor_ats"):
+            params.pop(name, None)
         await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                    params)
         counted = await _count(ctx, STAGE)
