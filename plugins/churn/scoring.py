@@ -538,7 +538,10 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
         if counted:
             figures += f" UNION ALL {_figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)}"
         await _run(ctx, f"{temp.format(STAGE)} {figures}", params)
-        unsure = list(await ctx.session.scalars(text(f"SELECT cid FROM {STAGE} WHERE unsure = 1")))
+        staged, doubtful = (await ctx.session.execute(text(
+            f"SELECT count(*), COALESCE(SUM(unsure), 0) FROM {STAGE}"))).one()
+        customers = int(staged)
+        unsure = list(await ctx.session.scalars(text(f"SELECT cid FROM {STAGE} WHERE unsure = 1"))) if doubtful else []
         if unsure:
             await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
             await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
@@ -554,7 +557,7 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
             params.pop(name, None)
         await _run(ctx, f"{temp.format(STAGE)} {_figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                    params)
-        counted = await _count(ctx, STAGE)
+        counted = customers = await _count(ctx, STAGE)
     if step:
         step("figures")
     bounds = await _quintiles(ctx)
@@ -575,13 +578,11 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
         # every other kept the score the last run checked.
         touched = "changed = 1 OR counted = 1" if advance else "changed = 1"
         await _run(ctx, f"{temp.format(TOUCHED)} {_scored_sql(dialect, STAGE, cfg, bounds, touched)}", params)
-        if dialect == "postgresql":
-            await ctx.session.execute(text(f"ANALYZE {TOUCHED}"))
         written = await _run(ctx, _write_sql(dialect, TOUCHED, cfg, bounds, "update"), params)
         if advance:
             warn_from = f"(SELECT customer_id AS cid, health, fired, stage AS lstage FROM {TOUCHED})"
     rewritten = int(getattr(written, "rowcount", 0) or 0)
-    scored, customers = await _count(ctx, "churn_scores"), await _count(ctx, STAGE)
+    scored = await _count(ctx, "churn_scores")
     if scored != customers:
         await ctx.session.execute(text(
             f"DELETE FROM churn_scores WHERE customer_id NOT IN (SELECT cid FROM {STAGE})"))
