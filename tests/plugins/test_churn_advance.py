@@ -72,7 +72,7 @@ async def _order(ctx: ServiceContext, customer_id: int, key: str, amount: int, d
 
 async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_tenure: Any) -> None:
     with freeze_time(NOW) as clock:
-        # Eight customers: counting one afresh is a share above the default fifth.
+        # Seven customers: counting two afresh is a share above the default fifth.
         async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_RECOUNT_ABOVE": "1"}) as tenure:
             dialect = tenure.db.dialect
             ids = await load_population(tenure)
@@ -132,3 +132,34 @@ async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_ten
     assert walked[1]["rows"][ids["P"]][recent:previous + 1] == (2, 0)
     assert walked[2]["rows"][ids["P"]][recent:previous + 1] == (1, 1)
     assert walked[4]["rows"][s][scoring.SCORE_COLUMNS.index("frequency")] == 0
+
+
+async def test_changed_settings_or_a_busy_day_count_everyone_afresh(make_tenure: Any) -> None:
+    """Figures counted over other windows cannot be moved on, nor warnings kept under another
+    threshold; and when more than TENURE_CHURN_RECOUNT_ABOVE of the customers changed, counting
+    everyone costs about the same."""
+    with freeze_time(NOW) as clock:
+        async with make_tenure(plugins=["churn"]) as tenure:
+            ids = await load_population(tenure)
+            modes = [(await _nightly(tenure))["mode"]]
+            clock.advance(days=1)
+            modes.append((await _nightly(tenure))["mode"])
+            # Two customers of seven ordered (above the default fifth).
+            async with tenure.transaction() as ctx:
+                await _order(ctx, ids["F"], "F-busy", 700)
+                await _order(ctx, ids["P"], "P-busy", 700)
+            clock.advance(days=1)
+            busy = await _nightly(tenure)
+            modes.append(busy["mode"])
+        async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_THRESHOLD": "90"}) as tenure:
+            clock.advance(days=1)
+            stricter = await _nightly(tenure)
+            modes.append(stricter["mode"])
+            warned = await tenure.scalar("SELECT count(*) FROM churn_warnings WHERE status = 'open'")
+            below = await tenure.scalar("SELECT count(*) FROM churn_scores WHERE health < 90 AND stage <> 'lost'")
+            below_before = await tenure.scalar(
+                "SELECT count(*) FROM churn_scores WHERE health < 60 AND stage <> 'lost'")
+    assert modes == ["recount", "advance", "recount", "recount"]
+    assert busy["recounted"] == 7
+    # At 90, every customer below it is warned, more than were below 60.
+    assert warned == below > below_before

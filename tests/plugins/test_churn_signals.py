@@ -126,8 +126,11 @@ def test_the_cli_rescores_with_a_progress_bar(tmp_path: Path) -> None:
 
     with freeze_time(NOW):
         ids = asyncio.run(load())
-        result = CliRunner().invoke(__import__("core.cli", fromlist=["main"]).main, ["churn", "rescore"],
-                                    env={"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn"})
+        env = {"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_CHURN_RECOUNT_ABOVE": "1"}
+        cli = __import__("core.cli", fromlist=["main"]).main
+        result = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
+        again = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
+        recounted = CliRunner().invoke(cli, ["churn", "rescore", "--recount"], env=env)
 
         async def check() -> Any:
             async with TenureHarness.start(url, plugins=["churn"], create_tables=False) as tenure:
@@ -136,7 +139,9 @@ def test_the_cli_rescores_with_a_progress_bar(tmp_path: Path) -> None:
         seen = asyncio.run(check())
     assert result.exit_code == 0, result.output
     assert "rescoring" in result.output and "scored 7 customers" in result.output
-    assert "1 open warnings" in result.output
+    assert "1 open warnings" in result.output and "every figure counted afresh" in result.output
+    assert "figures moved on, 0 customers counted afresh, 0 rows rewritten" in again.output, again.output
+    assert "every figure counted afresh, 0 rows rewritten" in recounted.output, recounted.output
     assert seen["churnRisk"]["score"] == 30
 
 
