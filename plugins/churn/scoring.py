@@ -61,10 +61,11 @@ TOUCHED = "churn_touched"
 SCORE_COLUMNS = ("last_order_at", "frequency", "monetary", "r", "f", "m", "segment", "usual_gap_days",
                  "interactions_recent", "interactions_previous", "complaints", "cancellations", "fired", "health",
                  "stage")
-#: The figures' names for the score columns that do not depend on the quintile bounds.
-FIGURES = {"last_at": "last_order_at", "freq": "frequency", "mon": "monetary", "gap": "usual_gap_days",
-           "recent": "interactions_recent", "previous": "interactions_previous", "complaints": "complaints",
-           "canc": "cancellations", "fired": "fired", "health": "health", "lstage": "stage"}
+#: The window figures and their score columns.
+COUNTS = {"freq": "frequency", "mon": "monetary", "canc": "cancellations", "recent": "interactions_recent",
+          "previous": "interactions_previous", "complaints": "complaints"}
+#: The score columns, besides the window figures, that do not depend on the quintile bounds.
+JUDGED = {"fired": "fired", "health": "health", "lstage": "stage"}
 #: Every rescore, after an event or of everyone, holds this lock (PostgreSQL) for its
 #: transaction: a full rescore compares its figures with the rows as they were when it read
 #: them, and writes only those that changed.
@@ -144,12 +145,16 @@ def _rfm_sql(bounds: dict[str, list[float]] | None, cfg: ChurnSettings) -> tuple
     return r, f, m, segment
 
 
-def _counted(scope: Scope, kinds: str) -> tuple[str, str, str]:
+Figures = tuple[dict[str, str], str, str, str]
+
+
+def _counted(scope: Scope, kinds: str) -> Figures:
     """The window figures of the customers in ``scope`` aggregated from their orders and
-    interactions: the select list, the joins and the condition of the figures' layer."""
-    counts = """COALESCE(o.freq, 0) AS freq, COALESCE(o.mon, 0) AS mon, COALESCE(o.canc, 0) AS canc,
-             COALESCE(i.recent, 0) AS recent, COALESCE(i.previous, 0) AS previous,
-             COALESCE(i.complaints, 0) AS complaints, 0 AS unsure, 1 AS counted"""
+    interactions: each figure's expression, the other columns (``unsure``, ``counted``), the
+    joins and the condition of the figures' layer."""
+    counts = {"freq": "COALESCE(o.freq, 0)", "mon": "COALESCE(o.mon, 0)", "canc": "COALESCE(o.canc, 0)",
+              "recent": "COALESCE(i.recent, 0)", "previous": "COALESCE(i.previous, 0)",
+              "complaints": "COALESCE(i.complaints, 0)"}
     # The scope on both sides of the join to the score rows: a few customers are then found
     # by their key, not by hashing every row. Each count bounds its own period, so the
     # interactions' time bound only narrows the scan of everyone's; for a few customers it
@@ -171,7 +176,7 @@ def _counted(scope: Scope, kinds: str) -> tuple[str, str, str]:
                COUNT(*) FILTER (WHERE kind IN ({kinds}) AND occurred_at >= :complaint_from) AS complaints
         FROM interactions WHERE {scope.sql('customer_id')}{since} GROUP BY customer_id
       ) i ON i.customer_id = c.id"""
-    return counts, joins, scope.sql("c.id")
+    return counts, "0 AS unsure, 1 AS counted", joins, scope.sql("c.id")
 
 
 def _recounted(dialect: str) -> Scope:
@@ -183,7 +188,7 @@ def _recounted(dialect: str) -> Scope:
     return Scope(within=f"{{column}} IN (SELECT cid FROM {RECOUNT})")
 
 
-def _moved_on(dialect: str, kinds: str, recounted: Scope) -> tuple[str, str, str]:
+def _moved_on(dialect: str, kinds: str, recounted: Scope) -> Figures:
     """The window figures of the customers not ``recounted``: those stored at the last
     run (``was_`` times), less the orders and interactions that left each window since. Each
     window's start moved from ``was_x_from`` to ``x_from`` (its span, ``x_span``, before the
@@ -205,11 +210,12 @@ def _moved_on(dialect: str, kinds: str, recounted: Scope) -> tuple[str, str, str
     # worker, where a join to every score row would be planned above the workers.
     anchors = ("LEFT JOIN unnest(CAST(:anchor_ids AS BIGINT[]), CAST(:anchor_ats AS TIMESTAMP WITH TIME ZONE[])) "
                "AS s2 (customer_id, figures_at) ON s2.customer_id = {t}.customer_id") if dialect == "postgresql" else ""
-    counts = f"""s.frequency - COALESCE(o.freq, 0) AS freq, s.monetary - COALESCE(o.mon, 0) AS mon,
-             s.cancellations - COALESCE(o.canc, 0) AS canc, s.interactions_recent - COALESCE(i.recent, 0) AS recent,
-             s.interactions_previous + COALESCE(i.recent, 0) - COALESCE(i.previous, 0) AS previous,
-             s.complaints - COALESCE(i.complaints, 0) AS complaints,
-             CASE WHEN s.customer_id IS NULL OR c.last_order_at > {anchor} OR c.last_interaction_at > {anchor}
+    counts = {"freq": "s.frequency - COALESCE(o.freq, 0)", "mon": "s.monetary - COALESCE(o.mon, 0)",
+              "canc": "s.cancellations - COALESCE(o.canc, 0)",
+              "recent": "s.interactions_recent - COALESCE(i.recent, 0)",
+              "previous": "s.interactions_previous + COALESCE(i.recent, 0) - COALESCE(i.previous, 0)",
+              "complaints": "s.complaints - COALESCE(i.complaints, 0)"}
+    unsure = f"""CASE WHEN s.customer_id IS NULL OR c.last_order_at > {anchor} OR c.last_interaction_at > {anchor}
                   THEN 1 ELSE 0 END AS unsure, 0 AS counted"""
     joins = f"""LEFT JOIN churn_scores s ON s.customer_id = c.id
       LEFT JOIN (
@@ -234,7 +240,7 @@ def _moved_on(dialect: str, kinds: str, recounted: Scope) -> tuple[str, str, str
            OR (occurred_at >= :was_complaint_from AND occurred_at < :complaint_from)
         GROUP BY i.customer_id
       ) i ON i.customer_id = c.id"""
-    return counts, joins, f"NOT ({recounted.sql('c.id')})"
+    return counts, unsure, joins, f"NOT ({recounted.sql('c.id')})"
 
 
 def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
@@ -245,7 +251,7 @@ def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str
     outside signals."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
-    counts, joins, where = _moved_on(dialect, kinds, scope) if moved_on else _counted(scope, kinds)
+    counts, others, joins, where = _moved_on(dialect, kinds, scope) if moved_on else _counted(scope, kinds)
     flags = {
         "no_order": "rec IS NOT NULL AND rec >= CAST(:t_no_order AS FLOAT)",
         "long_gap": "gap IS NOT NULL AND rec >= CAST(:gap_min AS FLOAT) AND rec > CAST(:t_long_gap AS FLOAT) * gap",
@@ -263,14 +269,20 @@ def _figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str
     # OFFSET 0 keeps each layer computed once per row.
     fence = "OFFSET 0" if dialect == "postgresql" else ""
     differs = " IS DISTINCT FROM " if dialect == "postgresql" else " IS NOT "
-    moved = " OR ".join(f"{c}{differs}was_{c}" for c in FIGURES)
-    # The stored row as this statement reads it (``was_``), to tell which rows changed.
-    stored = (*FIGURES.items(), ("r", "r"), ("f", "f"), ("m", "m"), ("segment", "segment"), ("cid", "customer_id"),
-              ("figures_at", "figures_at"))
+    same = " IS NOT DISTINCT FROM " if dialect == "postgresql" else " IS "
+    span = _span("c.last_order_at", "c.first_order_at", dialect)
+    gap = f"CASE WHEN c.order_count >= 2 THEN {span} / (c.order_count - 1) END"
+    # Whether the stored row, as this statement reads it, has these figures (told where they
+    # are counted, so that only the few stored columns judged later travel up the layers).
+    kept = " AND ".join((f"c.last_order_at{same}s.last_order_at", f"CAST({gap} AS INTEGER){same}s.usual_gap_days",
+                         *(f"{e} = s.{COUNTS[n]}" for n, e in counts.items())))
+    figures = ", ".join(f"{e} AS {n}" for n, e in counts.items())
+    moved = " OR ".join(f"{c}{differs}was_{c}" for c in JUDGED)
+    stored = (*JUDGED.items(), ("r", "r"), ("f", "f"), ("m", "m"), ("segment", "segment"))
     was = ", ".join(f"s.{column} AS was_{name}" for name, column in stored)
     return f"""
 SELECT cid, last_at, rec, freq, mon, gap, recent, previous, complaints, canc, fired, health, lstage, unsure, counted,
-  CASE WHEN was_cid IS NOT NULL AND was_figures_at IS NOT NULL AND NOT ({moved}) THEN 1 ELSE 0 END AS same,
+  CASE WHEN kept = 1 AND NOT ({moved}) THEN 1 ELSE 0 END AS same,
   was_r, was_f, was_m, was_segment
 FROM (
 SELECT cid, last_at, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previous, complaints, canc, fired, health,
@@ -279,7 +291,7 @@ SELECT cid, last_at, rec, freq, mon, CAST(gap AS INTEGER) AS gap, recent, previo
        WHEN first_days < :new_days THEN 'new'
        WHEN health < :threshold THEN 'high_risk'
        WHEN idle IS NOT NULL AND idle >= :silent_days THEN 'silent'
-       ELSE 'active' END AS lstage, unsure, counted, {', '.join(f'was_{name}' for name, _ in stored)}
+       ELSE 'active' END AS lstage, unsure, counted, kept, {', '.join(f'was_{name}' for name, _ in stored)}
 FROM (
   SELECT flagged.*, CASE WHEN penalty >= 100 THEN 0 ELSE 100 - penalty END AS health
   FROM (
@@ -289,9 +301,9 @@ FROM (
              {_whole(_age('c.last_order_at', dialect), dialect)} AS rec,
              {_whole(_age('c.first_order_at', dialect), dialect)} AS first_days,
              {_whole(_age(last_activity, dialect), dialect)} AS idle,
-             CASE WHEN c.order_count >= 2 THEN
-               {_span('c.last_order_at', 'c.first_order_at', dialect)} / (c.order_count - 1) END AS gap,
-             {counts}, {was}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
+             {gap} AS gap, {figures}, {others},
+             CASE WHEN s.customer_id IS NOT NULL AND s.figures_at IS NOT NULL AND {kept} THEN 1 ELSE 0 END AS kept,
+             {was}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
       FROM customers c
       {joins}
       {signals_join}
