@@ -57,8 +57,9 @@ class ChurnSettings:
     #: Customers per batch where a rescore asks other plugins (nps, renewals) about them.
     batch_size: int = 20000
     #: The nightly rescore counts everyone's figures afresh, rather than moving the stored
-    #: ones on, when more than this share of the customers would be counted afresh anyway
-    #: (changed since the last rescore): counting a fifth costs about what counting all does.
+    #: ones on, when more than this share of the customers changed since the last one (to be
+    #: counted afresh, or moved on from their own rescore's moment): past a fifth, counting
+    #: everyone costs about the same, and the ids of so many are not worth holding.
     recount_above: float = 0.2
     #: Sort and hash memory (PostgreSQL ``work_mem``, MB) for the full rescore's statements:
     #: the quintiles sort the active base and the figures hash every customer.
