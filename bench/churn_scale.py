@@ -266,8 +266,9 @@ async def _recount_and_compare(db: Any, transaction: Any) -> tuple[float, int]:
     from sqlalchemy import text
 
     from plugins.churn.rules import effective_rules
-    from plugins.churn.scoring import SCORE_COLUMNS, score_everyone
+    from plugins.churn.scoring import score_everyone
     from plugins.churn.settings import churn_settings
+    from plugins.churn.statements import SCORE_COLUMNS
 
     columns = ", ".join(("customer_id", *SCORE_COLUMNS))
     found: list[float | int] = []

@@ -26,6 +26,7 @@ from plugins.churn import scoring
 from plugins.churn.models import Score, Segment, Warning
 from plugins.churn.rules import BIT, effective_rules
 from plugins.churn.settings import ChurnSettings, churn_settings
+from plugins.churn.statements import Scope
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "hibernating", "lost")
 STAGES = ("new", "active", "silent", "high_risk", "lost")
@@ -72,7 +73,7 @@ async def rescore(ctx: ServiceContext, customer_ids: list[int]) -> None:
         return
     cfg = churn_settings(ctx)
     bounds = await scoring.stored_quintiles(ctx)
-    await scoring.score_batch(ctx, scoring.Scope(ids=ids), cfg, bounds=bounds)
+    await scoring.score_batch(ctx, Scope(ids=ids), cfg, bounds=bounds)
     await follow_up(ctx, cfg)
 
 

@@ -25,9 +25,10 @@ from core.testing import TenureHarness, freeze_time
 from plugins.churn import scoring
 from plugins.churn.rules import effective_rules
 from plugins.churn.settings import churn_settings
+from plugins.churn.statements import SCORE_COLUMNS
 from tests.plugins.churn_support import NOW, load_population
 
-COLUMNS = ", ".join(f"churn_scores.{c}" for c in ("customer_id", *scoring.SCORE_COLUMNS))
+COLUMNS = ", ".join(f"churn_scores.{c}" for c in ("customer_id", *SCORE_COLUMNS))
 
 
 class RolledBack(Exception):
@@ -125,13 +126,13 @@ async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_ten
     # cancellation, P's visit moved to the previous period once, and by day 421 S's and L's
     # orders have all left the RFM year.
     s, l_ = ids["S"], ids["L"]
-    money = scoring.SCORE_COLUMNS.index("monetary")
+    money = SCORE_COLUMNS.index("monetary")
     assert walked[0]["rows"][s][money] == 9000 and walked[1]["rows"][s][money] == 8500
-    assert walked[2]["rows"][l_][scoring.SCORE_COLUMNS.index("cancellations")] == 1
-    recent, previous = (scoring.SCORE_COLUMNS.index(c) for c in ("interactions_recent", "interactions_previous"))
+    assert walked[2]["rows"][l_][SCORE_COLUMNS.index("cancellations")] == 1
+    recent, previous = (SCORE_COLUMNS.index(c) for c in ("interactions_recent", "interactions_previous"))
     assert walked[1]["rows"][ids["P"]][recent:previous + 1] == (2, 0)
     assert walked[2]["rows"][ids["P"]][recent:previous + 1] == (1, 1)
-    assert walked[4]["rows"][s][scoring.SCORE_COLUMNS.index("frequency")] == 0
+    assert walked[4]["rows"][s][SCORE_COLUMNS.index("frequency")] == 0
 
 
 async def test_changed_settings_or_a_busy_day_count_everyone_afresh(make_tenure: Any) -> None:
