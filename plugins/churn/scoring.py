@@ -205,26 +205,9 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     # these (a mark made meanwhile stands for data it may not have seen).
     await ctx.session.execute(text(f"{temp.format(RECOUNT)} SELECT customer_id AS cid, marked_at AS mark_at "
                                    "FROM churn_stale"))
-    if advance and last is not None:
-        # Rows no rescore has written since churn_0004 are counted afresh; so are, on SQLite,
-        # those a rescore wrote after an event since the last run, which on PostgreSQL move on
-        # from their own moment (see _moved_on). Past a share of the customers, everyone is
-        # counted afresh (and no more of these rows are read).
-        cap = int(cfg.recount_above * last.customers)
-        marked = set(await ctx.session.scalars(text(f"SELECT cid FROM {RECOUNT}")))
-        later = list(await _run(ctx, """SELECT customer_id, figures_at FROM churn_scores
-WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap": cap + 1}))
-        anchored = [(c, at) for c, at in later if at is not None and dialect == "postgresql" and c not in marked]
-        afresh = [c for c, at in later if (at is None or dialect != "postgresql") and c not in marked]
-        if afresh:
-            await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
-                                      [{"c": c} for c in afresh])
-        counted = len(marked) + len(afresh)
-        advance = counted + len(anchored) <= cap
-        if advance and dialect == "postgresql":
-            params["recount_ids"] = [*marked, *afresh]
-            params["anchor_ids"], params["anchor_ats"] = [a[0] for a in anchored], [a[1] for a in anchored]
-    if advance:
+    counted = await _to_count_afresh(ctx, cfg, last, params) if advance and last is not None else None
+    advance = counted is not None
+    if counted is not None:
         recounted = recounted_scope(dialect)
         # One statement for both halves: PostgreSQL can insert into a new table with parallel
         # workers, not into one that exists.
@@ -238,8 +221,7 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
         unsure = list(await ctx.session.scalars(text(f"SELECT cid FROM {STAGE} WHERE unsure = 1"))) if doubtful else []
         if unsure:
             await ctx.session.execute(text(f"DELETE FROM {STAGE} WHERE unsure = 1"))
-            await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
-                                      [{"c": c} for c in unsure])
+            await _recount_also(ctx, unsure)
             for start in range(0, len(unsure), cfg.batch_size):
                 batch = Scope(ids=tuple(unsure[start:start + cfg.batch_size]))
                 await _run(ctx, f"INSERT INTO {STAGE} "
@@ -247,8 +229,6 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
                            {**params, **batch.params()}, batch)
         counted += len(unsure)
     else:
-        for name in ("recount_ids", "anchor_ids", "anchor_ats"):
-            params.pop(name, None)
         await _run(ctx, f"{temp.format(STAGE)} {figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
                    params)
         counted = customers = await _count(ctx, STAGE)
@@ -296,6 +276,37 @@ WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap
                         rewritten=rewritten, took_ms=round((time.perf_counter() - started) * 1000)))
     await ctx.session.flush()
     return Rescored(scored=scored, recounted=counted, rewritten=rewritten, mode=mode)
+
+
+async def _to_count_afresh(ctx: ServiceContext, cfg: ChurnSettings, last: Run, params: dict[str, Any]) -> int | None:
+    """Which customers a run moving on from ``last`` counts afresh: the marked ones (already
+    in :data:`RECOUNT`), those whose rows no rescore has written since churn_0004 and, on
+    SQLite, those a rescore wrote after an event since the last run; on PostgreSQL these move
+    on from their own moment instead (see ``statements._moved_on``), given to the statements
+    as arrays in ``params``. How many are counted afresh, or None when more than
+    ``recount_above`` of the customers changed: everyone is counted afresh then (and no more
+    of these rows are read)."""
+    postgres = ctx.dialect == "postgresql"
+    cap = int(cfg.recount_above * last.customers)
+    marked = set(await ctx.session.scalars(text(f"SELECT cid FROM {RECOUNT}")))
+    later = list(await _run(ctx, """SELECT customer_id, figures_at FROM churn_scores
+WHERE figures_at IS NULL OR figures_at > :was_now LIMIT :cap""", {**params, "cap": cap + 1}))
+    anchored = [(c, at) for c, at in later if at is not None and postgres and c not in marked]
+    afresh = [c for c, at in later if (at is None or not postgres) and c not in marked]
+    await _recount_also(ctx, afresh)
+    counted = len(marked) + len(afresh)
+    if counted + len(anchored) > cap:
+        return None
+    if postgres:
+        params["recount_ids"] = [*marked, *afresh]
+        params["anchor_ids"], params["anchor_ats"] = [a[0] for a in anchored], [a[1] for a in anchored]
+    return counted
+
+
+async def _recount_also(ctx: ServiceContext, ids: list[int]) -> None:
+    if ids:
+        await ctx.session.execute(text(f"INSERT INTO {RECOUNT} (cid, mark_at) VALUES (:c, NULL)"),
+                                  [{"c": c} for c in ids])
 
 
 async def _lock(ctx: ServiceContext) -> None:
