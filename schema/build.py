@@ -12,13 +12,11 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import StrawberryObjectDefinition
@@ -27,7 +25,8 @@ from strawberry.types.field import StrawberryField
 from core.plugins import PluginManager
 from core.settings import Settings
 from schema.availability import UnavailableErrors
-from schema.limits import ComplexityLimiter, LimitMessages, TokenLimitedParser
+from schema.inputs import guard_fields
+from schema.limits import ComplexityLimiter, TokenLimitedParser, Validation, document_limits_rule
 from schema.messages import MessageMutations, MessageQuery
 from schema.mutations.admin import AdminMutations
 from schema.mutations.customers import CustomerMutations
@@ -125,6 +124,14 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
     return additions
 
 
+def _core_type_fields() -> list[StrawberryField]:
+    from schema.types import core as core_types_module
+    from schema.types.member import Member
+
+    classes = [getattr(core_types_module, n) for n in ("Customer", "Order", "Interaction", "Task", "StaffUser")]
+    return [f for cls in [*classes, Member] for f in _fields(cls)]
+
+
 def check_permissions(schema: TenureSchema) -> None:
     for root, cls in (("Query", Query), ("Mutation", Mutation), ("Subscription", Subscription)):
         for field in _fields(cls) + schema.additions.get(root, []):
@@ -141,17 +148,14 @@ def _unexpected(error: GraphQLError) -> bool:
 def build_schema(plugins: PluginManager, settings: Settings) -> TenureSchema:
     additions = collect_additions(plugins)
     audit_root_fields(_fields(Query) + additions.get("Query", []), _fields(Mutation) + additions.get("Mutation", []))
-    # The depth and alias rules are made once per schema: a rule class made per request
-    # (what the limiters do when built per request) never hits the validation cache,
-    # whose key holds the rule classes, so every request was validated afresh.
-    limit_rules = [*QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-                   *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules]
+    guard_fields([*_fields(Query), *_fields(Mutation), *_core_type_fields(),
+                  *(f for fields in additions.values() for f in fields)])
+    limit_rules: list[type[ASTValidationRule]] = [document_limits_rule(settings.max_depth, settings.max_aliases)]
     extensions: list[Any] = [
         lambda: AddValidationRules(limit_rules),
         lambda: TokenLimitedParser(settings.max_tokens),
-        ValidationCache,
+        lambda: Validation(settings.introspection),
         lambda: ComplexityLimiter(settings.max_complexity, settings.max_page_size),
-        lambda: LimitMessages(settings),
         UnavailableErrors,
     ]
     if not settings.introspection:
