@@ -38,6 +38,45 @@ def _upgrade(settings: Settings, plugins: Any, **options: Any) -> list[str]:
         raise click.ClickException(str(error)) from None
 
 
+async def _require_tables(db: Any) -> None:
+    from sqlalchemy import text
+
+    try:
+        async with db.reader() as session:
+            await session.execute(text("SELECT 1 FROM customers LIMIT 1"))
+    except Exception:
+        raise click.ClickException("the database has no tables yet: run `tenure migrate` first") from None
+
+
+class ImportProgress:
+    """Rows, rate and time left of an import: one line redrawn on a terminal, a line every
+    few seconds into a pipe or a log."""
+
+    def __init__(self, kind: str, out: Any, every: float = 5.0) -> None:
+        import time
+
+        self.kind, self.out, self.every = kind, out, every
+        self.started = self.shown = time.monotonic()
+        self.terminal = bool(getattr(out, "isatty", lambda: False)())
+
+    def __call__(self, rows: int, done: int, size: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if not self.terminal and now - self.shown < self.every and done < size:
+            return
+        self.shown = now
+        took = max(now - self.started, 1e-9)
+        left = (size - done) / (done / took) if done else 0.0
+        line = (f"importing {self.kind}: {rows:,} rows, {rows / took:,.0f} rows/s, "
+                f"{100 * done / max(size, 1):.0f}% of the file, about {left:,.0f} s left")
+        if self.terminal:
+            self.out.write(f"\r{line}\x1b[K" + ("\n" if done >= size else ""))
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
 def _logging(settings: Settings) -> None:
     """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
     from core.logging import configure
@@ -493,28 +532,31 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
     same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
     second run changes nothing. Exits 1 when rows were rejected."""
     from core.db import Database
-    from core.imports import ImportError_, import_rows, parse_mapping, read_rows, write_rejected
+    from core.imports import ImportError_, import_file, open_rows, parse_mapping, write_rejected
 
     settings = _settings()
     plugins = _plugins(settings)
     try:
-        rows, rejected, ignored = read_rows(file, kind, fmt, parse_mapping(mapping, kind))
+        stream = open_rows(file, kind, fmt, parse_mapping(mapping, kind))
     except ImportError_ as error:
         raise click.ClickException(str(error)) from None
 
-    async def run(update: Any) -> Any:
+    if settings.resolved_database_url.startswith("sqlite"):
+        _upgrade(settings, plugins)  # the embedded database migrates itself, as `tenure serve` does
+
+    async def run() -> Any:
         db = Database(settings.resolved_database_url)
         try:
-            return await import_rows(db, settings, plugins, kind, rows, identity_kind=identity_kind,
-                                     dry_run=dry_run, progress=update)
+            await _require_tables(db)
+            return await import_file(db, settings, plugins, stream, identity_kind=identity_kind, dry_run=dry_run,
+                                     progress=ImportProgress(kind, sys.stderr))
         finally:
             await db.dispose()
 
-    with click.progressbar(length=len(rows), label=f"importing {kind}", file=sys.stderr) as bar:
-        report = asyncio.run(run(bar.update))
-    report.rejected = sorted(rejected + report.rejected, key=lambda r: r.line)
-    report.rows += len(rejected)
-    report.ignored_columns = ignored
+    try:
+        report = asyncio.run(run())
+    except ImportError_ as error:
+        raise click.ClickException(str(error)) from None
     for line in report.lines():
         click.echo(line)
     for item in report.rejected[:20]:
@@ -523,7 +565,7 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
         click.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
     if report_path is not None and report.rejected:
         write_rejected(report_path, report.rejected)
-        click.echo(f"rejected rows written to {report_path}")
+        click.echo(f"rejected rows written to {report_path}, with their reasons: fix them there and import that file")
     if dry_run:
         click.echo("dry run: nothing was written")
     if report.rejected:

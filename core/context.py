@@ -24,6 +24,9 @@ class ServiceContext:
     settings: Settings
     plugins: PluginManager
     actor: str = "system"
+    #: The changes are history being loaded (an import of past orders): handlers record
+    #: them as of their own time and tell nobody (no message, survey, task or webhook).
+    history: bool = False
     #: Outbox rows written in this transaction, handed to the job runner after commit.
     enqueued: list[int] = field(default_factory=list)
     _subscriptions: list[Any] | None = None
@@ -35,11 +38,12 @@ class ServiceContext:
     def now(self) -> datetime:
         return clock.now()
 
-    async def emit(self, event: DomainEvent) -> None:
-        """Run the event's handlers in this transaction, then log and publish it."""
-        from core import events
+    async def emit(self, *events: DomainEvent) -> None:
+        """Run the events' handlers in this transaction, one batch per kind, then log and
+        publish them."""
+        from core import events as domain_events
 
-        await events.dispatch(self, event)
+        await domain_events.dispatch(self, events)
 
     async def publish(
         self,

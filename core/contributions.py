@@ -61,11 +61,20 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class EventHandler:
-    """Runs ``handle(ctx, event)`` for every ``event`` of that class, in the transaction."""
+    """Runs ``handle`` for the events of that class that a transaction raises, in it.
+
+    With ``batch=True``, ``handle(ctx, events)`` is called once with every such event of
+    the batch (one API order is a batch of one; an import hands over a thousand) and
+    should answer them set-based, in a few statements. Otherwise ``handle(ctx, event)`` is
+    called once per event.
+
+    .. versionadded:: 0.2  ``batch``.
+    """
 
     event: type[DomainEvent]
     handle: Callable[[ServiceContext, Any], Awaitable[None]]
     priority: int = 100
+    batch: bool = False
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,7 @@ async def finish(db: Database, settings: Settings, plugins: PluginManager) -> di
             # full rescore below covers them all, so they are closed as done, not run again.
             closed = await ctx.session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.job == "churn.rescore_customers", OutboxEntry.status == OutboxStatus.PENDING)
+                .where(OutboxEntry.job == "churn.rescore_marked", OutboxEntry.status == OutboxStatus.PENDING)
                 .values(status=OutboxStatus.DONE, completed_at=ctx.now(),
                         last_error="covered by the demo's full rescore")
                 .execution_options(synchronize_session=False))

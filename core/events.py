@@ -1,13 +1,16 @@
 """Domain events: what happened, raised by the services inside their transaction.
 
-Handlers (``tenure_event_handlers``) run first, in priority order, in the same
-transaction. Then the event is written to the event log, which is the ``events`` feed that
+Events travel in batches: a service raises every event of one change together (one API
+order is a batch of one; an import raises a thousand), and each handler
+(``tenure_event_handlers``) runs once per kind of event in the batch, in priority order, in
+the same transaction. Then the event is written to the event log, which is the ``events`` feed that
 partners catch up from, and a webhook delivery is queued for every subscriber to its type.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -188,19 +191,35 @@ def _order_data(order: Order) -> dict[str, Any]:
     }
 
 
-async def dispatch(ctx: ServiceContext, event: DomainEvent) -> None:
-    for handler in ctx.plugins.handlers_for(event):
-        await handler.handle(ctx, event)
-    await publish(
-        ctx,
-        type=event.type,
-        source="core",
-        customer_id=event.customer_id,
-        summary=event.summary(),
-        data=event.data(),
-        timeline=False,
-        occurred_at=None,
-    )
+async def dispatch(ctx: ServiceContext, events: Sequence[DomainEvent]) -> None:
+    """Hand ``events`` to their handlers, each kind as one batch in the order the kinds first
+    appear, then write them to the event log in one statement and queue their webhooks."""
+    by_type: dict[type[DomainEvent], list[DomainEvent]] = {}
+    for event in events:
+        by_type.setdefault(type(event), []).append(event)
+    for event_type, batch in by_type.items():
+        for handler in ctx.plugins.handlers_for(event_type):
+            if handler.batch:
+                await handler.handle(ctx, batch)
+            else:
+                for event in batch:
+                    await handler.handle(ctx, event)
+    await publish_many(ctx, [
+        Publication(type=e.type, source="core", customer_id=e.customer_id, summary=e.summary(), data=e.data())
+        for e in events])
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One event for the log: what :func:`publish_many` writes."""
+
+    type: str
+    source: str
+    customer_id: int | None
+    summary: str
+    data: dict[str, Any]
+    timeline: bool = False
+    occurred_at: datetime | None = None
 
 
 async def publish(
@@ -214,20 +233,41 @@ async def publish(
     timeline: bool,
     occurred_at: datetime | None,
 ) -> int:
+    return (await publish_many(ctx, [Publication(type, source, customer_id, summary, data, timeline, occurred_at)]))[0]
+
+
+async def publish_many(ctx: ServiceContext, publications: Sequence[Publication]) -> list[int]:
+    """Write ``publications`` to the event log (one statement) and queue a webhook delivery
+    for each subscriber to their types. A transaction replaying history (``ctx.history``)
+    writes the log and the timeline but queues no delivery: subscribers hear of an import
+    once, from its summary event. Returns the event ids, in order."""
+    if not publications:
+        return []
     # Changes made so far reach the database first, as they did when the event was an ORM
     # row: what follows in the transaction (counts, jobs, webhooks) reads them.
     await ctx.session.flush()
-    event_id: int = await _INSERT_EVENT.one(
-        ctx.session, type=type, source=source, customer_id=customer_id, summary=summary[:500], data=data,
-        on_timeline=timeline, occurred_at=occurred_at or ctx.now())
-    for subscription in await _subscriptions(ctx):
-        if subscribes(subscription.event_types, type):
-            await ctx.enqueue(
-                "core.deliver_webhook",
-                {"subscriptionId": subscription.id, "eventId": event_id},
-                dedupe_key=f"webhook:{subscription.id}:{event_id}",
-            )
-    return event_id
+    now = ctx.now()
+    rows = [{"type": p.type, "source": p.source, "customer_id": p.customer_id, "summary": p.summary[:500],
+             "data": p.data, "on_timeline": p.timeline, "occurred_at": p.occurred_at or now} for p in publications]
+    if len(rows) == 1:
+        ids = [int(await _INSERT_EVENT.one(ctx.session, **rows[0]))]
+    else:
+        result = await ctx.session.execute(
+            insert(Event).returning(Event.id, sort_by_parameter_order=True), rows)
+        ids = [int(i) for i in result.scalars()]
+    if ctx.history:
+        return ids
+    subscriptions = await _subscriptions(ctx)
+    if subscriptions:
+        for event_id, p in zip(ids, publications, strict=True):
+            for subscription in subscriptions:
+                if subscribes(subscription.event_types, p.type):
+                    await ctx.enqueue(
+                        "core.deliver_webhook",
+                        {"subscriptionId": subscription.id, "eventId": event_id},
+                        dedupe_key=f"webhook:{subscription.id}:{event_id}",
+                    )
+    return ids
 
 
 def subscribes(patterns: list[str], event_type: str) -> bool:

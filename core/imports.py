@@ -1,28 +1,37 @@
-"""``tenure import customers|orders|interactions FILE``: rows from CSV or JSON Lines through
-the core services, as if each came in through the API.
+"""``tenure import customers|orders|interactions FILE``: rows from CSV or JSON Lines, read
+as a stream (memory stays flat whatever the file's size) and written in batches.
 
-- Each row runs in its own savepoint (rows are committed in batches): a row the services
-  refuse is rolled back whole and reported with its line and reason; nothing is half-written.
-- Each row is claimed once with an idempotency record keyed by its content, so importing the
-  same file again changes nothing, and a run that stopped halfway resumes by skipping what
-  it already committed. A row whose content changed is a new row: it updates the customer.
+- Orders go set-based: a batch of rows is validated, then recorded by the same batched
+  path as the API's ``recordOrders`` (a few statements per batch, the plugins answering the
+  whole batch at once). They are history: points, expiry, tiers and churn figures count as
+  of each order's time, and nothing is sent for the past (no message, survey, task or
+  per-order webhook; subscribers get one ``import.completed`` event). A row of status
+  cancelled, refunded or partially_refunded (with ``refunded_amount``) is recorded, then
+  cancelled or refunded, as if both had come through the API.
+- Customers and interactions go row by row through the services, each in its own
+  savepoint, claimed once with an idempotency record keyed by its content.
+- Each batch commits on its own: a run that stopped (even killed) resumes by running the
+  same file again, and what was committed is found and skipped (orders by channel and
+  external id), so nothing is lost or doubled.
+- A refused row is reported with its line and reason, and written to the rejects file
+  with its own columns, to be fixed and fed back as it is.
 - The file must be UTF-8 (a byte-order mark is fine); anything else is refused before a row
   is read, saying where the first bad byte is.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import hashlib
-import io
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 
@@ -30,11 +39,12 @@ from core import idempotency
 from core.context import ServiceContext
 from core.db import Database
 from core.errors import UserError
-from core.models import CustomerIdentity
+from core.events import Publication, publish_many
+from core.models import CustomerIdentity, OrderStatus
 from core.plugins import PluginManager
 from core.services.customers import CustomerData, upsert_customer
 from core.services.interactions import log_interaction
-from core.services.orders import LineData, OrderData, record_order
+from core.services.orders import LineData, OrderData, cancel_order, record_orders, refund_order
 from core.settings import Settings
 
 KINDS = ("customers", "orders", "interactions")
@@ -43,7 +53,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "customers": ("external_id", "name", "email", "phone", "tags", "source_channel", "birthday", "locale",
                   "consent_email", "consent_sms", "consent_push"),
     "orders": ("customer_external_id", "customer_id", "channel", "external_id", "currency", "amount", "lines",
-               "placed_at", "status"),
+               "placed_at", "status", "refunded_amount"),
     "interactions": ("customer_external_id", "customer_id", "kind", "channel", "occurred_at", "summary",
                      "payload", "external_id"),
 }
@@ -53,7 +63,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "interactions": ("kind", "channel"),
 }
 LIST_SEPARATOR = ";"
-BATCH = 200
+BATCH = 1000
+#: Columns the rejects file adds to a refused row; a file fed back with them imports as usual.
+REJECTS_PREFIX = "rejected_"
 
 
 class ImportError_(ValueError):
@@ -64,6 +76,7 @@ class ImportError_(ValueError):
 class Rejected:
     line: int
     reason: str
+    source: dict[str, Any] = field(default_factory=dict, compare=False)  # the row as the file gave it
 
 
 @dataclass
@@ -91,17 +104,7 @@ class Row:
     line: int
     values: dict[str, Any]
     key: str  # content digest plus its occurrence, the row's idempotency key
-
-
-def decode(raw: bytes, path: Path) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ImportError_(
-            f"{path.name} is not UTF-8 (byte 0x{raw[error.start]:02x} on line {line}); convert it first, "
-            f"for example: iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}"
-        ) from None
+    source: dict[str, Any] = field(default_factory=dict, compare=False)  # the row as the file gave it
 
 
 def parse_mapping(pairs: tuple[str, ...] | list[str], kind: str) -> dict[str, str]:
@@ -129,51 +132,137 @@ def file_format(path: Path, given: str | None) -> str:
     raise ImportError_(f"{path.name}: cannot tell the format from the extension; pass --format csv or jsonl")
 
 
+@dataclass
+class RowStream:
+    """The rows of a file, read in batches as they are consumed. ``ignored`` and
+    ``bytes_read`` grow as the file is read; ``size`` is the file's size in bytes."""
+
+    path: Path
+    kind: str
+    fmt: str
+    mapping: dict[str, str]
+    size: int = 0
+    bytes_read: int = 0
+    ignored: list[str] = field(default_factory=list)
+    _targets: dict[str, str] = field(default_factory=dict)
+    _seen: Counter[str] = field(default_factory=Counter)
+
+    def _target(self, column: str) -> str | None:
+        """The field a column fills, or None for a column no field takes (reported once)."""
+        target = self._targets.get(column)
+        if target is None:
+            # "Name" and "Source Channel" need no --map; anything else unknown is reported, not guessed.
+            target = self.mapping.get(column) or column.strip().lower().replace(" ", "_")
+            self._targets[column] = target
+            if target not in FIELDS[self.kind] and not column.startswith(REJECTS_PREFIX):
+                self.ignored.append(column)
+        return target if target in FIELDS[self.kind] else None
+
+    def _lines(self, raw: BinaryIO) -> Iterator[str]:
+        first = True
+        for line in raw:
+            self.bytes_read += len(line)
+            text = line.decode("utf-8")
+            if first:
+                text, first = text.removeprefix("\ufeff"), False
+            yield text
+
+    def _records(self) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+        with self.path.open("rb") as raw:
+            if self.fmt == "csv":
+                reader = csv.DictReader(self._lines(raw))
+                for record in reader:
+                    if None in record:
+                        yield reader.line_num, Rejected(reader.line_num, "more values than columns in the header")
+                        continue
+                    yield reader.line_num, {k: v for k, v in record.items() if v not in (None, "")}
+                return
+            for number, line in enumerate(self._lines(raw), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield number, Rejected(number, f"not valid JSON: {error.msg}")
+                    continue
+                if not isinstance(value, dict):
+                    yield number, Rejected(number, "each line must be a JSON object")
+                    continue
+                yield number, {k: v for k, v in value.items() if v not in (None, "")}
+
+    def batches(self, size: int = BATCH) -> Iterator[tuple[list[Row], list[Rejected]]]:
+        """Batches of up to ``size`` rows (with the lines that could not be parsed among
+        them). The first batch is checked for the required fields before it is handed out."""
+        rows: list[Row] = []
+        bad: list[Rejected] = []
+        checked = False
+        for number, record in self._records():
+            if isinstance(record, Rejected):
+                bad.append(record)
+                continue
+            values = {target: v for k, v in record.items() if (target := self._target(k)) is not None}
+            digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
+            self._seen[digest] += 1
+            rows.append(Row(number, values, f"{digest}:{self._seen[digest]}", record))
+            if len(rows) >= size:
+                if not checked:
+                    self._check_required(rows)
+                    checked = True
+                yield rows, bad
+                rows, bad = [], []
+        if rows and not checked:
+            self._check_required(rows)
+        if rows or bad:
+            yield rows, bad
+
+    def _check_required(self, rows: list[Row]) -> None:
+        missing = [f for f in REQUIRED[self.kind] if all(f not in row.values for row in rows)]
+        if missing:
+            columns = list(self._targets)
+            raise ImportError_(f"{self.path.name}: no column gives {', '.join(missing)} (found: "
+                               f"{', '.join(columns)}); name the column with --map COLUMN=FIELD")
+
+
+def open_rows(path: Path, kind: str, fmt: str | None = None, mapping: dict[str, str] | None = None) -> RowStream:
+    """The file's rows as a :class:`RowStream`, after checking that the whole file is UTF-8
+    (a pass that keeps nothing)."""
+    _check_utf8(path)
+    return RowStream(path, kind, file_format(path, fmt), mapping or {}, size=path.stat().st_size)
+
+
+def _check_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = newlines = 0
+    with path.open("rb") as raw:
+        while chunk := raw.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                bad = chunk[error.start]
+                line = newlines + chunk[: error.start].count(b"\n") + 1
+                raise ImportError_(
+                    f"{path.name} is not UTF-8 (byte 0x{bad:02x} on line {line}); convert it first, "
+                    f"for example: iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}"
+                ) from None
+            offset += len(chunk)
+            newlines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ImportError_(f"{path.name} is not UTF-8 (it ends inside a character)") from None
+
+
 def read_rows(path: Path, kind: str, fmt: str | None = None, mapping: dict[str, str] | None = None,
               ) -> tuple[list[Row], list[Rejected], list[str]]:
-    """Every row of the file with its fields renamed, the lines that could not be parsed,
-    and the columns no field takes."""
-    text = decode(path.read_bytes(), path)
-    fmt = file_format(path, fmt)
-    mapping = mapping or {}
-    raw: list[tuple[int, dict[str, Any]]] = []
+    """Every row of the file at once (small files, tests): the rows with their fields
+    renamed, the lines that could not be parsed, and the columns no field takes."""
+    stream = open_rows(path, kind, fmt, mapping)
+    rows: list[Row] = []
     bad: list[Rejected] = []
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for record in reader:
-            if None in record:
-                bad.append(Rejected(reader.line_num, "more values than columns in the header"))
-                continue
-            raw.append((reader.line_num, {k: v for k, v in record.items() if v not in (None, "")}))
-    else:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                bad.append(Rejected(number, f"not valid JSON: {error.msg}"))
-                continue
-            if not isinstance(value, dict):
-                bad.append(Rejected(number, "each line must be a JSON object"))
-                continue
-            raw.append((number, {k: v for k, v in value.items() if v not in (None, "")}))
-    columns = list(dict.fromkeys(c for _, values in raw for c in values))
-    # "Name" and "Source Channel" need no --map; anything else unknown is reported, not guessed.
-    target = {c: mapping.get(c) or c.strip().lower().replace(" ", "_") for c in columns}
-    ignored = [c for c in columns if target[c] not in FIELDS[kind]]
-    renamed = [(line, {target[k]: v for k, v in values.items() if k not in ignored}) for line, values in raw]
-    missing = [f for f in REQUIRED[kind] if renamed and all(f not in v for _, v in renamed)]
-    if missing:
-        raise ImportError_(f"{path.name}: no column gives {', '.join(missing)} (found: {', '.join(columns)}); "
-                           "name the column with --map COLUMN=FIELD")
-    seen: Counter[str] = Counter()
-    rows = []
-    for number, values in renamed:
-        digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
-        seen[digest] += 1
-        rows.append(Row(number, values, f"{digest}:{seen[digest]}"))
-    return rows, bad, ignored
+    for batch, rejected in stream.batches():
+        rows += batch
+        bad += rejected
+    return rows, bad, stream.ignored
 
 
 # -- Values from text ------------------------------------------------------------------------
@@ -282,7 +371,7 @@ async def _customer(ctx: ServiceContext, row: dict[str, Any], identity_kind: str
     return {"customerId": customer.id, "created": created}
 
 
-async def _order(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:
+def _order_lines(row: dict[str, Any]) -> list[LineData]:
     lines = []
     for n, line in enumerate(_json_object(row, "lines") or []):
         if not isinstance(line, dict):
@@ -290,13 +379,77 @@ async def _order(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -
         lines.append(LineData(sku=str(line.get("sku", "")), quantity=_int(line, "quantity") or 0,
                               unit_price=_int(line, "unit_price") or 0, name=str(line.get("name", "")),
                               category=line.get("category")))
-    currency = str(row.get("currency") or ctx.settings.currency)
-    data = OrderData(customer_id=await _customer_id(ctx, row, identity_kind), channel=_required(row, "channel"),
-                     external_id=_required(row, "external_id"), currency=currency,
-                     amount=_int(row, "amount"), lines=lines, placed_at=_time(row, "placed_at"),
-                     status=str(row.get("status") or "paid"))
-    order, created = await record_order(ctx, data)
-    return {"orderId": order.id, "created": created}
+    return lines
+
+
+#: Statuses an imported order may end in, besides placed and paid: it is recorded, then this.
+AFTERWARDS = (OrderStatus.CANCELLED, OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED)
+
+
+@dataclass
+class _OrderRow:
+    row: Row
+    data: OrderData
+    then: str | None  # cancelled, refunded or partially_refunded
+    refunded: int | None
+
+
+def _order_row(row: Row, customer_id: int | None, identity_kind: str, default_currency: str) -> _OrderRow:
+    values = row.values
+    if customer_id is None:
+        if values.get("customer_id") is not None:
+            customer_id = _int(values, "customer_id") or 0
+        elif values.get("customer_external_id") is None:
+            raise UserError("give customer_external_id or customer_id", "customer_external_id", "required")
+        else:
+            raise UserError(f"no customer is known as {identity_kind} {values['customer_external_id']!r}; "
+                            "import customers first", "customer_external_id", "not_found")
+    status = str(values.get("status") or OrderStatus.PAID).strip().lower()
+    then = status if status in AFTERWARDS else None
+    refunded = _int(values, "refunded_amount")
+    amount = _int(values, "amount")
+    if refunded is not None and (refunded < 0 or (amount is not None and refunded > amount)):
+        raise UserError("must be between 0 and the amount", "refunded_amount", "invalid_amount")
+    if status == OrderStatus.PARTIALLY_REFUNDED and not refunded:
+        raise UserError("a partially refunded order needs refunded_amount", "refunded_amount", "required")
+    currency = str(values.get("currency") or default_currency)
+    data = OrderData(customer_id=customer_id, channel=_required(values, "channel"),
+                     external_id=_required(values, "external_id"), currency=currency, amount=amount,
+                     lines=_order_lines(values), placed_at=_time(values, "placed_at"),
+                     status=OrderStatus.PAID if then else status)
+    return _OrderRow(row, data, then, refunded)
+
+
+async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: str, report: ImportReport) -> None:
+    """A batch of order rows, set-based, as history (see the module notes)."""
+    externals = sorted({str(r.values["customer_external_id"]).strip() for r in rows
+                        if r.values.get("customer_id") is None and r.values.get("customer_external_id") is not None})
+    known: dict[str, int] = {}
+    for start in range(0, len(externals), 500):
+        known.update((value, int(customer_id)) for value, customer_id in await ctx.session.execute(
+            select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
+                CustomerIdentity.kind == identity_kind, CustomerIdentity.value.in_(externals[start:start + 500]))))
+    parsed: list[_OrderRow] = []
+    for row in rows:
+        external = row.values.get("customer_external_id")
+        try:
+            parsed.append(_order_row(row, known.get(str(external).strip()) if external is not None else None,
+                                     identity_kind, ctx.settings.currency))
+        except UserError as error:
+            report.rejected.append(Rejected(row.line, str(error), row.source))
+    outcomes = await record_orders(ctx, [p.data for p in parsed])
+    for item, outcome in zip(parsed, outcomes, strict=True):
+        if outcome.error is not None:
+            report.rejected.append(Rejected(item.row.line, str(outcome.error), item.row.source))
+        elif not outcome.created:
+            report.already_imported += 1
+        else:
+            report.created += 1
+            assert outcome.order is not None
+            if item.then == OrderStatus.CANCELLED:
+                await cancel_order(ctx, outcome.order.id)
+            elif item.then is not None:
+                await refund_order(ctx, outcome.order.id, item.refunded, None)
 
 
 async def _interaction(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:
@@ -307,65 +460,125 @@ async def _interaction(ctx: ServiceContext, row: dict[str, Any], identity_kind: 
     return {"interactionId": interaction.id, "created": created}
 
 
-HANDLERS = {"customers": _customer, "orders": _order, "interactions": _interaction}
+HANDLERS = {"customers": _customer, "interactions": _interaction}
 
 
 class _DryRun(Exception):
     """Rolls a dry run's savepoint back after the row went through."""
 
 
-async def import_rows(
-    db: Database,
-    settings: Settings,
-    plugins: PluginManager,
-    kind: str,
-    rows: list[Row],
-    *,
-    identity_kind: str = "external",
-    dry_run: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> ImportReport:
-    """Run ``rows`` through the services, each in its own savepoint; see the module notes."""
-    report = ImportReport(kind, rows=len(rows), dry_run=dry_run)
-    handler = HANDLERS[kind]
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start: start + BATCH]
-        async with db.transaction() as session:
-            for row in batch:
-                ctx = ServiceContext(session, settings, plugins, actor=f"import:{kind}")
-                outcome: dict[str, Any] = {}
-                try:
-                    async with session.begin_nested():
-                        result, ran = await idempotency.once(
-                            ctx, f"import.{kind}", row.key, row.values,
-                            functools.partial(handler, ctx, row.values, identity_kind))
-                        outcome = {"ran": ran, **result}
-                        if dry_run:
-                            raise _DryRun
-                except _DryRun:
-                    pass
-                except UserError as error:
-                    report.rejected.append(Rejected(row.line, str(error)))
-                    outcome = {}
-                except Exception as error:  # a plugin's handler failed: the row is rolled back, the run goes on
-                    report.rejected.append(Rejected(row.line, f"{type(error).__name__}: {error}"))
-                    outcome = {}
-                if outcome:
-                    if not outcome["ran"]:
-                        report.already_imported += 1
-                    elif outcome.get("created"):
-                        report.created += 1
-                    else:
-                        report.updated += 1
-                if progress is not None:
-                    progress(1)
-            if dry_run:
-                await session.rollback()
+#: ``progress(rows, bytes_read, size)`` after each batch.
+Progress = Callable[[int, int, int], None]
+
+
+async def import_file(db: Database, settings: Settings, plugins: PluginManager, stream: RowStream, *,
+                      identity_kind: str = "external", dry_run: bool = False,
+                      progress: Progress | None = None) -> ImportReport:
+    """Import a file's rows, batch by batch as they are read; see the module notes."""
+    report = ImportReport(stream.kind, dry_run=dry_run)
+    for rows, bad in stream.batches():
+        report.rows += len(rows) + len(bad)
+        report.rejected += bad
+        await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
+        if progress is not None:
+            progress(report.rows, stream.bytes_read, stream.size)
+    report.ignored_columns = list(stream.ignored)
+    await _completed(db, settings, plugins, report, stream.path.name)
     return report
 
 
+async def import_rows(db: Database, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row], *,
+                      identity_kind: str = "external", dry_run: bool = False,
+                      progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import rows already read (:func:`read_rows`), in batches; see the module notes."""
+    report = ImportReport(kind, rows=len(rows), dry_run=dry_run)
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start: start + BATCH]
+        await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
+        if progress is not None:
+            progress(len(batch))
+    await _completed(db, settings, plugins, report, None)
+    return report
+
+
+async def _import_batch(db: Database, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row],
+                        report: ImportReport, identity_kind: str, dry_run: bool) -> None:
+    if not rows:
+        return
+    async with db.transaction() as session:
+        if kind == "orders":
+            ctx = ServiceContext(session, settings, plugins, actor="import:orders", history=True)
+            await _import_orders(ctx, rows, identity_kind, report)
+        else:
+            await _import_one_by_one(session, settings, plugins, kind, rows, report, identity_kind, dry_run)
+        if dry_run:
+            await session.rollback()
+
+
+async def _import_one_by_one(session: Any, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row],
+                             report: ImportReport, identity_kind: str, dry_run: bool) -> None:
+    """Each row through the services in its own savepoint, claimed once by its content."""
+    handler = HANDLERS[kind]
+    for row in rows:
+        ctx = ServiceContext(session, settings, plugins, actor=f"import:{kind}")
+        outcome: dict[str, Any] = {}
+        try:
+            async with session.begin_nested():
+                result, ran = await idempotency.once(
+                    ctx, f"import.{kind}", row.key, row.values,
+                    functools.partial(handler, ctx, row.values, identity_kind))
+                outcome = {"ran": ran, **result}
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        except UserError as error:
+            report.rejected.append(Rejected(row.line, str(error), row.source))
+            outcome = {}
+        except Exception as error:  # a plugin's handler failed: the row is rolled back, the run goes on
+            report.rejected.append(Rejected(row.line, f"{type(error).__name__}: {error}", row.source))
+            outcome = {}
+        if outcome:
+            if not outcome["ran"]:
+                report.already_imported += 1
+            elif outcome.get("created"):
+                report.created += 1
+            else:
+                report.updated += 1
+
+
+async def _completed(db: Database, settings: Settings, plugins: PluginManager, report: ImportReport,
+                     file_name: str | None) -> None:
+    """Tell subscribers once that an import wrote something (``import.completed``)."""
+    if report.dry_run or not (report.created or report.updated):
+        return
+    async with db.transaction() as session:
+        ctx = ServiceContext(session, settings, plugins, actor=f"import:{report.kind}")
+        await publish_many(ctx, [Publication(
+            "import.completed", "core", None, f"imported {report.kind}: {report.lines()[0]}",
+            {"kind": report.kind, "file": file_name, "rows": report.rows, "created": report.created,
+             "updated": report.updated, "alreadyImported": report.already_imported,
+             "rejected": len(report.rejected)})])
+
+
 def write_rejected(path: Path, rejected: list[Rejected]) -> None:
+    """The refused rows with their own columns and two more, ``rejected_line`` and
+    ``rejected_reason``: fix them in place and import the file again (the two columns are
+    skipped). CSV or JSON Lines, by the extension."""
+    ordered = sorted(rejected, key=lambda r: r.line)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        with path.open("w", encoding="utf-8") as out:
+            for r in ordered:
+                out.write(json.dumps({**r.source, f"{REJECTS_PREFIX}line": r.line,
+                                      f"{REJECTS_PREFIX}reason": r.reason}, default=str) + "\n")
+        return
+    columns = list(dict.fromkeys(c for r in ordered for c in r.source))
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["line", "reason"])
-        writer.writerows((r.line, r.reason) for r in sorted(rejected, key=lambda r: r.line))
+        writer.writerow([*columns, f"{REJECTS_PREFIX}line", f"{REJECTS_PREFIX}reason"])
+        for r in ordered:
+            writer.writerow([_cell(r.source.get(c)) for c in columns] + [r.line, r.reason])
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)

@@ -138,8 +138,9 @@ class PluginManager:
         handlers = [h for _, hs in self._per_plugin("tenure_event_handlers") for h in hs]
         return sorted(handlers, key=lambda h: h.priority)
 
-    def handlers_for(self, event: DomainEvent) -> list[EventHandler]:
-        return [h for h in self._handlers if isinstance(event, h.event)]
+    def handlers_for(self, event_type: type[DomainEvent]) -> list[EventHandler]:
+        """The handlers of events of ``event_type``, in ascending priority."""
+        return [h for h in self._handlers if issubclass(event_type, h.event)]
 
     @cached_property
     def checks(self) -> list[tuple[str, InvariantCheck]]:

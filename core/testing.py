@@ -71,7 +71,9 @@ class TenureHarness:
         ``env`` adds settings by their variable names (a plugin's ``TENURE_<PLUGIN>_<FIELD>``).
         ``background`` runs queued work in the app, as ``tenure serve`` does; by default
         tests run it themselves (:meth:`run_jobs`)."""
-        env = {**(env or {}), "TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test"}
+        # Rescores after an event run as soon as the jobs do, not in a later window.
+        env = {"TENURE_CHURN_RESCORE_DELAY_SECONDS": "0", **(env or {}), "TENURE_DATABASE_URL": database_url,
+               "TENURE_ENVIRONMENT": "test"}
         if plugins is not None:
             env["TENURE_PLUGINS"] = ",".join(plugins) if plugins else ""
         base = Settings.from_env(env, env_file=None)

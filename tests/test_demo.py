@@ -89,7 +89,7 @@ async def test_with_the_retention_plugins_every_dashboard_chart_has_figures(
     async with make_tenure(plugins=RETENTION) as tenure:
         summary = await load_demo(tenure.db, tenure.settings, tenure.plugins, customers=80, batch=40)
         pending_rescores = await tenure.scalar(
-            "SELECT count(*) FROM outbox WHERE job = 'churn.rescore_customers' AND status = 'pending'")
+            "SELECT count(*) FROM outbox WHERE job = 'churn.rescore_marked' AND status = 'pending'")
         today = datetime.now(UTC).date()
         data = await tenure.ok(DASHBOARD, {"from": str(today - timedelta(days=330)), "to": str(today),
                                            "year": str(today - timedelta(days=365))})

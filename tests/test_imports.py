@@ -186,15 +186,23 @@ def test_cli_import_export_round_trip(tmp_path: Path, customers_csv: Path, datab
     assert result.exit_code == 1
     assert "5 rows read: 3 were new, 0 were updates, 0 already imported, 2 rejected" in result.stdout
     assert "importing customers" in result.stderr and "line 5: emails:" in result.stderr
-    assert report.read_text().splitlines() == ["line,reason", "4,name: must not be empty",
-                                               "5,emails: 'not-an-email' is not an email address"]
+    assert report.read_text().splitlines() == [
+        "Kundennr,E-Mail,Name,rejected_line,rejected_reason",
+        "C3,nobody@example.com,,4,name: must not be empty",
+        "C4,not-an-email,Bad Mail,5,emails: 'not-an-email' is not an email address"]
+    # The rejects file, fixed in place, imports as it is.
+    report.write_text(report.read_text().replace("C3,nobody@example.com,,", "C3,nobody@example.com,Nobody,")
+                      .replace("not-an-email,Bad Mail", "bad@example.com,Bad Mail"))
+    fixed = tenure(database_url, "import", "customers", str(report), "--map", MAPPING[0], "--map", MAPPING[1])
+    assert fixed.exit_code == 0, fixed.output
+    assert "2 rows read: 2 were new" in fixed.stdout and "ignored columns" not in fixed.stdout
 
     exported = tmp_path / "customers.jsonl"
     result = tenure(database_url, "export", "customers", str(exported))
-    assert result.exit_code == 0 and "3 customers written" in result.stdout
+    assert result.exit_code == 0 and "5 customers written" in result.stdout
     result = tenure(second, "import", "customers", str(exported))
     assert result.exit_code == 0, result.output
-    assert "3 were new" in result.stdout and "ignored columns" in result.stdout
+    assert "5 were new" in result.stdout and "ignored columns" in result.stdout
 
     def people(url: str) -> list[tuple[Any, ...]]:
         async def read() -> list[tuple[Any, ...]]:
@@ -208,7 +216,7 @@ def test_cli_import_export_round_trip(tmp_path: Path, customers_csv: Path, datab
         return asyncio.run(read())
 
     assert people(second) == people(database_url)
-    assert len(people(second)) == 3
+    assert len(people(second)) == 5
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"external_id,name\nX1,Jos\xe9\n")
     refused = tenure(second, "import", "customers", str(latin))

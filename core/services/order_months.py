@@ -256,3 +256,16 @@ def _problem(row: Any) -> str:
         return f"customer {cid}, {when}: the orders say {show(want)} but the rollup has no row (run " \
                "`tenure retention rebuild`)"
     return f"customer {cid}, {when}: the rollup says {show(have)}; the orders say {show(want)}"
+
+
+async def rebuild_customers(ctx: ServiceContext, customer_ids: list[int]) -> None:
+    """Rebuild the months of many customers from their orders: two statements for a batch
+    (the order service's rows locks are held already)."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        marks = ", ".join(f":c{n}" for n in range(len(part)))
+        params = {f"c{n}": cid for n, cid in enumerate(part)}
+        await ctx.session.execute(text(f"DELETE FROM {TABLE} WHERE customer_id IN ({marks})"), params)
+        await ctx.session.execute(
+            text(f"INSERT INTO {TABLE} ({COLUMNS}) {months_sql(ctx.dialect, f'customer_id IN ({marks})')}"), params)

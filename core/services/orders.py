@@ -1,15 +1,17 @@
-"""Orders: recording (once per channel and external id), cancelling and refunding, and
-keeping the customer's order figures current in the same transaction."""
+"""Orders: recording (once per channel and external id, one at a time or in batches),
+cancelling and refunding, and keeping the customer's order figures current in the same
+transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from core import idempotency
 from core import validation as v
@@ -17,6 +19,7 @@ from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from core.models import Customer, Order, OrderLine, OrderStatus
+from core.reads import Write
 from core.services import order_months
 from core.services.customers import refresh_order_figures
 
@@ -60,9 +63,32 @@ def _clean_lines(lines: list[LineData]) -> list[OrderLine]:
     return out
 
 
-async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, bool]:
-    """Record an order once. The same channel and external id again returns the order
-    already recorded (``False``), or refuses if the amount or customer differ."""
+@dataclass
+class _Clean:
+    """An order that passed every check on its own, ready to be written."""
+
+    n: int
+    customer_id: int
+    channel: str
+    external_id: str
+    currency: str
+    amount: int
+    status: str
+    placed_at: datetime
+    lines: list[OrderLine]
+
+
+@dataclass
+class Outcome:
+    """What became of one order of a batch: the order (new, or recorded before) or the
+    business error that refused it."""
+
+    order: Order | None = None
+    created: bool = False
+    error: UserError | None = None
+
+
+def _clean(ctx: ServiceContext, n: int, data: OrderData) -> _Clean:
     channel = v.text(data.channel, "channel", max_length=50).lower()
     external_id = v.text(data.external_id, "externalId", max_length=200)
     currency = v.currency(data.currency, ctx.settings.currency)
@@ -75,44 +101,179 @@ async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, boo
     placed_at = v.aware(data.placed_at, "placedAt") if data.placed_at else ctx.now()
     if placed_at > ctx.now():
         raise UserError("must not be in the future", "placedAt", "invalid_time")
-    # The customer's row lock comes first: the same order sent twice at once then queues
-    # here, and the second sees the first's order below instead of colliding with it.
-    customer = await ctx.session.get(Customer, data.customer_id, with_for_update=ctx.dialect == "postgresql")
-    existing = await ctx.session.scalar(
-        select(Order).where(Order.channel == channel, Order.external_id == external_id)
-        .options(selectinload(Order.lines)).execution_options(populate_existing=True)
-    )
-    if existing is not None:
-        if existing.customer_id != data.customer_id or existing.amount != amount:
-            raise Conflict(
-                f"order {external_id!r} from {channel} was already recorded with another "
-                "customer or amount", "externalId",
-            )
-        return existing, False
-    if customer is None:
-        raise NotFound("customer", data.customer_id, "customerId")
-    now = ctx.now()
-    order = Order(customer_id=customer.id, channel=channel, external_id=external_id,
-                  currency=currency, amount=amount, refunded_amount=0, status=data.status,
-                  placed_at=placed_at, created_at=now, updated_at=now, lines=lines)
-    try:
-        async with ctx.session.begin_nested():
-            ctx.session.add(order)
-            await ctx.session.flush()
-    except IntegrityError:
-        # Recorded at this moment for another customer (whose lock we do not hold).
-        raise Conflict(f"order {external_id!r} from {channel} was already recorded with another customer",
-                       "externalId") from None
-    await order_months.keep(ctx, customer, order)
-    customer.order_count += 1
-    customer.total_spent += amount
-    if customer.first_order_at is None or placed_at < customer.first_order_at:
-        customer.first_order_at = placed_at
-    if customer.last_order_at is None or placed_at > customer.last_order_at:
-        customer.last_order_at = placed_at
-    await ctx.session.flush()
-    await ctx.emit(OrderRecorded(order))
-    return order, True
+    return _Clean(n, data.customer_id, channel, external_id, currency, amount, data.status, placed_at, lines)
+
+
+async def record_order(ctx: ServiceContext, data: OrderData) -> tuple[Order, bool]:
+    """Record an order once. The same channel and external id again returns the order
+    already recorded (``False``), or refuses if the amount or customer differ."""
+    (outcome,) = await record_orders(ctx, [data])
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.order is not None
+    return outcome.order, outcome.created
+
+
+async def record_orders(ctx: ServiceContext, batch: Sequence[OrderData]) -> list[Outcome]:
+    """Record a batch of orders set-based, each once (by channel and external id), with an
+    outcome per order in the order given: a refused order does not stop the others.
+
+    The orders are written in rounds that hold at most one order per customer, in the
+    order given; each round takes a few statements whatever its size, and its
+    ``OrderRecorded`` events reach the plugins as one batch. A customer's second order in
+    the batch is so written after the plugins answered the first, exactly as if the orders
+    had come one by one.
+    """
+    outcomes = [Outcome() for _ in batch]
+    clean: list[_Clean] = []
+    for n, data in enumerate(batch):
+        try:
+            clean.append(_clean(ctx, n, data))
+        except UserError as error:
+            outcomes[n].error = error
+    if not clean:
+        return outcomes
+    session = ctx.session
+    # Customers' row locks come first, in id order: the same order sent twice at once then
+    # queues here, and the second sees the first's order below instead of colliding with it.
+    customer_ids = sorted({c.customer_id for c in clean})
+    customers: dict[int, Customer] = {}
+    for part in _chunks(customer_ids):
+        query = select(Customer).where(Customer.id.in_(part)).order_by(Customer.id)
+        if ctx.dialect == "postgresql":
+            query = query.with_for_update()
+        customers.update((c.id, c) for c in await session.scalars(query.execution_options(populate_existing=True)))
+    known = await _recorded_already(ctx, [(c.channel, c.external_id) for c in clean])
+    new: list[_Clean] = []
+    first: dict[tuple[str, str], _Clean] = {}  # the batch's own first occurrence of each order
+    repeats: list[tuple[_Clean, _Clean]] = []
+    for c in clean:
+        key = (c.channel, c.external_id)
+        existing = known.get(key)
+        earlier = first.get(key)
+        reference: Order | _Clean | None = existing if existing is not None else earlier
+        if reference is not None:
+            if reference.customer_id != c.customer_id or reference.amount != c.amount:
+                outcomes[c.n].error = Conflict(
+                    f"order {c.external_id!r} from {c.channel} was already recorded with another "
+                    "customer or amount", "externalId")
+            elif existing is not None:
+                outcomes[c.n].order = existing
+            elif earlier is not None:
+                repeats.append((c, earlier))
+            continue
+        if c.customer_id not in customers:
+            outcomes[c.n].error = NotFound("customer", c.customer_id, "customerId")
+            continue
+        first[key] = c
+        new.append(c)
+    for round_ in _rounds(new):
+        try:
+            async with session.begin_nested():
+                orders = await _write_round(ctx, round_, customers)
+        except IntegrityError:
+            # An order of the round was recorded at this moment by another writer: the
+            # round goes again one by one, each order then finding that one.
+            for c in round_:
+                if len(round_) == 1:
+                    outcomes[c.n].error = Conflict(
+                        f"order {c.external_id!r} from {c.channel} was already recorded with another customer",
+                        "externalId")
+                else:
+                    (outcomes[c.n],) = await record_orders(ctx, [batch[c.n]])
+            continue
+        for c, order in zip(round_, orders, strict=True):
+            outcomes[c.n].order, outcomes[c.n].created = order, True
+        await ctx.emit(*(OrderRecorded(order) for order in orders))
+    for repeat, earlier in repeats:
+        outcomes[repeat.n].order = outcomes[earlier.n].order
+        outcomes[repeat.n].error = outcomes[earlier.n].error
+    return outcomes
+
+
+def _rounds(orders: list[_Clean]) -> list[list[_Clean]]:
+    """``orders`` split into rounds of at most one order per customer, each customer's
+    orders in the order given."""
+    rounds: list[list[_Clean]] = []
+    seen: dict[int, int] = {}
+    for c in orders:
+        k = seen.get(c.customer_id, -1) + 1
+        seen[c.customer_id] = k
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(c)
+    return rounds
+
+
+async def _recorded_already(ctx: ServiceContext, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Order]:
+    found: dict[tuple[str, str], Order] = {}
+    for part in _chunks(sorted(set(keys))):
+        query = (select(Order).where(tuple_(Order.channel, Order.external_id).in_(part))
+                 .options(selectinload(Order.lines)).execution_options(populate_existing=True))
+        found.update(((o.channel, o.external_id), o) for o in await ctx.session.scalars(query))
+    return found
+
+
+async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dict[int, Customer]) -> list[Order]:
+    """Insert one round's orders and lines (a statement each), keep the order months, and
+    move the customers' figures on."""
+    session, now = ctx.session, ctx.now()
+    order_rows = [{"customer_id": c.customer_id, "channel": c.channel, "external_id": c.external_id,
+                   "currency": c.currency, "amount": c.amount, "refunded_amount": 0, "status": c.status,
+                   "placed_at": c.placed_at, "created_at": now, "updated_at": now} for c in round_]
+    if len(order_rows) == 1:
+        ids = [await _INSERT_ORDER.one(session, **order_rows[0])]
+    else:
+        ids = list(await session.scalars(
+            insert(Order).returning(Order.id, sort_by_parameter_order=True), order_rows))
+    line_rows = [{"order_id": order_id, "sku": line.sku, "name": line.name, "category": line.category,
+                  "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount}
+                 for order_id, c in zip(ids, round_, strict=True) for line in c.lines]
+    if line_rows:
+        line_ids = list(await session.scalars(
+            insert(OrderLine).returning(OrderLine.id, sort_by_parameter_order=True), line_rows))
+        for line_id, row in zip(line_ids, line_rows, strict=True):
+            row["id"] = line_id
+    lines_of: dict[int, list[OrderLine]] = {}
+    for row in line_rows:
+        lines_of.setdefault(row["order_id"], []).append(_attached(session, OrderLine(**row)))
+    orders = []
+    for order_id, row in zip(ids, order_rows, strict=True):
+        order = Order(id=order_id, **row)
+        order.lines = lines_of.get(order_id, [])
+        orders.append(_attached(session, order))
+    if len(orders) == 1:
+        await order_months.keep(ctx, customers[orders[0].customer_id], orders[0])
+    else:
+        await order_months.rebuild_customers(ctx, [o.customer_id for o in orders])
+    for order in orders:
+        customer = customers[order.customer_id]
+        customer.order_count += 1
+        customer.total_spent += order.amount
+        if customer.first_order_at is None or order.placed_at < customer.first_order_at:
+            customer.first_order_at = order.placed_at
+        if customer.last_order_at is None or order.placed_at > customer.last_order_at:
+            customer.last_order_at = order.placed_at
+    await session.flush()
+    return orders
+
+
+def _attached(session: Any, instance: Any) -> Any:
+    """``instance``, written by a Core statement, made a persistent object of the session
+    (loaded as it was written), so relations and later changes work as for any other."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
+    return [values[n:n + size] for n in range(0, len(values), size)]
+
+
+_INSERT_ORDER = Write(lambda _keys: insert(Order).values(
+    {name: bindparam(name) for name in ("customer_id", "channel", "external_id", "currency", "amount",
+                                         "refunded_amount", "status", "placed_at", "created_at", "updated_at")}
+).returning(Order.id))
 
 
 async def _load(ctx: ServiceContext, order_id: int) -> Order:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import validation as v
@@ -16,7 +16,7 @@ from core.context import ServiceContext
 from core.db import insert_ignoring_conflicts
 from core.errors import NotFound, UserError
 from core.events import TaskCompleted, TaskCreated
-from core.models import Customer, Event, StaffUser, Task, TaskStatus
+from core.models import Customer, StaffUser, Task, TaskStatus
 
 
 async def open_task(
@@ -116,36 +116,11 @@ async def open_tasks(ctx: ServiceContext, tasks: Sequence[NewTask], *, source: s
         found.update(new_ids)
         # Causes a concurrent transaction opened between our read and our insert.
         found.update(await _open_for_causes(ctx, source, [k for k in keys if k not in found]))
-    if created and ctx.plugins.handlers_for(TaskCreated(created[0])):
-        for task in await ctx.session.scalars(select(Task).where(Task.id.in_([t.id for t in created]))):
-            await ctx.emit(TaskCreated(task))
-    elif created:
-        await publish_many(ctx, [{"type": TaskCreated.type, "source": "core", "customer_id": task.customer_id,
-                                  "summary": event.summary(), "data": event.data()}
-                                 for task in created for event in (TaskCreated(task),)])
+    if created and ctx.plugins.handlers_for(TaskCreated):
+        # Handlers get tasks of this session; the event log needs only their fields.
+        created = list(await ctx.session.scalars(select(Task).where(Task.id.in_([t.id for t in created]))))
+    await ctx.emit(*(TaskCreated(task) for task in created))
     return found
-
-
-async def publish_many(ctx: ServiceContext, entries: Sequence[dict[str, Any]], *, timeline: bool = False) -> list[int]:
-    """:meth:`ServiceContext.publish` for many events in one statement (no event handlers run,
-    as with ``publish``): each entry has ``type``, ``source``, ``customer_id``, ``summary``
-    and ``data``; on the customers' timelines when ``timeline``. Webhook subscribers to a
-    type get each event after commit. Returns the event ids in the order given."""
-    from core.events import _subscriptions, subscribes
-
-    if not entries:
-        return []
-    now = ctx.now()
-    rows = [{"type": e["type"], "source": e["source"], "customer_id": e.get("customer_id"),
-             "summary": str(e.get("summary", ""))[:500], "data": e.get("data") or {}, "on_timeline": timeline,
-             "occurred_at": now} for e in entries]
-    ids = list(await ctx.session.scalars(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows))
-    for subscription in await _subscriptions(ctx):
-        for event_id, row in zip(ids, rows, strict=True):
-            if subscribes(subscription.event_types, row["type"]):
-                await ctx.enqueue("core.deliver_webhook", {"subscriptionId": subscription.id, "eventId": event_id},
-                                  dedupe_key=f"webhook:{subscription.id}:{event_id}")
-    return ids
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:

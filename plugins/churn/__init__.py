@@ -4,7 +4,8 @@ report of who came back. Rescoring is set-based SQL in batches (see :mod:`plugin
 
 Event handlers run at priority 300, after loyalty and tiers: an order resolves the
 customer's open warning in the order's transaction; every order, cancellation, refund,
-interaction and merge marks the customer for a fresh count and queues their rescore.
+interaction and merge marks the customer for a fresh count, and one coalescing job
+(``churn.rescore_marked``) rescores the marked customers a few seconds later.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def tenure_jobs() -> list[JobSpec]:
 @hookimpl
 def tenure_event_handlers() -> list[EventHandler]:
     return [
-        EventHandler(OrderRecorded, service.on_order_recorded, priority=PRIORITY),
-        EventHandler(OrderCancelled, service.on_order_cancelled, priority=PRIORITY),
-        EventHandler(OrderRefunded, service.on_order_refunded, priority=PRIORITY),
-        EventHandler(InteractionLogged, service.on_interaction, priority=PRIORITY),
+        EventHandler(OrderRecorded, service.on_orders_recorded, priority=PRIORITY, batch=True),
+        EventHandler(OrderCancelled, service.on_orders_changed, priority=PRIORITY, batch=True),
+        EventHandler(OrderRefunded, service.on_orders_changed, priority=PRIORITY, batch=True),
+        EventHandler(InteractionLogged, service.on_interactions, priority=PRIORITY, batch=True),
         EventHandler(CustomersMerged, service.on_customers_merged, priority=PRIORITY),
     ]
 

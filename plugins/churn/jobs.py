@@ -4,6 +4,7 @@ opens once per episode and its task once per cause."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.context import ServiceContext
@@ -33,6 +34,10 @@ async def rescore_customers(ctx: ServiceContext, payload: dict[str, Any]) -> Non
     await service.rescore(ctx, [int(i) for i in payload.get("customerIds", [])])
 
 
+async def rescore_marked(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    await service.rescore_marked(ctx, datetime.fromisoformat(payload["since"]))
+
+
 def jobs(cfg: ChurnSettings) -> list[JobSpec]:
     return [
         JobSpec("churn.rescore", rescore_everyone, schedule=cfg.rescore_schedule,
@@ -40,5 +45,7 @@ def jobs(cfg: ChurnSettings) -> list[JobSpec]:
         JobSpec("churn.follow_up", follow_up,
                 description="Open the follow-up task (and win-back) of new warnings, a batch at a time"),
         JobSpec("churn.rescore_customers", rescore_customers,
-                description="Rescore the customers an event touched"),
+                description="Rescore the customers named in the job"),
+        JobSpec("churn.rescore_marked", rescore_marked,
+                description="Rescore the customers whose orders or interactions changed in the last few seconds"),
     ]

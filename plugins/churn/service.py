@@ -12,16 +12,25 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, text, update
 
+from core.clock import as_utc
 from core.context import ServiceContext
 from core.db import UTCDateTime
 from core.errors import NotFound, UserError
-from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
-from core.services.tasks import NewTask, open_tasks, publish_many
+from core.events import (
+    CustomersMerged,
+    InteractionLogged,
+    OrderCancelled,
+    OrderRecorded,
+    OrderRefunded,
+    Publication,
+    publish_many,
+)
+from core.services.tasks import NewTask, open_tasks
 from plugins.churn import scoring
 from plugins.churn.models import Score, Segment, Warning
 from plugins.churn.rules import BIT, effective_rules
@@ -165,10 +174,10 @@ async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit
         {"id": warning_id, "reasons": said[warning_id], "followed_up": True,
          "task_id": tasks[f"{customer_id}:{warning_id}"]} for warning_id, customer_id, _, _ in rows])
     await publish_many(ctx, [
-        {"type": "churn.warned", "source": "churn", "customer_id": customer_id,
-         "summary": f"churn risk {level}: {summary[warning_id]}",
-         "data": {"customerId": customer_id, "score": score.health, "level": level, "reasons": said[warning_id]}}
-        for warning_id, customer_id, level, score in rows], timeline=True)
+        Publication("churn.warned", "churn", customer_id, f"churn risk {level}: {summary[warning_id]}",
+                    {"customerId": customer_id, "score": score.health, "level": level, "reasons": said[warning_id]},
+                    timeline=True)
+        for warning_id, customer_id, level, score in rows])
     if cfg.win_back:
         for warning_id, customer_id, _, score in rows:
             for answer in ctx.plugins.hook.churn_win_back(ctx=ctx, customer_id=customer_id, score=score.health,
@@ -178,43 +187,74 @@ async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit
     return len(rows)
 
 
-async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
-    """The customer came back: their open warning resolves at once; the rescore follows."""
-    customer_id = event.order.customer_id
-    result = await ctx.session.execute(
-        update(Warning).where(Warning.customer_id == customer_id, Warning.status == "open",
-                              Warning.since <= event.order.placed_at)
-        .values(status="resolved", resolved_at=ctx.now(), came_back=True)
-        .execution_options(synchronize_session=False))
-    if getattr(result, "rowcount", 0):
-        await ctx.publish("churn.came_back", source="churn", customer_id=customer_id,
-                          summary="came back after a churn warning", data={"customerId": customer_id},
-                          timeline=True)
-    await _enqueue_rescore(ctx, customer_id, f"order:{event.order.id}")
+async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
+    """The customers came back: their open warnings resolve at once (one statement for the
+    batch); their rescore follows."""
+    placed = {e.order.customer_id: e.order.placed_at for e in events}  # one order per customer in a batch
+    came_back = {"status": "resolved", "resolved_at": ctx.now(), "came_back": True}
+    if len(placed) == 1:
+        ((customer_id, placed_at),) = placed.items()
+        result = await ctx.session.execute(
+            update(Warning).where(Warning.customer_id == customer_id, Warning.status == "open",
+                                  Warning.since <= placed_at)
+            .values(came_back).returning(Warning.customer_id).execution_options(synchronize_session=False))
+        resolved = list(result.scalars())
+    else:
+        open_warnings = (await ctx.session.execute(select(Warning.id, Warning.customer_id, Warning.since).where(
+            Warning.customer_id.in_(list(placed)), Warning.status == "open"))).all()
+        ending = {i: customer_id for i, customer_id, since in open_warnings if as_utc(since) <= placed[customer_id]}
+        if ending:
+            await ctx.session.execute(update(Warning).where(Warning.id.in_(list(ending))).values(came_back)
+                                      .execution_options(synchronize_session=False))
+        resolved = list(ending.values())
+    if resolved:
+        await publish_many(ctx, [
+            Publication("churn.came_back", "churn", customer_id, "came back after a churn warning",
+                        {"customerId": customer_id}, timeline=True) for customer_id in resolved])
+    await mark_for_rescore(ctx, list(placed))
 
 
-async def on_order_cancelled(ctx: ServiceContext, event: OrderCancelled) -> None:
-    await _enqueue_rescore(ctx, event.order.customer_id, f"cancel:{event.order.id}")
+async def on_orders_changed(ctx: ServiceContext, events: list[OrderCancelled] | list[OrderRefunded]) -> None:
+    """A cancellation or refund lowers the customer's spend in the window (the monetary score)."""
+    await mark_for_rescore(ctx, [e.order.customer_id for e in events])
 
 
-async def on_order_refunded(ctx: ServiceContext, event: OrderRefunded) -> None:
-    """A refund lowers the customer's spend in the window (the monetary score)."""
-    await _enqueue_rescore(ctx, event.order.customer_id, f"refund:{event.order.id}:{event.order.refunded_amount}")
+async def on_interactions(ctx: ServiceContext, events: list[InteractionLogged]) -> None:
+    await mark_for_rescore(ctx, [e.interaction.customer_id for e in events])
 
 
-async def on_interaction(ctx: ServiceContext, event: InteractionLogged) -> None:
-    await _enqueue_rescore(ctx, event.interaction.customer_id, f"interaction:{event.interaction.id}")
-
-
-async def _enqueue_rescore(ctx: ServiceContext, customer_id: int, cause: str) -> None:
-    """Mark the customer (the next full rescore counts their figures afresh, should this job
-    be late or lost) and queue their rescore: one job per event (the dedupe key makes a
-    redelivered event rescore once)."""
+async def mark_for_rescore(ctx: ServiceContext, customer_ids: list[int]) -> None:
+    """Mark the customers (one statement for the batch) and make sure a rescore of the
+    marked customers is queued: one job per ``rescore_delay_seconds`` window, however many
+    orders arrive in it, so a burst of orders for one customer costs one rescore. Should
+    that job be late or lost, the next full rescore counts the marked customers afresh."""
+    if not customer_ids:
+        return
+    now = ctx.now()
     await ctx.session.execute(
         text("INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at) "
              "ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at")
-        .bindparams(bindparam("at", type_=UTCDateTime())), {"c": customer_id, "at": ctx.now()})
-    await ctx.enqueue("churn.rescore_customers", {"customerIds": [customer_id]}, dedupe_key=f"churn:rescore:{cause}")
+        .bindparams(bindparam("at", type_=UTCDateTime())),
+        [{"c": customer_id, "at": now} for customer_id in sorted(set(customer_ids))])
+    delay = churn_settings(ctx).rescore_delay_seconds
+    if delay <= 0:
+        await ctx.enqueue("churn.rescore_marked", {"since": now.isoformat()})
+        return
+    window = int(now.timestamp()) // delay
+    since = datetime.fromtimestamp(window * delay, UTC)
+    await ctx.enqueue("churn.rescore_marked", {"since": since.isoformat()}, dedupe_key=f"churn:rescore_marked:{window}",
+                      delay=since + timedelta(seconds=delay) - now)
+
+
+async def rescore_marked(ctx: ServiceContext, since: datetime) -> int:
+    """Rescore the customers marked since ``since`` (a job's window), set-based in batches;
+    returns how many."""
+    ids = [int(i) for i in await ctx.session.scalars(
+        text("SELECT customer_id FROM churn_stale WHERE marked_at >= :since ORDER BY customer_id")
+        .bindparams(bindparam("since", type_=UTCDateTime())), {"since": since})]
+    for start in range(0, len(ids), 1000):
+        await rescore(ctx, ids[start:start + 1000])
+    return len(ids)
 
 
 async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> None:
@@ -233,7 +273,7 @@ async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> No
     if merged_score is not None:
         await ctx.session.delete(merged_score)
     await ctx.session.flush()
-    await _enqueue_rescore(ctx, survivor, f"merge:{survivor}:{merged}")
+    await mark_for_rescore(ctx, [survivor])
 
 
 # -- Saved segments -----------------------------------------------------------------------------

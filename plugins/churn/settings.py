@@ -69,6 +69,9 @@ class ChurnSettings:
     #: Offer a win-back action (the ``churn_win_back`` hook) when a warning is raised.
     win_back: bool = False
     rescore_schedule: str = "30 3 * * *"
+    #: Orders, refunds and interactions mark their customers; one job rescores the customers
+    #: marked in each window of this many seconds (0: at once, a job per change).
+    rescore_delay_seconds: int = 5
 
     def check(self) -> None:
         if not 0 <= self.high_risk_below <= self.threshold <= 100:

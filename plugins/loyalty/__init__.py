@@ -55,7 +55,7 @@ def tenure_jobs() -> list[JobSpec]:
 @hookimpl
 def tenure_event_handlers() -> list[EventHandler]:
     return [
-        EventHandler(OrderRecorded, service.on_order_recorded, priority=EARN_PRIORITY),
+        EventHandler(OrderRecorded, service.on_orders_recorded, priority=EARN_PRIORITY, batch=True),
         EventHandler(OrderRefunded, service.on_order_refunded, priority=EARN_PRIORITY),
         EventHandler(OrderCancelled, service.on_order_cancelled, priority=EARN_PRIORITY),
         EventHandler(CustomersMerged, service.on_customers_merged, priority=EARN_PRIORITY),

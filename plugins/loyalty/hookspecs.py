@@ -34,6 +34,16 @@ def loyalty_points_multiplier(ctx: ServiceContext, customer_id: int) -> Awaitabl
 
 
 @hookspec
+def loyalty_points_multipliers(ctx: ServiceContext, customer_ids: list[int]) -> Awaitable[dict[int, Multiplier]]:  # type: ignore[empty-body]
+    """:func:`loyalty_points_multiplier` for a batch of orders (at most one per customer),
+    answered for every customer at once: an awaitable of the multiplier of each customer
+    that has one. The tiers plugin answers with the members' tier benefits in one read.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
 def loyalty_points_earned(ctx: ServiceContext, customer_id: int) -> Awaitable[None]:  # type: ignore[empty-body]
     """Called after qualifying points were credited to a customer, in the same transaction,
     so that rules based on points earned (a tier qualified by points) can act at once."""

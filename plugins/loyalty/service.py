@@ -17,7 +17,7 @@ from core import idempotency
 from core import validation as v
 from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
-from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded
+from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded, Publication, publish_many
 from core.models import Customer, CustomerTag, OrderStatus
 from plugins.loyalty import ledger
 from plugins.loyalty.hookspecs import Multiplier
@@ -33,13 +33,19 @@ async def _customer(ctx: ServiceContext, customer_id: int, field: str = "custome
     return customer
 
 
-async def hook_multipliers(ctx: ServiceContext, customer_id: int) -> list[Multiplier]:
-    """What other plugins (tiers) multiply this customer's points by."""
-    found = []
-    for answer in ctx.plugins.hook.loyalty_points_multiplier(ctx=ctx, customer_id=customer_id):
-        value = await answer if inspect.isawaitable(answer) else answer
-        if value is not None:
-            found.append(value)
+async def hook_multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, list[Multiplier]]:
+    """What other plugins (tiers) multiply each customer's points by: the batch hook once,
+    and the one-customer hook of plugins that offer only that."""
+    found: dict[int, list[Multiplier]] = {customer_id: [] for customer_id in customer_ids}
+    for answer in ctx.plugins.hook.loyalty_points_multipliers(ctx=ctx, customer_ids=customer_ids):
+        for customer_id, multiplier in (await answer if inspect.isawaitable(answer) else answer).items():
+            found[customer_id].append(multiplier)
+    if ctx.plugins.hook.loyalty_points_multiplier.get_hookimpls():
+        for customer_id in customer_ids:
+            for answer in ctx.plugins.hook.loyalty_points_multiplier(ctx=ctx, customer_id=customer_id):
+                value = await answer if inspect.isawaitable(answer) else answer
+                if value is not None:
+                    found[customer_id].append(value)
     return found
 
 
@@ -52,46 +58,59 @@ async def _points_earned(ctx: ServiceContext, customer_id: int) -> None:
 # -- Orders -----------------------------------------------------------------------------------
 
 
-async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
-    """Earn the order's points in its transaction, pending until its return window closes."""
-    order = event.order
+async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
+    """Earn the orders' points in their transaction (at most one order per customer in a
+    batch), pending until each order's return window closes: the rules, tags, tier
+    multipliers and accounts are read once for the batch, and the entries written at once."""
     cfg = loyalty_settings(ctx)
     rules = await load_rules(ctx.session)
-    tags: set[str] = set()
+    orders = [e.order for e in events]
+    ids = [o.customer_id for o in orders]
+    tags: dict[int, set[str]] = {customer_id: set() for customer_id in ids}
     if rules.needs_tags:
-        tags = set(await ctx.session.scalars(
-            select(CustomerTag.tag).where(CustomerTag.customer_id == order.customer_id)))
-    extra = [(m.percent, m.reason) for m in await hook_multipliers(ctx, order.customer_id)]
-    lines = [(line.amount, line.category) for line in order.lines]
-    points, detail = order_points(rules, cfg, amount=order.amount, currency=order.currency, lines=lines, tags=tags,
-                                  at=order.placed_at, extra_percents=extra)
-    pending_until = order.placed_at + timedelta(days=cfg.return_window_days)
-    earned = 0
-    if points > 0:
-        account = await ledger.lock_account(ctx, order.customer_id)
-        entry = ledger.new_entry(ctx, order.customer_id, EntryKind.EARN, points, source="order",
-                                 reason=f"order {order.external_id} ({order.channel})", order_id=order.id,
-                                 key=f"order:{order.id}", qualifying=points, detail=detail)
-        await ledger.credit(ctx, account, entry, pending_until=pending_until)
-        earned += points
+        for customer_id, tag in await ctx.session.execute(
+                select(CustomerTag.customer_id, CustomerTag.tag).where(CustomerTag.customer_id.in_(ids))):
+            tags[customer_id].add(tag)
+    extra = await hook_multipliers(ctx, ids)
     bonus = rules.bonus("first_order")
-    customer = await _customer(ctx, order.customer_id)
-    if bonus is not None and customer.order_count == 1:
-        account = await ledger.lock_account(ctx, order.customer_id)
-        seen = await ctx.session.scalar(select(Entry.id).where(
-            Entry.customer_id == order.customer_id, Entry.idempotency_key == "first_order"))
-        if seen is None:
-            entry = ledger.new_entry(ctx, order.customer_id, EntryKind.EARN, bonus.points, source="order",
-                                     reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order")
-            await ledger.credit(ctx, account, entry, pending_until=pending_until)
-            earned += bonus.points
-    if earned:
-        await ctx.publish("loyalty.points_earned", source="loyalty", customer_id=order.customer_id,
-                          summary=f"{earned} points for order {order.external_id}",
-                          data={"customerId": order.customer_id, "orderId": order.id, "points": earned,
-                                "pendingUntil": pending_until.isoformat()}, timeline=True)
-    if points > 0:
-        await _points_earned(ctx, order.customer_id)
+    bonus_due: set[int] = set()
+    if bonus is not None:
+        first_orders = [o.customer_id for o in orders if (await _customer(ctx, o.customer_id)).order_count == 1]
+        had = set() if not first_orders else set(await ctx.session.scalars(select(Entry.customer_id).where(
+            Entry.customer_id.in_(first_orders), Entry.idempotency_key == "first_order")))
+        bonus_due = set(first_orders) - had
+    credits: list[tuple[int, Entry, datetime]] = []
+    earned: dict[int, tuple[Any, int, datetime]] = {}
+    for order in orders:
+        points, detail = order_points(
+            rules, cfg, amount=order.amount, currency=order.currency,
+            lines=[(line.amount, line.category) for line in order.lines], tags=tags[order.customer_id],
+            at=order.placed_at, extra_percents=[(m.percent, m.reason) for m in extra[order.customer_id]])
+        pending_until = order.placed_at + timedelta(days=cfg.return_window_days)
+        total = 0
+        if points > 0:
+            credits.append((order.customer_id, ledger.new_entry(
+                ctx, order.customer_id, EntryKind.EARN, points, source="order",
+                reason=f"order {order.external_id} ({order.channel})", order_id=order.id, key=f"order:{order.id}",
+                qualifying=points, detail=detail), pending_until))
+            total += points
+        if bonus is not None and order.customer_id in bonus_due:
+            credits.append((order.customer_id, ledger.new_entry(
+                ctx, order.customer_id, EntryKind.EARN, bonus.points, source="order",
+                reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order"), pending_until))
+            total += bonus.points
+        if total:
+            earned[order.customer_id] = (order, total, pending_until)
+    if not credits:
+        return
+    await ledger.credit_many(ctx, credits, earned_at={o.customer_id: o.placed_at for o in orders})
+    await publish_many(ctx, [
+        Publication("loyalty.points_earned", "loyalty", customer_id, f"{points} points for order {order.external_id}",
+                    {"customerId": customer_id, "orderId": order.id, "points": points,
+                     "pendingUntil": pending_until.isoformat()}, timeline=True)
+        for customer_id, (order, points, pending_until) in earned.items()])
+    for customer_id in {customer_id for customer_id, entry, _ in credits if entry.qualifying > 0}:
+        await _points_earned(ctx, customer_id)
 
 
 async def _reverse(ctx: ServiceContext, order_id: int, customer_id: int, ratio: tuple[int, int], why: str) -> None:

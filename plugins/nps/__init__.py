@@ -34,7 +34,7 @@ def tenure_jobs() -> list[JobSpec]:
 def tenure_event_handlers() -> list[EventHandler]:
     from plugins.nps import service
 
-    return [EventHandler(OrderRecorded, service.on_order), EventHandler(CustomersMerged, service.on_merge)]
+    return [EventHandler(OrderRecorded, service.on_orders, batch=True), EventHandler(CustomersMerged, service.on_merge)]
 
 
 @hookimpl

@@ -57,7 +57,7 @@ def tenure_jobs() -> list[JobSpec]:
 @hookimpl
 def tenure_event_handlers() -> list[EventHandler]:
     return [
-        EventHandler(OrderRecorded, service.on_order_recorded, priority=UPGRADE_PRIORITY),
+        EventHandler(OrderRecorded, service.on_orders_recorded, priority=UPGRADE_PRIORITY, batch=True),
         EventHandler(CustomersMerged, service.on_customers_merged, priority=UPGRADE_PRIORITY),
     ]
 
@@ -77,8 +77,8 @@ def tenure_retention_dimensions() -> list[RetentionDimension]:
 
 
 @hookimpl
-def loyalty_points_multiplier(ctx: Any, customer_id: int) -> Awaitable[Any]:
-    return service.multiplier(ctx, customer_id)
+def loyalty_points_multipliers(ctx: Any, customer_ids: list[int]) -> Awaitable[dict[int, Any]]:
+    return service.multipliers(ctx, customer_ids)
 
 
 @hookimpl

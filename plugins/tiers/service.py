@@ -141,15 +141,20 @@ async def _change(ctx: ServiceContext, customer_id: int, membership: Membership 
 
 
 async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review: bool = False,
-                   tiers: list[Tier] | None = None, figures: qualify.Figures | None = None) -> None:
+                   tiers: list[Tier] | None = None, figures: qualify.Figures | None = None,
+                   locked: dict[int, Membership] | None = None) -> None:
     """Upgrade at once when the customer reaches a higher tier; when ``review`` (the
     periodic job), also start the grace period of one who no longer qualifies, and move
-    them down once it has ended. An override is left alone until it expires."""
+    them down once it has ended. An override is left alone until it expires. ``locked``: the
+    memberships of a batch, read and locked by the caller."""
     tiers = await active_tiers(ctx) if tiers is None else tiers
     if not tiers:
         return
     now = ctx.now()
-    membership = await ctx.session.get(Membership, customer_id, with_for_update=ctx.dialect == "postgresql")
+    if locked is not None:  # the batch's memberships, read and locked at once
+        membership = locked.get(customer_id)
+    else:
+        membership = await ctx.session.get(Membership, customer_id, with_for_update=ctx.dialect == "postgresql")
     if figures is None:
         figures = (await qualify.figures_for(ctx.session, ctx.plugins, [customer_id], tiers, now))[customer_id]
     target = qualify.qualified(tiers, figures, now)
@@ -197,9 +202,44 @@ async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review:
                       expires_at=qualify.lapses_at(target, figures, now))
 
 
-async def on_order_recorded(ctx: ServiceContext, event: OrderRecorded) -> None:
-    order = event.order
-    await evaluate(ctx, order.customer_id, f"order {order.external_id}")
+async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
+    """Re-qualify each customer of the batch once (at most one order each), before the
+    orders' points are counted: the memberships and the qualifying figures are read once."""
+    tiers = await active_tiers(ctx)
+    if not tiers:
+        return
+    ids = [e.order.customer_id for e in events]
+    memberships = await _lock_memberships(ctx, ids)
+    figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, ctx.now())
+    for event in events:
+        customer_id = event.order.customer_id
+        await evaluate(ctx, customer_id, f"order {event.order.external_id}", tiers=tiers,
+                       figures=figures[customer_id], locked=memberships)
+
+
+async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Membership]:
+    query = select(Membership).where(Membership.customer_id.in_(customer_ids)).order_by(Membership.customer_id)
+    if ctx.dialect == "postgresql":
+        query = query.with_for_update()
+    return {m.customer_id: m for m in await ctx.session.scalars(query.execution_options(populate_existing=True))}
+
+
+async def multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Any]:
+    """Each member's points multiplier by their tier, for a batch of orders, in one read
+    (none when the memberships are in the session already, as after an order's upgrade)."""
+    from plugins.loyalty.hookspecs import Multiplier
+
+    tiers = {t.id: t for t in await active_tiers(ctx) if t.points_multiplier != 100}
+    if not tiers:
+        return {}
+    held = {m.customer_id: m for m in ctx.session.identity_map.values() if isinstance(m, Membership)}
+    missing = [customer_id for customer_id in customer_ids if customer_id not in held]
+    if missing:
+        held.update((m.customer_id, m) for m in await ctx.session.scalars(
+            select(Membership).where(Membership.customer_id.in_(missing))))
+    return {customer_id: Multiplier(tier.points_multiplier, f"{tier.name} tier")
+            for customer_id in customer_ids
+            if (m := held.get(customer_id)) is not None and (tier := tiers.get(m.tier_id)) is not None}
 
 
 async def on_points_earned(ctx: ServiceContext, customer_id: int) -> None:
@@ -273,18 +313,6 @@ async def on_customers_merged(ctx: ServiceContext, event: CustomersMerged) -> No
         changed.since = theirs.since
     await ctx.session.delete(theirs)
     await ctx.session.flush()
-
-
-async def multiplier(ctx: ServiceContext, customer_id: int) -> Any:
-    from plugins.loyalty.hookspecs import Multiplier
-
-    membership = await ctx.session.get(Membership, customer_id)
-    if membership is None:
-        return None
-    tier = next((t for t in await active_tiers(ctx) if t.id == membership.tier_id), None)
-    if tier is None or tier.points_multiplier == 100:
-        return None
-    return Multiplier(tier.points_multiplier, f"{tier.name} tier")
 
 
 async def distribution(session: Any) -> list[tuple[Tier | None, int]]:
