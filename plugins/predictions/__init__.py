@@ -1,0 +1,68 @@
+"""Predicted lifetime value: BG/NBD (purchase occasions, probability active) and Gamma-Gamma
+(value of a purchase) fitted nightly on the orders; per customer ``probabilityActive``,
+``expectedOrders(days)`` and ``predictedValue(days)`` on ``Customer`` (and on ``Member`` when
+the business allows it), the model and its holdout check in ``predictionModel`` and
+``tenure predict report``, and retention splits by band. See :mod:`plugins.predictions.service`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from core import __version__
+from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, RetentionDimension, SchemaContribution
+from core.events import CustomersMerged
+from core.plugins import hookimpl
+from core.settings import read_dataclass
+from plugins.predictions import jobs, models, service  # noqa: F401  (models: its tables join the metadata)
+from plugins.predictions.settings import PredictionsSettings
+
+
+def _settings() -> PredictionsSettings:
+    return read_dataclass(PredictionsSettings, "TENURE_PREDICTIONS_", os.environ)
+
+
+@hookimpl
+def tenure_plugin_info() -> PluginInfo:
+    return PluginInfo(name="predictions", version=__version__,
+                      summary="Predicted purchases, activity and lifetime value per customer (BG/NBD, Gamma-Gamma)",
+                      migrations="plugins.predictions:migrations")
+
+
+@hookimpl
+def tenure_schema() -> SchemaContribution:
+    from plugins.predictions.schema import contribution
+
+    return contribution()
+
+
+@hookimpl
+def tenure_jobs() -> list[JobSpec]:
+    return jobs.jobs(_settings())
+
+
+@hookimpl
+def tenure_event_handlers() -> list[EventHandler]:
+    return [EventHandler(CustomersMerged, service.on_customers_merged, priority=300)]
+
+
+@hookimpl
+def tenure_personal_data() -> list[PersonalData]:
+    from plugins.predictions import privacy
+
+    return privacy.personal_data()
+
+
+@hookimpl
+def tenure_retention_dimensions() -> list[RetentionDimension]:
+    from plugins.predictions.retention import dimensions
+
+    return dimensions(_settings())
+
+
+@hookimpl
+def tenure_cli_commands() -> list[Any]:
+    from plugins.predictions.cli import predict
+
+    return [predict]

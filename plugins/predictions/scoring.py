@@ -1,0 +1,295 @@
+"""Fitting the models on the orders and scoring every customer (numpy and scipy, imported
+only by the processes that fit or compute a figure).
+
+:func:`fit_and_score` reads the summary (:mod:`plugins.predictions.statements`, one
+statement), fits BG/NBD and Gamma-Gamma (:mod:`plugins.predictions.fitting`), checks a fit
+on the calibration days against the holdout days, scores every customer in one vectorised
+pass and rewrites the per-customer table in bulk, all in the caller's transaction. Too few
+buyers and it refuses in words, keeping the previous predictions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import clock
+from core.context import ServiceContext
+from core.db import UTCDateTime
+from plugins.predictions import fitting, statements
+from plugins.predictions.fitting import Array, BgNbd, GammaGamma
+from plugins.predictions.models import Fit, Prediction
+from plugins.predictions.service import CustomerFigures, Refused
+from plugins.predictions.settings import PredictionsSettings, predictions_settings
+
+EPOCH = date(1970, 1, 1)
+WEEK = 7.0
+#: The holdout table groups customers by repeat purchases in the calibration days: 0 ... 7+.
+HOLDOUT_GROUPS = 8
+#: Serialises fits on PostgreSQL (the CLI and the nightly job may meet).
+LOCK_KEY = 0x7072_6564  # "pred"
+
+
+@dataclass
+class Summary:
+    """One array per column of :func:`plugins.predictions.statements.summary`."""
+
+    customer_id: np.ndarray
+    first_day: Array
+    last_day: Array
+    occasions: Array
+    value: Array
+    first_value: Array
+    cal_occasions: Array
+    cal_last_day: Array
+    cal_value: Array
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+
+@dataclass
+class Outcome:
+    fit: Fit
+    scored: int
+    seconds: float
+    #: Seconds each step took, in order.
+    steps: dict[str, float]
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+async def read_summary(session: AsyncSession, dialect: str, cfg: PredictionsSettings, end_at: datetime,
+                       cal_end: int) -> Summary:
+    """Every buyer's summary, streamed a batch at a time into arrays."""
+    stmt = text(statements.summary(dialect, cfg.merge_same_day)).bindparams(
+        bindparam("end_at", type_=UTCDateTime()), bindparam("cal_end"))
+    parts: list[np.ndarray] = []
+    result = await session.stream(stmt, {"end_at": end_at, "cal_end": cal_end})
+    async for part in result.partitions(cfg.batch_size):
+        parts.append(np.array([tuple(row) for row in part], dtype=np.float64))
+    table = np.concatenate(parts) if parts else np.zeros((0, len(statements.COLUMNS)))
+    columns = {name: np.ascontiguousarray(table[:, i]) for i, name in enumerate(statements.COLUMNS)}
+    columns["customer_id"] = columns["customer_id"].astype(np.int64)
+    return Summary(**columns)
+
+
+def refusal(cfg: PredictionsSettings, customers: int, repeat_buyers: int, what: str = "") -> str | None:
+    """Why the fit will not run on this many buyers, or None."""
+    if customers >= cfg.min_customers and repeat_buyers >= cfg.min_repeat_buyers:
+        return None
+    repeat = "bought on two or more days" if cfg.merge_same_day else "bought two or more times"
+    return (f"too few buyers to fit{what}: {repeat_buyers} repeat buyers (customers who {repeat}) among "
+            f"{customers} customers; the fit needs at least {cfg.min_repeat_buyers} repeat buyers and "
+            f"{cfg.min_customers} customers (TENURE_PREDICTIONS_MIN_REPEAT_BUYERS, _MIN_CUSTOMERS)")
+
+
+def _repeat_mean(value: Array, first_value: Array, x: Array) -> Array:
+    """Mean value of each customer's repeat occasions (0 where there is none)."""
+    return np.divide(value - first_value, x, out=np.zeros_like(x), where=x > 0)
+
+
+def fit_models(x: Array, t_x: Array, t: Array, mean: Array) -> tuple[BgNbd, GammaGamma]:
+    """Both models on one period's summary (times in weeks); Gamma-Gamma on the repeat buyers
+    whose repeat purchases were worth something."""
+    repeat = (x > 0) & (mean > 0)
+    return fitting.fit_bgnbd(x, t_x, t), fitting.fit_gamma_gamma(x[repeat], mean[repeat])
+
+
+def _params(model: BgNbd | GammaGamma) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in vars(model).items()}
+
+
+def holdout_check(cfg: PredictionsSettings, s: Summary, cal_end: int) -> dict[str, Any]:
+    """Fit on the days before ``cal_end`` and set the forecast of the next
+    ``holdout_days`` against what the same customers did, by repeat purchases in calibration."""
+    first_holdout_day = (EPOCH + timedelta(days=cal_end)).isoformat()
+    known = s.cal_occasions > 0
+    x = s.cal_occasions[known] - 1
+    check: dict[str, Any] = {"calibrationEnd": first_holdout_day, "days": cfg.holdout_days,
+                             "customers": int(known.sum()), "repeatBuyers": int((x > 0).sum())}
+    refused = refusal(cfg, int(known.sum()), int((x > 0).sum()), " the calibration days")
+    if refused:
+        return {**check, "skipped": refused}
+    first = s.first_day[known]
+    t_x = (s.cal_last_day[known] - first) / WEEK
+    t = (cal_end - 1 - first) / WEEK
+    bgnbd, gg = fit_models(x, t_x, t, _repeat_mean(s.cal_value[known], s.first_value[known], x))
+    predicted = fitting.expected_occasions(bgnbd, x, t_x, t, cfg.holdout_days / WEEK)
+    actual = (s.occasions - s.cal_occasions)[known]
+    group = np.minimum(x, HOLDOUT_GROUPS - 1).astype(np.int64)
+    rows = []
+    for k in range(HOLDOUT_GROUPS):
+        members = group == k
+        n = int(members.sum())
+        rows.append({"purchases": k, "label": f"{k}+" if k == HOLDOUT_GROUPS - 1 else str(k), "customers": n,
+                     "actual": round(float(actual[members].mean()), 4) if n else None,
+                     "predicted": round(float(predicted[members].mean()), 4) if n else None})
+    return {**check, "bgnbd": _params(bgnbd), "gammaGamma": _params(gg), "rows": rows,
+            "actualTotal": int(actual.sum()), "predictedTotal": round(float(predicted.sum()), 2), "skipped": None}
+
+
+def basis(cfg: PredictionsSettings) -> dict[str, Any]:
+    return {"mergeSameDay": cfg.merge_same_day, "timeZone": "UTC", "horizonDays": cfg.horizon_days,
+            "discountRate": cfg.discount_rate, "discountStepDays": cfg.discount_step_days,
+            "holdoutDays": cfg.holdout_days}
+
+
+def score(cfg: PredictionsSettings, bgnbd: BgNbd, gg: GammaGamma, x: Array, t_x: Array, t: Array,
+          mean: Array) -> tuple[Array, Array, Array | None]:
+    """Probability active, expected occasions and discounted value over the horizon, for
+    every customer at once; no value when the Gamma-Gamma mean is infinite (q <= 1)."""
+    horizon = cfg.horizon_days / WEEK
+    active = fitting.probability_active(bgnbd, x, t_x, t)
+    expected = fitting.expected_occasions(bgnbd, x, t_x, t, horizon)
+    value = None
+    if gg.q > 1:
+        discounted = fitting.discounted_occasions(bgnbd, x, t_x, t, horizon, cfg.discount_rate,
+                                                  cfg.discount_step_days / WEEK)
+        value = np.rint(fitting.expected_value(gg, x, mean) * discounted)
+    unusable = int(np.sum(~np.isfinite(active) | ~np.isfinite(expected)
+                          | (~np.isfinite(value) if value is not None else False)))
+    if unusable:
+        raise fitting.FitError(
+            f"the fitted parameters (r {bgnbd.r:.4g}, alpha {bgnbd.alpha:.4g}, a {bgnbd.a:.4g}, b {bgnbd.b:.4g}; "
+            f"p {gg.p:.4g}, q {gg.q:.4g}, v {gg.v:.4g}) give no figures for {unusable} of {len(x)} customers: "
+            "too little or too uniform a history for these models")
+    return active, expected, value
+
+
+async def _store_fit(session: AsyncSession, values: dict[str, Any]) -> Fit:
+    """Replace the fit of the same day; a refusal never replaces a fitted row."""
+    same_day = await session.scalar(select(Fit).where(Fit.as_of == values["as_of"]))
+    if same_day is not None:
+        if values["status"] == "refused" and same_day.status == "fitted":
+            return Fit(**values)
+        await session.execute(delete(Fit).where(Fit.id == same_day.id))
+    fit = Fit(**values)
+    session.add(fit)
+    await session.flush()
+    return fit
+
+
+COLUMNS = ("customer_id", "fit_id", "occasions", "recency_days", "age_days", "mean_value", "probability_active",
+           "expected_orders", "predicted_value")
+
+
+def _nullable(values: Array, keep: np.ndarray, cast: type) -> list[Any]:
+    return [cast(v) if k else None for v, k in zip(values.tolist(), keep.tolist(), strict=True)]
+
+
+async def write_predictions(session: AsyncSession, dialect: str, batch: int, columns: dict[str, Any]) -> None:
+    """Replace every customer's row: COPY on PostgreSQL, batched inserts on SQLite."""
+    n = len(columns["customer_id"])
+    if dialect == "postgresql":
+        await session.execute(text("TRUNCATE predictions_customers"))
+        raw = await (await session.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        for start in range(0, n, batch):
+            await driver.copy_records_to_table(
+                "predictions_customers", columns=list(COLUMNS),
+                records=zip(*(columns[c][start: start + batch] for c in COLUMNS), strict=True))
+        return
+    await session.execute(delete(Prediction))
+    for start in range(0, n, batch):
+        rows = [dict(zip(COLUMNS, values, strict=True))
+                for values in zip(*(columns[c][start: start + batch] for c in COLUMNS), strict=True)]
+        await session.execute(insert(Prediction), rows)
+
+
+async def fit_and_score(ctx: ServiceContext) -> Outcome:
+    """Fit both models on the orders of the whole days before today, check them against the
+    holdout days, score every buyer and store it all; raises :class:`Refused` (after
+    recording the refusal) when there are too few buyers."""
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+
+    def step(name: str) -> None:
+        steps[name] = time.perf_counter() - started - sum(steps.values())
+
+    cfg = predictions_settings(ctx)
+    session = ctx.session
+    dialect = session.get_bind().dialect.name
+    now = clock.now()
+    as_of = now.astimezone(UTC).date()
+    end = day_number(as_of)
+    cal_end = end - cfg.holdout_days
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        await session.execute(text(f"SET LOCAL work_mem = '{int(cfg.work_mem_mb)}MB'"))
+        await session.execute(text("SET LOCAL jit = off"))
+    s = await read_summary(session, dialect, cfg, datetime.combine(as_of, datetime.min.time(), UTC), cal_end)
+    step("summary read")
+    x = s.occasions - 1
+    record: dict[str, Any] = {"as_of": as_of, "fitted_at": now, "customers": len(s),
+                              "repeat_buyers": int((x > 0).sum()), "occasions": int(s.occasions.sum()),
+                              "basis": basis(cfg)}
+    refused = refusal(cfg, len(s), int((x > 0).sum()))
+    if refused:
+        await _store_fit(session, {**record, "status": "refused", "message": refused,
+                                   "seconds": time.perf_counter() - started})
+        raise Refused(refused)
+    t_x = (s.last_day - s.first_day) / WEEK
+    t = (end - 1 - s.first_day) / WEEK
+    mean = _repeat_mean(s.value, s.first_value, x)
+    try:
+        bgnbd, gg = fit_models(x, t_x, t, mean)
+        step("models fitted")
+        active, expected, value = score(cfg, bgnbd, gg, x, t_x, t, mean)
+        step("customers scored")
+    except fitting.FitError as error:
+        await _store_fit(session, {**record, "status": "refused", "message": str(error),
+                                   "seconds": time.perf_counter() - started})
+        raise Refused(str(error)) from None
+    check = holdout_check(cfg, s, cal_end) if cfg.holdout_days > 0 else None
+    step("holdout check")
+    message = "" if value is not None else (
+        f"the Gamma-Gamma fit gave q = {gg.q:.3f} (at most 1): the mean value of a purchase is unbounded, "
+        "so no predicted values were written")
+    fit = await _store_fit(session, {**record, "status": "fitted", "message": message, "r": bgnbd.r,
+                                     "alpha": bgnbd.alpha, "a": bgnbd.a, "b": bgnbd.b,
+                                     "bgnbd_log_likelihood": bgnbd.log_likelihood, "p": gg.p, "q": gg.q, "v": gg.v,
+                                     "gamma_gamma_log_likelihood": gg.log_likelihood, "holdout": check})
+    repeat = x > 0
+    columns: dict[str, Any] = {
+        "customer_id": s.customer_id.tolist(), "fit_id": [fit.id] * len(s),
+        "occasions": s.occasions.astype(np.int64).tolist(),
+        "recency_days": (s.last_day - s.first_day).astype(np.int64).tolist(),
+        "age_days": (end - 1 - s.first_day).astype(np.int64).tolist(),
+        "mean_value": _nullable(mean, repeat, float), "probability_active": active.tolist(),
+        "expected_orders": expected.tolist(),
+        "predicted_value": [None] * len(s) if value is None else value.astype(np.int64).tolist(),
+    }
+    step("rows prepared")
+    await write_predictions(session, dialect, cfg.batch_size, columns)
+    fit.seconds = time.perf_counter() - started
+    await session.flush()
+    step("rows written")
+    return Outcome(fit, len(s), fit.seconds, steps)
+
+
+def figures(cfg: PredictionsSettings, fit: Fit, row: Prediction, days: int) -> CustomerFigures:
+    """A customer's figures over ``days``, from their stored summary and the fit it was scored with."""
+    bgnbd = BgNbd(fit.r or 0, fit.alpha or 0, fit.a or 0, fit.b or 0, 0.0)
+    gg = GammaGamma(fit.p or 0, fit.q or 0, fit.v or 0, 0.0)
+    x = np.array([row.occasions - 1], dtype=np.float64)
+    t_x = np.array([row.recency_days / WEEK])
+    t = np.array([row.age_days / WEEK])
+    mean = np.array([row.mean_value or 0.0])
+    horizon = days / WEEK
+    expected = float(fitting.expected_occasions(bgnbd, x, t_x, t, horizon)[0])
+    value = None
+    if gg.q > 1 and row.predicted_value is not None:
+        discounted = fitting.discounted_occasions(bgnbd, x, t_x, t, horizon, cfg.discount_rate,
+                                                  cfg.discount_step_days / WEEK)
+        value = int(np.rint(fitting.expected_value(gg, x, mean) * discounted)[0])
+    return CustomerFigures(row.probability_active, expected, value)

@@ -1,0 +1,57 @@
+"""The summary every fit stands on, in one SQL statement over the orders (PostgreSQL and SQLite).
+
+A purchase is an order that is not cancelled; its value is the amount less what was refunded
+(an order refunded in full is a purchase occasion worth nothing, as a free one is). Days are
+whole UTC days counted from 1970-01-01 (the core has no business time zone). With same-day
+merging, a customer's purchases of one day are one occasion worth their sum; without it,
+each order is one.
+
+Per customer who bought before ``:end_at``: the first and last day, the number and value of
+occasions, the value of the first occasion (the Gamma-Gamma model reads repeat occasions
+only), and the same figures restricted to the calibration days before ``:cal_end``.
+"""
+
+from __future__ import annotations
+
+#: Whole days since 1970-01-01 of an order's time, per dialect.
+DAY = {
+    "postgresql": "CAST(FLOOR(date_part('epoch', placed_at) / 86400) AS INTEGER)",
+    "sqlite": "CAST(julianday(placed_at) - 2440587.5 AS INTEGER)",
+}
+
+#: The columns :func:`summary` returns, in order.
+COLUMNS = ("customer_id", "first_day", "last_day", "occasions", "value", "first_value",
+           "cal_occasions", "cal_last_day", "cal_value")
+
+#: The last calibration day of a customer with none.
+NO_DAY = -1_000_000
+
+
+def summary(dialect: str, merge_same_day: bool) -> str:
+    """The statement; parameters ``end_at`` (a time: orders before it) and ``cal_end`` (a day
+    number: calibration days before it)."""
+    day = DAY[dialect]
+    value = "CAST(amount - refunded_amount AS DOUBLE PRECISION)"
+    if merge_same_day:
+        occasions = f"""SELECT customer_id, {day} AS day, SUM({value}) AS value, 0 AS seq
+    FROM orders
+    WHERE status <> 'cancelled' AND placed_at < :end_at
+    GROUP BY customer_id, {day}"""
+    else:
+        occasions = f"""SELECT customer_id, {day} AS day, {value} AS value, id AS seq
+    FROM orders
+    WHERE status <> 'cancelled' AND placed_at < :end_at"""
+    return f"""
+WITH occasions AS (
+    {occasions}
+), ranked AS (
+    SELECT customer_id, day, value, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day, seq) AS n
+    FROM occasions
+)
+SELECT customer_id, MIN(day) AS first_day, MAX(day) AS last_day, COUNT(*) AS occasions, SUM(value) AS value,
+       SUM(CASE WHEN n = 1 THEN value ELSE 0 END) AS first_value,
+       SUM(CASE WHEN day < :cal_end THEN 1 ELSE 0 END) AS cal_occasions,
+       MAX(CASE WHEN day < :cal_end THEN day ELSE {NO_DAY} END) AS cal_last_day,
+       SUM(CASE WHEN day < :cal_end THEN value ELSE 0 END) AS cal_value
+FROM ranked
+GROUP BY customer_id"""

@@ -1,0 +1,254 @@
+"""Predicted lifetime value: BG/NBD and Gamma-Gamma fitted on the orders.
+
+The CDNOW 1/10 sample (tests/data/CDNOW_sample.txt: 2,357 customers who first bought in the
+first quarter of 1997, 6,919 orders to the end of June 1998) goes in through `tenure import`'s
+code path; with the clock on 1998-07-01 and the 273-day (39-week) holdout, the check's
+calibration fit sees the 39 weeks of Fader, Hardie and Lee (2005) and must give their
+parameters within 1%: r 0.243, alpha 4.414, a 0.793, b 2.426; and, on the mean value of each
+repeat buyer's repeat purchases (the first purchase left out, as in "RFM and CLV", 2005b),
+p 6.25, q 3.74, v 15.45. Amounts are imported in cents, so v is 1,545 in minor units.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from core.cli import main
+from core.imports import import_rows, read_rows
+from core.testing import TenureHarness, freeze_time, migration_differences
+from tests.plugins.loyalty_support import cancel, new_customer, record_order, refund
+
+CDNOW = Path(__file__).parent.parent / "data" / "CDNOW_sample.txt"
+AFTER_CDNOW = datetime(1998, 7, 1, 6, 0, tzinfo=UTC)
+PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+PUBLISHED_GG = {"p": 6.25, "q": 3.74, "v": 15.45 * 100}  # dollars in the paper, cents here
+
+MODEL = """{ predictionModel { asOf customers repeatBuyers purchases sameDayMerged timeZone seconds message
+  bgnbd { r alpha a b logLikelihood } gammaGamma { p q v }
+  holdout { calibrationEnd days customers repeatBuyers skipped bgnbd { r alpha a b logLikelihood }
+            gammaGamma { p q v } rows { repeatPurchases label customers actual predicted } actualTotal predictedTotal }
+  lastRefusal { asOf message } } }"""
+#: Enough for the small populations below; a holdout check would need more.
+SMALL = {"TENURE_PREDICTIONS_MIN_CUSTOMERS": "10", "TENURE_PREDICTIONS_MIN_REPEAT_BUYERS": "5",
+         "TENURE_PREDICTIONS_HOLDOUT_DAYS": "0"}
+CUSTOMER = """query($id: ID!) { customer(id: $id) { prediction { probabilityActive expectedOrders
+  expectedOrders30: expectedOrders(days: 30) predictedValue predictedValue30: predictedValue(days: 30)
+  purchases recencyDays ageDays meanValue asOf } } }"""
+
+
+def cdnow_files(folder: Path) -> tuple[Path, Path]:
+    """The sample as the two CSV files `tenure import` reads: customers, and orders in cents at noon UTC."""
+    customers, orders = folder / "cdnow_customers.csv", folder / "cdnow_orders.csv"
+    seen: dict[str, None] = {}
+    lines = ["customer_external_id,channel,external_id,amount,placed_at,status"]
+    for n, row in enumerate(CDNOW.read_text().split("\n")):
+        if not row.strip():
+            continue
+        _, customer, day, _quantity, dollars = row.split()
+        seen[customer] = None
+        placed = f"{day[:4]}-{day[4:6]}-{day[6:]}T12:00:00Z"
+        lines.append(f"{customer},cdnow,{n + 1},{round(float(dollars) * 100)},{placed},paid")
+    orders.write_text("\n".join(lines) + "\n")
+    customers.write_text("external_id,name\n" + "".join(f"{c},CDNOW {c}\n" for c in seen))
+    return customers, orders
+
+
+async def import_file(tenure: TenureHarness, kind: str, path: Path) -> None:
+    rows, rejected, _ = read_rows(path, kind)
+    report = await import_rows(tenure.db, tenure.settings, tenure.plugins, kind, rows)
+    assert rejected == [] and report.rejected == [], (rejected, report.rejected[:3])
+
+
+def within(found: dict[str, float], published: dict[str, float], share: float = 0.01) -> dict[str, float]:
+    """The parameters further than ``share`` from the published ones, with how far."""
+    return {k: found[k] / v - 1 for k, v in published.items() if abs(found[k] / v - 1) > share}
+
+
+@pytest.mark.slow
+async def test_cdnow_sample_reproduces_the_published_parameters(make_tenure: Any, tmp_path: Path) -> None:
+    customers, orders = cdnow_files(tmp_path)
+    with freeze_time(AFTER_CDNOW):
+        async with make_tenure(plugins=["predictions"]) as tenure:
+            await import_file(tenure, "customers", customers)
+            await import_file(tenure, "orders", orders)
+            await tenure.jobs.run("predictions.fit")
+            model = (await tenure.ok(MODEL))["predictionModel"]
+            ids = {name: int(await tenure.scalar(
+                "SELECT customer_id FROM customer_identities WHERE kind = 'external' AND value = :v", v=ext))
+                for name, ext in (("loyal", "0001"), ("once", "0002"))}
+            seen = {name: (await tenure.ok(CUSTOMER, {"id": str(cid)}))["customer"]["prediction"]
+                    for name, cid in ids.items()}
+            split = (await tenure.ok("""{ retention(from: "1998-06-01", to: "1998-07-01",
+                by: PROBABILITY_ACTIVE_BAND) { group customersAtEnd } }"""))["retention"]
+            await tenure.jobs.run("predictions.fit")  # the same day again: one fit, the same figures
+            assert await tenure.scalar("SELECT count(*) FROM predictions_fits") == 1
+            again = (await tenure.ok(MODEL))["predictionModel"]
+
+    check = model["holdout"]
+    assert check["calibrationEnd"] == "1997-10-01" and check["days"] == 273 and check["skipped"] is None
+    assert (check["customers"], check["repeatBuyers"]) == (2357, 946)
+    assert within(check["bgnbd"], PUBLISHED_BGNBD) == {}, check["bgnbd"]
+    assert within(check["gammaGamma"], PUBLISHED_GG) == {}, check["gammaGamma"]
+    assert round(check["bgnbd"]["logLikelihood"], 1) == -9582.4  # the paper's maximum
+    # The paper's figure: purchases in weeks 40-78 by repeat purchases in weeks 1-39, actual and predicted.
+    table = {r["label"]: (r["customers"], round(r["actual"], 2), round(r["predicted"], 2)) for r in check["rows"]}
+    assert table == {"0": (1411, 0.24, 0.23), "1": (439, 0.70, 0.52), "2": (214, 1.39, 1.04),
+                     "3": (100, 1.56, 1.52), "4": (62, 2.53, 2.16), "5": (38, 2.95, 2.65),
+                     "6": (29, 3.86, 3.50), "7+": (64, 6.36, 6.16)}
+    assert check["actualTotal"] == 1882 and abs(check["predictedTotal"] - 1653.4) < 1
+
+    # The model that scores customers is fitted on all 78 weeks.
+    assert (model["asOf"], model["customers"], model["sameDayMerged"], model["timeZone"]) == (
+        "1998-07-01", 2357, True, "UTC")
+    assert model["repeatBuyers"] > 946 and model["purchases"] < 6919  # same-day orders merged
+    assert model["lastRefusal"] is None and model["message"] == ""
+    assert again["bgnbd"] == model["bgnbd"] and again["holdout"] == model["holdout"]
+
+    loyal, once = seen["loyal"], seen["once"]
+    assert (loyal["purchases"], once["purchases"]) == (4, 2) and loyal["asOf"] == "1998-07-01"
+    assert 0 < once["probabilityActive"] < loyal["probabilityActive"] <= 1
+    assert loyal["expectedOrders30"] < loyal["expectedOrders"]
+    assert 0 < loyal["predictedValue30"] < loyal["predictedValue"]
+    assert {g["group"] for g in split} <= {"0-25%", "25-50%", "50-75%", "75-100%"}
+    assert sum(g["customersAtEnd"] for g in split) > 0
+
+
+async def buyers(tenure: TenureHarness, start: datetime, histories: dict[str, list[int]]) -> dict[str, int]:
+    """Customers buying on the given days from ``start`` (50.00 each time), among 16 others
+    buying at every pace, some of whom stopped, so the population has something to say."""
+    everyone = dict(histories)
+    for n in range(16):
+        everyone[f"other{n}"] = list(range(n * 7, 730, 45 + 20 * n))[: 2 + n % 5]
+    ids = {}
+    for name, days in everyone.items():
+        cid = ids[name] = await new_customer(tenure, name)
+        for k, day in enumerate(days):
+            await record_order(tenure, cid, f"{name}-{k}", 5_000, placedAt=(start + timedelta(days=day)).isoformat())
+    return ids
+
+
+async def test_a_customer_buying_lately_is_more_likely_active_than_one_silent_for_a_year(make_tenure: Any) -> None:
+    """Same first purchase two years ago, same number of purchases; one's last was last week,
+    the other's a year and a week ago."""
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    start = now - timedelta(days=730)
+    with freeze_time(now):
+        async with make_tenure(plugins=["predictions"], env=SMALL) as tenure:
+            ids = await buyers(tenure, start, {"recent": [0, 250, 480, 723], "silent": [0, 120, 240, 358]})
+            await tenure.jobs.run("predictions.fit")
+            seen = {n: (await tenure.ok(CUSTOMER, {"id": str(ids[n])}))["customer"]["prediction"]
+                    for n in ("recent", "silent")}
+    recent, silent = seen["recent"], seen["silent"]
+    assert recent["purchases"] == silent["purchases"] == 4 and recent["ageDays"] == silent["ageDays"] == 729
+    assert (recent["recencyDays"], silent["recencyDays"]) == (723, 358)
+    assert recent["probabilityActive"] > silent["probabilityActive"]
+    assert recent["expectedOrders"] > silent["expectedOrders"]
+    assert recent["predictedValue"] > silent["predictedValue"]
+
+
+async def test_same_day_orders_are_one_purchase_cancelled_ones_none_and_refunds_come_off(make_tenure: Any) -> None:
+    with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=UTC)):
+        async with make_tenure(plugins=["predictions"], env=SMALL) as tenure:
+            await buyers(tenure, datetime(2024, 6, 1, 9, 0, tzinfo=UTC), {})
+            ada = await new_customer(tenure, "Ada")
+            for n, (when, amount) in enumerate((("2026-01-10T09:00:00Z", 1_000), ("2026-01-10T18:00:00Z", 3_000),
+                                                ("2026-03-02T10:00:00Z", 10_000), ("2026-04-20T10:00:00Z", 6_000))):
+                order = await record_order(tenure, ada, f"a{n}", amount, placedAt=when)
+                if n == 2:
+                    await refund(tenure, order, 4_000)
+                if n == 3:
+                    await cancel(tenure, order)
+            await tenure.jobs.run("predictions.fit")
+            figures = (await tenure.ok(CUSTOMER, {"id": str(ada)}))["customer"]["prediction"]
+    # Jan 10 (two orders, one occasion worth 40.00) and Mar 2 (100.00 less 40.00 refunded); the cancelled one is none.
+    assert (figures["purchases"], figures["recencyDays"], figures["ageDays"]) == (2, 51, 141)
+    assert figures["meanValue"] == 6_000
+
+
+async def test_too_few_buyers_refuses_in_words_and_keeps_the_last_predictions(make_tenure: Any) -> None:
+    with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=UTC)) as clock:
+        async with make_tenure(plugins=["predictions"]) as tenure:
+            for n in range(3):
+                cid = await new_customer(tenure, f"C{n}")
+                for k in range(n + 1):
+                    await record_order(tenure, cid, f"c{n}-{k}", 1_000, placedAt=f"2026-0{k + 1}-05T10:00:00Z")
+            await tenure.jobs.run("predictions.fit")  # the job records the refusal and ends
+            answer = await tenure.gql(MODEL, key=await tenure.key("admin"))
+            clock.advance(days=1)
+            async with tenure.transaction() as ctx:
+                from plugins.predictions import service
+
+                with pytest.raises(service.Refused) as refused:
+                    await service.fit_and_score(ctx)
+            assert await tenure.scalar("SELECT count(*) FROM predictions_customers") == 0
+    expected = ("too few buyers to fit: 2 repeat buyers (customers who bought on two or more days) among 3 "
+                "customers; the fit needs at least 20 repeat buyers and 100 customers")
+    assert answer["data"]["predictionModel"] is None
+    assert answer["errors"][0]["message"].startswith(f"no model yet: {expected}")
+    assert str(refused.value).startswith(expected)
+
+
+async def test_members_see_their_prediction_only_where_the_business_allows_it(make_tenure: Any) -> None:
+    me = "{ me { prediction { probabilityActive purchases } } }"
+    seen = []
+    for visible in ("false", "true"):
+        with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=UTC)):
+            async with make_tenure(plugins=["predictions"],
+                                   env={**SMALL, "TENURE_PREDICTIONS_MEMBER_VISIBLE": visible}) as tenure:
+                if visible == "false":
+                    ids = await buyers(tenure, datetime(2024, 6, 1, 9, 0, tzinfo=UTC), {"ada": [0, 100]})
+                    await tenure.jobs.run("predictions.fit")
+                member = await tenure.client_for("member", customer_id=ids["ada"])
+                seen.append((await member.ok(me))["me"]["prediction"])
+    assert seen[0] is None
+    assert seen[1]["purchases"] == 2 and 0 < seen[1]["probabilityActive"] <= 1
+
+
+@pytest.mark.sqlite_only
+def test_cli_fits_and_reports_with_the_holdout_table(tmp_path: Path, database_url: str) -> None:
+    """`tenure import`, `tenure predict fit` and `tenure predict report` as an operator runs them
+    (the first 600 customers of the sample, the clock set with TENURE_NOW)."""
+    runner = CliRunner()
+    env = {"TENURE_DATABASE_URL": database_url, "TENURE_PLUGINS": "predictions", "TENURE_ENVIRONMENT": "test",
+           "TENURE_NOW": AFTER_CDNOW.isoformat()}
+
+    def tenure(*args: str) -> Any:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    customers, orders = cdnow_files(tmp_path)
+    keep = {line.split(",")[0] for line in customers.read_text().splitlines()[1:601]}
+    orders.write_text("".join(line + "\n" for n, line in enumerate(orders.read_text().splitlines())
+                              if n == 0 or line.split(",")[0] in keep))
+    customers.write_text("".join(line + "\n" for line in customers.read_text().splitlines()[:601]))
+    assert tenure("predict", "report").exit_code == 1  # before migrate: no table
+    assert tenure("migrate").exit_code == 0
+    assert "no fit yet" in tenure("predict", "report").output
+    assert tenure("import", "customers", str(customers)).exit_code == 0
+    result = tenure("import", "orders", str(orders))
+    assert result.exit_code == 0, result.output
+    fitted = tenure("predict", "fit")
+    assert fitted.exit_code == 0, fitted.output
+    assert "scored 600 customers" in fitted.output
+    report = tenure("predict", "report")
+    assert report.exit_code == 0
+    lines = report.output.splitlines()
+    assert lines[0].startswith("fitted 1998-07-01 06:00 UTC on the orders before 1998-07-01")
+    assert "600 customers" in lines[0] and "same-day orders merged, days in UTC" in lines[0]
+    assert lines[1].startswith("BG/NBD        r = ") and lines[2].startswith("Gamma-Gamma   p = ")
+    assert "holdout check: fitted on the orders before 1997-10-01" in report.output
+    table = lines[lines.index("  repeat purchases   customers   actual per customer   predicted per customer") + 1:]
+    assert [row.split()[0] for row in table[:8]] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert table[8].startswith("  total purchases in the holdout days: actual ")
+    refused = runner.invoke(main, ["predict", "fit"], env={**env, "TENURE_PREDICTIONS_MIN_CUSTOMERS": "1000"})
+    assert refused.exit_code == 1
+    assert "among 600 customers; the fit needs at least 20 repeat buyers and 1000 customers" in refused.output
+
+
+@pytest.mark.sqlite_only
+def test_migrations_create_what_the_models_declare(database_url: str) -> None:
+    assert migration_differences(database_url, ["predictions"], only="predictions") == []
