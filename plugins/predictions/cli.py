@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import click
@@ -21,6 +22,16 @@ def _setup() -> tuple[Any, Any]:
     if not plugins.is_enabled("predictions"):
         raise click.ClickException("the predictions plugin is off (TENURE_PLUGINS)")
     return settings, plugins
+
+
+def _clock(settings: Any) -> contextlib.AbstractContextManager[Any]:
+    """TENURE_NOW, when set, is the moment the fit stands on (the core reads the setting but
+    does not stop its clock for commands)."""
+    from core import clock
+
+    if settings.now is None:
+        return contextlib.nullcontext()
+    return clock.use_clock(clock.FrozenClock(settings.now))
 
 
 @predict.command("fit")
@@ -44,7 +55,8 @@ def fit() -> None:
             await db.dispose()
 
     try:
-        lines = asyncio.run(run())
+        with _clock(settings):
+            lines = asyncio.run(run())
     except service.Refused as refused:
         raise click.ClickException(str(refused)) from None
     for line in lines:

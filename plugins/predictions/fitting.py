@@ -86,10 +86,12 @@ def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, t: Array,
     return ll, grad
 
 
-def fit_bgnbd(x: Array, t_x: Array, t: Array) -> BgNbd:
-    """Maximum-likelihood BG/NBD parameters for customers summarised by ``x``, ``t_x``, ``T``."""
+def fit_bgnbd(x: Array, t_x: Array, t: Array, near: BgNbd | None = None) -> BgNbd:
+    """Maximum-likelihood BG/NBD parameters for customers summarised by ``x``, ``t_x``, ``T``;
+    the search starts from ``near`` when given (a fit of similar data)."""
     n = len(x)
-    start = np.log([1.0, max(float(np.mean(t)), 1e-3), 1.0, 1.0])
+    start = np.log([1.0, max(float(np.mean(t)), 1e-3), 1.0, 1.0] if near is None
+                   else [near.r, near.alpha, near.a, near.b])
 
     def objective(params: Array) -> tuple[float, Array]:
         ll, grad = bgnbd_log_likelihood(params, x, t_x, t)
@@ -117,10 +119,10 @@ def gamma_gamma_log_likelihood(params: Array, x: Array, m: Array) -> tuple[float
     return float(ll), np.array([d_p * p, d_q * q, d_v * v])
 
 
-def fit_gamma_gamma(x: Array, m: Array) -> GammaGamma:
+def fit_gamma_gamma(x: Array, m: Array, near: GammaGamma | None = None) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma parameters; ``x`` >= 1 and ``m`` > 0 for every customer."""
     n = len(x)
-    start = np.log([1.0, 1.0, max(float(np.mean(m)), 1e-3)])
+    start = np.log([1.0, 1.0, max(float(np.mean(m)), 1e-3)] if near is None else [near.p, near.q, near.v])
 
     def objective(params: Array) -> tuple[float, Array]:
         ll, grad = gamma_gamma_log_likelihood(params, x, m)

@@ -97,20 +97,24 @@ def _repeat_mean(value: Array, first_value: Array, x: Array) -> Array:
     return np.divide(value - first_value, x, out=np.zeros_like(x), where=x > 0)
 
 
-def fit_models(x: Array, t_x: Array, t: Array, mean: Array) -> tuple[BgNbd, GammaGamma]:
+def fit_models(x: Array, t_x: Array, t: Array, mean: Array,
+               near: tuple[BgNbd, GammaGamma] | None = None) -> tuple[BgNbd, GammaGamma]:
     """Both models on one period's summary (times in weeks); Gamma-Gamma on the repeat buyers
-    whose repeat purchases were worth something."""
+    whose repeat purchases were worth something. ``near``: where to start the search."""
     repeat = (x > 0) & (mean > 0)
-    return fitting.fit_bgnbd(x, t_x, t), fitting.fit_gamma_gamma(x[repeat], mean[repeat])
+    return (fitting.fit_bgnbd(x, t_x, t, near[0] if near else None),
+            fitting.fit_gamma_gamma(x[repeat], mean[repeat], near[1] if near else None))
 
 
 def _params(model: BgNbd | GammaGamma) -> dict[str, float]:
     return {k: round(v, 6) for k, v in vars(model).items()}
 
 
-def holdout_check(cfg: PredictionsSettings, s: Summary, cal_end: int) -> dict[str, Any]:
-    """Fit on the days before ``cal_end`` and set the forecast of the next
-    ``holdout_days`` against what the same customers did, by repeat purchases in calibration."""
+def holdout_check(cfg: PredictionsSettings, s: Summary, cal_end: int,
+                  near: tuple[BgNbd, GammaGamma] | None = None) -> dict[str, Any]:
+    """Fit on the days before ``cal_end`` (starting the search ``near`` the full fit) and set
+    the forecast of the next ``holdout_days`` against what the same customers did, by repeat
+    purchases in calibration."""
     first_holdout_day = (EPOCH + timedelta(days=cal_end)).isoformat()
     known = s.cal_occasions > 0
     x = s.cal_occasions[known] - 1
@@ -122,7 +126,7 @@ def holdout_check(cfg: PredictionsSettings, s: Summary, cal_end: int) -> dict[st
     first = s.first_day[known]
     t_x = (s.cal_last_day[known] - first) / WEEK
     t = (cal_end - 1 - first) / WEEK
-    bgnbd, gg = fit_models(x, t_x, t, _repeat_mean(s.cal_value[known], s.first_value[known], x))
+    bgnbd, gg = fit_models(x, t_x, t, _repeat_mean(s.cal_value[known], s.first_value[known], x), near)
     predicted = fitting.expected_occasions(bgnbd, x, t_x, t, cfg.holdout_days / WEEK)
     actual = (s.occasions - s.cal_occasions)[known]
     group = np.minimum(x, HOLDOUT_GROUPS - 1).astype(np.int64)
@@ -250,7 +254,7 @@ async def fit_and_score(ctx: ServiceContext) -> Outcome:
         await _store_fit(session, {**record, "status": "refused", "message": str(error),
                                    "seconds": time.perf_counter() - started})
         raise Refused(str(error)) from None
-    check = holdout_check(cfg, s, cal_end) if cfg.holdout_days > 0 else None
+    check = holdout_check(cfg, s, cal_end, (bgnbd, gg)) if cfg.holdout_days > 0 else None
     step("holdout check")
     message = "" if value is not None else (
         f"the Gamma-Gamma fit gave q = {gg.q:.3f} (at most 1): the mean value of a purchase is unbounded, "
