@@ -270,7 +270,9 @@ async def measure(url: str) -> dict[str, Any]:
     found: dict[str, Any] = {"rss_before_mb": _rss_mb()}
     as_of = NOW.date()
     end = scoring.day_number(as_of)
-    floor_sql = f"SELECT COUNT(*), SUM(occasions), SUM(value) FROM ({statements.summary('postgresql', True)}) s"
+    # Every column summed, so the server computes each of them (an unused one would be pruned).
+    sums = ", ".join(f"SUM({c})" for c in statements.COLUMNS)
+    floor_sql = f"SELECT COUNT(*), {sums} FROM ({statements.summary('postgresql', True)}) s"
     stmt = text(floor_sql).bindparams(bindparam("end_at", type_=UTCDateTime()), bindparam("cal_end"))
     params = {"end_at": datetime.combine(as_of, datetime.min.time(), UTC), "cal_end": end - cfg.holdout_days}
     floors = []

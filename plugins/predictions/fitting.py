@@ -60,12 +60,11 @@ def _by_value(x: Array) -> tuple[Array, NDArray[np.intp]]:
 
 
 def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, t: Array,
-                         weights: Array | None = None) -> tuple[float, Array]:
+                         groups: tuple[Array, NDArray[np.intp]] | None = None) -> tuple[float, Array]:
     """The BG/NBD log-likelihood of ``params`` = log(r, alpha, a, b) and its gradient in those
-    logarithms (FHL 2005, equation 6)."""
+    logarithms (FHL 2005, equation 6). ``groups``: ``_by_value(x)``, when the caller kept it."""
     r, alpha, a, b = np.exp(params)
-    xs, which = _by_value(x)
-    w = np.ones_like(x) if weights is None else weights
+    xs, which = groups if groups is not None else _by_value(x)
     repeat = x > 0
     a1 = (gammaln(r + xs) - gammaln(r))[which] + r * np.log(alpha)
     a2 = (betaln(a, b + xs) - betaln(a, b))[which]
@@ -75,14 +74,14 @@ def bgnbd_log_likelihood(params: Array, x: Array, t_x: Array, t: Array,
     bx1 = np.where(repeat, b + x - 1, 1.0)
     a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_atx, -np.inf)
     tail = np.logaddexp(a3, a4)
-    ll = float(np.sum(w * (a1 + a2 + tail)))
+    ll = float(np.sum(a1 + a2 + tail))
     w3 = np.exp(a3 - tail)
     w4 = np.exp(a4 - tail)
     d_r = (digamma(r + xs) - digamma(r))[which] + np.log(alpha) - w3 * log_at - w4 * log_atx
     d_alpha = r / alpha - w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + t_x)
     d_a = (digamma(a + b) - digamma(a + b + xs))[which] + w4 / a
     d_b = (digamma(a + b) + digamma(b + xs) - digamma(b) - digamma(a + b + xs))[which] - w4 / bx1
-    grad = np.array([np.sum(w * d) for d in (d_r, d_alpha, d_a, d_b)]) * np.array([r, alpha, a, b])
+    grad = np.array([np.sum(d) for d in (d_r, d_alpha, d_a, d_b)]) * np.array([r, alpha, a, b])
     return ll, grad
 
 
@@ -93,8 +92,10 @@ def fit_bgnbd(x: Array, t_x: Array, t: Array, near: BgNbd | None = None) -> BgNb
     start = np.log([1.0, max(float(np.mean(t)), 1e-3), 1.0, 1.0] if near is None
                    else [near.r, near.alpha, near.a, near.b])
 
+    groups = _by_value(x)
+
     def objective(params: Array) -> tuple[float, Array]:
-        ll, grad = bgnbd_log_likelihood(params, x, t_x, t)
+        ll, grad = bgnbd_log_likelihood(params, x, t_x, t, groups)
         return -ll / n, -grad / n
 
     found = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=[(-15.0, 15.0)] * 4,

@@ -69,17 +69,47 @@ def day_number(day: date) -> int:
 
 async def read_summary(session: AsyncSession, dialect: str, cfg: PredictionsSettings, end_at: datetime,
                        cal_end: int) -> Summary:
-    """Every buyer's summary, streamed a batch at a time into arrays."""
-    stmt = text(statements.summary(dialect, cfg.merge_same_day)).bindparams(
-        bindparam("end_at", type_=UTCDateTime()), bindparam("cal_end"))
-    parts: list[np.ndarray] = []
-    result = await session.stream(stmt, {"end_at": end_at, "cal_end": cal_end})
-    async for part in result.partitions(cfg.batch_size):
-        parts.append(np.array([tuple(row) for row in part], dtype=np.float64))
-    table = np.concatenate(parts) if parts else np.zeros((0, len(statements.COLUMNS)))
+    """Every buyer's summary as arrays: on PostgreSQL through a binary COPY of the statement
+    (fixed-width rows read by numpy, no Python object per value), on SQLite streamed a batch
+    at a time."""
+    sql = statements.summary(dialect, cfg.merge_same_day)
+    if dialect == "postgresql":
+        table = await _copy_summary(session, sql, end_at, cal_end)
+    else:
+        stmt = text(sql).bindparams(bindparam("end_at", type_=UTCDateTime()), bindparam("cal_end"))
+        parts: list[np.ndarray] = []
+        result = await session.stream(stmt, {"end_at": end_at, "cal_end": cal_end})
+        async for part in result.partitions(cfg.batch_size):
+            parts.append(np.array([tuple(row) for row in part], dtype=np.float64))
+        table = np.concatenate(parts) if parts else np.zeros((0, len(statements.COLUMNS)))
     columns = {name: np.ascontiguousarray(table[:, i]) for i, name in enumerate(statements.COLUMNS)}
     columns["customer_id"] = columns["customer_id"].astype(np.int64)
     return Summary(**columns)
+
+
+#: PostgreSQL's binary COPY: a 19-byte header, then per row a field count and, per field, its
+#: length and value (all float8 here), then a 2-byte trailer.
+_COPY_ROW = np.dtype([("count", ">i2"), *((f, t) for i in range(len(statements.COLUMNS))
+                                           for f, t in ((f"len{i}", ">i4"), (f"val{i}", ">f8")))])
+
+
+async def _copy_summary(session: AsyncSession, sql: str, end_at: datetime, cal_end: int) -> np.ndarray:
+    floats = ", ".join(f"CAST({c} AS DOUBLE PRECISION)" for c in statements.COLUMNS)
+    query = f"SELECT {floats} FROM ({sql}) summary".replace(":end_at", "$1").replace(":cal_end", "$2")
+    raw = await (await session.connection()).get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    received = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        received.extend(chunk)
+
+    await driver.copy_from_query(query, end_at, cal_end, output=keep, format="binary")
+    rows = np.frombuffer(memoryview(received)[19: len(received) - 2], dtype=_COPY_ROW)
+    table = np.empty((len(rows), len(statements.COLUMNS)))
+    for i in range(len(statements.COLUMNS)):
+        table[:, i] = rows[f"val{i}"]
+    return table
 
 
 def refusal(cfg: PredictionsSettings, customers: int, repeat_buyers: int, what: str = "") -> str | None:
@@ -184,13 +214,26 @@ async def _store_fit(session: AsyncSession, values: dict[str, Any]) -> Fit:
 
 COLUMNS = ("customer_id", "fit_id", "occasions", "recency_days", "age_days", "mean_value", "probability_active",
            "expected_orders", "predicted_value")
+#: Columns held as floats with NaN for null, and those written as whole numbers.
+NULLABLE = ("mean_value", "predicted_value")
+WHOLE = ("customer_id", "fit_id", "occasions", "recency_days", "age_days", "predicted_value")
 
 
-def _nullable(values: Array, keep: np.ndarray, cast: type) -> list[Any]:
-    return [cast(v) if k else None for v, k in zip(values.tolist(), keep.tolist(), strict=True)]
+def _rows(columns: dict[str, np.ndarray], start: int, stop: int) -> list[tuple[Any, ...]]:
+    """Rows ``start`` to ``stop`` as Python values, None for NaN: built a batch at a time, so
+    the scoring never holds a Python object per value of every customer."""
+    values = []
+    for name in COLUMNS:
+        part = columns[name][start:stop]
+        if name in NULLABLE:
+            cast: Any = int if name in WHOLE else float
+            values.append([None if v != v else cast(v) for v in part.tolist()])
+        else:
+            values.append(part.astype(np.int64).tolist() if name in WHOLE else part.tolist())
+    return list(zip(*values, strict=True))
 
 
-async def write_predictions(session: AsyncSession, dialect: str, batch: int, columns: dict[str, Any]) -> None:
+async def write_predictions(session: AsyncSession, dialect: str, batch: int, columns: dict[str, np.ndarray]) -> None:
     """Replace every customer's row: COPY on PostgreSQL, batched inserts on SQLite."""
     n = len(columns["customer_id"])
     if dialect == "postgresql":
@@ -199,15 +242,13 @@ async def write_predictions(session: AsyncSession, dialect: str, batch: int, col
         driver = raw.driver_connection
         assert driver is not None
         for start in range(0, n, batch):
-            await driver.copy_records_to_table(
-                "predictions_customers", columns=list(COLUMNS),
-                records=zip(*(columns[c][start: start + batch] for c in COLUMNS), strict=True))
+            await driver.copy_records_to_table("predictions_customers", columns=list(COLUMNS),
+                                               records=_rows(columns, start, start + batch))
         return
     await session.execute(delete(Prediction))
     for start in range(0, n, batch):
-        rows = [dict(zip(COLUMNS, values, strict=True))
-                for values in zip(*(columns[c][start: start + batch] for c in COLUMNS), strict=True)]
-        await session.execute(insert(Prediction), rows)
+        await session.execute(insert(Prediction), [dict(zip(COLUMNS, row, strict=True))
+                                                   for row in _rows(columns, start, start + batch)])
 
 
 async def fit_and_score(ctx: ServiceContext) -> Outcome:
@@ -231,6 +272,8 @@ async def fit_and_score(ctx: ServiceContext) -> Outcome:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         await session.execute(text(f"SET LOCAL work_mem = '{int(cfg.work_mem_mb)}MB'"))
         await session.execute(text("SET LOCAL jit = off"))
+        # The summary is read through a cursor: plan it for every row, not the first tenth.
+        await session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
     s = await read_summary(session, dialect, cfg, datetime.combine(as_of, datetime.min.time(), UTC), cal_end)
     step("summary read")
     x = s.occasions - 1
@@ -264,14 +307,11 @@ async def fit_and_score(ctx: ServiceContext) -> Outcome:
                                      "bgnbd_log_likelihood": bgnbd.log_likelihood, "p": gg.p, "q": gg.q, "v": gg.v,
                                      "gamma_gamma_log_likelihood": gg.log_likelihood, "holdout": check})
     repeat = x > 0
-    columns: dict[str, Any] = {
-        "customer_id": s.customer_id.tolist(), "fit_id": [fit.id] * len(s),
-        "occasions": s.occasions.astype(np.int64).tolist(),
-        "recency_days": (s.last_day - s.first_day).astype(np.int64).tolist(),
-        "age_days": (end - 1 - s.first_day).astype(np.int64).tolist(),
-        "mean_value": _nullable(mean, repeat, float), "probability_active": active.tolist(),
-        "expected_orders": expected.tolist(),
-        "predicted_value": [None] * len(s) if value is None else value.astype(np.int64).tolist(),
+    columns = {
+        "customer_id": s.customer_id, "fit_id": np.full(len(s), fit.id), "occasions": s.occasions,
+        "recency_days": s.last_day - s.first_day, "age_days": end - 1 - s.first_day,
+        "mean_value": np.where(repeat, mean, np.nan), "probability_active": active, "expected_orders": expected,
+        "predicted_value": np.full(len(s), np.nan) if value is None else value,
     }
     step("rows prepared")
     await write_predictions(session, dialect, cfg.batch_size, columns)
