@@ -1,13 +1,14 @@
 # Tenure's API, worker and scheduler image: one image, three commands (see docker-compose.yml).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY core core
 COPY schema schema
 COPY plugins plugins
 COPY migrations migrations
 COPY workers workers
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,redis]"
+# The exact versions the test suite passed on, not whatever is newest at build time.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[postgres,redis]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -45,9 +45,12 @@ def test_every_command_has_help() -> None:
     ({"TENURE_MAX_DEPTH": "deep"}, "Error: TENURE_MAX_DEPTH: expected a whole number, got 'deep'"),
     ({"TENURE_ENVIRONMENT": "production", "TENURE_SECRET_KEY": "short"}, "Error: TENURE_SECRET_KEY: production needs"),
 ])
-def test_a_wrong_setting_stops_with_one_line(tmp_path: Path, env: dict[str, str], line: str) -> None:
-    with CliRunner().isolated_filesystem(temp_dir=tmp_path):
-        result = CliRunner().invoke(main, ["migrate"], env=env)
+def test_a_wrong_setting_stops_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
+    # An empty working folder: no .env file is read and no tenure.db is left behind.
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["migrate"], env=env)
     assert result.exit_code == 1
     assert result.output.startswith(line), result.output
     assert result.output.count("\n") == 1, result.output
