@@ -437,19 +437,29 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
                                      identity_kind, ctx.settings.currency))
         except UserError as error:
             report.rejected.append(Rejected(row.line, str(error), row.source))
-    outcomes = await record_orders(ctx, [p.data for p in parsed])
-    for item, outcome in zip(parsed, outcomes, strict=True):
-        if outcome.error is not None:
-            report.rejected.append(Rejected(item.row.line, str(outcome.error), item.row.source))
-        elif not outcome.created:
-            report.already_imported += 1
-        else:
-            report.created += 1
-            assert outcome.order is not None
-            if item.then == OrderStatus.CANCELLED:
-                await cancel_order(ctx, outcome.order.id)
-            elif item.then is not None:
-                await refund_order(ctx, outcome.order.id, item.refunded, None)
+    # A round holds at most one order per customer, so that an order's cancellation or
+    # refund lands before the same customer's next order, as through the API in time order.
+    rounds: list[list[_OrderRow]] = []
+    depth: dict[int, int] = {}
+    for item in parsed:
+        k = depth[item.data.customer_id] = depth.get(item.data.customer_id, -1) + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(item)
+    for round_ in rounds:
+        outcomes = await record_orders(ctx, [item.data for item in round_])
+        for item, outcome in zip(round_, outcomes, strict=True):
+            if outcome.error is not None:
+                report.rejected.append(Rejected(item.row.line, str(outcome.error), item.row.source))
+            elif not outcome.created:
+                report.already_imported += 1
+            else:
+                report.created += 1
+                assert outcome.order is not None
+                if item.then == OrderStatus.CANCELLED:
+                    await cancel_order(ctx, outcome.order.id)
+                elif item.then is not None:
+                    await refund_order(ctx, outcome.order.id, item.refunded, None)
 
 
 async def _interaction(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import idempotency
 from core import validation as v
@@ -19,7 +20,6 @@ from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from core.models import Customer, Order, OrderLine, OrderStatus
-from core.reads import Write
 from core.services import order_months
 from core.services.customers import refresh_order_figures
 
@@ -206,11 +206,17 @@ def _rounds(orders: list[_Clean]) -> list[list[_Clean]]:
 
 
 async def _recorded_already(ctx: ServiceContext, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Order]:
+    """The orders already recorded under ``keys``, read by channel so that the unique
+    index on (channel, external id) finds them (SQLite scans the table for a row-value IN)."""
+    by_channel: dict[str, set[str]] = {}
+    for channel, external_id in keys:
+        by_channel.setdefault(channel, set()).add(external_id)
     found: dict[tuple[str, str], Order] = {}
-    for part in _chunks(sorted(set(keys))):
-        query = (select(Order).where(tuple_(Order.channel, Order.external_id).in_(part))
-                 .options(selectinload(Order.lines)).execution_options(populate_existing=True))
-        found.update(((o.channel, o.external_id), o) for o in await ctx.session.scalars(query))
+    for channel, external_ids in by_channel.items():
+        for part in _chunks(sorted(external_ids)):
+            query = (select(Order).where(Order.channel == channel, Order.external_id.in_(part))
+                     .options(selectinload(Order.lines)).execution_options(populate_existing=True))
+            found.update(((o.channel, o.external_id), o) for o in await ctx.session.scalars(query))
     return found
 
 
@@ -221,27 +227,19 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
     order_rows = [{"customer_id": c.customer_id, "channel": c.channel, "external_id": c.external_id,
                    "currency": c.currency, "amount": c.amount, "refunded_amount": 0, "status": c.status,
                    "placed_at": c.placed_at, "created_at": now, "updated_at": now} for c in round_]
-    if len(order_rows) == 1:
-        ids = [await _INSERT_ORDER.one(session, **order_rows[0])]
-    else:
-        ids = list(await session.scalars(
-            insert(Order).returning(Order.id, sort_by_parameter_order=True), order_rows))
-    line_rows = [{"order_id": order_id, "sku": line.sku, "name": line.name, "category": line.category,
+    # ORM bulk inserts returning the new rows as objects of the session (loaded, not
+    # pending): one statement each for the orders and their lines.
+    orders = list(await session.scalars(insert(Order).returning(Order, sort_by_parameter_order=True), order_rows))
+    line_rows = [{"order_id": order.id, "sku": line.sku, "name": line.name, "category": line.category,
                   "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount}
-                 for order_id, c in zip(ids, round_, strict=True) for line in c.lines]
+                 for order, c in zip(orders, round_, strict=True) for line in c.lines]
+    lines_of: dict[int, list[OrderLine]] = {order.id: [] for order in orders}
     if line_rows:
-        line_ids = list(await session.scalars(
-            insert(OrderLine).returning(OrderLine.id, sort_by_parameter_order=True), line_rows))
-        for line_id, row in zip(line_ids, line_rows, strict=True):
-            row["id"] = line_id
-    lines_of: dict[int, list[OrderLine]] = {}
-    for row in line_rows:
-        lines_of.setdefault(row["order_id"], []).append(_attached(session, OrderLine(**row)))
-    orders = []
-    for order_id, row in zip(ids, order_rows, strict=True):
-        order = Order(id=order_id, **row)
-        order.lines = lines_of.get(order_id, [])
-        orders.append(_attached(session, order))
+        for line in await session.scalars(
+                insert(OrderLine).returning(OrderLine, sort_by_parameter_order=True), line_rows):
+            lines_of[line.order_id].append(line)
+    for order in orders:
+        set_committed_value(order, "lines", lines_of[order.id])
     if len(orders) == 1:
         await order_months.keep(ctx, customers[orders[0].customer_id], orders[0])
     else:
@@ -258,22 +256,8 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
     return orders
 
 
-def _attached(session: Any, instance: Any) -> Any:
-    """``instance``, written by a Core statement, made a persistent object of the session
-    (loaded as it was written), so relations and later changes work as for any other."""
-    make_transient_to_detached(instance)
-    session.add(instance)
-    return instance
-
-
 def _chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
     return [values[n:n + size] for n in range(0, len(values), size)]
-
-
-_INSERT_ORDER = Write(lambda _keys: insert(Order).values(
-    {name: bindparam(name) for name in ("customer_id", "channel", "external_id", "currency", "amount",
-                                         "refunded_amount", "status", "placed_at", "created_at", "updated_at")}
-).returning(Order.id))
 
 
 async def _load(ctx: ServiceContext, order_id: int) -> Order:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from core.context import ServiceContext
 from core.db import insert_ignoring_conflicts
@@ -101,7 +101,13 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
             account.pending += entry.points
         else:
             account.balance += entry.points
-    ctx.session.add_all([entry for _, entry, _ in credits])
+    if ctx.history:
+        # Nobody reads these entries back as objects (no reward is announced for the past):
+        # one executemany, without the unit of work.
+        columns = [c.key for c in Entry.__table__.columns if c.key != "id"]
+        await ctx.session.execute(insert(Entry), [{c: getattr(e, c) for c in columns} for _, e, _ in credits])
+    else:
+        ctx.session.add_all([entry for _, entry, _ in credits])
     await ctx.session.flush()
     posted = {customer_id: entry for customer_id, entry, _ in credits if not entry.pending}
     for customer_id, entry in posted.items():

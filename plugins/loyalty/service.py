@@ -104,11 +104,13 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     if not credits:
         return
     await ledger.credit_many(ctx, credits, earned_at={o.customer_id: o.placed_at for o in orders})
-    await publish_many(ctx, [
-        Publication("loyalty.points_earned", "loyalty", customer_id, f"{points} points for order {order.external_id}",
-                    {"customerId": customer_id, "orderId": order.id, "points": points,
-                     "pendingUntil": pending_until.isoformat()}, timeline=True)
-        for customer_id, (order, points, pending_until) in earned.items()])
+    if not ctx.history:  # an import's orders are in the feed; their points are in the ledger
+        await publish_many(ctx, [
+            Publication("loyalty.points_earned", "loyalty", customer_id,
+                        f"{points} points for order {order.external_id}",
+                        {"customerId": customer_id, "orderId": order.id, "points": points,
+                         "pendingUntil": pending_until.isoformat()}, timeline=True)
+            for customer_id, (order, points, pending_until) in earned.items()])
     for customer_id in {customer_id for customer_id, entry, _ in credits if entry.qualifying > 0}:
         await _points_earned(ctx, customer_id)
 
