@@ -148,7 +148,61 @@ async def customers(request: Request) -> Response:
         "hasNextPage": len(rows) > first, "endCursor": _cursor([page[-1]["id"]]) if page else None}}}})
 
 
+def _audit(operation: str, cid: int, now: datetime) -> tuple[Any, ...]:
+    return (now, "api-key:bench", "admin", "mutation", operation, cid, "ok")
+
+
+AUDIT = ("INSERT INTO audit_log (occurred_at, actor, role, kind, operation, customer_id, outcome) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+EVENT = ("INSERT INTO events (type, source, customer_id, summary, data, on_timeline, occurred_at) "
+         "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) RETURNING id")
+RESCORE_WINDOW = 5
+
+
+async def _tier_check(conn: asyncpg.Connection, cid: int, now: datetime) -> int:
+    """The tiers plugin's answer to an order: the customer's figures over the tiers' window,
+    the highest tier they reach, an upgrade (or the lapse moved on) written; returns the
+    points multiplier of the tier held (percent)."""
+    tiers = await conn.fetch("SELECT id, name, rank, min_spend, min_orders, window_days, points_multiplier "
+                             "FROM tiers WHERE active ORDER BY rank")
+    held = await conn.fetchrow("SELECT tier_id FROM tier_memberships WHERE customer_id = $1 FOR UPDATE", cid)
+    if not tiers:
+        return 100
+    window = max(t["window_days"] for t in tiers)
+    rows = await conn.fetch("SELECT placed_at, amount - refunded_amount FROM orders WHERE customer_id = $1 "
+                            "AND status <> 'cancelled' AND placed_at >= $2", cid, now - timedelta(days=window))
+
+    def reaches(t: Any) -> bool:
+        since = now - timedelta(days=t["window_days"])
+        spend = sum(r[1] for r in rows if r[0] >= since)
+        count = sum(1 for r in rows if r[0] >= since)
+        checks = ([spend >= t["min_spend"]] if t["min_spend"] is not None else []) + \
+                 ([count >= t["min_orders"]] if t["min_orders"] is not None else [])
+        return any(checks) if checks else True
+
+    target = next((t for t in reversed(tiers) if reaches(t)), None)
+    current = next((t for t in tiers if held is not None and t["id"] == held["tier_id"]), None)
+    if target is not None and (current is None or target["rank"] > current["rank"]):
+        await conn.execute(
+            "INSERT INTO tier_memberships (customer_id, tier_id, since, expires_at, manual, reason, updated_at) "
+            "VALUES ($1, $2, $3, $4, false, 'order', $3) ON CONFLICT (customer_id) DO UPDATE SET tier_id = $2, "
+            "since = $3, expires_at = $4, downgrade_on = NULL, updated_at = $3",
+            cid, target["id"], now, now + timedelta(days=target["window_days"]))
+        await conn.fetchval(EVENT, "tiers.changed", "tiers", cid, f"reached {target['name']}",
+                            json.dumps({"customerId": cid, "tier": target["name"]}), True, now)
+        current = target
+    elif current is not None and (current["min_spend"] is not None or current["min_orders"] is not None):
+        await conn.execute("UPDATE tier_memberships SET expires_at = $2, downgrade_on = NULL WHERE customer_id = $1",
+                           cid, now + timedelta(days=current["window_days"]))
+    return current["points_multiplier"] if current is not None else 100
+
+
 async def record_order(request: Request) -> Response:
+    """What Tenure's recordOrder transaction does with every plugin on (bench/README.md lists
+    both sides' statements): the order, lines, order month and customer figures; the NPS
+    after-order survey check; the tier check; points at the earn rule and tier multiplier on
+    the locked account; the churn warning resolved, the churn mark and the rescore window's
+    job in the outbox; the event log (points earned, order recorded); the audit row."""
     body = json.loads(await request.body())
     data = body["variables"]["input"]
     cid, ext, channel = int(data["customerId"]), data["externalId"], data["channel"].lower()
@@ -160,11 +214,12 @@ async def record_order(request: Request) -> Response:
         if not await _api_key(conn, _bearer(request)):
             return _json({"errors": [{"message": "not authenticated"}]}, 401)
         async with conn.transaction():
+            await conn.fetchrow("SELECT id, order_count, total_spent, first_order_at, last_order_at FROM customers "
+                                "WHERE id = $1 FOR UPDATE", cid)
             found = await conn.fetchval("SELECT id FROM orders WHERE channel = $1 AND external_id = $2", channel, ext)
             if found is not None:
                 return _json({"data": {"recordOrder": {"order": {"id": str(found), "externalId": ext},
                                                        "created": False, "userErrors": []}}})
-            customer = await conn.fetchrow("SELECT id, order_count FROM customers WHERE id = $1 FOR UPDATE", cid)
             order_id = await conn.fetchval(
                 "INSERT INTO orders (customer_id, channel, external_id, currency, amount, refunded_amount, status, "
                 "placed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 'paid', $6, $6, $6) RETURNING id",
@@ -187,31 +242,55 @@ async def record_order(request: Request) -> Response:
                 "UPDATE customers SET order_count = order_count + 1, total_spent = total_spent + $2, "
                 "first_order_at = coalesce(least(first_order_at, $3), $3), "
                 "last_order_at = greatest(coalesce(last_order_at, $3), $3) WHERE id = $1", cid, amount, now)
-            events = [("order.recorded", "core", json.dumps({"orderId": order_id, "customerId": cid, "amount": amount}),
-                       False)]
             if LOYALTY:
-                points = amount // 100
+                await conn.fetch("SELECT id, delay_days FROM nps_surveys WHERE trigger = 'after_order' AND active")
+                percent = await _tier_check(conn, cid, now)
+                rule = await conn.fetchrow("SELECT points, per_amount FROM loyalty_earn_rules WHERE active "
+                                           "AND kind = 'base' ORDER BY id LIMIT 1")
+                points = amount * (rule["points"] if rule else 1) // (rule["per_amount"] if rule else 100)
+                points = points * percent // 100
+                await conn.fetchrow("SELECT balance, pending FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE",
+                                    cid)
                 await conn.execute(
-                    "INSERT INTO loyalty_accounts (customer_id, balance, pending, lifetime_earned, shortfall, "
-                    "updated_at) VALUES ($1, 0, $2, $2, 0, $3) ON CONFLICT (customer_id) DO UPDATE SET "
-                    "pending = loyalty_accounts.pending + $2, lifetime_earned = loyalty_accounts.lifetime_earned + $2, "
-                    "updated_at = $3", cid, points, now)
+                    "UPDATE loyalty_accounts SET pending = pending + $2, lifetime_earned = lifetime_earned + $2, "
+                    "updated_at = $3 WHERE customer_id = $1", cid, points, now)
                 await conn.execute(
                     "INSERT INTO loyalty_entries (customer_id, kind, points, qualifying, pending, remaining, "
                     "shortfall, reason, source, order_id, idempotency_key, detail, created_at, available_at, "
                     "expires_at) VALUES ($1, 'earn', $2, $2, true, $2, 0, $3, 'order', $4, $5, '{}', $6, $7, $8)",
                     cid, points, f"order {ext}", order_id, f"order:{order_id}", now,
                     now + timedelta(days=RETURN_DAYS), now + timedelta(days=EXPIRY_DAYS))
-                events.append(("loyalty.points_earned", "loyalty", json.dumps({"points": points}), True))
-            await conn.executemany(
-                "INSERT INTO events (type, source, customer_id, summary, data, on_timeline, occurred_at) "
-                "VALUES ($1, $2, $3, '', $4::jsonb, $5, $6)", [(t, s, cid, d, tl, now) for t, s, d, tl in events])
-    del customer
+                await conn.fetchval(EVENT, "loyalty.points_earned", "loyalty", cid, f"{points} points for order {ext}",
+                                    json.dumps({"customerId": cid, "orderId": order_id, "points": points}), True, now)
+            subscribers = await conn.fetch("SELECT id, event_types FROM webhook_subscriptions WHERE active")
+            if LOYALTY:
+                resolved = await conn.fetch(
+                    "UPDATE churn_warnings SET status = 'resolved', resolved_at = $2, came_back = true "
+                    "WHERE customer_id = $1 AND status = 'open' AND since <= $2 RETURNING customer_id", cid, now)
+                if resolved:
+                    await conn.fetchval(EVENT, "churn.came_back", "churn", cid, "came back after a churn warning",
+                                        json.dumps({"customerId": cid}), True, now)
+                await conn.execute("INSERT INTO churn_stale (customer_id, marked_at) VALUES ($1, $2) "
+                                   "ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at", cid, now)
+                window = int(now.timestamp()) // RESCORE_WINDOW
+                since = datetime.fromtimestamp(window * RESCORE_WINDOW, UTC)
+                await conn.fetchval(
+                    "INSERT INTO outbox (job, payload, dedupe_key, status, attempts, available_at, dispatched_at, "
+                    "created_at) VALUES ('churn.rescore_marked', $1::json, $2, 'pending', 0, $3, NULL, $4) "
+                    "ON CONFLICT DO NOTHING RETURNING id", json.dumps({"since": since.isoformat()}),
+                    f"churn:rescore_marked:{window}", since + timedelta(seconds=RESCORE_WINDOW), now)
+            await conn.fetchval(EVENT, "order.recorded", "core", cid, "order.recorded",
+                                json.dumps({"orderId": order_id, "customerId": cid, "amount": amount}), False, now)
+            del subscribers
+            await conn.fetchval(AUDIT, *_audit("recordOrder", cid, now))
     return _json({"data": {"recordOrder": {"order": {"id": str(order_id), "externalId": ext}, "created": True,
                                            "userErrors": []}}})
 
 
 async def redeem_points(request: Request) -> Response:
+    """What Tenure's redeemPoints transaction does: the idempotency claim, the customer, the
+    locked account, the entry, the oldest lot drawn, the account, the recorded result, the
+    entry read back for the answer, and the audit row."""
     body = json.loads(await request.body())
     data = body["variables"]["input"]
     cid, points, key = int(data["customerId"]), int(data["points"]), data["idempotencyKey"]
@@ -237,14 +316,17 @@ async def redeem_points(request: Request) -> Response:
             lot = await conn.fetchrow(
                 "SELECT id, remaining FROM loyalty_entries WHERE customer_id = $1 AND NOT pending AND remaining > 0 "
                 "ORDER BY expires_at ASC NULLS LAST, id LIMIT 1", cid)
-            await conn.execute("UPDATE loyalty_entries SET remaining = remaining - $2 WHERE id = $1", lot["id"], points)
-            await conn.execute("INSERT INTO loyalty_draws (entry_id, lot_id, points) VALUES ($1, $2, $3)",
-                               entry, lot["id"], points)
             await conn.execute("UPDATE loyalty_accounts SET balance = balance - $2, updated_at = $3 "
                                "WHERE customer_id = $1", cid, points, now)
+            await conn.execute("INSERT INTO loyalty_draws (entry_id, lot_id, points) VALUES ($1, $2, $3)",
+                               entry, lot["id"], points)
+            await conn.execute("UPDATE loyalty_entries SET remaining = remaining - $2 WHERE id = $1", lot["id"], points)
             await conn.execute("UPDATE idempotency_records SET result = $3::jsonb WHERE operation = "
                                "'loyalty.redeemPoints' AND key = $1 AND $2::text IS NOT NULL",
                                f"{cid}:{key}", key, json.dumps({"entryId": entry}))
+            await conn.fetchrow("SELECT id, points FROM loyalty_entries WHERE id = $1", entry)
+            await conn.fetchrow("SELECT balance FROM loyalty_accounts WHERE customer_id = $1", cid)
+            await conn.fetchval(AUDIT, *_audit("redeemPoints", cid, now))
     return _json({"data": {"redeemPoints": {"entry": {"id": str(entry), "points": -points}, "userErrors": []}}})
 
 

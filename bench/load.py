@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="per case")
     parser.add_argument("--database", default="", help="a database URL to wipe and use (default: a SQLite file)")
     parser.add_argument("--plugins", default="all")
+    parser.add_argument("--cases", default="me,record", help="me, record or both (comma-separated)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -108,6 +109,8 @@ def main() -> None:
                 "recordOrder (API key)": [{"body": RECORD % cid, "headers": {"Authorization": f"Bearer {key}"}}
                                           for cid in ids],
             }
+            wanted = {"me": "me (member token)", "record": "recordOrder (API key)"}
+            cases = {wanted[c]: cases[wanted[c]] for c in args.cases.split(",")}
             results = {name: load(server, "/graphql", requests, concurrency=args.clients, duration=args.seconds,
                                   warmup=3.0, prefix=f"o{n}-")
                        for n, (name, requests) in enumerate(cases.items())}

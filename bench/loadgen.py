@@ -86,8 +86,15 @@ async def _worker(spec: Spec, counter: itertools.count[int], start: float, stop:
             sent = time.perf_counter()
             if sent >= stop:
                 return
-            writer.write(_request(spec, item, n))
-            status, body = await _read_response(reader)
+            try:
+                writer.write(_request(spec, item, n))
+                status, body = await _read_response(reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server dropped the connection (a request it could not answer): an error,
+                # and a new connection for the next request.
+                writer.close()
+                status, body = 599, b"connection closed by the server"
+                reader, writer = await asyncio.open_connection(spec.host, spec.port)
             done = time.perf_counter()
             tally.total += 1
             if done < start:
