@@ -240,7 +240,7 @@ async def publish_many(ctx: ServiceContext, publications: Sequence[Publication])
     """Write ``publications`` to the event log (one statement) and queue a webhook delivery
     for each subscriber to their types. A transaction replaying history (``ctx.history``)
     writes the log and the timeline but queues no delivery: subscribers hear of an import
-    once, from its summary event. Returns the event ids, in order (none for history)."""
+    once, from its summary event. Returns the event ids, in order (none for a batch of history)."""
     if not publications:
         return []
     # Changes made so far reach the database first, as they did when the event was an ORM
@@ -249,17 +249,17 @@ async def publish_many(ctx: ServiceContext, publications: Sequence[Publication])
     now = ctx.now()
     rows = [{"type": p.type, "source": p.source, "customer_id": p.customer_id, "summary": p.summary[:500],
              "data": p.data, "on_timeline": p.timeline, "occurred_at": p.occurred_at or now} for p in publications]
-    if ctx.history:
+    if len(rows) == 1:
+        ids = [int(await _INSERT_EVENT.one(ctx.session, **rows[0]))]
+    elif ctx.history:
         # History queues no deliveries, so no id is needed back: one executemany.
         await ctx.session.execute(insert(Event), rows)
         return []
-    if len(rows) == 1:
-        ids = [int(await _INSERT_EVENT.one(ctx.session, **rows[0]))]
     else:
         result = await ctx.session.execute(
             insert(Event).returning(Event.id, sort_by_parameter_order=True), rows)
         ids = [int(i) for i in result.scalars()]
-    subscriptions = await _subscriptions(ctx)
+    subscriptions = [] if ctx.history else await _subscriptions(ctx)
     if subscriptions:
         for event_id, p in zip(ids, publications, strict=True):
             for subscription in subscriptions:

@@ -8,8 +8,10 @@ as a stream (memory stays flat whatever the file's size) and written in batches.
   per-order webhook; subscribers get one ``import.completed`` event). A row of status
   cancelled, refunded or partially_refunded (with ``refunded_amount``) is recorded, then
   cancelled or refunded, as if both had come through the API.
-- Customers and interactions go row by row through the services, each in its own
-  savepoint, claimed once with an idempotency record keyed by its content.
+- Customers new to Tenure are created together, a batch in a few statements; customers it
+  knows already are updated row by row. Interactions go row by row through the services,
+  each in its own savepoint. Every customer and interaction row is claimed once with an
+  idempotency record keyed by its content.
 - Each batch commits on its own: a run that stopped (even killed) resumes by running the
   same file again, and what was committed is found and skipped (orders by channel and
   external id), so nothing is lost or doubled.
@@ -33,16 +35,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from core import idempotency
 from core.context import ServiceContext
 from core.db import Database
 from core.errors import UserError
 from core.events import Publication, publish_many
-from core.models import CustomerIdentity, OrderStatus
+from core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
 from core.plugins import PluginManager
-from core.services.customers import CustomerData, upsert_customer
+from core.services.customers import CustomerData, create_customers, identity, upsert_customer
 from core.services.interactions import log_interaction
 from core.services.orders import LineData, OrderData, cancel_order, record_orders, refund_order
 from core.settings import Settings
@@ -354,7 +356,7 @@ async def _customer_id(ctx: ServiceContext, row: dict[str, Any], identity_kind: 
     return int(found)
 
 
-async def _customer(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:
+def _customer_data(row: dict[str, Any]) -> tuple[str, CustomerData]:
     data = CustomerData(name=row.get("name"))
     for name, target in (("email", "emails"), ("phone", "phones"), ("tags", "tags")):
         if name in row:
@@ -367,8 +369,56 @@ async def _customer(ctx: ServiceContext, row: dict[str, Any], identity_kind: str
     for name in ("consent_email", "consent_sms", "consent_push"):
         if name in row:
             setattr(data, name, _bool(row, name))
-    customer, created = await upsert_customer(ctx, identity_kind, _required(row, "external_id"), data)
+    return _required(row, "external_id"), data
+
+
+async def _customer(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:
+    external_id, data = _customer_data(row)
+    customer, created = await upsert_customer(ctx, identity_kind, external_id, data)
     return {"customerId": customer.id, "created": created}
+
+
+async def _import_customers(ctx: ServiceContext, rows: list[Row], identity_kind: str, report: ImportReport,
+                            dry_run: bool) -> None:
+    """A batch of customer rows: rows imported before are skipped (their claims read at
+    once), new customers are created together (:func:`create_customers`), and customers
+    known already are updated one by one."""
+    operation = "import.customers"
+    claimed = set(await ctx.session.scalars(select(IdempotencyRecord.key).where(
+        IdempotencyRecord.operation == operation, IdempotencyRecord.key.in_([r.key for r in rows]))))
+    fresh = [r for r in rows if r.key not in claimed]
+    report.already_imported += len(rows) - len(fresh)
+    parsed: list[tuple[Row, str, CustomerData]] = []
+    for row in fresh:
+        try:
+            external_id, data = _customer_data(row.values)
+            parsed.append((row, identity(identity_kind, external_id)[1], data))
+        except UserError as error:
+            report.rejected.append(Rejected(row.line, str(error), row.source))
+    kind = identity_kind.strip().lower()
+    known = set(await ctx.session.scalars(select(CustomerIdentity.value).where(
+        CustomerIdentity.kind == kind, CustomerIdentity.value.in_([value for _, value, _ in parsed]))))
+    new: list[tuple[Row, str, CustomerData]] = []
+    later: list[Row] = []
+    for row, value, data in parsed:
+        if value in known:
+            later.append(row)  # an update, or a second row for the same customer
+        else:
+            known.add(value)
+            data.identities = [(kind, value)]
+            new.append((row, value, data))
+    claims: list[dict[str, Any]] = []
+    for (row, _, _), outcome in zip(new, await create_customers(ctx, [d for _, _, d in new]), strict=True):
+        if isinstance(outcome, UserError):
+            report.rejected.append(Rejected(row.line, str(outcome), row.source))
+            continue
+        report.created += 1
+        claims.append({"operation": operation, "key": row.key, "request_hash": idempotency.request_hash(row.values),
+                       "result": {"customerId": outcome.id, "created": True}, "created_at": ctx.now()})
+    if claims:
+        await ctx.session.execute(insert(IdempotencyRecord), claims)
+    await _import_one_by_one(ctx.session, ctx.settings, ctx.plugins, "customers", later, report, identity_kind,
+                             dry_run)
 
 
 def _order_lines(row: dict[str, Any]) -> list[LineData]:
@@ -519,6 +569,9 @@ async def _import_batch(db: Database, settings: Settings, plugins: PluginManager
         if kind == "orders":
             ctx = ServiceContext(session, settings, plugins, actor="import:orders", history=True)
             await _import_orders(ctx, rows, identity_kind, report)
+        elif kind == "customers":
+            ctx = ServiceContext(session, settings, plugins, actor="import:customers")
+            await _import_customers(ctx, rows, identity_kind, report, dry_run)
         else:
             await _import_one_by_one(session, settings, plugins, kind, rows, report, identity_kind, dry_run)
         if dry_run:

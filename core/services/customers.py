@@ -171,6 +171,51 @@ async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
     return customer
 
 
+async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> list[Customer | UserError]:
+    """Create many customers at once: each checked on its own, their identities checked in
+    one read, all written in one flush, and their ``CustomerCreated`` events raised as one
+    batch. Returns each new customer, or the business error that refused it."""
+    outcomes: list[Customer | UserError | None] = [None] * len(batch)
+    cleaned: list[tuple[int, CleanCustomer]] = []
+    for n, data in enumerate(batch):
+        try:
+            cleaned.append((n, await _clean(ctx, data, creating=True)))
+        except UserError as error:
+            outcomes[n] = error
+    wanted = sorted({kv for _, clean in cleaned for kv in clean.identities or []})
+    holders: dict[tuple[str, str], int | None] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start:start + 500]
+        for kind in {k for k, _ in part}:
+            values = [value for k, value in part if k == kind]
+            holders.update(((kind, value), holder) for value, holder in await ctx.session.execute(
+                select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == kind, CustomerIdentity.value.in_(values))))
+    now = ctx.now()
+    created: list[tuple[int, Customer]] = []
+    for n, clean in cleaned:
+        taken = next((kv for kv in clean.identities or [] if kv in holders), None)
+        if taken is not None:
+            holder = holders[taken]
+            outcomes[n] = UserError(
+                f"{taken[0]} {taken[1]!r} already belongs to "
+                + (f"customer {holder}" if holder is not None else "another customer of this batch"),
+                "identities", "identity_taken")
+            continue
+        holders.update((kv, None) for kv in clean.identities or [])
+        fields = {"consent_email": False, "consent_sms": False, "consent_push": False, **clean.scalars}
+        customer = Customer(created_at=now, updated_at=now, contacts=[], identities=[], tags=[],
+                            order_count=0, total_spent=0, **fields)
+        _apply_lists(customer, clean)
+        created.append((n, customer))
+    ctx.session.add_all([customer for _, customer in created])
+    await ctx.session.flush()
+    for n, customer in created:
+        outcomes[n] = customer
+    await ctx.emit(*(CustomerCreated(customer) for _, customer in created))
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 async def update_customer(ctx: ServiceContext, customer_id: int, data: CustomerData) -> Customer:
     customer = await load(ctx, customer_id)
     clean = await _clean(ctx, data, creating=False)
