@@ -1,11 +1,11 @@
 """The predictions plugin's GraphQL: ``Customer.prediction``, ``Member.prediction`` (when the
-business allows it) and the root ``predictionModel``."""
+business allows it), the root ``predictionModel`` and ``customersByPrediction``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -16,11 +16,16 @@ from core import models
 from core.contributions import SchemaContribution
 from core.models import Role
 from plugins.predictions import service
+from plugins.predictions.filters import PredictionFilterInput, PredictionOrderBy, prediction_sort, ranked_customers
 from plugins.predictions.models import Fit, Prediction
 from plugins.predictions.settings import predictions_settings
+from schema import loaders
 from schema.context import Context
-from schema.permissions import STAFF, allow
+from schema.permissions import BACKOFFICE, STAFF, allow
+from schema.queries import counter, runner
+from schema.relay import Connection, paginate
 from schema.types.common import Long
+from schema.types.core import Customer
 
 MAX_DAYS = 3650
 
@@ -263,6 +268,36 @@ class PredictionsQuery:
                 raise GraphQLError(f"no model yet: {refusal.message}", extensions={"code": "NOT_FOUND"})
             return None
         return PredictionModel(fit=fit, refusal=refusal)
+
+    # Its nodes are customers, names and contacts included: the scope is the one `customers` needs.
+    @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="customers:read")],
+                      description="Customers with a prediction, sorted and filtered by their figures as of the "
+                                  "last fit (over TENURE_PREDICTIONS_HORIZON_DAYS); by default the customers most "
+                                  "likely lost first. Each node's `prediction` holds its figures.")
+    async def customers_by_prediction(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(
+            description="How many customers, at most TENURE_MAX_PAGE_SIZE.")] = 20,
+        after: Annotated[str | None, strawberry.argument(
+            description="The cursor of the last customer seen: the page starts after it.")] = None,
+        order_by: Annotated[PredictionOrderBy | None, strawberry.argument(
+            description="Default: probability active, lowest first.")] = None,
+        filter: Annotated[PredictionFilterInput | None, strawberry.argument(
+            description="Which customers; all who have a prediction when left out.")] = None,
+    ) -> Connection[Customer]:
+        stmt = ranked_customers(filter)
+        page = await paginate(runner(info), stmt, prediction_sort(order_by), first=first, after=after,
+                              cap=info.context.settings.max_page_size, count=counter(info, stmt))
+        # The page's rows answer `prediction` and `order { customer }` without another query.
+        by_id = info.context.loader(loaders.customers_by_id)
+        predictions = info.context.loader(predictions_by_customer)
+        for edge in page.edges:
+            customer, prediction = edge.node
+            by_id.prime(customer.id, customer)
+            predictions.prime(customer.id, prediction)
+            edge.node = customer
+        return page
 
 
 def contribution() -> SchemaContribution:

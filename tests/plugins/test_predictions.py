@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from core.cli import main
 from core.imports import import_rows, read_rows
@@ -207,6 +208,101 @@ async def test_members_see_their_prediction_only_where_the_business_allows_it(ma
                 seen.append((await member.ok(me))["me"]["prediction"])
     assert seen[0] is None
     assert seen[1]["purchases"] == 2 and 0 < seen[1]["probabilityActive"] <= 1
+
+
+RANKED = """query($first: Int, $after: String, $order: PredictionOrderBy, $filter: PredictionFilterInput) {
+  customersByPrediction(first: $first, after: $after, orderBy: $order, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { id name prediction { probabilityActive predictedValue } } } } }"""
+
+
+async def every_page(tenure: TenureHarness, size: int, **variables: Any) -> tuple[list[dict[str, Any]], set[int]]:
+    """Every customer of ``customersByPrediction``, ``size`` a page, following ``after``; and
+    the totalCount of each page."""
+    seen: list[dict[str, Any]] = []
+    totals, after = set(), None
+    while True:
+        page = (await tenure.ok(RANKED, {"first": size, "after": after, **variables}))["customersByPrediction"]
+        assert len(page["edges"]) <= size
+        seen += [edge["node"] for edge in page["edges"]]
+        totals.add(page["totalCount"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen, totals
+        after = page["pageInfo"]["endCursor"]
+        assert after == page["edges"][-1]["cursor"]
+
+
+async def test_customers_by_prediction_sorts_pages_and_filters_on_the_stored_figures(make_tenure: Any) -> None:
+    with freeze_time(datetime(2026, 6, 1, 9, 0, tzinfo=UTC)):
+        async with make_tenure(plugins=["predictions"], env=SMALL) as tenure:
+            # Three customers with one purchase each: all 1.0 active, so the id breaks their tie.
+            await buyers(tenure, datetime(2024, 6, 1, 9, 0, tzinfo=UTC),
+                         {"recent": [0, 250, 480, 723], "silent": [0, 120, 240, 358],
+                          "once0": [400], "once1": [500], "once2": [600]})
+            vip = await new_customer(tenure, "VIP", tags=["vip"])
+            await new_customer(tenure, "Never bought")
+            for k, day in enumerate((100, 400, 700)):
+                await record_order(tenure, vip, f"vip-{k}", 20_000,
+                                   placedAt=(datetime(2024, 6, 1, 9, 0, tzinfo=UTC) + timedelta(days=day)).isoformat())
+            await tenure.jobs.run("predictions.fit")
+            async with tenure.db.reader() as session:
+                stored = {int(row[0]): (row[1], row[2]) for row in await session.execute(
+                    text("SELECT customer_id, probability_active, predicted_value FROM predictions_customers"))}
+            lost_first, lost_totals = await every_page(tenure, 4)
+            richest_first, _ = await every_page(tenure, 3, order={"field": "PREDICTED_VALUE", "direction": "DESC"})
+            likely, _ = await every_page(tenure, 100, filter={"minProbabilityActive": 0.5, "maxProbabilityActive": 1})
+            middle = sorted(v for _, v in stored.values())[len(stored) // 4: -len(stored) // 4]
+            valued, value_totals = await every_page(tenure, 5, filter={"minPredictedValue": middle[0],
+                                                                      "maxPredictedValue": middle[-1]},
+                                                    order={"field": "EXPECTED_ORDERS", "direction": "ASC"})
+            tagged, _ = await every_page(tenure, 5, filter={"tags": ["VIP"]})
+            member = await tenure.client_for("member", customer_id=vip)
+            as_member = await member.gql("{ customersByPrediction { totalCount } }")
+            reporting = await tenure.key("integration", scopes=["reports:read"])
+            as_reporting = await tenure.gql("{ customersByPrediction { totalCount } }", key=reporting)
+            reading = await tenure.key("integration", scopes=["customers:read"])
+            as_reading = await tenure.gql("{ customersByPrediction { totalCount } }", key=reading)
+
+    assert len(stored) == 16 + 5 + 1  # everyone who bought, not the customer who never did
+    order = sorted(stored, key=lambda c: (stored[c][0], c))
+    assert [int(c["id"]) for c in lost_first] == order and lost_totals == {len(stored)}
+    names = [c["name"] for c in lost_first]
+    assert names.index("silent") < names.index("recent") and names[-3:] == ["once0", "once1", "once2"]
+    assert all(c["prediction"]["probabilityActive"] == stored[int(c["id"])][0] for c in lost_first)
+    assert [int(c["id"]) for c in richest_first] == sorted(stored, key=lambda c: (stored[c][1], c), reverse=True)
+    assert richest_first[0]["name"] == "VIP"
+    assert {int(c["id"]) for c in likely} == {c for c, (p, _) in stored.items() if p >= 0.5}
+    assert 0 < len(likely) < len(stored)
+    assert {int(c["id"]) for c in valued} == {c for c, (_, v) in stored.items() if middle[0] <= v <= middle[-1]}
+    assert value_totals == {len(valued)} and len(valued) >= len(middle)
+    assert [c["name"] for c in tagged] == ["VIP"]
+    assert as_member["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert as_reporting["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert as_reading["data"]["customersByPrediction"]["totalCount"] == len(stored)
+
+
+async def test_customers_by_prediction_refuses_bounds_that_make_no_sense(make_tenure: Any) -> None:
+    async with make_tenure(plugins=["predictions"]) as tenure:
+        admin, found = await tenure.key("admin"), []
+        for bounds in ({"minProbabilityActive": 0.8, "maxProbabilityActive": 0.2},
+                       {"maxProbabilityActive": 1.5}, {"minProbabilityActive": -0.1},
+                       {"minPredictedValue": -1}, {"minPredictedValue": 500, "maxPredictedValue": 100}):
+            error = (await tenure.gql(RANKED, {"filter": bounds}, key=admin))["errors"][0]
+            found.append((error["extensions"]["code"], error["extensions"]["field"], error["message"]))
+        paged = await tenure.gql(RANKED, {"first": 1000}, key=admin)
+        empty = (await tenure.ok(RANKED))["customersByPrediction"]
+    assert found == [
+        ("BAD_USER_INPUT", "filter.minProbabilityActive", "filter.minProbabilityActive: 0.8 is above "
+                                                          "filter.maxProbabilityActive (0.2)"),
+        ("BAD_USER_INPUT", "filter.maxProbabilityActive", "filter.maxProbabilityActive: must be at most 1, got 1.5"),
+        ("BAD_USER_INPUT", "filter.minProbabilityActive", "filter.minProbabilityActive: must not be negative, "
+                                                          "got -0.1"),
+        ("BAD_USER_INPUT", "filter.minPredictedValue", "filter.minPredictedValue: must not be negative, got -1"),
+        ("BAD_USER_INPUT", "filter.minPredictedValue", "filter.minPredictedValue: 500 is above "
+                                                       "filter.maxPredictedValue (100)"),
+    ]
+    assert paged["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert empty == {"totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}, "edges": []}
 
 
 @pytest.mark.sqlite_only

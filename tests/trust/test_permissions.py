@@ -98,6 +98,7 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Query.churnRules": (BACK, None),
     "Query.churnReport": (KEYS, "reports:read"),
     "Query.predictionModel": (KEYS, "reports:read"),
+    "Query.customersByPrediction": (KEYS, "customers:read"),
     "Mutation.saveChurnRule": (ADMIN_ONLY, None),
     "Mutation.deleteChurnRule": (ADMIN_ONLY, None),
     "Mutation.saveSegment": (BACK, None),
