@@ -78,7 +78,8 @@ def run_cli(url: str, *args: str) -> Step:
         took = time.perf_counter() - began
         out.seek(0)
         text = out.read()
-    if process.returncode not in (0, 1):  # 1: rows were rejected (reported in the output)
+    # 1: rows were rejected (said in the report line); anything else, or no report, is a failure.
+    if process.returncode not in (0, 1) or (args[0] == "import" and "rows read" not in text):
         raise RuntimeError(f"tenure {' '.join(args)} exited with {process.returncode}:\n{text[-3000:]}")
     return Step(round(took, 2), round(usage.ru_utime + usage.ru_stime, 2), round(usage.ru_maxrss / 1024, 1),
                 text.strip().splitlines()[-1] if text.strip() else "")

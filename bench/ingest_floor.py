@@ -6,8 +6,8 @@ order a line, with its lines, in time order over three years), written from one 
 The floor reads the same files, gives the rows their ids itself and loads them with COPY
 (PostgreSQL) or ``executemany`` (SQLite): customers with their identity and email, orders,
 order lines, one loyalty entry per order at the base rule (and the first-order bonus), and
-the event log's ``order.recorded`` and ``loyalty.points_earned`` rows. Then it computes the
-rest set-based: each customer's order count, spend, first and last order; the loyalty
+the event log's ``order.recorded`` rows (an import is history: it publishes no points earned).
+Then it computes the rest set-based: each customer's order count, spend, first and last order; the loyalty
 accounts from the entries; the churn marks; and the order-months rollup with
 :func:`core.services.order_months.rebuild`. It evaluates no tier and runs no plugin code.
 """
@@ -200,13 +200,8 @@ async def load_orders(url: str, path: Path, ids: dict[str, int], now: datetime) 
                 data = {"orderId": order_id, "customerId": cid, "channel": row["channel"],
                         "externalId": row["external_id"], "currency": row["currency"], "amount": amount,
                         "refundedAmount": 0, "status": "paid", "placedAt": placed.isoformat()}
-                events.append((event_id + 1, "order.recorded", "core", cid, "order.recorded", json.dumps(data),
-                               False, now))
-                events.append((event_id + 2, "loyalty.points_earned", "loyalty", cid,
-                               f"{sum(v for v, _ in earned)} points for order {row['external_id']}",
-                               json.dumps({"customerId": cid, "orderId": order_id, "points": sum(v for v, _ in earned),
-                                           "pendingUntil": until.isoformat()}), True, now))
-                event_id += 2
+                event_id += 1
+                events.append((event_id, "order.recorded", "core", cid, "order.recorded", json.dumps(data), False, now))
             await db.copy("orders", ORDER_COLUMNS, orders)
             await db.copy("order_lines", LINE_COLUMNS, lines)
             await db.copy("loyalty_entries", ENTRY_COLUMNS, entries)
