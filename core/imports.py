@@ -105,7 +105,7 @@ class ImportReport:
 class Row:
     line: int
     values: dict[str, Any]
-    key: str  # content digest plus its occurrence, the row's idempotency key
+    key: str  # content digest plus its occurrence, the row's idempotency key (not for orders)
     source: dict[str, Any] = field(default_factory=dict, compare=False)  # the row as the file gave it
 
 
@@ -203,9 +203,12 @@ class RowStream:
                 bad.append(record)
                 continue
             values = {target: v for k, v in record.items() if (target := self._target(k)) is not None}
-            digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
-            self._seen[digest] += 1
-            rows.append(Row(number, values, f"{digest}:{self._seen[digest]}", record))
+            key = ""
+            if self.kind != "orders":  # orders are found again by channel and external id
+                digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
+                self._seen[digest] += 1
+                key = f"{digest}:{self._seen[digest]}"
+            rows.append(Row(number, values, key, record))
             if len(rows) >= size:
                 if not checked:
                     self._check_required(rows)

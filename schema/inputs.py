@@ -24,7 +24,7 @@ from strawberry.types.field import StrawberryField
 
 from schema.types.common import UserError
 
-EARLIEST_YEAR, LATEST_YEAR = 1900, 9998
+EARLIEST_YEAR, LATEST_YEAR = 1000, 9998
 
 
 @dataclasses.dataclass(frozen=True)

@@ -98,6 +98,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         TENURE_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'tenure.db'}",
         TENURE_PLUGINS=PLUGINS,
         TENURE_ENVIRONMENT="test",
+        # The demo reads the customer's churn risk right after its order: rescore at once
+        # rather than in the next 5-second window.
+        TENURE_CHURN_RESCORE_DELAY_SECONDS="0",
     )
 
     def tenure(*args: str) -> str:

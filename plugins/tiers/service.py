@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from core import validation as v
 from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
-from core.events import CustomersMerged, OrderRecorded
+from core.events import CustomersMerged, OrderRecorded, Publication, publish_many
 from core.models import Customer
 from core.reads import Read
 from plugins.tiers import qualify
@@ -122,7 +122,9 @@ def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str)
 
 async def _change(ctx: ServiceContext, customer_id: int, membership: Membership | None, tier: Tier, reason: str,
                   *, manual: bool = False, expires_at: datetime | None = None,
-                  old: Tier | None = None) -> Membership:
+                  old: Tier | None = None, announce: list[Publication] | None = None) -> Membership:
+    """Move the customer to ``tier`` and tell the timeline, or add what to tell to
+    ``announce`` (a batch's changes, published together)."""
     now = ctx.now()
     if membership is None:
         membership = Membership(customer_id=customer_id, tier_id=tier.id, since=now, updated_at=now)
@@ -130,19 +132,20 @@ async def _change(ctx: ServiceContext, customer_id: int, membership: Membership 
     membership.tier_id, membership.since, membership.updated_at = tier.id, now, now
     membership.manual, membership.reason, membership.expires_at = manual, reason[:300], expires_at
     membership.downgrade_on = None
-    await ctx.session.flush()
     direction = "joined" if old is None else ("moved up to" if tier.rank > old.rank else "moved down to")
-    await ctx.publish("tiers.changed", source="tiers", customer_id=customer_id,
-                      summary=f"{direction} {tier.name}: {reason}"[:500],
-                      data={"customerId": customer_id, "tier": tier.name, "tierId": tier.id,
-                            "previousTier": old.name if old else None, "reason": reason, "manual": manual},
-                      timeline=True)
+    told = Publication("tiers.changed", "tiers", customer_id, f"{direction} {tier.name}: {reason}"[:500],
+                       {"customerId": customer_id, "tier": tier.name, "tierId": tier.id,
+                        "previousTier": old.name if old else None, "reason": reason, "manual": manual}, timeline=True)
+    if announce is not None:
+        announce.append(told)
+    else:
+        await publish_many(ctx, [told])
     return membership
 
 
 async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review: bool = False,
                    tiers: list[Tier] | None = None, figures: qualify.Figures | None = None,
-                   locked: dict[int, Membership] | None = None) -> None:
+                   locked: dict[int, Membership] | None = None, announce: list[Publication] | None = None) -> None:
     """Upgrade at once when the customer reaches a higher tier; when ``review`` (the
     periodic job), also start the grace period of one who no longer qualifies, and move
     them down once it has ended. An override is left alone until it expires. ``locked``: the
@@ -165,7 +168,7 @@ async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review:
     if target is not None and (current is None or target.rank > current.rank):
         why = f"{cause}: {describe(target, figures, now, currency)}"
         await _change(ctx, customer_id, membership, target, why, old=current,
-                      expires_at=qualify.lapses_at(target, figures, now))
+                      expires_at=qualify.lapses_at(target, figures, now), announce=announce)
         return
     if membership is None or current is None:
         return
@@ -211,10 +214,12 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     ids = [e.order.customer_id for e in events]
     memberships = await _lock_memberships(ctx, ids)
     figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, ctx.now())
+    announce: list[Publication] = []
     for event in events:
         customer_id = event.order.customer_id
         await evaluate(ctx, customer_id, f"order {event.order.external_id}", tiers=tiers,
-                       figures=figures[customer_id], locked=memberships)
+                       figures=figures[customer_id], locked=memberships, announce=announce)
+    await publish_many(ctx, announce)  # flushes the memberships first
 
 
 async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Membership]:
