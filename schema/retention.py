@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
 from typing import Annotated, Any
@@ -31,6 +33,8 @@ class RetentionGroupBy(Enum):
                              "active window before it (TENURE_RETENTION_ACTIVE_WINDOW_MONTHS, default 12).")
 class RetentionPeriod:
     _figures: strawberry.Private[service.PeriodFigures]
+    #: The request's reading of who bought again, shared by its periods and read once.
+    _repeat: strawberry.Private[Callable[[], Awaitable[service.RepeatSoFar]]]
 
     @strawberry.field(description="The group (channel, tag, tier ...), when split; null otherwise.")
     def group(self) -> str | None:
@@ -96,9 +100,25 @@ class RetentionPeriod:
     def historic_clv(self) -> Long | None:
         return _long(self._figures.historic_clv)
 
-    @strawberry.field(description="averageOrderValue x purchaseFrequency x expected lifetime (1 / churn, capped).")
+    @strawberry.field(description="A rule of thumb, not a forecast: averageOrderValue x purchaseFrequency x expected "
+                                  "lifetime (1 / churnRate, capped at TENURE_RETENTION_MAX_LIFETIME_YEARS). It sits at "
+                                  "the cap while nobody can have lapsed yet and changes with the period's length; the "
+                                  "predictions plugin forecasts each customer's value from a fitted model.")
+    def naive_clv(self) -> Long | None:
+        return _long(self._figures.predicted_clv)
+
+    @strawberry.field(description="The same figure as naiveClv.",
+                      deprecation_reason="Named as if it were a forecast: use naiveClv, or the predictions plugin's "
+                                         "Customer.prediction.predictedValue.")
     def predicted_clv(self) -> Long | None:
         return _long(self._figures.predicted_clv)
+
+    @strawberry.field(description="Of everyone who had bought by the period's end, the share who had bought on two or "
+                                  "more days, x 100 (several orders of one day are one purchase occasion). Read from "
+                                  "the orders once per request, only when asked for.")
+    async def all_time_repeat_purchase_rate(self) -> float | None:
+        end = self._figures.end
+        return (await self._repeat()).rate(self._figures.group, end.year * 12 + end.month - 1)
 
 
 @strawberry.type(description="One cell of the cohort triangle.")
@@ -149,14 +169,27 @@ def _query(dimension: type[Enum]) -> type:
         self: Any, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
         group_by: RetentionGroupBy = RetentionGroupBy.MONTH, by: Any = None,
     ) -> list[RetentionPeriod]:
+        dimension_name = by.value if by is not None else None
         async with info.context.db() as session:
             ctx = ServiceContext(session, info.context.settings, info.context.plugins)
             try:
-                figures = await service.retention(ctx, from_, to, service.GroupBy(group_by.value),
-                                                  by.value if by is not None else None)
+                figures = await service.retention(ctx, from_, to, service.GroupBy(group_by.value), dimension_name)
             except UserError as error:
                 raise _bad(error) from None
-        return [RetentionPeriod(_figures=f) for f in figures]
+
+        async def read_repeat() -> service.RepeatSoFar:
+            async with info.context.db() as session:
+                ctx = ServiceContext(session, info.context.settings, info.context.plugins)
+                return await service.repeat_so_far(ctx, dimension_name)
+
+        reading: list[asyncio.Task[service.RepeatSoFar]] = []
+
+        async def repeat() -> service.RepeatSoFar:
+            if not reading:  # the periods' fields resolve together: the first asks, the others wait
+                reading.append(asyncio.ensure_future(read_repeat()))
+            return await reading[0]
+
+        return [RetentionPeriod(_figures=f, _repeat=repeat) for f in figures]
 
     # The enum is made per schema, so the annotation is the class itself, not a name.
     retention.__annotations__["by"] = dimension | None

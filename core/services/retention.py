@@ -18,8 +18,13 @@ Definitions (every number is a setting, ``TENURE_RETENTION_<FIELD>``):
 - **averageOrderValue**: net revenue (amount - refunded) / orders in the period;
   **purchaseFrequency**: orders / customers who ordered in the period.
 - **historicClv**: net revenue up to the period's end / customers who had ordered by then.
-- **predictedClv**: averageOrderValue x purchaseFrequency x expected lifetime in periods, the
-  lifetime being 1 / churn rate, capped at ``max_lifetime_years``.
+- **naiveClv** (formerly predictedClv): averageOrderValue x purchaseFrequency x expected
+  lifetime in periods, the lifetime being 1 / churn rate, capped at ``max_lifetime_years``.
+  A rule of thumb, not a forecast: it sits at the cap while nobody can have lapsed yet and
+  changes with the period's length. The predictions plugin forecasts per customer.
+- **allTimeRepeatPurchaseRate**: of everyone who had bought by the period's end, the share
+  who had bought on two or more days (several orders of one day are one purchase occasion);
+  read from the orders (:func:`repeat_so_far`), once per request and only when asked for.
 
 The figures come from the order months rollup (:mod:`core.services.order_months`): one row
 per customer and active month, linked to the customer's previous and next active months, kept
@@ -34,6 +39,7 @@ CHANNEL and TAG.
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -321,3 +327,54 @@ GROUP BY 1, 2"""
         if int(offset) == 0:  # everyone orders in their first month
             cohort.size = int(n)
     return [found[k] for k in sorted(found)]
+
+
+@dataclass(frozen=True)
+class RepeatSoFar:
+    """Per group, when each customer first bought and when they first bought again on
+    another day, as month indexes: what the all-time repeat-purchase rate of any period
+    end is counted from."""
+
+    first_months: dict[str, list[int]]
+    second_months: dict[str, list[int]]
+
+    def rate(self, group: str | None, end_month: int) -> float | None:
+        """Customers who had bought on two or more days before ``end_month`` / customers
+        who had bought before it, x 100."""
+        key = group or ""
+        buyers = bisect.bisect_left(self.first_months.get(key, []), end_month)
+        repeat = bisect.bisect_left(self.second_months.get(key, []), end_month)
+        return _pct(repeat, buyers)
+
+
+def _day_sql(dialect: str) -> tuple[str, str]:
+    """An order's purchase day (UTC), and the month index of a day column ``{0}``."""
+    if dialect == "sqlite":
+        return ("substr(placed_at, 1, 10)",
+                "(CAST(substr({0}, 1, 4) AS INTEGER) * 12 + CAST(substr({0}, 6, 2) AS INTEGER) - 1)")
+    return ("CAST(placed_at AT TIME ZONE 'UTC' AS DATE)",
+            "(CAST(EXTRACT(YEAR FROM {0}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {0}) AS INTEGER) - 1)")
+
+
+async def repeat_so_far(ctx: ServiceContext, by: str | None = None) -> RepeatSoFar:
+    """One statement over the orders: each customer's first purchase day and first day
+    after it (orders of one customer on one day are one purchase occasion; cancelled orders
+    are no purchase), by group when ``by`` names a dimension."""
+    day, month = _day_sql(ctx.dialect)
+    key, join = _split(ctx, by)
+    join = join.replace("om.customer_id", "o.cid")
+    sql = f"""
+SELECT {key} AS g, {month.format('first_day')}, {month.format('second_day')}
+FROM (SELECT cid, MIN(k) AS first_day, MIN(CASE WHEN n = 2 THEN k END) AS second_day
+      FROM (SELECT cid, k, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY k) AS n
+            FROM (SELECT DISTINCT customer_id AS cid, {day} AS k FROM orders WHERE status <> 'cancelled') days) r
+      WHERE n <= 2 GROUP BY cid) o {join}"""
+    firsts: dict[str, list[int]] = {}
+    seconds: dict[str, list[int]] = {}
+    for group, first, second in await _read(ctx, sql):
+        firsts.setdefault(group or "", []).append(int(first))
+        if second is not None:
+            seconds.setdefault(group or "", []).append(int(second))
+    for months in (*firsts.values(), *seconds.values()):
+        months.sort()
+    return RepeatSoFar(firsts, seconds)

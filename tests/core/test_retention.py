@@ -130,3 +130,35 @@ async def test_quarters_are_refused_with_a_window_shorter_than_a_quarter(make_te
     assert answer["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "groupBy"}
     assert "3 months" in answer["errors"][0]["message"]
     assert member["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "UNAUTHENTICATED")
+
+
+async def test_the_all_time_repeat_rate_counts_purchase_days(make_tenure: Any) -> None:
+    """G buys twice on one day (one occasion), H on two days (repeat from February), I once
+    plus a cancelled order (no purchase), J in December and March (repeat from March)."""
+    people = {"G": ("web", [(1, 5), (1, 5)]), "H": ("web", [(1, 7), (2, 9)]), "I": ("pos", [(2, 3)]),
+              "J": ("pos", [(-1, 1), (3, 2)])}
+    with freeze_time(datetime(2026, 6, 1, tzinfo=UTC)):
+        async with make_tenure(plugins=[], env=ENV) as tenure:
+            async with tenure.transaction() as ctx:
+                for name, (channel, days) in people.items():
+                    customer = await customers.create_customer(ctx, CustomerData(name=name, source_channel=channel))
+                    for n, (month, day) in enumerate(days):
+                        placed = datetime(2026 if month > 0 else 2025, month if month > 0 else 12, day, 9 + n,
+                                          tzinfo=UTC)
+                        await orders.record_order(ctx, OrderData(
+                            customer_id=customer.id, channel="web", external_id=f"{name}-{n}", currency="USD",
+                            amount=1000, placed_at=placed))
+                    if name == "I":
+                        cancelled, _ = await orders.record_order(ctx, OrderData(
+                            customer_id=customer.id, channel="web", external_id="I-cancelled", currency="USD",
+                            amount=500, placed_at=datetime(2026, 3, 3, tzinfo=UTC)))
+                        await orders.cancel_order(ctx, cancelled.id)
+            query = """query($by: RetentionDimension) { retention(from: "2026-01-01", to: "2026-04-01", by: $by) {
+                group start allTimeRepeatPurchaseRate naiveClv predictedClv } }"""
+            whole = (await tenure.ok(query))["retention"]
+            split = (await tenure.ok(query, {"by": "CHANNEL"}))["retention"]
+    assert [p["allTimeRepeatPurchaseRate"] for p in whole] == [0.0, 25.0, 50.0]
+    assert all(p["naiveClv"] == p["predictedClv"] for p in whole)
+    by_group = {(p["group"], p["start"]): p["allTimeRepeatPurchaseRate"] for p in split}
+    assert by_group[("web", "2026-02-01")] == 50.0 and by_group[("pos", "2026-02-01")] == 0.0
+    assert by_group[("web", "2026-03-01")] == 50.0 and by_group[("pos", "2026-03-01")] == 50.0
