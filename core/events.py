@@ -253,11 +253,11 @@ async def publish_many(ctx: ServiceContext, publications: Sequence[Publication])
         ids = [int(await _INSERT_EVENT.one(ctx.session, **rows[0]))]
     elif ctx.history:
         # History queues no deliveries, so no id is needed back: one executemany.
-        await ctx.session.execute(insert(Event), rows)
+        await ctx.session.execute(insert(_EVENTS), rows)
         return []
     else:
         result = await ctx.session.execute(
-            insert(Event).returning(Event.id, sort_by_parameter_order=True), rows)
+            insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows)
         ids = [int(i) for i in result.scalars()]
     subscriptions = [] if ctx.history else await _subscriptions(ctx)
     if subscriptions:
@@ -277,6 +277,9 @@ def subscribes(patterns: list[str], event_type: str) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
+#: The table itself, not the mapped class: many rows at once go as one executemany of the
+#: driver, without the ORM's per-row bulk machinery.
+_EVENTS: Any = Event.__table__
 _INSERT_EVENT = Write(lambda _keys: insert(Event).values(
     {name: bindparam(name) for name in ("type", "source", "customer_id", "summary", "data", "on_timeline",
                                          "occurred_at")}).returning(Event.id))

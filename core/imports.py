@@ -419,7 +419,7 @@ async def _import_customers(ctx: ServiceContext, rows: list[Row], identity_kind:
         claims.append({"operation": operation, "key": row.key, "request_hash": idempotency.request_hash(row.values),
                        "result": {"customerId": outcome.id, "created": True}, "created_at": ctx.now()})
     if claims:
-        await ctx.session.execute(insert(IdempotencyRecord), claims)
+        await ctx.session.execute(insert(_CLAIMS), claims)
     await _import_one_by_one(ctx.session, ctx.settings, ctx.plugins, "customers", later, report, identity_kind,
                              dry_run)
 
@@ -435,6 +435,8 @@ def _order_lines(row: dict[str, Any]) -> list[LineData]:
     return lines
 
 
+#: The claims' table itself: a batch's claims go as one executemany, without the ORM.
+_CLAIMS: Any = IdempotencyRecord.__table__
 #: Statuses an imported order may end in, besides placed and paid: it is recorded, then this.
 AFTERWARDS = (OrderStatus.CANCELLED, OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED)
 

@@ -19,6 +19,9 @@ from plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from plugins.loyalty.notify import reward_thresholds
 from plugins.loyalty.settings import loyalty_settings
 
+#: The table itself: history's entries go as one executemany, without the ORM's bulk machinery.
+_ENTRIES: Any = Entry.__table__
+
 
 async def lock_account(ctx: ServiceContext, customer_id: int) -> Account:
     """The customer's account, created if missing, locked for this transaction."""
@@ -105,7 +108,7 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
         # Nobody reads these entries back as objects (no reward is announced for the past):
         # one executemany, without the unit of work.
         columns = [c.key for c in Entry.__table__.columns if c.key != "id"]
-        await ctx.session.execute(insert(Entry), [{c: getattr(e, c) for c in columns} for _, e, _ in credits])
+        await ctx.session.execute(insert(_ENTRIES), [{c: getattr(e, c) for c in columns} for _, e, _ in credits])
     else:
         ctx.session.add_all([entry for _, entry, _ in credits])
     await ctx.session.flush()
