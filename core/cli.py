@@ -48,35 +48,6 @@ async def _require_tables(db: Any) -> None:
         raise click.ClickException("the database has no tables yet: run `tenure migrate` first") from None
 
 
-class ImportProgress:
-    """Rows, rate and time left of an import: one line redrawn on a terminal, a line every
-    few seconds into a pipe or a log."""
-
-    def __init__(self, kind: str, out: Any, every: float = 5.0) -> None:
-        import time
-
-        self.kind, self.out, self.every = kind, out, every
-        self.started = self.shown = time.monotonic()
-        self.terminal = bool(getattr(out, "isatty", lambda: False)())
-
-    def __call__(self, rows: int, done: int, size: int) -> None:
-        import time
-
-        now = time.monotonic()
-        if not self.terminal and now - self.shown < self.every and done < size:
-            return
-        self.shown = now
-        took = max(now - self.started, 1e-9)
-        left = (size - done) / (done / took) if done else 0.0
-        line = (f"importing {self.kind}: {rows:,} rows, {rows / took:,.0f} rows/s, "
-                f"{100 * done / max(size, 1):.0f}% of the file, about {left:,.0f} s left")
-        if self.terminal:
-            self.out.write(f"\r{line}\x1b[K" + ("\n" if done >= size else ""))
-        else:
-            self.out.write(line + "\n")
-        self.out.flush()
-
-
 def _logging(settings: Settings) -> None:
     """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
     from core.logging import configure
@@ -532,7 +503,8 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
     same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
     second run changes nothing. Exits 1 when rows were rejected."""
     from core.db import Database
-    from core.imports import ImportError_, import_file, open_rows, parse_mapping, write_rejected
+    from core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping, write_rejected
+    from core.imports import import_file
 
     settings = _settings()
     plugins = _plugins(settings)
@@ -583,7 +555,7 @@ def export_command(kind: str, file: Path, fmt: str | None, identity_kind: str) -
     """Export customers or orders to CSV or JSON Lines, in the columns `tenure import` reads."""
     from core.db import Database
     from core.exports import count, export
-    from core.imports import ImportError_, file_format
+    from core.import_files import ImportError_, file_format
 
     settings = _settings()
     try:

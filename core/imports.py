@@ -23,17 +23,12 @@ as a stream (memory stays flat whatever the file's size) and written in batches.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import functools
-import hashlib
 import json
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -42,43 +37,19 @@ from core.context import ServiceContext
 from core.db import Database
 from core.errors import UserError
 from core.events import Publication, publish_many
+from core.import_files import (
+    BATCH,
+    LIST_SEPARATOR,
+    Rejected,
+    Row,
+    RowStream,
+)
 from core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
 from core.plugins import PluginManager
 from core.services.customers import CustomerData, create_customers, identity, upsert_customer
 from core.services.interactions import log_interaction
-from core.services.orders import LineData, OrderData, cancel_order, record_orders, refund_order
+from core.services.orders import LineData, OrderData, cancel_order, in_rounds, record_orders, refund_order
 from core.settings import Settings
-
-KINDS = ("customers", "orders", "interactions")
-#: The fields each kind takes, and which must be there.
-FIELDS: dict[str, tuple[str, ...]] = {
-    "customers": ("external_id", "name", "email", "phone", "tags", "source_channel", "birthday", "locale",
-                  "consent_email", "consent_sms", "consent_push"),
-    "orders": ("customer_external_id", "customer_id", "channel", "external_id", "currency", "amount", "lines",
-               "placed_at", "status", "refunded_amount"),
-    "interactions": ("customer_external_id", "customer_id", "kind", "channel", "occurred_at", "summary",
-                     "payload", "external_id"),
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "customers": ("external_id", "name"),
-    "orders": ("channel", "external_id"),
-    "interactions": ("kind", "channel"),
-}
-LIST_SEPARATOR = ";"
-BATCH = 1000
-#: Columns the rejects file adds to a refused row; a file fed back with them imports as usual.
-REJECTS_PREFIX = "rejected_"
-
-
-class ImportError_(ValueError):
-    """The file as a whole cannot be imported (encoding, format, columns); nothing was read."""
-
-
-@dataclass
-class Rejected:
-    line: int
-    reason: str
-    source: dict[str, Any] = field(default_factory=dict, compare=False)  # the row as the file gave it
 
 
 @dataclass
@@ -99,175 +70,6 @@ class ImportReport:
         if self.ignored_columns:
             out.append(f"ignored columns (no such field; use --map COLUMN=FIELD): {', '.join(self.ignored_columns)}")
         return out
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    values: dict[str, Any]
-    key: str  # content digest plus its occurrence, the row's idempotency key (not for orders)
-    source: dict[str, Any] = field(default_factory=dict, compare=False)  # the row as the file gave it
-
-
-def parse_mapping(pairs: tuple[str, ...] | list[str], kind: str) -> dict[str, str]:
-    """``--map "E-Mail=email"`` pairs: source column to field."""
-    mapping = {}
-    for pair in pairs:
-        column, sep, target = pair.partition("=")
-        if not sep or not column.strip() or not target.strip():
-            raise ImportError_(f"--map {pair!r}: write COLUMN=FIELD")
-        if target.strip() not in FIELDS[kind]:
-            raise ImportError_(f"--map {pair!r}: {kind} have no field {target.strip()!r} "
-                               f"(fields: {', '.join(FIELDS[kind])})")
-        mapping[column.strip()] = target.strip()
-    return mapping
-
-
-def file_format(path: Path, given: str | None) -> str:
-    if given:
-        return given
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    raise ImportError_(f"{path.name}: cannot tell the format from the extension; pass --format csv or jsonl")
-
-
-@dataclass
-class RowStream:
-    """The rows of a file, read in batches as they are consumed. ``ignored`` and
-    ``bytes_read`` grow as the file is read; ``size`` is the file's size in bytes."""
-
-    path: Path
-    kind: str
-    fmt: str
-    mapping: dict[str, str]
-    size: int = 0
-    bytes_read: int = 0
-    ignored: list[str] = field(default_factory=list)
-    _targets: dict[str, str] = field(default_factory=dict)
-    _seen: Counter[str] = field(default_factory=Counter)
-
-    def _target(self, column: str) -> str | None:
-        """The field a column fills, or None for a column no field takes (reported once)."""
-        target = self._targets.get(column)
-        if target is None:
-            # "Name" and "Source Channel" need no --map; anything else unknown is reported, not guessed.
-            target = self.mapping.get(column) or column.strip().lower().replace(" ", "_")
-            self._targets[column] = target
-            if target not in FIELDS[self.kind] and not column.startswith(REJECTS_PREFIX):
-                self.ignored.append(column)
-        return target if target in FIELDS[self.kind] else None
-
-    def _lines(self, raw: BinaryIO) -> Iterator[str]:
-        first = True
-        for line in raw:
-            self.bytes_read += len(line)
-            text = line.decode("utf-8")
-            if first:
-                text, first = text.removeprefix("\ufeff"), False
-            yield text
-
-    def _records(self) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
-        with self.path.open("rb") as raw:
-            if self.fmt == "csv":
-                reader = csv.DictReader(self._lines(raw))
-                for record in reader:
-                    if None in record:
-                        yield reader.line_num, Rejected(reader.line_num, "more values than columns in the header")
-                        continue
-                    yield reader.line_num, {k: v for k, v in record.items() if v not in (None, "")}
-                return
-            for number, line in enumerate(self._lines(raw), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield number, Rejected(number, f"not valid JSON: {error.msg}")
-                    continue
-                if not isinstance(value, dict):
-                    yield number, Rejected(number, "each line must be a JSON object")
-                    continue
-                yield number, {k: v for k, v in value.items() if v not in (None, "")}
-
-    def batches(self, size: int = BATCH) -> Iterator[tuple[list[Row], list[Rejected]]]:
-        """Batches of up to ``size`` rows (with the lines that could not be parsed among
-        them). The first batch is checked for the required fields before it is handed out."""
-        rows: list[Row] = []
-        bad: list[Rejected] = []
-        checked = False
-        for number, record in self._records():
-            if isinstance(record, Rejected):
-                bad.append(record)
-                continue
-            values = {target: v for k, v in record.items() if (target := self._target(k)) is not None}
-            key = ""
-            if self.kind != "orders":  # orders are found again by channel and external id
-                digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:40]
-                self._seen[digest] += 1
-                key = f"{digest}:{self._seen[digest]}"
-            rows.append(Row(number, values, key, record))
-            if len(rows) >= size:
-                if not checked:
-                    self._check_required(rows)
-                    checked = True
-                yield rows, bad
-                rows, bad = [], []
-        if rows and not checked:
-            self._check_required(rows)
-        if rows or bad:
-            yield rows, bad
-
-    def _check_required(self, rows: list[Row]) -> None:
-        missing = [f for f in REQUIRED[self.kind] if all(f not in row.values for row in rows)]
-        if missing:
-            columns = list(self._targets)
-            raise ImportError_(f"{self.path.name}: no column gives {', '.join(missing)} (found: "
-                               f"{', '.join(columns)}); name the column with --map COLUMN=FIELD")
-
-
-def open_rows(path: Path, kind: str, fmt: str | None = None, mapping: dict[str, str] | None = None) -> RowStream:
-    """The file's rows as a :class:`RowStream`, after checking that the whole file is UTF-8
-    (a pass that keeps nothing)."""
-    _check_utf8(path)
-    return RowStream(path, kind, file_format(path, fmt), mapping or {}, size=path.stat().st_size)
-
-
-def _check_utf8(path: Path) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = newlines = 0
-    with path.open("rb") as raw:
-        while chunk := raw.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                bad = chunk[error.start]
-                line = newlines + chunk[: error.start].count(b"\n") + 1
-                raise ImportError_(
-                    f"{path.name} is not UTF-8 (byte 0x{bad:02x} on line {line}); convert it first, "
-                    f"for example: iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}"
-                ) from None
-            offset += len(chunk)
-            newlines += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ImportError_(f"{path.name} is not UTF-8 (it ends inside a character)") from None
-
-
-def read_rows(path: Path, kind: str, fmt: str | None = None, mapping: dict[str, str] | None = None,
-              ) -> tuple[list[Row], list[Rejected], list[str]]:
-    """Every row of the file at once (small files, tests): the rows with their fields
-    renamed, the lines that could not be parsed, and the columns no field takes."""
-    stream = open_rows(path, kind, fmt, mapping)
-    rows: list[Row] = []
-    bad: list[Rejected] = []
-    for batch, rejected in stream.batches():
-        rows += batch
-        bad += rejected
-    return rows, bad, stream.ignored
 
 
 # -- Values from text ------------------------------------------------------------------------
@@ -494,14 +296,7 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
             report.rejected.append(Rejected(row.line, str(error), row.source))
     # A round holds at most one order per customer, so that an order's cancellation or
     # refund lands before the same customer's next order, as through the API in time order.
-    rounds: list[list[_OrderRow]] = []
-    depth: dict[int, int] = {}
-    for item in parsed:
-        k = depth[item.data.customer_id] = depth.get(item.data.customer_id, -1) + 1
-        if k == len(rounds):
-            rounds.append([])
-        rounds[k].append(item)
-    for round_ in rounds:
+    for round_ in in_rounds(parsed, lambda item: item.data.customer_id):
         outcomes = await record_orders(ctx, [item.data for item in round_])
         for item, outcome in zip(round_, outcomes, strict=True):
             if outcome.error is not None:
@@ -627,26 +422,3 @@ async def _completed(db: Database, settings: Settings, plugins: PluginManager, r
             {"kind": report.kind, "file": file_name, "rows": report.rows, "created": report.created,
              "updated": report.updated, "alreadyImported": report.already_imported,
              "rejected": len(report.rejected)})])
-
-
-def write_rejected(path: Path, rejected: list[Rejected]) -> None:
-    """The refused rows with their own columns and two more, ``rejected_line`` and
-    ``rejected_reason``: fix them in place and import the file again (the two columns are
-    skipped). CSV or JSON Lines, by the extension."""
-    ordered = sorted(rejected, key=lambda r: r.line)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open("w", encoding="utf-8") as out:
-            for r in ordered:
-                out.write(json.dumps({**r.source, f"{REJECTS_PREFIX}line": r.line,
-                                      f"{REJECTS_PREFIX}reason": r.reason}, default=str) + "\n")
-        return
-    columns = list(dict.fromkeys(c for r in ordered for c in r.source))
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow([*columns, f"{REJECTS_PREFIX}line", f"{REJECTS_PREFIX}reason"])
-        for r in ordered:
-            writer.writerow([_cell(r.source.get(c)) for c in columns] + [r.line, r.reason])
-
-
-def _cell(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from core.cli import main
 from core.db import Database
 from core.exports import records
-from core.imports import ImportError_, ImportReport, import_rows, parse_mapping, read_rows
+from core.import_files import ImportError_, parse_mapping, read_rows
+from core.imports import ImportReport, import_rows
 from core.testing import TenureHarness
 
 CUSTOMERS = """Kundennr,Name,E-Mail,tags,birthday,consent_email

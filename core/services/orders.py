@@ -4,10 +4,10 @@ transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,8 @@ from core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from core.models import Customer, Order, OrderLine, OrderStatus
 from core.services import order_months
 from core.services.customers import refresh_order_figures
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -167,7 +169,7 @@ async def record_orders(ctx: ServiceContext, batch: Sequence[OrderData]) -> list
             continue
         first[key] = c
         new.append(c)
-    for round_ in _rounds(new):
+    for round_ in in_rounds(new, lambda c: c.customer_id):
         try:
             async with session.begin_nested():
                 orders = await _write_round(ctx, round_, customers)
@@ -191,17 +193,17 @@ async def record_orders(ctx: ServiceContext, batch: Sequence[OrderData]) -> list
     return outcomes
 
 
-def _rounds(orders: list[_Clean]) -> list[list[_Clean]]:
-    """``orders`` split into rounds of at most one order per customer, each customer's
-    orders in the order given."""
-    rounds: list[list[_Clean]] = []
+def in_rounds(items: Sequence[T], customer_of: Callable[[T], int]) -> list[list[T]]:
+    """``items`` split into rounds of at most one item per customer, each customer's items
+    in the order given: what happens to a customer's first order then lands before their
+    second is written, as if the orders had come one by one."""
+    rounds: list[list[T]] = []
     seen: dict[int, int] = {}
-    for c in orders:
-        k = seen.get(c.customer_id, -1) + 1
-        seen[c.customer_id] = k
+    for item in items:
+        k = seen[customer_of(item)] = seen.get(customer_of(item), -1) + 1
         if k == len(rounds):
             rounds.append([])
-        rounds[k].append(c)
+        rounds[k].append(item)
     return rounds
 
 

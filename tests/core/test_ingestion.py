@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import text
 
 from core.db import Database
-from core.imports import import_file, open_rows
+from core.import_files import open_rows
+from core.imports import import_file
 from core.testing import TenureHarness, truncate_all
 from tests.plugins.loyalty_support import create_reward, create_rule
 from tests.plugins.test_tiers import standard_tiers

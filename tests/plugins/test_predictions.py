@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from core.cli import main
-from core.imports import import_rows, read_rows
+from core.import_files import read_rows
+from core.imports import import_rows
 from core.testing import TenureHarness, freeze_time, migration_differences
 from tests.plugins.loyalty_support import cancel, new_customer, record_order, refund
 
