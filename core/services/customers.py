@@ -157,18 +157,10 @@ async def load(ctx: ServiceContext, customer_id: int, field: str = "id") -> Cust
 
 
 async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
-    clean = await _clean(ctx, data, creating=True)
-    if clean.identities:
-        await _check_identities_free(ctx, clean.identities, None)
-    now = ctx.now()
-    fields = {"consent_email": False, "consent_sms": False, "consent_push": False, **clean.scalars}
-    customer = Customer(created_at=now, updated_at=now, contacts=[], identities=[], tags=[],
-                        order_count=0, total_spent=0, **fields)
-    _apply_lists(customer, clean)
-    ctx.session.add(customer)
-    await ctx.session.flush()
-    await ctx.emit(CustomerCreated(customer))
-    return customer
+    (outcome,) = await create_customers(ctx, [data])
+    if isinstance(outcome, UserError):
+        raise outcome
+    return outcome
 
 
 async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> list[Customer | UserError]:
