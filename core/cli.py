@@ -14,10 +14,14 @@ from core.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
+    from core import clock
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+    clock.freeze_from_setting(settings.now)
+    return settings
 
 
 def _plugins(settings: Settings) -> Any:
@@ -158,7 +162,7 @@ def scheduler() -> None:
     """Enqueue periodic jobs at their cron times, and re-send work whose hand-off was lost."""
     from core.db import Database
     from workers.broker import BrokerDispatcher
-    from workers.scheduler import run_forever, validate_schedules
+    from workers.scheduler import run_forever
 
     settings = _settings()
     if not settings.broker_url:
@@ -166,7 +170,6 @@ def scheduler() -> None:
             "TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
     _logging(settings)
     plugins = _plugins(settings)
-    validate_schedules(plugins)
 
     async def run() -> None:
         import signal
@@ -338,19 +341,79 @@ def jobs() -> None:
     """Inspect and run background jobs."""
 
 
-@jobs.command("run")
-def jobs_run() -> None:
-    """Run every due job now, in this process, and what they enqueue, until none is left."""
-    from core.db import Database
-    from core.outbox import drain
+def _moment(value: str | None) -> Any:
+    """An ``--at``/``--as-of`` time: ISO 8601, with its offset (``2027-03-01T09:00:00Z``)."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 time such as 2027-03-01T09:00:00Z, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"give the time with its offset, such as {value}Z or {value}+01:00")
+    return moment
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """Every job of the enabled plugins: its plugin, its schedule (cron, UTC) and its next run."""
+    from datetime import datetime
+
+    from croniter import croniter
+
+    from core import clock
+    from core.plugins import schedule_variable
 
     settings = _settings()
     plugins = _plugins(settings)
+    now = clock.now()
+    click.echo(f"{'job':<30} {'plugin':<12} {'schedule':<16} {'next run (UTC)':<20} setting")
+    for name, spec in sorted(plugins.jobs.items()):
+        upcoming = (croniter(spec.schedule, now).get_next(datetime).strftime("%Y-%m-%d %H:%M")
+                    if spec.schedule else "when queued")
+        click.echo(f"{name:<30} {name.split('.')[0]:<12} {spec.schedule or '-':<16} {upcoming:<20} "
+                   f"TENURE_SCHEDULE_{schedule_variable(name)}")
+        if spec.description:
+            click.echo(f"    {spec.description}")
+
+
+@jobs.command("run")
+@click.argument("name", required=False)
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="Run as of this moment (ISO 8601 with offset): the clock stands there meanwhile.")
+def jobs_run(name: str | None, at: str | None) -> None:
+    """Run jobs now, in this process, and what they enqueue, until none is left.
+
+    With NAME, that job runs once. Without, every scheduled job whose latest time has come
+    and has not run yet runs, then everything due. ``--at`` moves the clock for the run, so a
+    business can walk its rules through the days (``tenure jobs run --at 2027-03-02T07:00Z``).
+    """
+    from datetime import UTC, datetime
+
+    from core import clock, outbox
+    from core.db import Database
+    from workers.scheduler import tick
+
+    settings = _settings()
+    plugins = _plugins(settings)
+    moment = _moment(at)
+    if moment is not None:
+        clock.install(clock.FrozenClock(moment))
+    if name is not None and name not in plugins.jobs:
+        raise click.ClickException(f"no job named {name!r}; `tenure jobs list` shows them")
 
     async def run() -> dict[str, int]:
         db = Database(settings.resolved_database_url)
         try:
-            return await drain(db, plugins, settings)
+            await _require_tables(db)
+            if name is not None:
+                async with db.transaction() as session:
+                    await outbox.enqueue(session, name, {"scheduledFor": clock.now().isoformat()})
+            else:
+                await tick(db, plugins, datetime(1970, 1, 1, tzinfo=UTC), clock.now())
+            return await outbox.drain(db, plugins, settings)
         finally:
             await db.dispose()
 

@@ -1,14 +1,16 @@
 """Time, injectable: every rule asks the clock, so tests can move through a year at once.
 
-``TENURE_NOW`` freezes the clock for a whole process (used by tests that start servers);
-inside one process, :func:`use_clock` swaps it for a block.
+``TENURE_NOW`` freezes the clock of a whole process: the server, the worker, the scheduler
+and every CLI command call :func:`freeze_from_setting` as they start, so a business can try
+its rules as of any moment (``TENURE_NOW=2027-03-01T09:00:00Z tenure jobs run``). Inside one
+process, :func:`use_clock` swaps the clock for a block.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 
 class Clock:
@@ -54,6 +56,12 @@ def install(clock: Clock) -> None:
     _current = clock
 
 
+def freeze_from_setting(at: datetime | None) -> None:
+    """Stand the process's clock still at ``at`` (the ``TENURE_NOW`` setting), if it is set."""
+    if at is not None:
+        install(FrozenClock(at))
+
+
 @contextlib.contextmanager
 def use_clock(clock: Clock) -> Iterator[Clock]:
     previous = _current
@@ -67,3 +75,8 @@ def use_clock(clock: Clock) -> Iterator[Clock]:
 def as_utc(value: datetime) -> datetime:
     """Times read back from SQLite come without a zone; Tenure stores UTC, so say so."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def business_day(value: datetime, zone: tzinfo) -> date:
+    """The calendar day ``value`` falls on in the business's time zone (``TENURE_TIMEZONE``)."""
+    return as_utc(value).astimezone(zone).date()

@@ -8,9 +8,10 @@ same way, as the plugin named ``core``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import entry_points
@@ -18,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+from croniter import croniter
 
 from core import hookspecs
 from core.contributions import (
@@ -73,12 +75,19 @@ def installed_plugins() -> list[Candidate]:
     return builtin_candidates() + entry_point_candidates()
 
 
+def schedule_variable(job: str) -> str:
+    """How ``TENURE_SCHEDULE_<JOB>`` spells a job's name: ``nps.send_due`` is ``NPS_SEND_DUE``."""
+    return job.upper().replace(".", "_")
+
+
 class PluginManager:
     """The enabled plugins, with one typed method per registration hook."""
 
-    def __init__(self, enabled: Iterable[Candidate], installed: Iterable[Candidate] = ()) -> None:
+    def __init__(self, enabled: Iterable[Candidate], installed: Iterable[Candidate] = (),
+                 schedules: Mapping[str, str] | None = None) -> None:
         from core import builtin
 
+        self.schedules = dict(schedules or {})
         self.pm = pluggy.PluginManager("tenure")
         self.pm.add_hookspecs(hookspecs)
         self.installed = list(installed)
@@ -131,6 +140,13 @@ class PluginManager:
                 if spec.name in jobs:
                     raise ValueError(f"two jobs are named {spec.name!r}")
                 jobs[spec.name] = spec
+        by_variable = {schedule_variable(name): name for name in jobs}
+        for variable, schedule in self.schedules.items():
+            if variable not in by_variable:
+                raise SettingsError(f"TENURE_SCHEDULE_{variable}: no enabled job is spelled so "
+                                    f"(jobs: {', '.join(sorted(by_variable))})")
+            name = by_variable[variable]
+            jobs[name] = dataclasses.replace(jobs[name], schedule=None if schedule == "off" else schedule)
         return jobs
 
     @cached_property
@@ -194,4 +210,9 @@ def load_plugins(settings: Settings, extra: Iterable[ModuleType] = ()) -> Plugin
             raise SettingsError(
                 f"TENURE_PLUGINS: {name} needs {', '.join(missing)}; turn it on or turn {name} off"
             )
-    return PluginManager([by_name[n] for n in wanted], installed)
+    manager = PluginManager([by_name[n] for n in wanted], installed, schedules=settings.job_schedules())
+    for spec in manager.jobs.values():  # a wrong schedule stops start-up, naming its setting
+        if spec.schedule is not None and not croniter.is_valid(spec.schedule):
+            raise SettingsError(f"TENURE_SCHEDULE_{schedule_variable(spec.name)}: {spec.schedule!r} is not "
+                                "a cron expression (minute hour day month weekday, UTC), nor off")
+    return manager

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "TENURE_"
 T = TypeVar("T")
@@ -100,6 +101,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     currency: str = "USD"
+    #: The business's time zone (IANA name): where a "day", "10:00" or a birthday falls.
+    timezone: str = "UTC"
+    #: Freezes the clock of every process at this moment (ISO 8601), to try rules over time.
     now: datetime | None = None
     # GraphQL limits: a request over any of these is refused with an error naming it.
     max_depth: int = 12
@@ -184,6 +188,12 @@ class Settings:
             raise SettingsError(
                 f"TENURE_CURRENCY: a three-letter ISO 4217 code such as USD (got {self.currency!r})"
             )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"TENURE_TIMEZONE: an IANA time zone such as Europe/Paris or UTC (got {self.timezone!r})"
+            ) from None
         if self.smtp_tls not in ("off", "starttls", "tls"):
             raise SettingsError(f"TENURE_SMTP_TLS: one of off, starttls, tls (got {self.smtp_tls!r})")
         for hour in ("message_quiet_start_hour", "message_quiet_end_hour"):
@@ -210,6 +220,11 @@ class Settings:
         return (self.secret_key or "tenure-development-secret-change-me").encode()
 
     @property
+    def zone(self) -> ZoneInfo:
+        """The business time zone, as an object."""
+        return ZoneInfo(self.timezone)
+
+    @property
     def production(self) -> bool:
         return self.environment == "production"
 
@@ -231,6 +246,14 @@ class Settings:
             cache[plugin, cls] = read_dataclass(cls, f"{PREFIX}{plugin.upper()}_", env)
         found: T = cache[plugin, cls]
         return found
+
+    def job_schedules(self) -> dict[str, str]:
+        """Schedules set by ``TENURE_SCHEDULE_<JOB>`` (``TENURE_SCHEDULE_NPS_SEND_DUE="*/5 * * * *"``,
+        or ``off``), keyed by the spelling of the job's name in the variable; the plugin manager
+        matches them to its jobs, so every schedule is a setting whatever the plugin declares."""
+        env: Mapping[str, str] = getattr(self, "_env", os.environ)
+        prefix = f"{PREFIX}SCHEDULE_"
+        return {key[len(prefix):]: value.strip() for key, value in env.items() if key.startswith(prefix)}
 
     def replace(self, **changes: Any) -> Settings:
         env = getattr(self, "_env", {})

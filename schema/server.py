@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET
 
+from core import clock
 from core.auth import AuthenticationError, authenticate
 from core.db import Database
 from core.logging import RequestIdMiddleware
@@ -182,6 +183,8 @@ def create_app(
     # ``uvicorn --factory``), the one app of its process; tests and tools pass settings.
     serving = settings is None
     settings = settings or Settings.from_env()
+    if serving:
+        clock.freeze_from_setting(settings.now)
     plugins = plugins or load_plugins(settings)
     db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
     holder: dict[str, Any] = {}

@@ -70,9 +70,3 @@ async def run_forever(
             log.exception("the scheduler could not reach the database; retrying")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.relay_interval_seconds)
-
-
-def validate_schedules(plugins: PluginManager) -> None:
-    for spec in plugins.jobs.values():
-        if spec.schedule is not None and not croniter.is_valid(spec.schedule):
-            raise ValueError(f"job {spec.name}: {spec.schedule!r} is not a cron expression")
