@@ -21,19 +21,29 @@ def churn() -> None:
 @click.option("--recount", is_flag=True,
               help="Count every customer's figures afresh from their orders and interactions, rather than "
                    "moving on those of the last rescore.")
-def rescore(recount: bool) -> None:
+@click.option("--as-of", "as_of", default=None, metavar="TIME",
+              help="Score as of this moment (ISO 8601 with offset), such as the end of an imported history: "
+                   "days are counted to it and the clock stands there for the run.")
+def rescore(recount: bool, as_of: str | None) -> None:
     """Rescore every customer now (RFM, lifecycle, health), raise and resolve warnings, and
     open the follow-up tasks. The figures of the last rescore move on by what left each
     window since, and customers whose orders or interactions changed are counted afresh; the
     first rescore, one after the windows' settings changed, or --recount counts everyone's.
+    A history that ended long ago (a data set from 1998) is scored with --as-of its last day;
+    otherwise every customer of it is lost. A run as of a moment before the last one counts
+    everyone afresh.
     The scoring is one transaction (an interrupted run leaves the previous scores whole);
     the follow-ups commit a batch at a time, so an interrupted run keeps the batches it
     finished and the next run completes the rest."""
-    from core.cli import _plugins, _settings
+    from core import clock
+    from core.cli import _moment, _plugins, _settings
     from core.db import Database
     from plugins.churn.service import rescore_all
 
     settings = _settings()
+    moment = _moment(as_of)
+    if moment is not None:
+        clock.install(clock.FrozenClock(moment))
     plugins = _plugins(settings)
     if not plugins.is_enabled("churn"):
         raise click.ClickException("the churn plugin is off (TENURE_PLUGINS)")
@@ -58,8 +68,9 @@ def rescore(recount: bool) -> None:
 
     started = time.perf_counter()
     counts = asyncio.run(run())
+    when = f" as of {moment.isoformat()}" if moment is not None else ""
     how = ("every figure counted afresh" if counts["mode"] == "recount"
            else f"figures moved on, {counts['recounted']} customers counted afresh")
-    click.echo(f"scored {counts['scored']} customers in {time.perf_counter() - started:.1f} s ({how}, "
+    click.echo(f"scored {counts['scored']} customers{when} in {time.perf_counter() - started:.1f} s ({how}, "
                f"{counts['rewritten']} rows rewritten); "
                f"{counts['open_warnings']} open warnings ({counts['new_warnings']} new, followed up)")

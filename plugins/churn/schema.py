@@ -106,7 +106,8 @@ class SegmentPayload:
 
 
 def _rule(r: rules.EffectiveRule) -> ChurnRule:
-    return ChurnRule(kind=r.kind, enabled=r.enabled, threshold=r.threshold, weight=r.weight, customised=r.customised)
+    return ChurnRule(kind=r.kind, enabled=r.enabled, threshold=r.threshold, means=r.means, plugin=r.plugin,
+                     weight=r.weight, customised=r.customised)
 
 
 def _input_error(error: DomainUserError) -> GraphQLError:

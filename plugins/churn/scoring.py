@@ -66,7 +66,6 @@ from plugins.churn.statements import (
 )
 
 STAGE = "churn_stage"
-SIGNALS = "churn_signals"
 #: The score rows a full rescore changed, and (moving on) those it counted afresh.
 TOUCHED = "churn_touched"
 #: Every rescore, after an event or of everyone, holds this lock (PostgreSQL) for its
@@ -75,8 +74,7 @@ TOUCHED = "churn_touched"
 LOCK = 6_386_327_683_470  # "churn"
 
 
-async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Scope = EVERYONE,
-               lists: tuple[str, ...] = ()) -> Any:
+async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Scope = EVERYONE) -> Any:
     """Execute ``sql`` with the parameters it names (times as UTC datetimes)."""
     named = set(re.findall(r"(?<!:):(\w+)", sql))
     stmt = scope.bind(text(sql)).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in TIMES if n in named])
@@ -85,35 +83,7 @@ async def _run(ctx: ServiceContext, sql: str, params: dict[str, Any], scope: Sco
             stmt = stmt.bindparams(bindparam(name, type_=postgresql.ARRAY(BigInteger)))
     if "anchor_ats" in named:
         stmt = stmt.bindparams(bindparam("anchor_ats", type_=postgresql.ARRAY(postgresql.TIMESTAMP(timezone=True))))
-    for name in lists:
-        stmt = stmt.bindparams(bindparam(name, expanding=True))
     return await ctx.session.execute(stmt, {k: v for k, v in params.items() if k in named})
-
-
-async def _outside_signals(ctx: ServiceContext, ids: list[int],
-                           rules: dict[str, EffectiveRule]) -> tuple[list[int], list[int]]:
-    """Customers among ``ids`` with a low latest survey score (nps) or a subscription ending
-    without renewal (renewals), asked through those plugins' own functions."""
-    survey: list[int] = []
-    renewal: list[int] = []
-    if rules["low_survey"].enabled:
-        from plugins.nps.service import latest_scores
-
-        limit = rules["low_survey"].threshold
-        scores = await latest_scores(ctx.session, ids)
-        survey = [cid for cid, s in scores.items()
-                  if (s.scale == "nps" and s.score <= limit) or (s.scale != "nps" and s.category == "dissatisfied")]
-    if rules["renewal_lapse"].enabled:
-        from plugins.renewals.service import ending_without_renewal
-
-        endings = await ending_without_renewal(ctx.session, ids, today=ctx.now().date(),
-                                               within_days=int(rules["renewal_lapse"].threshold))
-        renewal = list(endings)
-    return survey, renewal
-
-
-def _outside(rules: dict[str, EffectiveRule]) -> bool:
-    return rules["low_survey"].enabled or rules["renewal_lapse"].enabled
 
 
 async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | None = None,
@@ -124,18 +94,12 @@ async def score_batch(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings | No
     cfg = cfg or churn_settings(ctx)
     rules = rules or await effective_rules(ctx)
     await _lock(ctx)
-    survey: list[int] = []
-    renewal: list[int] = []
-    if _outside(rules) and scope.ids:
-        survey, renewal = await _outside_signals(ctx, list(scope.ids), rules)
     # The marks read before the figures: the data each stands for is counted below.
     marks = [{"c": c, "m": m} for c, m in await ctx.session.execute(
         select(Stale.customer_id, Stale.marked_at).where(Stale.customer_id.in_(scope.ids or ())))]
-    figures = figures_sql(ctx.dialect, scope, cfg, rules, "cid IN :survey_ids" if survey else "1 = 0",
-                           "cid IN :renewal_ids" if renewal else "1 = 0")
-    params = {**scope.params(), **statement_params(cfg, rules, ctx.now()), "survey_ids": survey, "renewal_ids": renewal}
-    lists = tuple(n for n, v in (("survey_ids", survey), ("renewal_ids", renewal)) if v)
-    await _run(ctx, write_sql(ctx.dialect, f"({figures})", cfg, bounds), params, scope, lists)
+    figures = figures_sql(ctx.dialect, scope, cfg, rules)
+    params = {**scope.params(), **statement_params(cfg, rules, ctx.now())}
+    await _run(ctx, write_sql(ctx.dialect, f"({figures})", cfg, bounds), params, scope)
     if marks:
         stale = cast(Table, Stale.__table__)
         await ctx.session.execute(delete(stale).where(stale.c.customer_id == bindparam("c"),
@@ -155,10 +119,12 @@ def pg_settings(cfg: ChurnSettings) -> tuple[str, ...]:
     return f"work_mem = '{int(cfg.work_mem_mb)}MB'", "jit = off", "parallel_tuple_cost = 0.01"
 
 
-def basis_of(cfg: ChurnSettings) -> dict[str, Any]:
+def basis_of(cfg: ChurnSettings, rules: dict[str, EffectiveRule]) -> dict[str, Any]:
     """The settings the stored figures were counted under, and those that turn a score into
-    a warning: under others the figures are counted afresh and every warning checked."""
-    return {"rfm_window_days": cfg.rfm_window_days, "complaints_window_days": cfg.complaints_window_days,
+    a warning, and the bit of each signal: under others the figures are counted afresh and
+    every warning checked."""
+    return {"bits": {kind: rule.bit for kind, rule in rules.items()},
+            "rfm_window_days": cfg.rfm_window_days, "complaints_window_days": cfg.complaints_window_days,
             "interactions_period_days": cfg.interactions_period_days,
             "complaint_kinds": sorted(cfg.complaint_kinds), "threshold": cfg.threshold,
             "high_risk_below": cfg.high_risk_below}
@@ -193,14 +159,17 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
     temp = "CREATE TEMP TABLE {} ON COMMIT DROP AS" if dialect == "postgresql" else "CREATE TEMP TABLE {} AS"
     await _drop_temp(ctx)
     now = ctx.now()
-    last = None if recount else await last_run(ctx)
-    advance = last is not None and last.basis == basis_of(cfg) and last.scored_at <= now
+    last = await last_run(ctx)
+    if last is not None and last.scored_at > now:
+        # Scored as of a moment before the last rescore (``--as-of``, a clock moved back):
+        # every stored row counted later data, and a row a later rescore wrote is never
+        # overwritten, so none is kept.
+        await ctx.session.execute(delete(Score))
+        last = None
+    if recount:
+        last = None
+    advance = last is not None and last.basis == basis_of(cfg, rules)
     params = statement_params(cfg, rules, now, last.scored_at if advance and last else None)
-    survey = renewal = "1 = 0"
-    join = ""
-    if _outside(rules):
-        await _stage_signals(ctx, cfg, rules)
-        survey, renewal, join = "survey = 1", "renewal = 1", f"LEFT JOIN {SIGNALS} g ON g.customer_id = c.id"
     # The marks this rescore reads: once its figures are written it deletes these, and only
     # these (a mark made meanwhile stands for data it may not have seen).
     await ctx.session.execute(text(f"{temp.format(RECOUNT)} SELECT customer_id AS cid, marked_at AS mark_at "
@@ -211,9 +180,9 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         recounted = recounted_scope(dialect)
         # One statement for both halves: PostgreSQL can insert into a new table with parallel
         # workers, not into one that exists.
-        figures = figures_sql(dialect, recounted, cfg, rules, survey, renewal, join, moved_on=True)
+        figures = figures_sql(dialect, recounted, cfg, rules, moved_on=True)
         if counted:
-            figures += f" UNION ALL {figures_sql(dialect, recounted, cfg, rules, survey, renewal, join)}"
+            figures += f" UNION ALL {figures_sql(dialect, recounted, cfg, rules)}"
         await _run(ctx, f"{temp.format(STAGE)} {figures}", params)
         staged, doubtful = (await ctx.session.execute(text(
             f"SELECT count(*), COALESCE(SUM(unsure), 0) FROM {STAGE}"))).one()
@@ -225,11 +194,11 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
             for start in range(0, len(unsure), cfg.batch_size):
                 batch = Scope(ids=tuple(unsure[start:start + cfg.batch_size]))
                 await _run(ctx, f"INSERT INTO {STAGE} "
-                                f"{figures_sql(dialect, batch, cfg, rules, survey, renewal, join)}",
+                                f"{figures_sql(dialect, batch, cfg, rules)}",
                            {**params, **batch.params()}, batch)
         counted += len(unsure)
     else:
-        await _run(ctx, f"{temp.format(STAGE)} {figures_sql(dialect, EVERYONE, cfg, rules, survey, renewal, join)}",
+        await _run(ctx, f"{temp.format(STAGE)} {figures_sql(dialect, EVERYONE, cfg, rules)}",
                    params)
         counted = customers = await _count(ctx, STAGE)
     if step:
@@ -272,7 +241,7 @@ async def score_everyone(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[st
         step("warnings")
     await _drop_temp(ctx)
     mode = "advance" if advance else "recount"
-    ctx.session.add(Run(scored_at=now, mode=mode, basis=basis_of(cfg), customers=scored, recounted=counted,
+    ctx.session.add(Run(scored_at=now, mode=mode, basis=basis_of(cfg, rules), customers=scored, recounted=counted,
                         rewritten=rewritten, took_ms=round((time.perf_counter() - started) * 1000)))
     await ctx.session.flush()
     return Rescored(scored=scored, recounted=counted, rewritten=rewritten, mode=mode)
@@ -322,25 +291,8 @@ async def _count(ctx: ServiceContext, table: str) -> int:
 
 async def _drop_temp(ctx: ServiceContext) -> None:
     schema = "pg_temp" if ctx.dialect == "postgresql" else "temp"
-    for table in (STAGE, SIGNALS, RECOUNT, TOUCHED):
+    for table in (STAGE, RECOUNT, TOUCHED):
         await ctx.session.execute(text(f"DROP TABLE IF EXISTS {schema}.{table}"))
-
-
-async def _stage_signals(ctx: ServiceContext, cfg: ChurnSettings, rules: dict[str, EffectiveRule]) -> None:
-    """The outside signals of everyone, a batch of ids at a time, into a temporary table."""
-    on_commit = " ON COMMIT DROP" if ctx.dialect == "postgresql" else ""
-    await ctx.session.execute(text(
-        f"CREATE TEMP TABLE {SIGNALS} (customer_id BIGINT PRIMARY KEY, survey INTEGER, renewal INTEGER){on_commit}"))
-    lo, hi = await id_bounds(ctx)
-    insert = text(f"INSERT INTO {SIGNALS} (customer_id, survey, renewal) VALUES (:c, :s, :r)")
-    for start in range(lo, hi + 1, cfg.batch_size) if hi else ():
-        ids = list(await ctx.session.scalars(
-            select(Customer.id).where(Customer.id >= start, Customer.id < start + cfg.batch_size)))
-        survey, renewal = await _outside_signals(ctx, ids, rules)
-        flagged = set(survey) | set(renewal)
-        s, r = set(survey), set(renewal)
-        if flagged:
-            await ctx.session.execute(insert, [{"c": c, "s": int(c in s), "r": int(c in r)} for c in sorted(flagged)])
 
 
 async def sync_warnings(ctx: ServiceContext, scope: Scope, cfg: ChurnSettings, source: str) -> None:
@@ -367,7 +319,7 @@ WHERE s.cid = churn_warnings.customer_id AND churn_warnings.status = 'open'
 INSERT INTO churn_warnings (customer_id, status, level, score, fired, reasons, since, followed_up, came_back)
 SELECT s.cid, 'open', {level}, s.health, s.fired, :empty, :now, :false_, :false_
 FROM {source} s
-WHERE s.health < :threshold AND s.lstage <> 'lost'
+WHERE s.health < :threshold AND (s.lstage IS NULL OR s.lstage <> 'lost')
 ON CONFLICT (customer_id) WHERE status = 'open' DO NOTHING"""
     types: dict[str, Any] = {"now": UTCDateTime(), "empty": Json, "false_": Boolean()}
     params = {**base, "empty": [], "false_": False}

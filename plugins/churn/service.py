@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from core.events import (
 from core.services.tasks import NewTask, open_tasks
 from plugins.churn import scoring
 from plugins.churn.models import Score, Segment, Warning
-from plugins.churn.rules import BIT, effective_rules
+from plugins.churn.rules import EffectiveRule, effective_rules
 from plugins.churn.settings import ChurnSettings, churn_settings
 from plugins.churn.statements import Scope
 
@@ -43,29 +43,33 @@ LEVELS = ("medium", "high")
 Progress = Callable[[int, int], None]
 
 
-def reasons(score: Score, now: datetime) -> list[str]:
+def reasons(score: Score, now: datetime, rules: Mapping[str, EffectiveRule]) -> list[str]:
     """What lowered the score, in words a person reads on the customer's page (days counted
-    to ``now``)."""
+    to ``now``), the churn plugin's own reasons first, then the plugins' signals by name."""
     fired, out = score.fired, []
-    if fired & BIT["no_order"] or fired & BIT["long_gap"]:
+
+    def fires(kind: str) -> bool:
+        rule = rules.get(kind)
+        return rule is not None and bool(fired & (1 << rule.bit))
+
+    if fires("no_order") or fires("long_gap"):
         text = f"no order for {score.days_since_order(now)} days"
         if score.usual_gap_days is not None:
             text += f", usual gap {score.usual_gap_days}"
         out.append(text)
-    if fired & BIT["interactions_falling"]:
+    if fires("interactions_falling"):
         out.append(f"interactions fell from {score.interactions_previous} to {score.interactions_recent} "
                    "against the previous period")
-    if fired & BIT["complaints"]:
+    if fires("complaints"):
         parts = []
         if score.complaints:
             parts.append(f"{score.complaints} complaint{'s' * (score.complaints != 1)}")
         if score.cancellations:
             parts.append(f"{score.cancellations} cancelled order{'s' * (score.cancellations != 1)}")
         out.append(" and ".join(parts) + " recently")
-    if fired & BIT["low_survey"]:
-        out.append("a low score in the latest survey")
-    if fired & BIT["renewal_lapse"]:
-        out.append("a subscription ends soon without renewal")
+    for kind, rule in rules.items():
+        if rule.signal is not None and fires(kind):
+            out.append(rule.signal.said(rule.threshold))
     return out
 
 
@@ -164,7 +168,8 @@ async def follow_up(ctx: ServiceContext, cfg: ChurnSettings | None = None, limit
     rows = (await ctx.session.execute(pick)).all()
     if not rows:
         return 0
-    said = {warning_id: reasons(score, ctx.now()) for warning_id, _, _, score in rows}
+    rules = await effective_rules(ctx)
+    said = {warning_id: reasons(score, ctx.now(), rules) for warning_id, _, _, score in rows}
     summary = {warning_id: "; ".join(said[warning_id]) or f"health score {score.health}"
                for warning_id, _, _, score in rows}
     tasks = await open_tasks(ctx, [NewTask(title=f"Churn risk: health {score.health}/100", customer_id=customer_id,

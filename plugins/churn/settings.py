@@ -1,6 +1,7 @@
 """The churn plugin's settings (``TENURE_CHURN_<FIELD>``); DOMAIN.md's numbers are the defaults.
 
-Rule thresholds and weights here are the defaults of each rule; staff change a rule through
+Rule thresholds and weights here are the defaults of the churn plugin's own rules (other
+plugins' signals carry their own defaults); staff change a rule through
 the API (``saveChurnRule``), which overrides these until the rule is deleted again.
 """
 
@@ -32,29 +33,26 @@ class ChurnSettings:
     new_days: int = 30
     silent_days: int = 60
     lost_days: int = 365
-    #: Rule defaults (threshold, weight).
+    #: Rule defaults (threshold, weight). Each weight alone takes a customer below the
+    #: warning threshold (100 - 45 = 55 < 60): a rule at its threshold raises a warning by itself.
     no_order_days: int = 90
-    no_order_weight: int = 40
+    no_order_weight: int = 45
     gap_factor: float = 3.0
-    gap_weight: int = 30
+    gap_weight: int = 45
     #: The gap rule ignores silences shorter than this, whatever the usual gap.
     gap_min_days: int = 14
     interactions_drop: float = 0.5
-    interactions_weight: int = 15
+    interactions_weight: int = 45
     #: Interactions are compared between the last period of this length and the one before.
     interactions_period_days: int = 90
     #: The previous period needs at least this many interactions for a fall to mean anything.
     interactions_min_previous: int = 3
     complaints_count: int = 1
-    complaints_weight: int = 20
+    complaints_weight: int = 45
     complaints_window_days: int = 90
     #: Interaction kinds that count as complaints.
     complaint_kinds: tuple[str, ...] = ("complaint",)
-    survey_max_score: int = 6
-    survey_weight: int = 25
-    renewal_days: int = 30
-    renewal_weight: int = 30
-    #: Customers per batch where a rescore asks other plugins (nps, renewals) about them.
+    #: Customers per batch where a full rescore counts some customers afresh by id.
     batch_size: int = 20000
     #: The nightly rescore counts everyone's figures afresh, rather than moving the stored
     #: ones on, when more than this share of the customers changed since the last one (to be

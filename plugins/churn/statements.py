@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
-from plugins.churn.rules import BIT, EffectiveRule
+from plugins.churn.rules import EffectiveRule
 from plugins.churn.settings import ChurnSettings
+from plugins.churn.signals import SignalQuery
 
 WINDOW_TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
 #: The times of the window bounds, now and at the last run (``was_``).
@@ -201,11 +202,11 @@ def _moved_on(dialect: str, kinds: str, recounted: Scope) -> Figures:
 
 
 def figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str, EffectiveRule],
-                 survey: str, renewal: str, signals_join: str = "", moved_on: bool = False) -> str:
+                moved_on: bool = False) -> str:
     """Per customer of ``scope`` (or, ``moved_on``, every customer not in it):
     the figures, rule bits (``fired``), ``health``, lifecycle stage (``lstage``) and
-    ``unsure`` (see :func:`_moved_on`). ``survey`` and ``renewal`` are the conditions of the
-    outside signals."""
+    ``unsure`` (see :func:`_moved_on`). The plugins' signals select the customers they
+    flag among the same customers (everyone, when moving on)."""
     on = {k: r.enabled for k, r in rules.items()}
     kinds = ", ".join(f"'{k}'" for k in cfg.complaint_kinds) or "''"
     counts, others, joins, where = _moved_on(dialect, kinds, scope) if moved_on else _counted(scope, kinds)
@@ -215,11 +216,18 @@ def figures_sql(dialect: str, scope: Scope, cfg: ChurnSettings, rules: dict[str,
         "interactions_falling": ("previous >= CAST(:int_min AS FLOAT) "
                                  "AND recent <= previous * (1 - CAST(:t_interactions_falling AS FLOAT))"),
         "complaints": "complaints + canc >= CAST(:t_complaints AS FLOAT)",
-        "low_survey": survey,
-        "renewal_lapse": renewal,
     }
-    fired = " + ".join(f"(CASE WHEN {flags[k]} THEN {BIT[k]} ELSE 0 END)" if on[k] else "0" for k in BIT)
-    penalty = " + ".join(f"(CASE WHEN {flags[k]} THEN :w_{k} ELSE 0 END)" if on[k] else "0" for k in BIT)
+    # Each plugin signal once per customer, as a column of the innermost layer.
+    among = EVERYONE if moved_on else scope
+    signalled = ""
+    for kind, rule in rules.items():
+        if rule.signal is not None and rule.enabled:
+            query = SignalQuery(dialect, f"CAST(:t_{kind} AS FLOAT)", among.sql)
+            flagged = rule.signal.flagged(query)
+            signalled += f",\n             CASE WHEN c.id IN ({flagged}) THEN 1 ELSE 0 END AS sig_{kind}"
+            flags[kind] = f"sig_{kind} = 1"
+    fired = " + ".join(f"(CASE WHEN {flags[k]} THEN {1 << r.bit} ELSE 0 END)" for k, r in rules.items() if on[k]) or "0"
+    penalty = " + ".join(f"(CASE WHEN {flags[k]} THEN :w_{k} ELSE 0 END)" for k, r in rules.items() if on[k]) or "0"
     last_activity = ("CASE WHEN c.last_interaction_at IS NOT NULL AND (c.last_order_at IS NULL OR "
                      "c.last_interaction_at > c.last_order_at) THEN c.last_interaction_at ELSE c.last_order_at END")
     # PostgreSQL would fold the layers into one and compute each day count once per use;
@@ -260,10 +268,9 @@ FROM (
              {_whole(_age(last_activity, dialect), dialect)} AS idle,
              {gap} AS gap, {figures}, {others},
              CASE WHEN s.customer_id IS NOT NULL AND s.figures_at IS NOT NULL AND {kept} THEN 1 ELSE 0 END AS kept,
-             {was}{', g.survey AS survey, g.renewal AS renewal' * bool(signals_join)}
+             {was}{signalled}
       FROM customers c
       {joins}
-      {signals_join}
       WHERE {where}
       {fence}
     ) base

@@ -16,9 +16,11 @@ from sqlalchemy import and_, select
 from strawberry.types import Info
 
 from core import clock, models
+from core.context import ServiceContext
 from core.reads import Read
 from plugins.churn import service
 from plugins.churn.models import Score, Segment, Warning
+from plugins.churn.rules import EffectiveRule, effective_rules
 from plugins.churn.settings import churn_settings
 from schema import loaders
 from schema.context import Context
@@ -39,6 +41,13 @@ async def scores_by_customer(context: Context, keys: Sequence[int]) -> list[tupl
     return [found.get(k) for k in keys]
 
 
+async def rules_in_use(context: Context, keys: Sequence[int]) -> list[dict[str, EffectiveRule]]:
+    """The rules (read once per request): a reason's words depend on its rule's threshold."""
+    async with context.db() as session:
+        found = await effective_rules(ServiceContext(session, context.settings, context.plugins))
+    return [found for _ in keys]
+
+
 @strawberry.enum(description="How likely the customer is to leave: LOW at or above the threshold.")
 class RiskLevel(Enum):
     LOW = "low"
@@ -50,10 +59,15 @@ class RiskLevel(Enum):
 class ChurnRisk:
     score: int = strawberry.field(description="Health, 0-100: 100 is nothing wrong.")
     level: RiskLevel
-    reasons: list[str] = strawberry.field(description="What lowered the score, in words.")
     since: datetime | None = strawberry.field(description="When the open warning was raised; null with none open.")
     scored_at: datetime = strawberry.field(
         description="When a rescore last changed this score; one that finds it unchanged leaves it.")
+    of: strawberry.Private[Score]
+
+    @strawberry.field(description="What lowered the score, in words.")
+    async def reasons(self, info: Info) -> list[str]:
+        rules = await info.context.loader(rules_in_use).load(0)
+        return service.reasons(self.of, clock.now(), rules)
 
 
 @strawberry.type(description="Recency, frequency and monetary value over the RFM window, scored 1-5 by quintiles "
@@ -73,8 +87,7 @@ class Rfm:
 def risk_of(score: Score, warning: Warning | None, info: Info) -> ChurnRisk:
     cfg = churn_settings(info.context.settings)
     return ChurnRisk(score=score.health, level=RiskLevel(service.level_of(score.health, cfg)),
-                     reasons=service.reasons(score, clock.now()), since=warning.since if warning else None,
-                     scored_at=score.scored_at)
+                     since=warning.since if warning else None, scored_at=score.scored_at, of=score)
 
 
 @strawberry.type
@@ -134,9 +147,11 @@ class ChurnWarning:
 
 @strawberry.type(description="A warning rule and its current settings.")
 class ChurnRule:
-    kind: str
+    kind: str = strawberry.field(description="The rule's name: the churn plugin's own, or a plugin's signal.")
     enabled: bool
-    threshold: float
+    threshold: float = strawberry.field(description="Where the rule fires; `means` says in what.")
+    means: str = strawberry.field(description="What the threshold measures, in words.")
+    plugin: str = strawberry.field(description="The plugin whose signal this is (churn for its own rules).")
     weight: int = strawberry.field(description="Points taken from the health score when the rule fires.")
     customised: bool = strawberry.field(description="Changed through the API (else the settings' defaults).")
 

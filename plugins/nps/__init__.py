@@ -3,6 +3,8 @@ signed links, follow-up tasks for detractors, and the NPS report."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
 from core.events import CustomersMerged, OrderRecorded
 from core.plugins import hookimpl
@@ -52,3 +54,10 @@ def tenure_message_templates() -> list[TemplateDefault]:
         TemplateDefault("nps.invitation", "de", "{customer_name}, wie war es?",
                         "Hallo {customer_name},\n\n{question}\n\nHier antworten: {survey_link}\n\nVielen Dank!"),
     ]
+
+
+@hookimpl
+def churn_signals() -> list[Any]:
+    from plugins.nps.signals import signals
+
+    return signals()

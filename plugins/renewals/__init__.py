@@ -3,6 +3,8 @@ customer and the owner, one renewal task, renewals and lapses on the timeline, a
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
 from core.events import CustomersMerged
 from core.plugins import hookimpl
@@ -58,3 +60,10 @@ def tenure_message_templates() -> list[TemplateDefault]:
                         "Hello {owner_name},\n\n{customer_name}'s {plan} ends on {renewal_date}, in {days_left} "
                         "days ({value}). A renewal task is open for you."),
     ]
+
+
+@hookimpl
+def churn_signals() -> list[Any]:
+    from plugins.renewals.signals import signals
+
+    return signals()

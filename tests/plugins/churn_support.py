@@ -23,6 +23,12 @@ from core.testing import TenureHarness
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
+#: The weights this population's figures are worked out with: lighter than the defaults
+#: (under which any one rule raises a warning), so that only L, with two rules firing,
+#: falls below the threshold and the others show each rule's weight on its own.
+TUNED = {"TENURE_CHURN_NO_ORDER_WEIGHT": "40", "TENURE_CHURN_GAP_WEIGHT": "30",
+         "TENURE_CHURN_INTERACTIONS_WEIGHT": "15", "TENURE_CHURN_COMPLAINTS_WEIGHT": "20"}
+
 POPULATION: dict[str, list[tuple[int, int]]] = {
     "L": [(d, 2000) for d in (94, 115, 136, 157, 178)],
     "S": [(d, 1500) for d in (5, 15, 25, 35, 45, 55)],

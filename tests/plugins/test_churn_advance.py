@@ -26,7 +26,7 @@ from plugins.churn import scoring
 from plugins.churn.rules import effective_rules
 from plugins.churn.settings import churn_settings
 from plugins.churn.statements import SCORE_COLUMNS
-from tests.plugins.churn_support import NOW, load_population
+from tests.plugins.churn_support import NOW, TUNED, load_population
 
 COLUMNS = ", ".join(f"churn_scores.{c}" for c in ("customer_id", *SCORE_COLUMNS))
 
@@ -74,7 +74,7 @@ async def _order(ctx: ServiceContext, customer_id: int, key: str, amount: int, d
 async def test_each_nightly_rescore_equals_a_recount_at_the_same_moment(make_tenure: Any) -> None:
     with freeze_time(NOW) as clock:
         # Seven customers: counting two afresh is a share above the default fifth.
-        async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_RECOUNT_ABOVE": "1"}) as tenure:
+        async with make_tenure(plugins=["churn"], env={**TUNED, "TENURE_CHURN_RECOUNT_ABOVE": "1"}) as tenure:
             dialect = tenure.db.dialect
             ids = await load_population(tenure)
             # A visit that leaves P's recent period a few days after the second nightly.
@@ -141,7 +141,7 @@ async def test_changed_settings_or_a_busy_day_count_everyone_afresh(make_tenure:
     threshold; and when more than TENURE_CHURN_RECOUNT_ABOVE of the customers changed, counting
     everyone costs about the same."""
     with freeze_time(NOW) as clock:
-        async with make_tenure(plugins=["churn"]) as tenure:
+        async with make_tenure(plugins=["churn"], env=TUNED) as tenure:
             ids = await load_population(tenure)
             modes = [(await _nightly(tenure))["mode"]]
             clock.advance(days=1)
@@ -153,7 +153,7 @@ async def test_changed_settings_or_a_busy_day_count_everyone_afresh(make_tenure:
             clock.advance(days=1)
             busy = await _nightly(tenure)
             modes.append(busy["mode"])
-        async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_THRESHOLD": "90"}) as tenure:
+        async with make_tenure(plugins=["churn"], env={**TUNED, "TENURE_CHURN_THRESHOLD": "90"}) as tenure:
             clock.advance(days=1)
             stricter = await _nightly(tenure)
             modes.append(stricter["mode"])

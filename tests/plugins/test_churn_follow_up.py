@@ -17,7 +17,7 @@ from core.services.orders import OrderData
 from core.services.tasks import open_task
 from core.testing import TenureHarness, freeze_time
 from plugins.churn import service
-from tests.plugins.churn_support import NOW
+from tests.plugins.churn_support import NOW, TUNED
 
 #: Like L of churn_support: orders 94 to 178 days ago, usual gap 21: health 30, warned.
 LAPSED_DAYS = (94, 115, 136, 157, 178)
@@ -50,7 +50,7 @@ class Crash(Exception):
 async def test_each_new_warning_gets_one_task_and_one_timeline_entry_across_batches(make_tenure: Any) -> None:
     # Loaded 30 days earlier (their health was 70 then); the rescore at NOW warns all five.
     with freeze_time(NOW - timedelta(days=30)) as clock:
-        async with make_tenure(plugins=["churn"], env={"TENURE_CHURN_FOLLOW_UP_BATCH": "2"}) as tenure:
+        async with make_tenure(plugins=["churn"], env={**TUNED, "TENURE_CHURN_FOLLOW_UP_BATCH": "2"}) as tenure:
             ids = await load_lapsed(tenure, 5)
             clock.advance(days=30)
             scored = await service.rescore_all(tenure.transaction, follow_up_now=False)
@@ -96,7 +96,7 @@ async def test_a_webhook_subscriber_gets_each_warning_and_task_of_a_batch(make_t
     from core.services.webhooks import create_subscription
 
     with freeze_time(NOW - timedelta(days=30)) as clock:
-        async with make_tenure(plugins=["churn"]) as tenure:
+        async with make_tenure(plugins=["churn"], env=TUNED) as tenure:
             await load_lapsed(tenure, 3)
             clock.advance(days=30)
             async with tenure.transaction() as ctx:

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from core.plugins import hookimpl
-from core.services import customers, interactions
+from core.services import customers, interactions, orders
 from core.testing import TenureHarness, freeze_time, migration_differences
-from tests.plugins.churn_support import NOW, load_population, risk
+from tests.plugins.churn_support import NOW, TUNED, load_population, risk
 
 
 async def test_a_low_survey_score_lowers_health_while_nps_is_on(make_tenure: Any) -> None:
@@ -24,7 +24,7 @@ async def test_a_low_survey_score_lowers_health_while_nps_is_on(make_tenure: Any
     from plugins.nps.models import Invitation, Response
 
     with freeze_time(NOW):
-        async with make_tenure(plugins=["churn", "nps"]) as tenure:
+        async with make_tenure(plugins=["churn", "nps"], env=TUNED) as tenure:
             ids = await load_population(tenure)
             async with tenure.transaction() as ctx:
                 survey = await nps.create_survey(ctx, name="After order", question="Recommend us?", scale="nps",
@@ -37,7 +37,8 @@ async def test_a_low_survey_score_lowers_health_while_nps_is_on(make_tenure: Any
                                          answered_at=NOW - timedelta(days=1)))
             await tenure.jobs.run("churn.rescore")
             seen = await risk(tenure, ids["S"])
-    assert seen["churnRisk"]["score"] == 75
+    # The nps plugin's signal at its own default weight (45): a warning by itself.
+    assert seen["churnRisk"]["score"] == 55 and seen["churnRisk"]["level"] == "MEDIUM"
     assert seen["churnRisk"]["reasons"] == ["a low score in the latest survey"]
 
 
@@ -45,7 +46,7 @@ async def test_a_subscription_ending_without_renewal_lowers_health(make_tenure: 
     from plugins.renewals import service as renewals
 
     with freeze_time(NOW):
-        async with make_tenure(plugins=["churn", "renewals"]) as tenure:
+        async with make_tenure(plugins=["churn", "renewals"], env=TUNED) as tenure:
             ids = await load_population(tenure)
             async with tenure.transaction() as ctx:
                 await renewals.create_plan(ctx, code="pro", name="Pro", reminder_days=None)
@@ -53,13 +54,13 @@ async def test_a_subscription_ending_without_renewal_lowers_health(make_tenure: 
                                                    starts_on=date(2025, 6, 20), ends_on=date(2026, 6, 20))
             await tenure.jobs.run("churn.rescore")
             seen = await risk(tenure, ids["S"])
-    assert seen["churnRisk"]["score"] == 70
+    assert seen["churnRisk"]["score"] == 55 and seen["churnRisk"]["level"] == "MEDIUM"
     assert seen["churnRisk"]["reasons"] == ["a subscription ends soon without renewal"]
 
 
 async def test_an_event_rescores_its_customer_and_a_merge_moves_warnings(make_tenure: Any) -> None:
     with freeze_time(NOW):
-        async with make_tenure(plugins=["churn"]) as tenure:
+        async with make_tenure(plugins=["churn"], env=TUNED) as tenure:
             ids = await load_population(tenure)
             await tenure.jobs.run("churn.rescore")
             async with tenure.transaction() as ctx:
@@ -109,7 +110,7 @@ async def test_win_back_is_offered_once_per_warning_when_switched_on(make_tenure
     calls.clear()
     with freeze_time(NOW):
         async with make_tenure(plugins=["churn", "winback"], extra_plugins=[win_back_plugin()],
-                               env={"TENURE_CHURN_WIN_BACK": "true"}) as tenure:
+                               env={**TUNED, "TENURE_CHURN_WIN_BACK": "true"}) as tenure:
             ids = await load_population(tenure)
             await tenure.jobs.run("churn.rescore")
             await tenure.jobs.run("churn.rescore")
@@ -126,14 +127,14 @@ def test_the_cli_rescores_with_a_progress_bar(tmp_path: Path) -> None:
 
     with freeze_time(NOW):
         ids = asyncio.run(load())
-        env = {"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_CHURN_RECOUNT_ABOVE": "1"}
+        env = {**TUNED, "TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_CHURN_RECOUNT_ABOVE": "1"}
         cli = __import__("core.cli", fromlist=["main"]).main
         result = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
         again = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
         recounted = CliRunner().invoke(cli, ["churn", "rescore", "--recount"], env=env)
 
         async def check() -> Any:
-            async with TenureHarness.start(url, plugins=["churn"], create_tables=False) as tenure:
+            async with TenureHarness.start(url, plugins=["churn"], create_tables=False, env=TUNED) as tenure:
                 return await risk(tenure, ids["L"])
 
         seen = asyncio.run(check())
@@ -148,3 +149,143 @@ def test_the_cli_rescores_with_a_progress_bar(tmp_path: Path) -> None:
 @pytest.mark.sqlite_only
 def test_the_migration_creates_what_the_models_declare(tmp_path: Path) -> None:
     assert migration_differences(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", ["churn"], only="churn") == []
+
+
+async def test_each_rule_at_its_default_raises_a_warning_by_itself(make_tenure: Any) -> None:
+    """With no weight tuned, one rule firing is enough: the README's "no order for 90 days"
+    flags P's neighbour who last ordered 91 days ago, and each of C (complaints), F
+    (interactions falling) and P (a long gap) is warned on one reason alone."""
+    with freeze_time(NOW):
+        async with make_tenure(plugins=["churn"]) as tenure:
+            ids = await load_population(tenure)
+            async with tenure.transaction() as ctx:
+                quiet = await customers.create_customer(ctx, customers.CustomerData(name="Q"))
+                await orders.record_order(ctx, orders.OrderData(
+                    customer_id=quiet.id, channel="shop", external_id="Q-0", currency="USD", amount=900,
+                    placed_at=NOW - timedelta(days=91)))
+            await tenure.run_jobs()
+            await tenure.jobs.run("churn.rescore")
+            seen = {name: await risk(tenure, cid) for name, cid in {**ids, "Q": quiet.id}.items()}
+            warned = (await tenure.ok("{ churnWarnings(first: 50) { nodes { customer { name } reasons } } }"))
+    by_name = {w["customer"]["name"]: w["reasons"] for w in warned["churnWarnings"]["nodes"]}
+    assert seen["Q"]["churnRisk"]["score"] == 55 and seen["Q"]["churnRisk"]["reasons"] == ["no order for 91 days"]
+    assert by_name == {"Q": ["no order for 91 days"], "L": ["no order for 94 days, usual gap 21"],
+                       "C": ["1 complaint and 1 cancelled order recently"],
+                       "F": ["interactions fell from 4 to 0 against the previous period"],
+                       "P": ["no order for 60 days, usual gap 10"]}
+
+
+def check_in_plugin() -> types.ModuleType:
+    """A partner's plugin (a gym): a customer's check-ins are interactions of kind
+    ``check_in``; none for the threshold's days is a churn signal."""
+    from core.contributions import PluginInfo
+    from plugins.churn.signals import ChurnSignal, SignalQuery
+
+    module = types.ModuleType("gym")
+
+    @hookimpl
+    def tenure_plugin_info() -> PluginInfo:
+        return PluginInfo(name="gym", version="1.0", summary="check-ins")
+
+    def no_check_in(q: SignalQuery) -> str:
+        return f"""SELECT i.customer_id FROM interactions i
+WHERE {q.among('i.customer_id')} AND i.kind = 'check_in'
+GROUP BY i.customer_id HAVING {q.days_since('MAX(i.occurred_at)')} >= {q.threshold}"""
+
+    @hookimpl
+    def churn_signals() -> list[ChurnSignal]:
+        return [ChurnSignal(name="no_check_in", reason="no check-in for {threshold} days", threshold=14,
+                            weight=45, flagged=no_check_in, minimum=1, threshold_means="days without a check-in")]
+
+    module.tenure_plugin_info = tenure_plugin_info  # type: ignore[attr-defined]
+    module.churn_signals = churn_signals  # type: ignore[attr-defined]
+    return module
+
+
+async def test_a_partner_plugin_adds_a_signal_that_staff_tune_like_any_rule(make_tenure: Any) -> None:
+    rules = "{ churnRules { kind plugin enabled threshold weight means } }"
+    save = """mutation($i: SaveChurnRuleInput!) { saveChurnRule(input: $i) {
+        rule { kind threshold } userErrors { field code message } } }"""
+    with freeze_time(NOW) as frozen:
+        async with make_tenure(plugins=["churn", "gym"], extra_plugins=[check_in_plugin()]) as tenure:
+            async with tenure.transaction() as ctx:
+                regular = await customers.create_customer(ctx, customers.CustomerData(name="Regular"))
+                lapsing = await customers.create_customer(ctx, customers.CustomerData(name="Lapsing"))
+                for n in range(6):
+                    await interactions.log_interaction(ctx, regular.id, "check_in", "door", NOW - timedelta(days=2 * n))
+                    await interactions.log_interaction(ctx, lapsing.id, "check_in", "door",
+                                                       NOW - timedelta(days=20 + 2 * n))
+            await tenure.run_jobs()
+            await tenure.jobs.run("churn.rescore")
+            listed = (await tenure.ok(rules))["churnRules"]
+            first = {n: await risk(tenure, c.id) for n, c in (("Regular", regular), ("Lapsing", lapsing))}
+            too_low = (await tenure.ok(save, {"i": {"kind": "no_check_in", "threshold": 0}}))["saveChurnRule"]
+            relaxed = (await tenure.ok(save, {"i": {"kind": "no_check_in", "threshold": 30}}))["saveChurnRule"]
+            await tenure.jobs.run("churn.rescore")
+            after_relaxing = await risk(tenure, lapsing.id)
+            # Back to 14 days; the regular stays away; an interaction rescores them at once.
+            await tenure.ok("""mutation { deleteChurnRule(input: {kind: "no_check_in"}) { rule { threshold } } }""")
+            frozen.advance(days=15)
+            async with tenure.transaction() as ctx:
+                await interactions.log_interaction(ctx, regular.id, "email", "mail", frozen.now())
+            await tenure.run_jobs()
+            regular_later = await risk(tenure, regular.id)
+    assert {"kind": "no_check_in", "plugin": "gym", "enabled": True, "threshold": 14.0, "weight": 45,
+            "means": "days without a check-in"} in listed
+    assert first["Regular"]["churnRisk"]["score"] == 100
+    assert first["Lapsing"]["churnRisk"]["score"] == 55 and first["Lapsing"]["churnRisk"]["level"] == "MEDIUM"
+    assert first["Lapsing"]["churnRisk"]["reasons"] == ["no check-in for 14 days"]
+    assert first["Lapsing"]["churnRisk"]["since"] is not None
+    assert too_low["userErrors"][0]["field"] == "threshold" and "days without a check-in" in too_low[
+        "userErrors"][0]["message"]
+    assert relaxed["rule"] == {"kind": "no_check_in", "threshold": 30.0}
+    assert after_relaxing["churnRisk"]["score"] == 100 and after_relaxing["churnRisk"]["since"] is None
+    assert regular_later["churnRisk"]["reasons"] == ["no check-in for 14 days"]
+
+
+@pytest.mark.sqlite_only
+def test_a_rescore_as_of_the_end_of_an_old_history_scores_it_as_it_stood(tmp_path: Path) -> None:
+    """A history that ended long ago: scored today every customer is lost; scored as of its
+    last day, the steady customer is active and healthy."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'asof.db'}"
+
+    async def load() -> dict[str, int]:
+        async with TenureHarness.start(url, plugins=["churn"], env=TUNED) as tenure:
+            return await load_population(tenure)
+
+    with freeze_time(NOW):
+        ids = asyncio.run(load())
+    env = {**TUNED, "TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn"}
+    cli = __import__("core.cli", fromlist=["main"]).main
+    today = CliRunner().invoke(cli, ["churn", "rescore"], env={**env, "TENURE_NOW": "2030-01-01T00:00:00+00:00"})
+
+    async def stages() -> dict[str, Any]:
+        async with TenureHarness.start(url, plugins=["churn"], create_tables=False, env=TUNED) as tenure:
+            return {n: (await risk(tenure, ids[n]))["rfm"]["stage"] for n in ("S", "L")}
+
+    with freeze_time(NOW):
+        later = asyncio.run(stages())
+    as_of = CliRunner().invoke(cli, ["churn", "rescore", "--as-of", NOW.isoformat()], env=env)
+    with freeze_time(NOW):
+        then = asyncio.run(stages())
+    wrong = CliRunner().invoke(cli, ["churn", "rescore", "--as-of", "2026-06-01"], env=env)
+    assert today.exit_code == 0 and as_of.exit_code == 0, (today.output, as_of.output)
+    assert later == {"S": "lost", "L": "lost"}
+    assert f"as of {NOW.isoformat()}" in as_of.output and "every figure counted afresh" in as_of.output
+    assert then == {"S": "active", "L": "high_risk"}
+    assert wrong.exit_code != 0 and "with its offset" in wrong.output
+
+
+def test_the_churn_plugin_imports_no_other_plugin() -> None:
+    """Signals come through the hook: the churn plugin's code names no other plugin."""
+    import ast
+
+    root = Path(__file__).parents[2] / "plugins" / "churn"
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names
+                      if n.startswith("plugins.") and not n.startswith("plugins.churn")]
+    assert found == []

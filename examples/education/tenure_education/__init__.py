@@ -62,3 +62,11 @@ def tiers_qualifying_points(session: Any, customer_ids: Sequence[int], since: da
     """Each course completed in the tier's window counts as qualifying points."""
     cfg = Settings.from_env().for_plugin("education", service.EducationSettings)
     return service.qualifying_points(session, customer_ids, since, cfg.points_per_course)
+
+
+@hookimpl
+def churn_signals() -> list[Any]:
+    """No login for two weeks lowers a learner's churn health (while churn is on)."""
+    from tenure_education.signals import signals
+
+    return signals()

@@ -8,8 +8,9 @@
   re-evaluates the learner's tier at once (``plugins.tiers.service.evaluate``), so a tier with
   ``minPoints`` is reached by studying.
 - A learner (anyone with a completion) with no ``login`` interaction for ``inactive_days``
-  gets one follow-up task per spell of inactivity. The churn plugin has no hook for new
-  warning rules, so this rule opens a task instead of lowering the churn score.
+  gets one follow-up task per spell of inactivity. With the churn plugin on, no login for
+  two weeks is also a churn signal (``signals.py``): it lowers the learner's health score
+  and raises a warning like any churn rule.
 """
 
 from __future__ import annotations

@@ -144,3 +144,23 @@ async def test_merging_learners_keeps_every_course_once(tenure_app: TenureHarnes
 def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
     assert migration_differences(url, ["education"], not_installed(tenure_education), only="education") == []
+
+
+@pytest.mark.parametrize("tenure_plugins", [["education", "churn"]])
+async def test_no_login_for_two_weeks_is_a_churn_signal(
+    tenure_app: TenureHarness, frozen_clock: FrozenClock, job_runner: JobRunner
+) -> None:
+    ada, grace = await learner(tenure_app, "Ada"), await learner(tenure_app, "Grace")
+    for person in (ada, grace):
+        await complete(tenure_app, person, "python-101")
+        await log(tenure_app, person, "login")
+    frozen_clock.advance(days=10)
+    await log(tenure_app, grace, "login")
+    frozen_clock.advance(days=5)
+    await job_runner.run("churn.rescore")
+    risk = "query($id: ID!) { customer(id: $id) { churnRisk { score level reasons } } }"
+    rules = (await tenure_app.ok("{ churnRules { kind plugin threshold } }"))["churnRules"]
+    assert {"kind": "no_login", "plugin": "education", "threshold": 14.0} in rules
+    assert (await tenure_app.ok(risk, {"id": ada}))["customer"]["churnRisk"] == {
+        "score": 55, "level": "MEDIUM", "reasons": ["no login for 14 days"]}
+    assert (await tenure_app.ok(risk, {"id": grace}))["customer"]["churnRisk"]["reasons"] == []
