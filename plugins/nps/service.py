@@ -110,7 +110,8 @@ async def _segment(ctx: ServiceContext, tag: str | None) -> list[int]:
 async def send_survey(ctx: ServiceContext, survey_id: int, *, tag: str | None = None,
                       customer_ids: list[int] | None = None) -> int:
     """Invite a segment (a tag, given ids, or the survey's own tag) now; returns how many
-    invitations were created. The invitations go out with the next due-surveys run."""
+    invitations were created. They are sent at once: the sending job is queued with the
+    transaction, not left for its next scheduled run (the throttle and consent hold)."""
     survey = await ctx.session.get(Survey, survey_id)
     if survey is None:
         raise NotFound("survey", survey_id, "surveyId")
@@ -124,7 +125,10 @@ async def send_survey(ctx: ServiceContext, survey_id: int, *, tag: str | None = 
         ids = sorted(found)
     else:
         ids = await _segment(ctx, (tag or survey.segment_tag or "").lower() or None)
-    return await _invite(ctx, survey, ids, f"manual:{ctx.now().isoformat()}", ctx.now())
+    created = await _invite(ctx, survey, ids, f"manual:{ctx.now().isoformat()}", ctx.now())
+    if created:
+        await ctx.enqueue(SEND_JOB, {}, dedupe_key=f"nps:send_due:manual:{survey.id}:{ctx.now().isoformat()}")
+    return created
 
 
 _AFTER_ORDER = Read(lambda _keys: select(Survey).where(Survey.trigger == "after_order", Survey.active.is_(True))
