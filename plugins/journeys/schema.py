@@ -1,0 +1,356 @@
+"""The journeys plugin's GraphQL: journeys with their figures, the preview, the catalogue
+of triggers, actions and templates, the mutations, and ``Customer.journeyEntries``.
+
+Reading needs the ``journeys:read`` scope on a scoped integration key, changing
+``journeys:write``; staff and admins may do both."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, cast
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import select
+from strawberry.types import Info
+
+from core import clock
+from core.contributions import SchemaContribution
+from core.errors import UserError as DomainError
+from plugins.journeys import catalog, figures, service
+from plugins.journeys.definition import JourneyData, StepData
+from plugins.journeys.models import Entry, Journey
+from plugins.journeys.templates import TEMPLATES
+from schema import loaders
+from schema.mutations import in_transaction, parse_id
+from schema.permissions import BACKOFFICE, allow
+from schema.queries import to_int
+from schema.types.common import JSON, UserError
+
+READ = allow(*BACKOFFICE, scope="journeys:read")
+WRITE = allow(*BACKOFFICE, scope="journeys:write")
+
+
+@strawberry.enum
+class JourneyStatus(Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+@strawberry.type(description="A step: a wait, then an action.")
+class JourneyStep:
+    position: int = strawberry.field(description="1 for the first step.")
+    wait: str = strawberry.field(description="ISO 8601 duration after the previous step (or the entry): P3D.")
+    at: str | None = strawberry.field(description="Time of day (HH:MM, business time zone) the step lands on.")
+    action: str
+    params: JSON
+
+
+@strawberry.type(description="Conditions a customer must meet to enter (all of them).")
+class JourneyConditions:
+    tags: list[str] = strawberry.field(description="Has every one of these tags.")
+    without_tags: list[str] = strawberry.field(description="Has none of these tags.")
+    tiers: list[str] = strawberry.field(description="Is in one of these tiers (tiers plugin).")
+    channels: list[str] = strawberry.field(description="Came from one of these source channels.")
+    consent: list[str] = strawberry.field(description="Has given each of these consents (email, sms, push).")
+
+
+@strawberry.type(description="How many passed one step.")
+class JourneyStepFigures:
+    position: int
+    action: str
+    done: int
+    skipped: int = strawberry.field(description="Reached but not acted on (no consent, late, plugin off).")
+
+
+@strawberry.type(description="What a journey did, against its holdout.")
+class JourneyFigures:
+    entered: int = strawberry.field(description="Entries, the holdout included.")
+    held_out: int = strawberry.field(description="Entries kept out on purpose: no step runs for them.")
+    active: int
+    completed: int
+    exited: int = strawberry.field(description="Left early on an exit condition.")
+    steps: list[JourneyStepFigures]
+    converted: int = strawberry.field(description="Treated entries that ordered within conversionDays.")
+    holdout_converted: int = strawberry.field(description="Held-out entries that ordered within conversionDays.")
+    conversion_rate: float | None = strawberry.field(description="converted / treated entries (0-1).")
+    holdout_conversion_rate: float | None = strawberry.field(description="holdoutConverted / heldOut (0-1).")
+    lift: float | None = strawberry.field(description="conversionRate minus holdoutConversionRate: the effect.")
+
+
+@strawberry.type(name="Journey", description="Automation a business designs: trigger, conditions, steps, exits.")
+class JourneyType:
+    id: strawberry.ID
+    name: str
+    description: str
+    trigger: str = strawberry.field(description="A name from journeyTriggers.")
+    holdout_percent: int = strawberry.field(description="Share of entrants kept out to measure the lift.")
+    conversion_days: int = strawberry.field(description="An entrant converts by ordering within this many days.")
+    template: str | None = strawberry.field(description="The shipped template it was started from.")
+    version: int = strawberry.field(description="1 when created; each edit adds one.")
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    def status(self: Journey) -> JourneyStatus:
+        return JourneyStatus(self.status)
+
+    @strawberry.field
+    def trigger_params(self: Journey) -> JSON:
+        return cast(JSON, dict(self.trigger_params or {}))
+
+    @strawberry.field
+    def conditions(self: Journey) -> JourneyConditions:
+        c = self.conditions or {}
+        return JourneyConditions(tags=c.get("tags", []), without_tags=c.get("without_tags", []),
+                                 tiers=c.get("tiers", []), channels=c.get("channels", []),
+                                 consent=c.get("consent", []))
+
+    @strawberry.field
+    def steps(self: Journey) -> list[JourneyStep]:
+        return [JourneyStep(position=n + 1, wait=s["wait"], at=s.get("at"), action=s["action"],
+                            params=cast(JSON, s.get("params") or {})) for n, s in enumerate(self.steps)]
+
+    @strawberry.field(description="Exit conditions: ordered, warning_resolved.")
+    def exits(self: Journey) -> list[str]:
+        return list(self.exits or [])
+
+    @strawberry.field(description="Entries, steps done and skipped, conversions and the lift.")
+    async def figures(self: Journey, info: Info) -> JourneyFigures:
+        async with info.context.db() as session:
+            f = await figures.figures(session, self)
+        return JourneyFigures(
+            entered=f.entered, held_out=f.held_out, active=f.active, completed=f.completed, exited=f.exited,
+            steps=[JourneyStepFigures(position=s.position, action=s.action, done=s.done, skipped=s.skipped)
+                   for s in f.steps],
+            converted=f.converted, holdout_converted=f.holdout_converted, conversion_rate=f.conversion_rate,
+            holdout_conversion_rate=f.holdout_conversion_rate, lift=f.lift)
+
+
+@strawberry.type(description="Who would have entered over the last days; nothing was written or sent.")
+class JourneyPreview:
+    days: int
+    entries: int = strawberry.field(description="Trigger occurrences that meet the conditions now.")
+    customers: int
+    held_out: int = strawberry.field(description="Of those customers, how many the holdout would keep out.")
+    sample_customer_ids: list[strawberry.ID] = strawberry.field(description="Up to 20, lowest id first.")
+
+
+@strawberry.type(description="A way into a journey.")
+class JourneyTrigger:
+    name: str
+    description: str
+    event_type: str | None = strawberry.field(description="The event-log type it starts on, if an event.")
+    kind: str = strawberry.field(description="order, event or date.")
+
+
+@strawberry.type(description="What a step can do.")
+class JourneyAction:
+    name: str
+    description: str
+
+
+@strawberry.type(description="A shipped journey, switched on with startJourneyTemplate.")
+class JourneyTemplate:
+    key: str
+    name: str
+    description: str
+    trigger: str
+    available: bool = strawberry.field(description="False when a plugin it needs is off.")
+
+
+@strawberry.type(name="JourneyEntry", description="A customer in a journey for one trigger occurrence.")
+class JourneyEntryType:
+    entered_at: datetime
+    holdout: bool
+    due_at: datetime | None = strawberry.field(description="When the next step is due.")
+    exit_reason: str | None
+    finished_at: datetime | None
+
+    @strawberry.field(description="active, completed, exited or held_out.")
+    def status(self: Entry) -> str:
+        return self.status
+
+    @strawberry.field(description="The next step's position (1 for the first) while active; else null.")
+    def next_step(self: Entry) -> int | None:
+        return self.next_step + 1 if self.status == "active" else None
+
+    @strawberry.field
+    async def journey(self: Entry, info: Info) -> JourneyType:
+        return await info.context.loader(loaders.by_id_cached(Journey)).load(self.journey_id)
+
+
+@strawberry.input(description="Every condition given must hold when the customer would enter.")
+class JourneyConditionsInput:
+    tags: list[str] | None = None
+    without_tags: list[str] | None = None
+    tiers: list[str] | None = None
+    channels: list[str] | None = None
+    consent: list[str] | None = strawberry.field(default=None, description="email, sms, push.")
+
+
+@strawberry.input(description="A wait, then an action. journeyActions lists the actions and their params.")
+class JourneyStepInput:
+    action: str
+    wait: str = strawberry.field(default="P0D", description="ISO 8601 duration: P3D, PT2H, P1M.")
+    at: str | None = strawberry.field(default=None, description="HH:MM in the business time zone.")
+    params: JSON = strawberry.field(default_factory=dict)
+
+
+@strawberry.input
+class CreateJourneyInput:
+    name: str
+    trigger: str = strawberry.field(description="A name from journeyTriggers.")
+    steps: list[JourneyStepInput]
+    description: str = ""
+    trigger_params: JSON = strawberry.field(default_factory=dict)
+    conditions: JourneyConditionsInput | None = None
+    exits: list[str] = strawberry.field(default_factory=list, description="ordered, warning_resolved.")
+    holdout_percent: int | None = strawberry.field(default=None, description="0-50; TENURE_JOURNEYS_HOLDOUT_PERCENT.")
+    conversion_days: int | None = None
+    paused: bool = strawberry.field(default=False, description="Create it paused: preview it, then resume it.")
+
+
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateJourneyInput:
+    id: strawberry.ID
+    name: str | None = None
+    description: str | None = None
+    trigger: str | None = None
+    trigger_params: JSON | None = None
+    conditions: JourneyConditionsInput | None = None
+    steps: list[JourneyStepInput] | None = None
+    exits: list[str] | None = None
+    holdout_percent: int | None = None
+    conversion_days: int | None = None
+
+
+@strawberry.input
+class StartJourneyTemplateInput:
+    template: str = strawberry.field(description="A key from journeyTemplates.")
+    name: str | None = None
+    holdout_percent: int | None = None
+    paused: bool = False
+
+
+@strawberry.type
+class JourneyPayload:
+    journey: JourneyType | None
+    user_errors: list[UserError]
+
+
+def _conditions(given: JourneyConditionsInput | None) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    return {name: value for name in ("tags", "without_tags", "tiers", "channels", "consent")
+            if (value := getattr(given, name)) is not None}
+
+
+def _steps(given: list[JourneyStepInput] | None) -> list[StepData] | None:
+    if given is None:
+        return None
+    return [StepData(action=s.action, wait=s.wait, at=s.at, params=s.params) for s in given]
+
+
+def _payload(result: tuple[Any, list[UserError]]) -> JourneyPayload:
+    return JourneyPayload(journey=result[0], user_errors=result[1])
+
+
+@strawberry.type
+class JourneysQuery:
+    @strawberry.field(permission_classes=[READ], description="Every journey, oldest first.")
+    async def journeys(self, info: Info) -> list[JourneyType]:
+        async with info.context.db() as session:
+            return list(await session.scalars(select(Journey).order_by(Journey.id)))
+
+    @strawberry.field(permission_classes=[READ])
+    async def journey(self, info: Info, id: strawberry.ID) -> JourneyType | None:
+        async with info.context.db() as session:
+            return await session.get(Journey, to_int(id, "id"))
+
+    @strawberry.field(permission_classes=[READ],
+                      description="Who would have entered over the last `days` days (1-366), with the conditions "
+                                  "as they are now; nothing is written or sent.")
+    async def journey_preview(self, info: Info, id: strawberry.ID, days: int = 30) -> JourneyPreview:
+        journey_id = to_int(id, "id")
+        try:
+            async with info.context.db() as session:
+                journey = await session.get(Journey, journey_id)
+                if journey is None:
+                    raise DomainError(f"no journey with id {journey_id}", "id", "not_found")
+                p = await figures.preview(session, info.context.plugins, info.context.settings.zone, journey,
+                                          days=days, now=clock.now())
+        except DomainError as error:
+            raise GraphQLError(f"{error.field}: {error.message}",
+                               extensions={"code": "BAD_USER_INPUT", "field": error.field}) from None
+        return JourneyPreview(days=p.days, entries=p.entries, customers=p.customers, held_out=p.held_out,
+                              sample_customer_ids=[strawberry.ID(str(c)) for c in p.sample_customer_ids])
+
+    @strawberry.field(permission_classes=[READ], description="Triggers of the plugins that are on.")
+    def journey_triggers(self, info: Info) -> list[JourneyTrigger]:
+        return [JourneyTrigger(name=t.name, description=t.description, event_type=t.event_type,
+                               kind="order" if t.name in catalog.ORDER_TRIGGERS else "event" if t.event_type
+                               else "date") for t in catalog.triggers(info.context.plugins).values()]
+
+    @strawberry.field(permission_classes=[READ], description="Actions of the plugins that are on.")
+    def journey_actions(self, info: Info) -> list[JourneyAction]:
+        return [JourneyAction(name=a.name, description=a.description)
+                for a in catalog.actions(info.context.plugins).values()]
+
+    @strawberry.field(permission_classes=[READ])
+    def journey_templates(self, info: Info) -> list[JourneyTemplate]:
+        plugins = info.context.plugins
+        return [JourneyTemplate(key=t.key, name=t.name, description=t.description, trigger=t.trigger,
+                                available=t.requires is None or plugins.is_enabled(t.requires))
+                for t in TEMPLATES.values()]
+
+
+@strawberry.type
+class JourneysMutation:
+    @strawberry.mutation(permission_classes=[WRITE])
+    async def create_journey(self, info: Info, input: CreateJourneyInput) -> JourneyPayload:
+        data = JourneyData(name=input.name, description=input.description, trigger=input.trigger,
+                           trigger_params=input.trigger_params,
+                           conditions=_conditions(input.conditions), steps=_steps(input.steps), exits=input.exits,
+                           holdout_percent=input.holdout_percent, conversion_days=input.conversion_days)
+        return _payload(await in_transaction(info, lambda ctx: service.create_journey(ctx, data,
+                                                                                        paused=input.paused)))
+
+    @strawberry.mutation(permission_classes=[WRITE],
+                         description="Customers in the journey go on from their step under the new definition.")
+    async def update_journey(self, info: Info, input: UpdateJourneyInput) -> JourneyPayload:
+        data = JourneyData(name=input.name, description=input.description, trigger=input.trigger,
+                           trigger_params=input.trigger_params,
+                           conditions=_conditions(input.conditions), steps=_steps(input.steps), exits=input.exits,
+                           holdout_percent=input.holdout_percent, conversion_days=input.conversion_days)
+        return _payload(await in_transaction(info, lambda ctx: service.update_journey(
+            ctx, parse_id(input.id, "id"), data)))
+
+    @strawberry.mutation(permission_classes=[WRITE], description="Nobody enters and no step runs until resumed.")
+    async def pause_journey(self, info: Info, id: strawberry.ID) -> JourneyPayload:
+        return _payload(await in_transaction(info, lambda ctx: service.pause_journey(ctx, parse_id(id, "id"))))
+
+    @strawberry.mutation(permission_classes=[WRITE], description="Triggers count again from now.")
+    async def resume_journey(self, info: Info, id: strawberry.ID) -> JourneyPayload:
+        return _payload(await in_transaction(info, lambda ctx: service.resume_journey(ctx, parse_id(id, "id"))))
+
+    @strawberry.mutation(permission_classes=[WRITE], description="Switch on a shipped journey.")
+    async def start_journey_template(self, info: Info, input: StartJourneyTemplateInput) -> JourneyPayload:
+        return _payload(await in_transaction(info, lambda ctx: service.start_template(
+            ctx, input.template, name=input.name, holdout_percent=input.holdout_percent, paused=input.paused)))
+
+
+_entries_by_customer = loaders.grouped(Entry, Entry.customer_id, "journeys_entries_by_customer")
+
+
+@strawberry.type
+class CustomerJourneys:
+    @strawberry.field(description="The journeys the customer entered, latest first.")
+    async def journey_entries(self: Any, info: Info) -> list[JourneyEntryType]:
+        rows = await info.context.loader(_entries_by_customer).load(self.id)
+        return sorted(rows, key=lambda e: e.id, reverse=True)
+
+
+def contribution() -> SchemaContribution:
+    return SchemaContribution(query=JourneysQuery, mutation=JourneysMutation, extends={"Customer": CustomerJourneys})
