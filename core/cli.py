@@ -52,6 +52,45 @@ async def _require_tables(db: Any) -> None:
         raise click.ClickException("the database has no tables yet: run `tenure migrate` first") from None
 
 
+class _WaitSeconds(click.ParamType):
+    """``--wait`` alone waits without end; ``--wait 120`` at most 120 seconds."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        if value == "forever":
+            return float("inf")
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        if seconds < 0:
+            self.fail("expected a number of seconds of 0 or more", param, ctx)
+        return seconds
+
+
+def _wait_option(command: Any) -> Any:
+    return click.option(
+        "--wait", "wait", type=_WaitSeconds(), is_flag=False, flag_value="forever", default=None,
+        metavar="[SECONDS]",
+        help="When the database or the broker does not answer yet, or the database is not migrated yet, "
+             "try again (at most SECONDS) instead of stopping.")(command)
+
+
+def _preflight(settings: Settings, plugins: Any, wait: float | None, *, migrated: bool = True,
+               broker: bool = True) -> None:
+    """Stop with one line naming the setting and the fix when the database or the broker
+    cannot serve this process (see core/startup.py)."""
+    from core.startup import StartupError, preflight
+
+    try:
+        preflight(settings, plugins, wait=wait, migrated=migrated, broker=broker)
+    except StartupError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def _logging(settings: Settings) -> None:
     """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
     from core.logging import configure
@@ -91,7 +130,8 @@ def main() -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
 @click.option("--migrate/--no-migrate", default=None,
               help="Bring the database up to date first (default: yes on SQLite, no on PostgreSQL).")
-def serve(host: str | None, port: int | None, workers: int, migrate: bool | None) -> None:
+@_wait_option
+def serve(host: str | None, port: int | None, workers: int, migrate: bool | None, wait: float | None) -> None:
     """Serve the GraphQL API at /graphql (GraphiQL in a browser).
 
     With no TENURE_BROKER_URL, jobs and the scheduler run inside this process.
@@ -103,6 +143,7 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
     _logging(settings)
     if migrate is None:
         migrate = settings.resolved_database_url.startswith("sqlite")
+    _preflight(settings, plugins, wait, migrated=not migrate)
     if migrate:
         _upgrade(settings, plugins)
     if not _has_api_key(settings):
@@ -145,7 +186,8 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--threads", type=int, default=4, show_default=True, help="Jobs run at once.")
-def worker(threads: int) -> None:
+@_wait_option
+def worker(threads: int, wait: float | None) -> None:
     """Run background jobs from the broker (TENURE_BROKER_URL must be set)."""
     from workers.broker import run_worker
 
@@ -153,12 +195,13 @@ def worker(threads: int) -> None:
     if not settings.broker_url:
         raise click.ClickException("TENURE_BROKER_URL is not set: without a broker, `tenure serve` runs jobs itself")
     _logging(settings)
-    _plugins(settings)
+    _preflight(settings, _plugins(settings), wait)
     run_worker(settings, threads=threads)
 
 
 @main.command()
-def scheduler() -> None:
+@_wait_option
+def scheduler(wait: float | None) -> None:
     """Enqueue periodic jobs at their cron times, and re-send work whose hand-off was lost."""
     from core.db import Database
     from workers.broker import BrokerDispatcher
@@ -170,6 +213,7 @@ def scheduler() -> None:
             "TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
     _logging(settings)
     plugins = _plugins(settings)
+    _preflight(settings, plugins, wait)
 
     async def run() -> None:
         import signal

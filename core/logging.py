@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from contextvars import ContextVar
@@ -27,9 +28,11 @@ HEADER = "x-request-id"
 VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 #: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id",
+                                                                            "repeat_key"}
 
 access_log = logging.getLogger("tenure.access")
+error_log = logging.getLogger("tenure.api")
 
 
 class RequestIdFilter(logging.Filter):
@@ -62,9 +65,51 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class RepeatThrottle(logging.Filter):
+    """Lets a repeated failure through once a ``window`` (60 s): a record with a traceback
+    is keyed by where it was logged and the kind of exception, and a record logged with
+    ``extra={"repeat_key": ...}`` by that key. Repeats inside the window are dropped and
+    counted; the next one that passes says how many were left out. A database that stays
+    down then costs one traceback a minute, not one a second per process."""
+
+    def __init__(self, window: float = 60.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window, self.clock = window, clock
+        self.seen: dict[tuple[Any, ...], list[float]] = {}  # key -> [last let through, left out since]
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def key(record: logging.LogRecord) -> tuple[Any, ...] | None:
+        given = getattr(record, "repeat_key", None)
+        if given is not None:
+            return ("key", record.name, given)
+        if record.exc_info and record.exc_info[0] is not None:
+            return ("exc", record.name, record.pathname, record.lineno, record.exc_info[0].__qualname__)
+        return None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self.key(record)
+        if key is None:
+            return True
+        now = self.clock()
+        with self.lock:
+            last = self.seen.get(key)
+            if last is not None and now - last[0] < self.window:
+                last[1] += 1
+                return False
+            self.seen[key] = [now, 0]
+        if last is not None and last[1]:
+            record.msg = f"{record.getMessage()} ({int(last[1])} more like this in the last {now - last[0]:.0f} s " \
+                         "were not logged)"
+            record.args = None
+            record.suppressed = int(last[1])
+        return True
+
+
 def handler_for(log_format: str) -> logging.Handler:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(RepeatThrottle())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     handler._tenure = True  # type: ignore[attr-defined]
     return handler
@@ -109,17 +154,30 @@ class RequestIdMiddleware:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (HEADER.encode(), request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug: one ERROR line with its traceback and the request id (here, where the
+            # id is still known), and an answer in JSON that gives the caller the id to quote.
+            error_log.error("unexpected error serving %s %s", scope.get("method", "WEBSOCKET"), scope.get("path", ""),
+                            exc_info=True)
+            if scope["type"] == "http" and not answered:
+                from starlette.responses import JSONResponse
+
+                body = {"errors": [{"message": f"an unexpected error occurred (request id {request_id}); it is "
+                                               "logged with this id", "extensions": {
+                                               "code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]}
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
             if scope["type"] == "http":
                 access_log.info("%s %s %s", scope.get("method", ""), scope.get("path", ""), status,

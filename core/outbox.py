@@ -8,6 +8,7 @@ entry is picked up again, the half-done transaction having rolled back).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import traceback
@@ -132,6 +133,12 @@ async def run_entry(
     except LeaseLost:
         log.warning("job %s (entry %s) ran past its lease; another worker has it", entry.job, entry.id)
         return "skipped"
+    except asyncio.CancelledError:
+        # The process is stopping (SIGTERM) and the job did not finish in time: its
+        # transaction rolled back; hand the entry back now rather than after the lease.
+        await asyncio.shield(release(db, entry.id, token))
+        log.info("job %s (entry %s) stopped with the process; released to run again", entry.job, entry.id)
+        raise
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
         log.warning("job %s (entry %s) failed, attempt %s: %s", entry.job, entry.id, entry.attempts, message)
@@ -167,6 +174,34 @@ async def _fail(
             .where(OutboxEntry.id == entry.id, OutboxEntry.claim_token == token)
             .values(last_error=error[:4000], claim_token=None, locked_until=None, **values)
         )
+
+
+async def release(db: Database, entry_id: int, token: str) -> bool:
+    """Give back a claim whose job was stopped before it ended (its process is shutting
+    down): the entry is due again at once, for any worker, and the attempt is not counted
+    against it. Returns whether the claim was still this process's to give back."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == entry_id, OutboxEntry.claim_token == token,
+                   OutboxEntry.status == OutboxStatus.RUNNING)
+            .values(status=OutboxStatus.PENDING, claim_token=None, locked_until=None, available_at=clock.now(),
+                    dispatched_at=None, attempts=OutboxEntry.attempts - 1)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def hand_back(db: Database, entry_ids: list[int]) -> None:
+    """Entries handed to this process that it will not run (it is stopping): marked not
+    handed off, so the next sweep of any scheduler sends them on at once instead of after
+    ``TENURE_JOB_REDISPATCH_SECONDS``."""
+    if entry_ids:
+        async with db.transaction() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_(entry_ids), OutboxEntry.status == OutboxStatus.PENDING)
+                .values(dispatched_at=None)
+            )
 
 
 async def due_entries(db: Database, *, redispatch_after: float = 60.0, limit: int = 500) -> list[int]:

@@ -128,6 +128,9 @@ class Settings:
     # (its message was lost with a process or the broker).
     job_redispatch_seconds: float = 60.0
     job_concurrency: int = 4
+    # On SIGTERM, how long running jobs may go on before they are stopped and their entries
+    # released (due again at once, for another process).
+    job_drain_seconds: float = 10.0
     webhook_timeout_seconds: float = 10.0
     # Messages (core.messages): email over SMTP, the signed message webhook, quiet hours.
     smtp_host: str = ""

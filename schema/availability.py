@@ -29,9 +29,14 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` says the database is out of reach (not that a query was wrong)."""
+    """Whether ``error`` says the database is out of reach (not that a query was wrong):
+    down, refusing the credentials, without the database named, or not migrated."""
     import sqlalchemy.exc
 
+    from core.startup import database_problem
+
+    if database_problem(error) is not None:
+        return True
     for cause in _chain(error):
         if isinstance(cause, OSError):  # refused, reset, unreachable, timed out (resolvers do no file I/O)
             return True

@@ -25,6 +25,7 @@ from strawberry.types.field import StrawberryField
 from core.plugins import PluginManager
 from core.settings import Settings
 from schema.availability import UnavailableErrors
+from schema.error_log import log_errors
 from schema.inputs import guard_fields
 from schema.limits import ComplexityLimiter, TokenLimitedParser, Validation, document_limits_rule
 from schema.messages import MessageMutations, MessageQuery
@@ -68,6 +69,9 @@ class TenureSchema(strawberry.Schema):
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
         return list(type_definition.fields) + self.additions.get(type_definition.name, [])
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        log_errors(errors, execution_context)  # a client's mistake is no ERROR with a traceback
 
 
 def _fields(cls: type) -> list[StrawberryField]:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -102,6 +101,12 @@ class TenureGraphQL(GraphQL):
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         result = await super().execute_single(*args, **kwargs)
+        sub_response = kwargs.get("sub_response")
+        if sub_response is not None and any((e.extensions or {}).get("code") == "UNAVAILABLE"
+                                            for e in getattr(result, "errors", None) or ()):
+            # The database is out of reach: 503 says "try again shortly" to clients and proxies.
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = "2"
         data = kwargs.get("request_data")
         self.runtime.metrics.observe_operation(
             operation_label(getattr(data, "operation_name", None), getattr(data, "query", None)),
@@ -202,11 +207,21 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        """Ready when the database answers and is migrated to the enabled plugins' heads;
+        otherwise 503 with the reason (unreachable, refused, not_migrated) and the fix."""
+        from core.startup import current_revisions, database_problem, missing_revisions, not_migrated
+
         try:
-            async with db.reader() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception as exc:  # the database is down or unreachable
-            return JSONResponse({"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, 503)
+            async with db.read_engine.connect() as connection:  # no write lock on SQLite
+                current = await current_revisions(connection)
+            missing = missing_revisions(settings, plugins, current)
+            problem = not_migrated(missing, current) if missing else None
+        except Exception as exc:
+            problem = database_problem(exc, db.url)
+            if problem is None:
+                raise
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "reason": problem.kind, "detail": problem.message}, 503)
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:

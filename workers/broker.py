@@ -10,6 +10,7 @@ run once.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from typing import Any
@@ -88,14 +89,46 @@ class WorkerLoop:
         self.thread.start()
         self.db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         self.dispatcher = BrokerDispatcher(settings)
+        self.stopping = False
+        self.running: dict[int, asyncio.Task[Any]] = {}
 
-    def run_entry(self, entry_id: int) -> str:
+    async def _run(self, entry_id: int) -> str:
         from core import outbox
 
-        future = asyncio.run_coroutine_threadsafe(
-            outbox.run_entry(self.db, self.plugins, self.settings, entry_id, self.dispatcher.dispatch), self.loop
-        )
-        return future.result()
+        if self.stopping:  # a message taken while the worker stops: for the next worker
+            await outbox.hand_back(self.db, [entry_id])
+            return "handed back"
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[entry_id] = task
+        try:
+            return await outbox.run_entry(self.db, self.plugins, self.settings, entry_id, self.dispatcher.dispatch)
+        finally:
+            self.running.pop(entry_id, None)
+
+    def run_entry(self, entry_id: int) -> str:
+        future = asyncio.run_coroutine_threadsafe(self._run(entry_id), self.loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            return "released"  # stopped with the worker; its entry is due again (see drain)
+
+    async def _drain(self, grace: float) -> int:
+        if self.running:
+            await asyncio.wait(list(self.running.values()), timeout=grace)
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()  # run_entry releases its claim as the cancellation passes through
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(tasks)
+
+    def drain(self, grace: float) -> int:
+        """Stop taking entries, let running jobs finish for up to ``grace`` seconds, then
+        stop the rest and release their entries; returns how many were released."""
+        self.stopping = True
+        if self.running:
+            log.info("stopping: waiting up to %s s for %d running jobs", grace, len(self.running))
+        return asyncio.run_coroutine_threadsafe(self._drain(grace), self.loop).result()
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.db.dispose(), self.loop).result(timeout=10)
@@ -129,6 +162,10 @@ def run_worker(settings: Settings, *, threads: int = 4, stop: threading.Event | 
     try:
         stop.wait()
     finally:
+        released = worker_loop.drain(settings.job_drain_seconds)
+        if released:
+            log.info("stopping: %d jobs did not finish in %s s and were released", released,
+                     settings.job_drain_seconds)
         worker.stop(timeout=10_000)
         worker_loop.close()
         broker.close()

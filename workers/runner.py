@@ -32,6 +32,10 @@ class InProcessRunner:
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.running: set[int] = set()
+        self.unstarted: list[int] = []
+        self.idle = asyncio.Event()  # set while no job runs
+        self.idle.set()
 
     async def dispatch(self, ids: list[int]) -> None:
         for entry_id in ids:
@@ -41,10 +45,19 @@ class InProcessRunner:
         rt = self.runtime
         while True:
             entry_id = await self.queue.get()
+            if self.stop_event.is_set():  # stopping: left for the next process to run
+                self.unstarted.append(entry_id)
+                continue
+            self.running.add(entry_id)
+            self.idle.clear()
             try:
                 await outbox.run_entry(rt.db, rt.plugins, rt.settings, entry_id, self.dispatch)
             except Exception:
                 log.exception("outbox entry %s could not be run; it will be retried", entry_id)
+            finally:
+                self.running.discard(entry_id)
+                if not self.running:
+                    self.idle.set()
 
     def start(self) -> None:
         rt = self.runtime
@@ -53,12 +66,26 @@ class InProcessRunner:
             scheduler.run_forever(rt.db, rt.plugins, rt.settings, self.dispatch, self.stop_event)))
 
     async def stop(self) -> None:
+        """Drain (SIGTERM): take no new entry, let running jobs finish for up to
+        ``TENURE_JOB_DRAIN_SECONDS``, then stop them, which releases their entries at once
+        (see outbox.release); entries queued here but not started are handed back too."""
         self.stop_event.set()
+        grace = self.runtime.settings.job_drain_seconds
+        if self.running:
+            log.info("stopping: waiting up to %s s for %d running jobs", grace, len(self.running))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), grace)
+        if self.running:
+            log.info("stopping: %d jobs did not finish in %s s; releasing them", len(self.running), grace)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while not self.queue.empty():
+            self.unstarted.append(self.queue.get_nowait())
+        with contextlib.suppress(Exception):  # the database may be the reason we stop
+            await outbox.hand_back(self.runtime.db, self.unstarted)
 
 
 async def _nothing(ids: list[int]) -> None:

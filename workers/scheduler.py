@@ -21,6 +21,7 @@ from core.db import Database
 from core.outbox import Dispatch
 from core.plugins import PluginManager
 from core.settings import Settings
+from core.startup import database_problem
 
 log = logging.getLogger("tenure.scheduler")
 
@@ -56,6 +57,7 @@ async def run_forever(
     """Tick every ``TENURE_RELAY_INTERVAL_SECONDS``; also hand on entries whose hand-off
     was lost, retries that are due, and entries whose worker died."""
     since = clock.now() - timedelta(minutes=1)
+    failed = 0
     while not stop.is_set():
         until = clock.now()
         try:
@@ -66,7 +68,17 @@ async def run_forever(
             since = until
             if ids:
                 await dispatch(sorted(set(ids)))
-        except Exception:  # the database may be restarting; say so and keep going
-            log.exception("the scheduler could not reach the database; retrying")
+        except Exception as error:  # the database may be restarting: say why, once a minute, and keep going
+            failed += 1
+            problem = database_problem(error, db.url)
+            if problem is None:
+                log.exception("the scheduler's round failed; trying again every %s s", settings.relay_interval_seconds)
+            else:
+                log.warning("the scheduler cannot work: %s; trying again every %s s", problem.message,
+                            settings.relay_interval_seconds, extra={"repeat_key": f"scheduler:{problem.kind}"})
+        else:
+            if failed:
+                log.info("the scheduler works again, after %d failed rounds", failed)
+                failed = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.relay_interval_seconds)
