@@ -152,8 +152,11 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
     click.echo(f"Tenure on http://{host or settings.host}:{port or settings.port}/graphql "
                f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
                f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
-    uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False, log_config=None)
+    from schema.metrics import multiprocess_folder
+
+    with multiprocess_folder(workers):  # one /metrics scrape adds up every worker process
+        uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                    workers=workers, log_level=settings.log_level.lower(), access_log=False, log_config=None)
 
 
 def _has_api_key(settings: Settings) -> bool:

@@ -1,25 +1,48 @@
-"""Prometheus metrics, in the text exposition format.
+"""Prometheus metrics through ``prometheus_client``.
 
-Request figures (requests, latency, errors by GraphQL operation) belong to this process;
-Prometheus adds up the processes it scrapes. Job and outbox figures are read from the
-outbox table, so every API process reports the same fleet-wide numbers however many
-``tenure worker`` processes ran the jobs.
+Request figures (requests, latency, errors by GraphQL operation) are counted by each server
+process. When ``PROMETHEUS_MULTIPROC_DIR`` is set (``tenure serve --workers N`` sets it up
+itself, see core.cli) every process writes them to its own file there and any process's
+``/metrics`` adds up all of them, so one scrape answers for the whole server whichever process
+it reaches. Job and outbox figures are read from the outbox table at scrape time, so every API
+process reports the same fleet-wide numbers however many ``tenure worker`` processes ran the
+jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import case, func, select
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 #: Operation names come from clients: only well-formed ones become labels, and at most this
-#: many distinct ones, so a client cannot blow up the number of series.
+#: many distinct ones per process, so a client cannot blow up the number of series.
 MAX_OPERATIONS = 200
 OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 NAMED_OPERATION = re.compile(r"^\s*(?:query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
+#: The media type of the text exposition format ``generate_latest`` writes.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The ``_created`` series (when a counter was made) mean nothing to a dashboard, and
+# multiprocess mode cannot write them: leave them out everywhere alike.
+disable_created_metrics()
 
 
 def operation_label(operation_name: str | None, query: str | None) -> str:
@@ -32,110 +55,128 @@ def operation_label(operation_name: str | None, query: str | None) -> str:
     return name if name and OPERATION_NAME.match(name) else "anonymous"
 
 
-@dataclass
-class Histogram:
-    count: int = 0
-    seconds: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
-
-    def observe(self, seconds: float) -> None:
-        self.count += 1
-        self.seconds += seconds
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
-
-    def lines(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        out = [f'{name}_bucket{{{labels}{sep}le="{b}"}} {n}' for b, n in zip(BUCKETS, self.buckets, strict=True)]
-        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.count}')
-        suffix = f"{{{labels}}}" if labels else ""
-        out += [f"{name}_sum{suffix} {self.seconds:.6f}", f"{name}_count{suffix} {self.count}"]
-        return out
+def multiprocess_dir() -> str | None:
+    """The folder every server process writes its figures to, when there are several."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-@dataclass
+@contextlib.contextmanager
+def multiprocess_folder(workers: int) -> Iterator[str | None]:
+    """Set up the folder for ``tenure serve --workers N`` (N > 1): a fresh one of its own,
+    removed when the server stops, or the ``PROMETHEUS_MULTIPROC_DIR`` given, emptied first
+    (figures a past run left there would be added to this run's). Its worker processes are
+    started after this and inherit the variable."""
+    given = multiprocess_dir()
+    if given is not None:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield given
+        return
+    if workers <= 1:
+        yield None
+        return
+    made = tempfile.mkdtemp(prefix="tenure-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        yield made
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(made, ignore_errors=True)
+
+
 class Metrics:
-    requests: int = 0
-    seconds: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
-    operations: dict[str, Histogram] = field(default_factory=dict)
-    operation_errors: dict[str, int] = field(default_factory=dict)
+    """The request figures of one app: its own registry, so two apps in one process (tests)
+    count apart; in multiprocess mode the figures live in the shared folder instead."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations: set[str] = set()
+        self.requests = Counter("tenure_graphql_requests", "GraphQL requests served.", registry=self.registry)
+        self.request_seconds = Histogram("tenure_graphql_request_seconds", "Time to answer a GraphQL request.",
+                                         buckets=BUCKETS, registry=self.registry)
+        self.operations_total = Counter("tenure_graphql_operations", "GraphQL operations run, by operation name.",
+                                        ["operation"], registry=self.registry)
+        self.operation_errors = Counter("tenure_graphql_operation_errors", "Operations whose answer carried errors.",
+                                        ["operation"], registry=self.registry)
+        self.operation_seconds = Histogram("tenure_graphql_operation_seconds",
+                                           "Time to run a GraphQL operation, by name.", ["operation"],
+                                           buckets=BUCKETS, registry=self.registry)
 
     def observe_request(self, seconds: float) -> None:
-        self.requests += 1
-        self.seconds += seconds
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
+        self.requests.inc()
+        self.request_seconds.observe(seconds)
 
     def observe_operation(self, operation: str, seconds: float, failed: bool) -> None:
         """One GraphQL operation run: its time, and whether its answer carried errors."""
-        if operation not in self.operations and len(self.operations) >= MAX_OPERATIONS:
-            operation = "other"
-        self.operations.setdefault(operation, Histogram()).observe(seconds)
-        if failed:
-            self.operation_errors[operation] = self.operation_errors.get(operation, 0) + 1
+        if operation not in self.operations:
+            if len(self.operations) >= MAX_OPERATIONS:
+                operation = "other"
+            self.operations.add(operation)
+        self.operations_total.labels(operation).inc()
+        self.operation_seconds.labels(operation).observe(seconds)
+        # An operation that never failed still shows its errors as 0 (a series to alert on).
+        self.operation_errors.labels(operation).inc(1 if failed else 0)
 
-    def _request_lines(self) -> list[str]:
-        lines = [
-            "# HELP tenure_graphql_requests_total GraphQL requests served.",
-            "# TYPE tenure_graphql_requests_total counter",
-            f"tenure_graphql_requests_total {self.requests}",
-            "# HELP tenure_graphql_request_seconds Time to answer a GraphQL request.",
-            "# TYPE tenure_graphql_request_seconds histogram",
-        ]
-        lines += [f'tenure_graphql_request_seconds_bucket{{le="{b}"}} {n}'
-                  for b, n in zip(BUCKETS, self.buckets, strict=True)]
-        lines += [
-            f'tenure_graphql_request_seconds_bucket{{le="+Inf"}} {self.requests}',
-            f"tenure_graphql_request_seconds_sum {self.seconds:.6f}",
-            f"tenure_graphql_request_seconds_count {self.requests}",
-            "# HELP tenure_graphql_operations_total GraphQL operations run, by operation name.",
-            "# TYPE tenure_graphql_operations_total counter",
-        ]
-        names = sorted(self.operations)
-        lines += [f'tenure_graphql_operations_total{{operation="{n}"}} {self.operations[n].count}' for n in names]
-        lines += ["# HELP tenure_graphql_operation_errors_total Operations whose answer carried errors.",
-                  "# TYPE tenure_graphql_operation_errors_total counter"]
-        lines += [f'tenure_graphql_operation_errors_total{{operation="{n}"}} {self.operation_errors.get(n, 0)}'
-                  for n in names]
-        lines += ["# HELP tenure_graphql_operation_seconds Time to run a GraphQL operation, by name.",
-                  "# TYPE tenure_graphql_operation_seconds histogram"]
-        for n in names:
-            lines += self.operations[n].lines("tenure_graphql_operation_seconds", f'operation="{n}"')
-        return lines
+    def request_figures(self) -> bytes:
+        """This process's figures or, in multiprocess mode, every process's added up."""
+        if multiprocess_dir() is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
 
     async def render(self, db: Any) -> str:
-        from core import clock
-        from core.models import OutboxEntry, OutboxStatus
+        outbox = _Fixed(await outbox_figures(db))
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(outbox)
+        return (self.request_figures() + generate_latest(registry)).decode()
 
-        lines = self._request_lines()
-        async with db.reader() as session:
-            by_job = (await session.execute(
-                select(OutboxEntry.job, OutboxEntry.status, func.count(), func.sum(OutboxEntry.attempts),
-                       func.sum(case((OutboxEntry.status.in_([OutboxStatus.DONE, OutboxStatus.RUNNING]), 1),
-                                     else_=0)))
-                .group_by(OutboxEntry.job, OutboxEntry.status).order_by(OutboxEntry.job, OutboxEntry.status)
-            )).all()
-            oldest = await session.scalar(
-                select(func.min(OutboxEntry.available_at)).where(OutboxEntry.status == OutboxStatus.PENDING)
-            )
-        statuses: dict[str, int] = {}
-        failed_attempts: dict[str, int] = {}
-        for job, status, n, attempts, succeeded_or_running in by_job:
-            statuses[status] = statuses.get(status, 0) + n
-            # Every attempt but the one that succeeded (or is running now) failed.
-            failed_attempts[job] = failed_attempts.get(job, 0) + int(attempts or 0) - int(succeeded_or_running or 0)
-        lines += ["# HELP tenure_outbox_entries Outbox entries by status.", "# TYPE tenure_outbox_entries gauge"]
-        lines += [f'tenure_outbox_entries{{status="{status}"}} {n}' for status, n in sorted(statuses.items())]
-        lines += ["# HELP tenure_jobs Jobs in the outbox by job and status: done ran, dead failed for good.",
-                  "# TYPE tenure_jobs gauge"]
-        lines += [f'tenure_jobs{{job="{job}",status="{status}"}} {n}' for job, status, n, _, _ in by_job]
-        lines += ["# HELP tenure_job_failed_attempts Attempts of a job that raised an error.",
-                  "# TYPE tenure_job_failed_attempts gauge"]
-        lines += [f'tenure_job_failed_attempts{{job="{job}"}} {n}' for job, n in sorted(failed_attempts.items())]
-        lag = max(0.0, (clock.now() - clock.as_utc(oldest)).total_seconds()) if oldest is not None else 0.0
-        lines += ["# HELP tenure_outbox_lag_seconds Age of the oldest due entry not yet run (0 when none waits).",
-                  "# TYPE tenure_outbox_lag_seconds gauge", f"tenure_outbox_lag_seconds {lag:.3f}"]
-        return "\n".join(lines) + "\n"
+
+class _Fixed:
+    """A collector of figures read beforehand (prometheus_client collects synchronously;
+    the outbox is read with the async session)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def outbox_figures(db: Any) -> list[Metric]:
+    """Entries by status, jobs by job and status, failed attempts, and the outbox's lag."""
+    from core import clock
+    from core.models import OutboxEntry, OutboxStatus
+
+    async with db.reader() as session:
+        by_job = (await session.execute(
+            select(OutboxEntry.job, OutboxEntry.status, func.count(), func.sum(OutboxEntry.attempts),
+                   func.sum(case((OutboxEntry.status.in_([OutboxStatus.DONE, OutboxStatus.RUNNING]), 1),
+                                 else_=0)))
+            .group_by(OutboxEntry.job, OutboxEntry.status).order_by(OutboxEntry.job, OutboxEntry.status)
+        )).all()
+        oldest = await session.scalar(
+            select(func.min(OutboxEntry.available_at)).where(OutboxEntry.status == OutboxStatus.PENDING)
+        )
+    statuses: dict[str, int] = {}
+    failed_attempts: dict[str, int] = {}
+    entries = GaugeMetricFamily("tenure_outbox_entries", "Outbox entries by status.", labels=["status"])
+    jobs = GaugeMetricFamily("tenure_jobs", "Jobs in the outbox by job and status: done ran, dead failed for good.",
+                             labels=["job", "status"])
+    for job, status, n, attempts, succeeded_or_running in by_job:
+        statuses[status] = statuses.get(status, 0) + n
+        # Every attempt but the one that succeeded (or is running now) failed.
+        failed_attempts[job] = failed_attempts.get(job, 0) + int(attempts or 0) - int(succeeded_or_running or 0)
+        jobs.add_metric([job, status], n)
+    for status, n in sorted(statuses.items()):
+        entries.add_metric([status], n)
+    failed = GaugeMetricFamily("tenure_job_failed_attempts", "Attempts of a job that raised an error.",
+                               labels=["job"])
+    for job, n in sorted(failed_attempts.items()):
+        failed.add_metric([job], n)
+    lag = max(0.0, (clock.now() - clock.as_utc(oldest)).total_seconds()) if oldest is not None else 0.0
+    lag_seconds = GaugeMetricFamily("tenure_outbox_lag_seconds",
+                                    "Age of the oldest due entry not yet run (0 when none waits).", value=lag)
+    return [entries, jobs, failed, lag_seconds]

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
 from core import clock
@@ -28,9 +30,12 @@ from core.logging import configure as configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.settings import Settings
 from core.tracing import instrument as instrument_tracing
+from schema import ide
 from schema.availability import DatabaseUnavailable
 from schema.build import build_schema
 from schema.context import Context
+from schema.graphql_http import GRAPHQL_RESPONSE, JSON, error_body, is_request_error, negotiate
+from schema.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from schema.metrics import Metrics, operation_label
 
 log = logging.getLogger("tenure.api")
@@ -88,10 +93,38 @@ class TenureGraphQL(GraphQL):
             context.auth_error = None
         return UNSET
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return ide.page(request)  # the package's own copy of GraphiQL: no CDN
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        """With ``application/graphql-response+json``, a request error has no ``data`` and
+        answers 400 (see schema.graphql_http)."""
+        answer = await super().process_result(request, result)
+        if getattr(request.state, "graphql_media_type", JSON) == GRAPHQL_RESPONSE:
+            request.state.graphql_results = getattr(request.state, "graphql_results", 0) + 1
+            if is_request_error(result):
+                answer.pop("data", None)
+                request.state.graphql_status = 400
+        return answer
+
     async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
+        http = request.scope["type"] == "http"
+        media_type = negotiate(request.headers.get("accept")) if http else JSON
+        if http:
+            request.state.graphql_media_type = media_type
         try:
-            return await super().run(request, *args, **kwargs)
+            response = await super().run(request, *args, **kwargs)
+            if media_type == GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
+                response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+                if getattr(request.state, "graphql_results", 0) == 1:  # one operation, not a batch
+                    response.status_code = getattr(request.state, "graphql_status", response.status_code)
+            return response
+        except HTTPException as exc:
+            if media_type != GRAPHQL_RESPONSE:
+                raise  # strawberry answers it in plain text, as legacy clients saw it
+            return Response(self.encode_json(error_body(exc.reason)), status_code=exc.status_code,
+                            media_type=f"{GRAPHQL_RESPONSE}; charset=utf-8")
         finally:
             context = getattr(request.state, "tenure_context", None)
             if context is not None:
@@ -100,7 +133,13 @@ class TenureGraphQL(GraphQL):
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        result = await super().execute_single(*args, **kwargs)
+        try:
+            result = await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
+                raise HTTPException(405, exc.reason) from exc.__cause__
+            raise
         sub_response = kwargs.get("sub_response")
         if sub_response is not None and any((e.extensions or {}).get("code") == "UNAVAILABLE"
                                             for e in getattr(result, "errors", None) or ()):
@@ -225,7 +264,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(await runtime.metrics.render(db), media_type="text/plain; version=0.0.4")
+        return Response(await runtime.metrics.render(db), media_type=METRICS_CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -246,6 +285,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(ide.ASSET_ROUTE, ide.asset),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -6,11 +6,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import types
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core import logging as tenure_logging
@@ -150,4 +159,97 @@ def test_operation_names_from_clients_cannot_flood_the_metrics() -> None:
     metrics = Metrics()
     for n in range(MAX_OPERATIONS + 50):
         metrics.observe_operation(f"op{n}", 0.01, failed=False)
-    assert len(metrics.operations) == MAX_OPERATIONS + 1 and metrics.operations["other"].count == 50
+    text = metrics.request_figures().decode()
+    series = re.findall(r'^tenure_graphql_operations_total\{operation="(\w+)"\} (\S+)$', text, flags=re.MULTILINE)
+    assert len(series) == MAX_OPERATIONS + 1 and dict(series)["other"] == "50.0"
+    assert "op199" in dict(series) and "op200" not in dict(series)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def figures_by_process(folder: Path, name: str) -> list[float]:
+    """What each server process wrote for one unlabelled counter in the multiprocess folder."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counted = []
+    for path in sorted(folder.glob("counter_*.db")):
+        values = [v for key, v, _, _ in MmapedDict.read_all_values_from_file(str(path)) if json.loads(key)[1] == name]
+        counted.append(sum(values))
+    return counted
+
+
+@pytest.mark.slow
+def test_one_scrape_counts_the_requests_of_every_worker_process(tmp_path: Path) -> None:
+    """`tenure serve --workers 4` (real processes, a SQLite file): requests land on any
+    process, and whichever process a scrape reaches, it counts them all."""
+    tenure = shutil.which("tenure")
+    assert tenure is not None
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TENURE_", "PROMETHEUS_"))}
+    # A past run's figures in the folder: `tenure serve` must start from nothing.
+    subprocess.run([sys.executable, "-c", "from prometheus_client import Counter; "
+                    "Counter('tenure_graphql_requests', 'left over').inc(1000)"],
+                   env=env | {"PROMETHEUS_MULTIPROC_DIR": str(folder)}, check=True)
+    assert figures_by_process(folder, "tenure_graphql_requests_total") == [1000]
+    port = free_port()
+    env |= {"TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tenure.db'}", "TENURE_PLUGINS": "",
+            "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    server = subprocess.Popen([tenure, "serve", "--workers", "4", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(folder.glob("counter_*.db"))) < 4 or not healthy(base):
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the four workers did not start"
+            time.sleep(0.25)
+        sent = 48
+
+        def ask(n: int) -> int:
+            # A new connection each time, so the requests spread over the processes.
+            with httpx.Client(base_url=base, timeout=30) as client:
+                answer = client.post("/graphql", json={"query": "query Ping { __typename }"})
+                return answer.status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert list(pool.map(ask, range(sent))) == [200] * sent
+        per_process = figures_by_process(folder, "tenure_graphql_requests_total")
+        assert sum(per_process) == sent and sum(1 for n in per_process if n) >= 2, per_process
+        for _ in range(6):  # each scrape on a new connection: any process, the same sums
+            with httpx.Client(base_url=base, timeout=30) as client:
+                text = client.get("/metrics").text
+            assert metric(text, "tenure_graphql_requests_total") == sent
+            assert metric(text, 'tenure_graphql_operations_total{operation="Ping"}') == sent
+            assert metric(text, 'tenure_graphql_operation_seconds_count{operation="Ping"}') == sent
+            assert metric(text, 'tenure_graphql_operation_errors_total{operation="Ping"}') == 0
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_serve_with_several_workers_sets_up_a_fresh_folder_and_removes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema.metrics import multiprocess_folder
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with multiprocess_folder(1) as none:
+        assert none is None and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    with multiprocess_folder(4) as made:
+        assert made is not None and os.environ["PROMETHEUS_MULTIPROC_DIR"] == made
+        assert list(Path(made).iterdir()) == []
+    assert not Path(made).exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ

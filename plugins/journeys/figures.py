@@ -145,7 +145,8 @@ async def preview(session: AsyncSession, plugins: Any, zone: Any, journey: Journ
     now and the holdout applied; nothing is written and nothing is sent."""
     if not 1 <= days <= MAX_PREVIEW_DAYS:
         raise UserError(f"from 1 to {MAX_PREVIEW_DAYS} days", "days", "invalid_range")
-    found = await _occurrences(session, plugins, zone, journey, now - timedelta(days=days), now)
+    found = await _occurrences(session, plugins, zone, journey, now - timedelta(days=days),
+                               now + timedelta(microseconds=1))  # up to now, included
     allowed = await passing(session, plugins, journey.conditions or {}, [c for c, _ in found])
     entries = [(c, o) for c, o in dict.fromkeys(found) if c in allowed]
     customers = sorted({c for c, _ in entries})
