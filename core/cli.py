@@ -469,6 +469,36 @@ def jobs_run(name: str | None, at: str | None) -> None:
 
 
 @main.command()
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True, help="How many days ahead.")
+def forecast(days: int) -> None:
+    """Say, day by day from today, what the scheduled rules will do if nothing changes:
+    renewal reminders and lapses, points expiring and their value, members leaving a tier,
+    survey invitations and journey steps due, customers reaching the no-order rule. Nothing
+    is done. With TENURE_NOW, from that day."""
+    from core.db import Database
+    from core.forecast import read_forecast
+
+    settings = _settings()
+    plugins = _plugins(settings)
+
+    async def run() -> Any:
+        db = Database(settings.resolved_database_url)
+        try:
+            await _require_tables(db)
+            return await read_forecast(db, settings, plugins, days)
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(run())
+    for day in found:
+        click.echo(day.day.isoformat())
+        for planned in day.items:
+            click.echo(f"  {planned.plugin:<10} {planned.item.summary}")
+    if not found:
+        click.echo(f"nothing is scheduled to happen in the next {days} days")
+
+
+@main.command()
 @click.option("--customers", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
               help="How many demo customers.")
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same people.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,34 @@ class SchemaContribution:
 
 
 JobFunction = Callable[["ServiceContext", dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ForecastItem:
+    """What a scheduled rule will do on ``day`` if nothing changes: ``count`` things of
+    ``kind`` (``renewals.reminder``), said in ``summary``; ``amount`` of ``unit`` (points,
+    or minor units of a currency code) where the rule moves value."""
+
+    day: date
+    kind: str
+    count: int
+    summary: str
+    amount: int | None = None
+    unit: str | None = None
+
+
+#: ``forecast(ctx, first, last)``: the items of the days ``first`` to ``last`` (UTC
+#: calendar days, both included), read only: it must change nothing.
+ForecastFunction = Callable[["ServiceContext", date, date], Awaitable[list[ForecastItem]]]
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    """A plugin's part of ``tenure forecast`` and ``upcoming(days:)``."""
+
+    name: str
+    forecast: ForecastFunction
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from core.contributions import (
         EventHandler,
+        Forecaster,
         InvariantCheck,
         JobSpec,
         MessageChannel,
@@ -114,6 +115,18 @@ def tenure_retention_dimensions() -> list[RetentionDimension]:  # type: ignore[e
     enabled plugins.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def tenure_forecasts() -> list[Forecaster]:  # type: ignore[empty-body]
+    """What the plugin's scheduled rules will do in the coming days if nothing changes
+    (reminders due, points expiring, members leaving a tier), for ``tenure forecast`` and
+    ``upcoming(days:)``: a :class:`core.contributions.Forecaster` each, whose ``forecast(ctx,
+    first, last)`` reads (never writes) and returns :class:`core.contributions.ForecastItem`
+    rows, per UTC day, the days the plugin's jobs count in.
+
+    .. versionadded:: 0.2
     """
 
 

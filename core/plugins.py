@@ -24,6 +24,7 @@ from croniter import croniter
 from core import hookspecs
 from core.contributions import (
     EventHandler,
+    Forecaster,
     InvariantCheck,
     JobSpec,
     PluginInfo,
@@ -157,6 +158,11 @@ class PluginManager:
     def handlers_for(self, event_type: type[DomainEvent]) -> list[EventHandler]:
         """The handlers of events of ``event_type``, in ascending priority."""
         return [h for h in self._handlers if issubclass(event_type, h.event)]
+
+    @cached_property
+    def forecasters(self) -> list[tuple[str, Forecaster]]:
+        """Each enabled plugin's forecasters, with the plugin's name."""
+        return [(name, f) for name, found in self._per_plugin("tenure_forecasts") for f in found]
 
     @cached_property
     def checks(self) -> list[tuple[str, InvariantCheck]]:

@@ -26,6 +26,7 @@ from core.plugins import PluginManager
 from core.settings import Settings
 from schema.availability import UnavailableErrors
 from schema.error_log import log_errors
+from schema.forecast import ForecastQuery
 from schema.inputs import guard_fields
 from schema.limits import ComplexityLimiter, TokenLimitedParser, Validation, document_limits_rule
 from schema.messages import MessageMutations, MessageQuery
@@ -45,7 +46,7 @@ ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery):
+class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery, ForecastQuery):
     pass
 
 

@@ -66,3 +66,10 @@ def tenure_cli_commands() -> list[Any]:
     from plugins.churn.cli import churn
 
     return [churn]
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.churn.forecast import forecasters
+
+    return forecasters()

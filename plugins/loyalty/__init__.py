@@ -83,3 +83,10 @@ def tenure_message_templates() -> list[TemplateDefault]:
 def tiers_qualifying_points(session: Any, customer_ids: Any, since: Any) -> Awaitable[dict[int, int]]:
     """Loyalty answers the tiers plugin's question (called only while tiers is on)."""
     return service.qualifying_points(session, customer_ids, since)
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.loyalty.forecast import forecasters
+
+    return forecasters()

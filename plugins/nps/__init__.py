@@ -61,3 +61,10 @@ def churn_signals() -> list[Any]:
     from plugins.nps.signals import signals
 
     return signals()
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.nps.forecast import forecasters
+
+    return forecasters()

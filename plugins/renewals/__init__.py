@@ -67,3 +67,10 @@ def churn_signals() -> list[Any]:
     from plugins.renewals.signals import signals
 
     return signals()
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.renewals.forecast import forecasters
+
+    return forecasters()

@@ -84,3 +84,10 @@ def loyalty_points_multipliers(ctx: Any, customer_ids: list[int]) -> Awaitable[d
 @hookimpl
 def loyalty_points_earned(ctx: Any, customer_id: int) -> Awaitable[None]:
     return service.on_points_earned(ctx, customer_id)
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.tiers.forecast import forecasters
+
+    return forecasters()

@@ -1,0 +1,51 @@
+"""``upcoming(days:)``: what the scheduled rules will do in the coming days (core.forecast)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from core.context import ServiceContext
+from core.errors import UserError
+from core.forecast import forecast
+from core.models import Role
+from schema.permissions import STAFF, allow
+from schema.types.common import Long
+
+
+@strawberry.type(description="One thing a scheduled rule will do on a day, if nothing changes.")
+class UpcomingItem:
+    plugin: str = strawberry.field(description="The plugin whose rule it is.")
+    kind: str = strawberry.field(description="What happens, as `<plugin>.<what>` (`renewals.reminder`).")
+    count: int = strawberry.field(description="How many: reminders, customers, lots of points, invitations.")
+    summary: str = strawberry.field(description="The same in words.")
+    amount: Long | None = strawberry.field(description="Value moved, in `unit`, where the rule moves value.")
+    unit: str | None = strawberry.field(description="`points`, or the currency code of a minor-unit amount.")
+
+
+@strawberry.type(description="A day of the forecast.")
+class UpcomingDay:
+    day: date = strawberry.field(description="The UTC calendar day the rules' jobs act on.")
+    items: list[UpcomingItem]
+
+
+@strawberry.type
+class ForecastQuery:
+    @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
+                      description="What the scheduled rules will do each day from today for `days` days if nothing "
+                                  "changes (renewal reminders, points expiring, tier downgrades, surveys and journey "
+                                  "steps due), without doing any of it. Days with nothing are left out.")
+    async def upcoming(self, info: Info, days: int = 30) -> list[UpcomingDay]:
+        async with info.context.db() as session:
+            try:
+                found = await forecast(ServiceContext(session, info.context.settings, info.context.plugins), days)
+            except UserError as error:
+                raise GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field}) from None
+            finally:
+                await session.rollback()
+        return [UpcomingDay(day=d.day, items=[
+            UpcomingItem(plugin=p.plugin, kind=p.item.kind, count=p.item.count, summary=p.item.summary,
+                         amount=p.item.amount, unit=p.item.unit) for p in d.items]) for d in found]
