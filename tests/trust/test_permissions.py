@@ -63,6 +63,7 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     # -- reports
     "Query.retention": (KEYS, "reports:read"),
     "Query.cohorts": (KEYS, "reports:read"),
+    "Query.upcoming": (KEYS, "reports:read"),
     # -- loyalty
     "Query.earnRules": (BACK, None),
     "Query.rewards": (KEYS | {MEMBER}, None),
