@@ -27,6 +27,9 @@ class ServiceContext:
     #: The changes are history being loaded (an import of past orders): handlers record
     #: them as of their own time and tell nobody (no message, survey, task or webhook).
     history: bool = False
+    #: In a job, which run of its outbox entry this is (1 the first time): for jobs that
+    #: keep their own retry schedule (:class:`core.outbox.RunAgain`).
+    attempt: int = 1
     #: Outbox rows written in this transaction, handed to the job runner after commit.
     enqueued: list[int] = field(default_factory=list)
     _subscriptions: list[Any] | None = None

@@ -307,11 +307,17 @@ class OutboxEntry(Base):
 
 
 class WebhookSubscription(Base):
+    """A URL that receives the events it subscribes to, signed after the Standard Webhooks
+    specification with ``secret`` (``whsec_<base64>``) and, until it expires, with the
+    secret it replaced."""
+
     __tablename__ = "webhook_subscriptions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None]
     event_types: Mapped[list[str]] = mapped_column(Json, default=list)
     description: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -333,6 +339,10 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime]
+    #: When the next attempt is due after this failed one; none after a success or the last.
+    next_attempt_at: Mapped[datetime | None]
+    #: This failed attempt was the last: the schedule ran out or the target was refused.
+    dead: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class IdempotencyRecord(Base):

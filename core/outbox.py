@@ -99,6 +99,34 @@ class LeaseLost(Exception):
     """Another worker took the entry over after this one's lease ran out."""
 
 
+class RunAgain(Exception):
+    """Raised by a job that keeps its own retry schedule: what it wrote is kept (the record
+    of a failed attempt) and its entry runs again after ``after``, ``reason`` its last error."""
+
+    def __init__(self, reason: str, after: timedelta) -> None:
+        super().__init__(reason)
+        self.reason, self.after = reason, after
+
+
+class GiveUp(Exception):
+    """Raised by a job that failed for good: what it wrote is kept and its entry is dead at
+    once, ``reason`` its last error (``tenure jobs failed``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _ending(stopped: RunAgain | GiveUp) -> tuple[str, dict[str, Any]]:
+    """What becomes of an entry whose job stopped with ``stopped``: its outcome and row."""
+    now = clock.now()
+    values: dict[str, Any] = {"last_error": stopped.reason[:4000], "claim_token": None, "locked_until": None}
+    if isinstance(stopped, RunAgain):
+        return "retry", values | {"status": OutboxStatus.PENDING, "available_at": now + stopped.after,
+                                  "dispatched_at": None}
+    return "dead", values | {"status": OutboxStatus.DEAD, "completed_at": now}
+
+
 async def run_entry(
     db: Database,
     plugins: PluginManager,
@@ -121,12 +149,16 @@ async def run_entry(
     ctx: ServiceContext | None = None
     try:
         async with db.transaction() as session:
-            ctx = ServiceContext(session, settings, plugins, actor=f"job:{entry.job}")
-            await spec.run(ctx, dict(entry.payload))
+            ctx = ServiceContext(session, settings, plugins, actor=f"job:{entry.job}", attempt=entry.attempts)
+            outcome, values = "done", {"status": OutboxStatus.DONE, "completed_at": clock.now(), "last_error": None}
+            try:
+                await spec.run(ctx, dict(entry.payload))
+            except (RunAgain, GiveUp) as stopped:
+                outcome, values = _ending(stopped)
             done = await session.execute(
                 update(OutboxEntry)
                 .where(OutboxEntry.id == entry.id, OutboxEntry.claim_token == token)
-                .values(status=OutboxStatus.DONE, completed_at=clock.now(), last_error=None)
+                .values(**values)
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise LeaseLost(entry.job)
@@ -147,7 +179,7 @@ async def run_entry(
         return "dead" if entry.attempts >= max_attempts else "retry"
     if dispatch is not None and ctx is not None and ctx.enqueued:
         await dispatch(ctx.enqueued)
-    return "done"
+    return outcome
 
 
 async def _fail(

@@ -8,6 +8,8 @@ settings as a frozen dataclass and read them with :meth:`Settings.for_plugin`, u
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import types
@@ -132,6 +134,18 @@ class Settings:
     # released (due again at once, for another process).
     job_drain_seconds: float = 10.0
     webhook_timeout_seconds: float = 10.0
+    # Outgoing webhooks (Standard Webhooks). After a failed attempt the next waits the
+    # schedule's next delay (s, m, h or d), give or take the jitter (a share of it); when the
+    # schedule runs out the delivery is dead. The default is the spec's: about 27 hours.
+    webhook_retry_schedule: tuple[str, ...] = ("5s", "5m", "30m", "2h", "5h", "10h", "10h")
+    webhook_retry_jitter: float = 0.1
+    # How long a rotated-out secret still signs deliveries (beside the new one).
+    webhook_secret_overlap_seconds: int = 86400
+    # Targets in loopback, private, link-local, multicast or unspecified ranges are refused
+    # (server-side request forgery) unless this is on; plain http is refused in production
+    # unless TENURE_WEBHOOK_ALLOW_HTTP is on.
+    webhook_allow_private_targets: bool = False
+    webhook_allow_http: bool = False
     # Messages (core.messages): email over SMTP, the signed message webhook, quiet hours.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -203,6 +217,18 @@ class Settings:
             value = getattr(self, hour)
             if value is not None and not 0 <= value <= 23:
                 raise SettingsError(f"TENURE_{hour.upper()}: an hour from 0 to 23 (UTC), got {value}")
+        self.webhook_retry_delays()  # a bad schedule stops start-up, naming the setting
+        if self.message_webhook_secret.startswith("whsec_"):
+            try:
+                base64.b64decode(self.message_webhook_secret[6:], validate=True)
+            except binascii.Error:
+                raise SettingsError("TENURE_MESSAGE_WEBHOOK_SECRET: whsec_ must be followed by base64") from None
+        if not 0 <= self.webhook_retry_jitter < 1:
+            raise SettingsError(
+                f"TENURE_WEBHOOK_RETRY_JITTER: a share from 0 to below 1, e.g. 0.1 (got {self.webhook_retry_jitter})"
+            )
+        if self.webhook_secret_overlap_seconds < 0:
+            raise SettingsError("TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS: must be 0 or more")
         for name in ("max_depth", "max_aliases", "max_tokens", "max_page_size", "max_complexity"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TENURE_{name.upper()}: must be at least 1")
@@ -221,6 +247,24 @@ class Settings:
     def signing_key(self) -> bytes:
         """The key that signs member tokens and links; a development default when unset."""
         return (self.secret_key or "tenure-development-secret-change-me").encode()
+
+    def webhook_retry_delays(self) -> list[float]:
+        """``TENURE_WEBHOOK_RETRY_SCHEDULE`` in seconds, one per retry."""
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        delays = []
+        for part in self.webhook_retry_schedule:
+            number, unit = part[:-1], part[-1:].lower()
+            try:
+                seconds = float(number) * units[unit]
+            except (KeyError, ValueError):
+                raise SettingsError(
+                    "TENURE_WEBHOOK_RETRY_SCHEDULE: delays such as 5s,5m,30m,2h,1d separated by commas "
+                    f"(got {part!r})"
+                ) from None
+            if seconds < 0:
+                raise SettingsError(f"TENURE_WEBHOOK_RETRY_SCHEDULE: a delay cannot be negative (got {part!r})")
+            delays.append(seconds)
+        return delays
 
     @property
     def zone(self) -> ZoneInfo:

@@ -72,7 +72,9 @@ class TenureHarness:
         ``background`` runs queued work in the app, as ``tenure serve`` does; by default
         tests run it themselves (:meth:`run_jobs`)."""
         # Rescores after an event run as soon as the jobs do, not in a later window.
-        env = {"TENURE_CHURN_RESCORE_DELAY_SECONDS": "0", **(env or {}), "TENURE_DATABASE_URL": database_url,
+        # Tests' receivers listen on 127.0.0.1, an address webhooks are otherwise refused.
+        env = {"TENURE_CHURN_RESCORE_DELAY_SECONDS": "0", "TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+               **(env or {}), "TENURE_DATABASE_URL": database_url,
                "TENURE_ENVIRONMENT": "test"}
         if plugins is not None:
             env["TENURE_PLUGINS"] = ",".join(plugins) if plugins else ""

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
+from core import clock
 from core.contributions import DeliveryError, MessageChannel, Outgoing
-from core.services.webhooks import SIGNATURE_HEADER, sign
+from core.services import webhook_signing
 
 MESSAGE_ID_HEADER = "X-Tenure-Message-Id"
 
@@ -79,7 +80,8 @@ def webhook_body(message: Outgoing) -> bytes:
 
 class WebhookChannel(MessageChannel):
     """POSTs the rendered message as JSON to ``TENURE_MESSAGE_WEBHOOK_URL``, signed like
-    event webhooks (``X-Tenure-Signature: sha256=<HMAC of the body>``). The business's own
+    event webhooks, after the Standard Webhooks specification with
+    ``TENURE_MESSAGE_WEBHOOK_SECRET`` (``webhook-id`` is the message id). The business's own
     system (a push service, a CRM inbox) takes it from there; no consent flag applies."""
 
     name = "webhook"
@@ -91,7 +93,7 @@ class WebhookChannel(MessageChannel):
     async def send(self, settings: Any, message: Outgoing) -> None:
         body = webhook_body(message)
         headers = {"Content-Type": "application/json", MESSAGE_ID_HEADER: message.message_id,
-                   SIGNATURE_HEADER: sign(settings.message_webhook_secret, body)}
+                   **webhook_signing.headers([settings.message_webhook_secret], message.message_id, clock.now(), body)}
         try:
             async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:
                 response = await client.post(message.to, content=body, headers=headers)

@@ -77,11 +77,22 @@ class CreateWebhookSubscriptionInput:
     description: str = ""
 
 
-@strawberry.type(description="`secret` signs every delivery (X-Tenure-Signature: sha256=HMAC of the body); shown once.")
+@strawberry.type(description="`secret` (whsec_<base64>) signs every delivery after the Standard Webhooks "
+                             "specification (webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>); "
+                             "shown once.")
 class WebhookSubscriptionPayload:
     subscription: WebhookSubscription | None
     secret: str | None
     user_errors: list[UserError]
+
+
+@strawberry.input
+class RotateWebhookSecretInput:
+    subscription_id: strawberry.ID
+    keep_previous_seconds: int | None = strawberry.field(
+        default=None, description="How long the secret being replaced still signs deliveries, beside the new "
+                                  "one (default TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS; 0 ends it now, for a "
+                                  "secret that leaked).")
 
 
 @strawberry.type
@@ -144,6 +155,16 @@ class AdminMutations:
     ) -> WebhookSubscriptionPayload:
         row, errors = await in_transaction(info, lambda ctx: webhooks.create_subscription(
             ctx, input.url, input.event_types, input.description))
+        return WebhookSubscriptionPayload(subscription=row, secret=row.secret if row else None,  # type: ignore[arg-type]
+                                          user_errors=errors)
+
+    @strawberry.mutation(permission_classes=[allow(Role.ADMIN)], description=(
+        "Give a subscription a new secret, shown once in `secret`. Until "
+        "`subscription.previousSecretExpiresAt` deliveries carry a signature by each secret, so the "
+        "receiver can switch at its own pace."))
+    async def rotate_webhook_secret(self, info: Info, input: RotateWebhookSecretInput) -> WebhookSubscriptionPayload:
+        row, errors = await in_transaction(info, lambda ctx: webhooks.rotate_secret(
+            ctx, parse_id(input.subscription_id, "subscriptionId"), input.keep_previous_seconds))
         return WebhookSubscriptionPayload(subscription=row, secret=row.secret if row else None,  # type: ignore[arg-type]
                                           user_errors=errors)
 

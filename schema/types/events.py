@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import cast
 
 import strawberry
+from strawberry.types import Info
 
 from core import models
+from core.services import webhooks
 from schema.types.common import JSON
 
 
@@ -25,7 +27,20 @@ class Event:
         return cast(JSON, self.data)
 
 
-@strawberry.type(description="A URL that receives signed POSTs of the events it subscribes to.")
+@strawberry.type(description="How a subscription's deliveries are going, from their recorded attempts.")
+class WebhookHealth:
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None = strawberry.field(description="The last attempt's error, when it failed.")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When the last attempt failed and another is scheduled: when.")
+    dead_deliveries: int = strawberry.field(
+        description="Deliveries given up (their retry schedule ran out, or the target was refused); "
+                    "`tenure jobs failed` lists them and `tenure jobs retry` sends one again.")
+
+
+@strawberry.type(description="A URL that receives POSTs of the events it subscribes to, signed after the "
+                             "Standard Webhooks specification.")
 class WebhookSubscription:
     id: strawberry.ID
     url: str
@@ -33,6 +48,14 @@ class WebhookSubscription:
     description: str
     active: bool
     created_at: datetime
+    previous_secret_expires_at: datetime | None = strawberry.field(
+        description="After a rotation, until when the secret it replaced still signs deliveries too.")
+
+    @strawberry.field
+    async def health(self: models.WebhookSubscription, info: Info) -> WebhookHealth:
+        async with info.context.db() as session:
+            found = await webhooks.health(session, self.id)
+        return WebhookHealth(**vars(found))
 
 
 @strawberry.type(description="One attempt to deliver one event to one subscriber.")
@@ -46,3 +69,10 @@ class WebhookDelivery:
     error: str | None
     duration_ms: int
     delivered_at: datetime
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When this attempt failed and another is scheduled: when (with jitter).")
+    dead: bool = strawberry.field(description="This failed attempt was the last: the delivery was given up.")
+
+    @strawberry.field(description="The webhook-id header: the same on every retry and replay of a delivery.")
+    def webhook_id(self: models.WebhookDelivery) -> str:
+        return webhooks.webhook_id(self.event_id)

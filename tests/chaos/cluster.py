@@ -126,6 +126,9 @@ class Cluster:
             "TENURE_JOB_REDISPATCH_SECONDS": "4",
             "TENURE_JOB_BACKOFF_SECONDS": "0.5",
             "TENURE_RELAY_INTERVAL_SECONDS": "0.5",
+            # The webhook receiver listens on 127.0.0.1; its retries as quick as the jobs'.
+            "TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "TENURE_WEBHOOK_RETRY_SCHEDULE": "0.5s,1s,2s,4s,8s,16s,32s",
         })
         env.update(self.extra_env)
         return env

@@ -56,6 +56,7 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Mutation.issueMemberToken": (frozenset({ADMIN, INTEGRATION}), "members:tokens"),
     "Mutation.createWebhookSubscription": (ADMIN_ONLY, None),
     "Mutation.replayWebhookDelivery": (ADMIN_ONLY, None),
+    "Mutation.rotateWebhookSecret": (ADMIN_ONLY, None),
     "Mutation.createTemplate": (BACK, None),
     "Mutation.updateTemplate": (BACK, None),
     "Mutation.retryMessage": (BACK, None),

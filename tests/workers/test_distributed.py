@@ -115,7 +115,7 @@ async def test_tenure_worker_and_scheduler_processes(postgres_url: str, tmp_path
     broker.close()
     env = {**os.environ, "TENURE_DATABASE_URL": postgres_url, "TENURE_BROKER_URL": REDIS_URL,
            "TENURE_PLUGINS": "", "TENURE_RELAY_INTERVAL_SECONDS": "0.2", "TENURE_JOB_REDISPATCH_SECONDS": "0.5",
-           "TENURE_LOG_LEVEL": "WARNING"}
+           "TENURE_LOG_LEVEL": "WARNING", "TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
     processes = [await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", command, env=env, cwd=tmp_path,
                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
                  for command in ("worker", "scheduler")]
