@@ -112,6 +112,18 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Mutation.createTier": (BACK, None),
     "Mutation.updateTier": (BACK, None),
     "Mutation.setCustomerTier": (BACK, None),
+    # -- journeys
+    "Query.journeys": (KEYS, "journeys:read"),
+    "Query.journey": (KEYS, "journeys:read"),
+    "Query.journeyPreview": (KEYS, "journeys:read"),
+    "Query.journeyTriggers": (KEYS, "journeys:read"),
+    "Query.journeyActions": (KEYS, "journeys:read"),
+    "Query.journeyTemplates": (KEYS, "journeys:read"),
+    "Mutation.createJourney": (KEYS, "journeys:write"),
+    "Mutation.updateJourney": (KEYS, "journeys:write"),
+    "Mutation.pauseJourney": (KEYS, "journeys:write"),
+    "Mutation.resumeJourney": (KEYS, "journeys:write"),
+    "Mutation.startJourneyTemplate": (KEYS, "journeys:write"),
     # -- the member app
     "Mutation.updateMe": (frozenset({MEMBER}), None),
     # -- the example partner plugin (tests/partner_plugin)

@@ -70,3 +70,11 @@ def churn_signals() -> list[Any]:
     from tenure_education.signals import signals
 
     return signals()
+
+
+@hookimpl
+def journeys_triggers() -> list[Any]:
+    """A journey can start when a learner completes a course (only called with journeys on)."""
+    from tenure_education import journeys
+
+    return journeys.triggers()
