@@ -143,8 +143,6 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
     resolve, and httpx's errors for the rest. Redirects are not followed (a redirect could
     point anywhere)."""
     scheme, host, port = check_scheme(url, settings)
-    if settings.webhook_allow_private_targets:
-        return await client.post(url, content=body, headers=headers)
     addresses = await resolve(host, port)
     refuse_any(host, addresses, settings)
     target = httpx.URL(url)

@@ -11,10 +11,13 @@ import base64
 import ipaddress
 import json
 import random
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import alembic.command
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -22,7 +25,9 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from core import clock
 from core.cli import main
+from core.migrate import alembic_config
 from core.models import OutboxEntry
+from core.plugins import load_plugins
 from core.services.webhook_targets import address_refusal
 from core.services.webhooks import retry_delay
 from core.settings import Settings
@@ -102,6 +107,17 @@ async def test_a_delivery_verifies_with_the_reference_library_and_a_replay_or_ta
         fresh = {**captured.headers, "webhook-timestamp": str(int(datetime.now(UTC).timestamp()))}
         with pytest.raises(WebhookVerificationError, match="No matching signature"):
             Webhook(secret).verify(captured.body, fresh)
+
+
+async def test_a_named_target_is_reached_at_the_address_checked_under_its_own_name(tenure: TenureHarness) -> None:
+    with http_receiver() as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        _, secret = await subscribe(tenure, by_name, ["customer.created"])
+        await create_customer(tenure, "Named")
+        assert await tenure.run_jobs() == {"done": 1}
+        (delivery,) = receiver.delivered
+        assert delivery.headers["host"] == by_name.split("/")[2]  # localhost:<port>, not the address
+        assert Webhook(secret).verify(delivery.body, delivery.headers)["type"] == "customer.created"
 
 
 async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(tenure: TenureHarness) -> None:
@@ -426,3 +442,22 @@ async def test_a_partner_catches_up_from_the_feed(tenure: TenureHarness) -> None
     other = await tenure.key("integration", scopes=["orders:write"])
     denied = await tenure.gql(query, {"after": None}, key=other)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_secrets_written_before_take_the_whsec_form_with_the_same_key(tmp_path: Path) -> None:
+    """A subscription made before the Standard Webhooks signatures keeps its key: the
+    migration writes it as whsec_ and the base64 of the bytes that signed before."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    settings = Settings.from_env({"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": ""}, env_file=None)
+    config = alembic_config(settings, load_plugins(settings))
+    alembic.command.upgrade(config, "0005")
+    old = "9f" * 24  # secrets.token_hex(24), as subscriptions had
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("INSERT INTO webhook_subscriptions (url, secret, event_types, description, active, created_at) "
+                     "VALUES ('https://partner.example/hooks', ?, '[]', '', 1, '2026-01-01 00:00:00')", (old,))
+    alembic.command.upgrade(config, "heads")
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        (secret,) = conn.execute("SELECT secret FROM webhook_subscriptions").fetchone()
+    assert secret.startswith("whsec_") and base64.b64decode(secret.removeprefix("whsec_")) == old.encode()
+    signed = Webhook(secret).sign("evt_1", datetime(2026, 6, 1, tzinfo=UTC), "{}")
+    assert signed == Webhook(old.encode()).sign("evt_1", datetime(2026, 6, 1, tzinfo=UTC), "{}")
