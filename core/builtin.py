@@ -67,21 +67,44 @@ async def _order_figures_match(session: AsyncSession) -> list[str]:
     ]
 
 
-async def _outbox_not_stuck(session: AsyncSession) -> list[str]:
+#: How long an entry may be due and unclaimed while workers run other work before it counts as stuck.
+STUCK_AFTER_HOURS = 1
+
+
+async def outbox_waiting(session: AsyncSession) -> tuple[int, int, int]:
+    """Entries (claimed past their lease, due and passed over, waiting their turn): an entry
+    due for over an hour is stuck only when work finished more than an hour after it became
+    due (workers ran and left it); when nothing has run since (no worker is running, or the
+    data was just loaded), it is waiting its turn."""
     from datetime import timedelta
 
-    limit = clock.now() - timedelta(hours=1)
-    stuck = await session.scalar(
-        select(func.count()).select_from(OutboxEntry).where(
-            OutboxEntry.status == OutboxStatus.PENDING, OutboxEntry.available_at < limit
-        )
-    )
+    now = clock.now()
+    expired = await session.scalar(select(func.count()).select_from(OutboxEntry).where(
+        OutboxEntry.status == OutboxStatus.RUNNING, OutboxEntry.locked_until < now)) or 0
+    last_done = await session.scalar(select(func.max(OutboxEntry.completed_at)))
+    waited = now - timedelta(hours=STUCK_AFTER_HOURS)
+    passed_over = 0
+    if last_done is not None:
+        passed_over = await session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.status == OutboxStatus.PENDING, OutboxEntry.available_at < waited,
+            OutboxEntry.available_at < last_done - timedelta(hours=STUCK_AFTER_HOURS))) or 0
+    due = await session.scalar(select(func.count()).select_from(OutboxEntry).where(
+        OutboxEntry.status == OutboxStatus.PENDING, OutboxEntry.available_at <= now)) or 0
+    return int(expired), int(passed_over), int(due) - int(passed_over)
+
+
+async def _outbox_not_stuck(session: AsyncSession) -> list[str]:
+    expired, passed_over, waiting = await outbox_waiting(session)
     dead = await session.scalar(
         select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == OutboxStatus.DEAD)
     )
     problems = []
-    if stuck:
-        problems.append(f"{stuck} outbox entries have waited more than an hour to run")
+    if expired or passed_over:
+        problems.append(
+            f"{expired + passed_over} outbox entries are stuck ({expired} claimed past their lease, their worker "
+            f"gone; {passed_over} due for over {STUCK_AFTER_HOURS} h while workers ran other work): is a "
+            f"scheduler running (`tenure scheduler`, or `tenure serve` without a broker)? {waiting} more are "
+            "waiting their turn")
     if dead:
         problems.append(f"{dead} outbox entries failed for good (see `tenure jobs failed`)")
     return problems

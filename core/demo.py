@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, make_url, select, update
 
 from core import clock
 from core import demo_plugins as extras
@@ -403,6 +403,11 @@ async def load_demo(
             summary.finished = await extras.finish(db, settings, plugins)
     finally:
         summary.seconds = time.perf_counter() - started
+    async with db.transaction() as session:
+        # Work queued in the demo's past (messages, webhooks) is due from now on, not since
+        # the day it was made up: it waits its turn for the first server to run it.
+        await session.execute(update(OutboxEntry).where(
+            OutboxEntry.status == OutboxStatus.PENDING, OutboxEntry.available_at < now).values(available_at=now))
     async with db.reader() as session:
         summary.jobs_queued = int(await session.scalar(
             select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == OutboxStatus.PENDING)) or 0)

@@ -33,7 +33,9 @@ def log_errors(errors: list[GraphQLError], execution_context: Any = None) -> Non
         fields = {"code": code, "operation": operation, "field_path": where or None}
         original = error.original_error
         if code == "UNAVAILABLE" or (original is not None and is_unavailable(original)):
-            problem = database_problem(original) if original is not None else None
+            runtime = getattr(getattr(execution_context, "context", None), "runtime", None)
+            url = runtime.db.url if runtime is not None else ""
+            problem = database_problem(original, url) if original is not None else None
             log.warning("UNAVAILABLE: %s", problem.message if problem else error.message,
                         extra={**fields, "code": "UNAVAILABLE", "repeat_key": "graphql-unavailable"})
         elif unexpected(error):

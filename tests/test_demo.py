@@ -3,8 +3,13 @@ the command runs."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
@@ -137,3 +142,35 @@ def test_demo_command_migrates_loads_and_summarises(tmp_path: object, monkeypatc
     assert "customers: 8 created, 0 already there" in result.output
     again = CliRunner().invoke(main, ["demo", "--customers", "8"])
     assert "customers: 0 created, 8 already there" in again.output
+
+
+def test_demo_then_check_passes_and_tells_stuck_work_from_work_waiting(tmp_path: Path) -> None:
+    """`tenure demo` then `tenure check`, as an operator runs them: the demo's queued work
+    (messages, webhooks) waits its turn for a server; it is not stuck. Work that a worker
+    left claimed past its lease, or passed over while running other work, is."""
+    env = {**os.environ, "TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db"}
+    env = {k: v for k, v in env.items() if k not in ("TENURE_PLUGINS", "TENURE_NOW")}
+    tenure = [sys.executable, "-m", "core.cli"]
+    demo = subprocess.run([*tenure, "demo", "--customers", "60"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        waiting = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+    assert waiting > 0  # the demo leaves work for the first server to do
+    check = subprocess.run([*tenure, "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "all checks passed" in check.stdout
+
+    # Two hours later a worker finished a job, yet one entry due all along was never taken,
+    # and another was left claimed by a worker that died.
+    with sqlite3.connect(tmp_path / "demo.db") as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM outbox WHERE status = 'pending' ORDER BY id LIMIT 3")]
+        db.execute("UPDATE outbox SET available_at = datetime('now', '-3 hours') WHERE id = ?", (ids[0],))
+        db.execute("UPDATE outbox SET status = 'done', completed_at = datetime('now') WHERE id = ?", (ids[1],))
+        db.execute("UPDATE outbox SET status = 'running', claim_token = 'gone', "
+                   "locked_until = datetime('now', '-10 minutes') WHERE id = ?", (ids[2],))
+    check = subprocess.run([*tenure, "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert check.returncode == 1
+    assert ("2 outbox entries are stuck (1 claimed past their lease, their worker gone; 1 due for over 1 h "
+            "while workers ran other work)") in check.stdout
+    assert f"{waiting - 3} more are waiting their turn" in check.stdout
