@@ -10,9 +10,11 @@ busy timeout and the journal is WAL, so concurrent writers queue instead of fail
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -118,6 +120,24 @@ class Database:
         await self.engine.dispose()
 
 
+EPOCH = date(1970, 1, 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def business_day_number(stored: str | None, zone: str) -> int | None:
+    """SQLite's ``business_day(time, zone)``: the whole days from 1970-01-01 to the calendar
+    day a stored UTC time falls on in ``zone`` (SQLite knows no time zones; PostgreSQL does
+    this with ``AT TIME ZONE``)."""
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=UTC).astimezone(_zone(zone))
+    return (moment.date() - EPOCH).days
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -129,6 +149,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function("business_day", 2, business_day_number, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from core.context import ServiceContext
 from core.errors import UserError
-from core.forecast import forecast
+from core.forecast import PlannedItem, forecast
 from core.models import Role
 from schema.permissions import STAFF, allow
 from schema.types.common import Long
@@ -46,6 +46,10 @@ class ForecastQuery:
                 raise GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field}) from None
             finally:
                 await session.rollback()
-        return [UpcomingDay(day=d.day, items=[
-            UpcomingItem(plugin=p.plugin, kind=p.item.kind, count=p.item.count, summary=p.item.summary,
-                         amount=p.item.amount, unit=p.item.unit) for p in d.items]) for d in found]
+        return [UpcomingDay(day=d.day, items=[_item(p) for p in d.items]) for d in found]
+
+
+def _item(planned: PlannedItem) -> UpcomingItem:
+    item = planned.item
+    return UpcomingItem(plugin=planned.plugin, kind=item.kind, count=item.count, summary=item.summary,
+                        amount=None if item.amount is None else Long(item.amount), unit=item.unit)

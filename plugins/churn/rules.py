@@ -109,6 +109,9 @@ def _check(rules: dict[str, EffectiveRule], kind: str, threshold: float | None, 
     if signal is not None and threshold < signal.minimum:
         raise UserError(f"must be at least {signal.minimum:g} ({signal.threshold_means})", "threshold",
                         "invalid_threshold")
+    if signal is not None and signal.maximum is not None and threshold > signal.maximum:
+        raise UserError(f"must be at most {signal.maximum:g} ({signal.threshold_means})", "threshold",
+                        "invalid_threshold")
     if threshold < 0:
         raise UserError("must not be negative", "threshold", "invalid_threshold")
     if kind == "interactions_falling" and not 0 < threshold <= 1:

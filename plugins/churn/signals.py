@@ -66,9 +66,10 @@ class ChurnSignal:
     of ``query.now`` at ``query.threshold``. ``reason`` is what a person reads on the
     customer's page when it fires; ``{threshold}`` in it is replaced by the threshold in use.
     ``threshold`` and ``weight`` are the defaults staff may change; ``threshold_means`` says
-    what the threshold measures. ``enabled`` is whether the signal counts until staff switch
-    it on or off. The default weight should be enough for the signal to raise a warning on
-    its own (more than 100 minus ``TENURE_CHURN_THRESHOLD``, so more than 40 by default).
+    what the threshold measures, ``minimum`` and ``maximum`` what staff may set it to.
+    ``enabled`` is whether the signal counts until staff switch it on or off. The default
+    weight should be enough for the signal to raise a warning on its own (more than 100
+    minus ``TENURE_CHURN_THRESHOLD``, so more than 40 by default).
     """
 
     name: str
@@ -78,6 +79,7 @@ class ChurnSignal:
     flagged: Callable[[SignalQuery], str]
     threshold_means: str = ""
     minimum: float = 0.0
+    maximum: float | None = None
     enabled: bool = True
 
     def said(self, threshold: float) -> str:

@@ -66,3 +66,10 @@ def tenure_cli_commands() -> list[Any]:
     from plugins.predictions.cli import predict
 
     return [predict]
+
+
+@hookimpl
+def churn_signals() -> list[Any]:
+    from plugins.predictions.signals import signals
+
+    return signals()

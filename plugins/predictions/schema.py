@@ -181,7 +181,7 @@ class PredictionModel:
     def fitted_at(self) -> datetime:
         return self.fit.fitted_at
 
-    @strawberry.field(description="Orders before this day (UTC) were counted.")
+    @strawberry.field(description="Orders before this day (in `timeZone`) were counted.")
     def as_of(self) -> date:
         return self.fit.as_of
 
@@ -205,7 +205,7 @@ class PredictionModel:
     def same_day_merged(self) -> bool:
         return bool(self.fit.basis.get("mergeSameDay"))
 
-    @strawberry.field(description="The time zone days are counted in.")
+    @strawberry.field(description="The time zone days are counted in (TENURE_TIMEZONE when it was fitted).")
     def time_zone(self) -> str:
         return str(self.fit.basis.get("timeZone", "UTC"))
 

@@ -68,11 +68,11 @@ def day_number(day: date) -> int:
 
 
 async def read_summary(session: AsyncSession, dialect: str, cfg: PredictionsSettings, end_at: datetime,
-                       cal_end: int) -> Summary:
+                       cal_end: int, zone: str = "UTC") -> Summary:
     """Every buyer's summary as arrays: on PostgreSQL through a binary COPY of the statement
     (fixed-width rows read by numpy, no Python object per value), on SQLite streamed a batch
     at a time."""
-    sql = statements.summary(dialect, cfg.merge_same_day)
+    sql = statements.summary(dialect, cfg.merge_same_day, zone)
     if dialect == "postgresql":
         table = await _copy_summary(session, sql, end_at, cal_end)
     else:
@@ -171,8 +171,8 @@ def holdout_check(cfg: PredictionsSettings, s: Summary, cal_end: int,
             "actualTotal": int(actual.sum()), "predictedTotal": round(float(predicted.sum()), 2), "skipped": None}
 
 
-def basis(cfg: PredictionsSettings) -> dict[str, Any]:
-    return {"mergeSameDay": cfg.merge_same_day, "timeZone": "UTC", "horizonDays": cfg.horizon_days,
+def basis(cfg: PredictionsSettings, zone: str = "UTC") -> dict[str, Any]:
+    return {"mergeSameDay": cfg.merge_same_day, "timeZone": zone, "horizonDays": cfg.horizon_days,
             "discountRate": cfg.discount_rate, "discountStepDays": cfg.discount_step_days,
             "holdoutDays": cfg.holdout_days}
 
@@ -265,7 +265,10 @@ async def fit_and_score(ctx: ServiceContext) -> Outcome:
     session = ctx.session
     dialect = session.get_bind().dialect.name
     now = clock.now()
-    as_of = now.astimezone(UTC).date()
+    # Days are the business's (TENURE_TIMEZONE): the fit stands on the whole days before
+    # today there, and an order's day is the day it was placed on there.
+    zone = ctx.settings.zone
+    as_of = clock.business_day(now, zone)
     end = day_number(as_of)
     cal_end = end - cfg.holdout_days
     if dialect == "postgresql":
@@ -274,12 +277,13 @@ async def fit_and_score(ctx: ServiceContext) -> Outcome:
         await session.execute(text("SET LOCAL jit = off"))
         # The summary is read through a cursor: plan it for every row, not the first tenth.
         await session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
-    s = await read_summary(session, dialect, cfg, datetime.combine(as_of, datetime.min.time(), UTC), cal_end)
+    end_at = datetime.combine(as_of, datetime.min.time(), zone).astimezone(UTC)
+    s = await read_summary(session, dialect, cfg, end_at, cal_end, ctx.settings.timezone)
     step("summary read")
     x = s.occasions - 1
     record: dict[str, Any] = {"as_of": as_of, "fitted_at": now, "customers": len(s),
                               "repeat_buyers": int((x > 0).sum()), "occasions": int(s.occasions.sum()),
-                              "basis": basis(cfg)}
+                              "basis": basis(cfg, ctx.settings.timezone)}
     refused = refusal(cfg, len(s), int((x > 0).sum()))
     if refused:
         await _store_fit(session, {**record, "status": "refused", "message": refused,

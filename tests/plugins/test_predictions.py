@@ -348,3 +348,50 @@ def test_cli_fits_and_reports_with_the_holdout_table(tmp_path: Path, database_ur
 @pytest.mark.sqlite_only
 def test_migrations_create_what_the_models_declare(database_url: str) -> None:
     assert migration_differences(database_url, ["predictions"], only="predictions") == []
+
+
+async def test_probability_active_is_a_churn_signal_staff_switch_on(make_tenure: Any) -> None:
+    """Off by default; switched on, the customer silent for a year is flagged with the
+    model's words, the one buying lately is not."""
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    save = """mutation($i: SaveChurnRuleInput!) { saveChurnRule(input: $i) {
+        rule { kind plugin enabled threshold } userErrors { field message } } }"""
+    risk = "query($id: ID!) { customer(id: $id) { churnRisk { score reasons } prediction { probabilityActive } } }"
+    with freeze_time(now):
+        async with make_tenure(plugins=["predictions", "churn"],
+                               env={**SMALL, "TENURE_CHURN_NO_ORDER_WEIGHT": "0", "TENURE_CHURN_GAP_WEIGHT": "0"}
+                               ) as tenure:
+            ids = await buyers(tenure, now - timedelta(days=730),
+                               {"recent": [0, 250, 480, 723], "silent": [0, 120, 240, 358]})
+            await tenure.jobs.run("predictions.fit")
+            listed = (await tenure.ok("{ churnRules { kind plugin enabled threshold } }"))["churnRules"]
+            too_high = (await tenure.ok(save, {"i": {"kind": "probability_active", "threshold": 1.5}}))
+            await tenure.ok(save, {"i": {"kind": "probability_active", "enabled": True, "threshold": 0.5}})
+            await tenure.jobs.run("churn.rescore")
+            seen = {n: (await tenure.ok(risk, {"id": str(ids[n])}))["customer"] for n in ("recent", "silent")}
+    assert {"kind": "probability_active", "plugin": "predictions", "enabled": False, "threshold": 0.3} in listed
+    assert too_high["saveChurnRule"]["userErrors"][0]["message"].startswith("must be at most 1")
+    assert seen["silent"]["prediction"]["probabilityActive"] < 0.5 < seen["recent"]["prediction"]["probabilityActive"]
+    # No order and long gap weigh 0 here: the model's signal alone takes 45.
+    assert seen["silent"]["churnRisk"]["score"] == 55
+    assert "the model gives under 0.5 chance that they are still a customer" in seen["silent"]["churnRisk"]["reasons"]
+    assert seen["recent"]["churnRisk"] == {"score": 100, "reasons": []}
+
+
+async def test_purchase_days_are_the_business_time_zone_days(make_tenure: Any) -> None:
+    """Two orders 40 minutes apart around UTC midnight: one day in Los Angeles (one
+    purchase occasion), two days in UTC."""
+    occasions = {}
+    for n, zone in enumerate(("UTC", "America/Los_Angeles")):
+        with freeze_time(datetime(2026, 6, 1 + n, 9, 0, tzinfo=UTC)):
+            async with make_tenure(plugins=["predictions"], env={**SMALL, "TENURE_TIMEZONE": zone}) as tenure:
+                if n == 0:
+                    await buyers(tenure, datetime(2024, 6, 1, 9, 0, tzinfo=UTC), {})
+                    ada = await new_customer(tenure, "Ada")
+                    await record_order(tenure, ada, "a1", 1_000, placedAt="2026-01-09T23:40:00Z")
+                    await record_order(tenure, ada, "a2", 1_000, placedAt="2026-01-10T00:20:00Z")
+                await tenure.jobs.run("predictions.fit")
+                figures = (await tenure.ok(CUSTOMER, {"id": str(ada)}))["customer"]["prediction"]
+                model = (await tenure.ok("{ predictionModel { timeZone } }"))["predictionModel"]
+                occasions[zone] = (figures["purchases"], model["timeZone"])
+    assert occasions == {"UTC": (2, "UTC"), "America/Los_Angeles": (1, "America/Los_Angeles")}
