@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import time
 import uuid
@@ -44,8 +45,9 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time": ..., "level": ..., "logger": ..., "message": ..., "request_id": ...}`` plus
-    whatever the call passed as ``extra``, and the traceback under ``exception``."""
+    """``{"time": ..., "level": ..., "logger": ..., "message": ..., "request_id": ...}``, with
+    ``trace_id`` and ``span_id`` while a span is current, plus whatever the call passed as
+    ``extra``, and the traceback under ``exception``."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -57,6 +59,9 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id and request_id != "-":
             line["request_id"] = request_id
+        ids = trace_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
@@ -104,6 +109,18 @@ class RepeatThrottle(logging.Filter):
             record.args = None
             record.suppressed = int(last[1])
         return True
+
+
+def trace_ids() -> tuple[str, str] | None:
+    """The current OpenTelemetry trace and span ids in W3C form, when a span is current
+    (core.tracing); OpenTelemetry is not imported here when nothing traces."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 def handler_for(log_format: str) -> logging.Handler:

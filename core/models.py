@@ -304,6 +304,9 @@ class OutboxEntry(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    #: Where the entry was enqueued from: the W3C ``traceparent``/``tracestate`` of the span then
+    #: current (when tracing) and the request id; the job runs in that context (core.tracing).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(Json)
 
 
 class WebhookSubscription(Base):

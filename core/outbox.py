@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
+from core import clock, tracing
 from core.db import Database, insert_ignoring_conflicts
 from core.models import OutboxEntry, OutboxStatus
 
@@ -51,6 +51,7 @@ async def enqueue(
         "available_at": now + delay if delay else now,
         "dispatched_at": None if delay else now,
         "created_at": now,
+        "trace_context": tracing.trace_context(),  # the job's spans and log lines join this request
     }
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     if dedupe_key is None:
@@ -135,12 +136,20 @@ async def run_entry(
     dispatch: Dispatch | None = None,
 ) -> str:
     """Run one outbox entry; returns what became of it (done, retry, dead or skipped)."""
-    from core.context import ServiceContext
-
     claimed = await claim(db, entry_id, settings.job_lease_seconds)
     if claimed is None:
         return "skipped"
     token, entry = claimed
+    with tracing.job_context(entry.job, entry.id, entry.attempts, entry.trace_context):
+        return await _run_claimed(db, plugins, settings, entry, token, dispatch)
+
+
+async def _run_claimed(
+    db: Database, plugins: PluginManager, settings: Settings, entry: OutboxEntry, token: str,
+    dispatch: Dispatch | None,
+) -> str:
+    from core.context import ServiceContext
+
     spec = plugins.jobs.get(entry.job)
     if spec is None:
         await _fail(db, entry, token, f"no job named {entry.job} (is its plugin switched on?)", 0)
@@ -173,6 +182,7 @@ async def run_entry(
         raise
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
+        tracing.job_failed(exc)
         log.warning("job %s (entry %s) failed, attempt %s: %s", entry.job, entry.id, entry.attempts, message)
         log.debug("%s", traceback.format_exc())
         await _fail(db, entry, token, message, max_attempts - entry.attempts, settings)

@@ -9,6 +9,13 @@ nothing is traced and nothing of OpenTelemetry is imported.
 Each operation is a span named ``GraphQL Query: <operation>`` carrying the request id
 (``tenure.request_id``), with child spans for parsing, validation and resolvers. Argument
 values are left out of the spans (they hold emails, names and notes); only their names go.
+
+With tracing on, the app is also instrumented with OpenTelemetry's own packages: a span for
+each HTTP request (ASGI; the caller's ``traceparent`` header continues its trace), for each SQL
+statement (SQLAlchemy) and for each outgoing HTTP call (httpx, which sends ``traceparent`` on,
+so a webhook receiver can join the trace). An outbox entry stores the trace context it was
+enqueued in (W3C ``traceparent``/``tracestate``) and the request id; its job runs in a span
+``job <name>`` that is a child of that context, with the request id back on its log lines.
 """
 
 from __future__ import annotations
@@ -16,12 +23,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Generator, Mapping
-from typing import Any
+import sys
+from collections.abc import Generator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from core.logging import REQUEST_ID
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from core.db import Database
+
 log = logging.getLogger("tenure.tracing")
+#: Requests that would only add noise to traces: probes and scrapes.
+UNTRACED_PATHS = "/healthz,/readyz,/metrics,/graphiql/"
 
 
 def exporter_from_env(env: Mapping[str, str]) -> str | None:
@@ -113,3 +128,115 @@ def instrument(schema: Any) -> bool:
         return False
     schema.extensions = (*schema.extensions, tracing_extension())
     return True
+
+
+def tracing_on() -> bool:
+    """Whether this process traces now, without importing OpenTelemetry when nothing did:
+    a tracer provider of the SDK (or another real one) is installed."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return False
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def instrument_app(app: Starlette, db: Database) -> bool:
+    """Spans for every HTTP request (outermost, so the access log line has the trace id), SQL
+    statement and outgoing HTTP call, when :func:`tracing_enabled`; returns whether it did."""
+    if not tracing_enabled():
+        return False
+    try:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    except ImportError:
+        log.warning("tracing HTTP requests needs opentelemetry-instrumentation-asgi (pip install 'tenure[otel]')")
+    else:
+        app.add_middleware(OpenTelemetryMiddleware, excluded_urls=UNTRACED_PATHS)
+    instrument_database(db)
+    return True
+
+
+def instrument_database(db: Database) -> None:
+    """Spans for the SQL statements of one database (each engine on its own: Tenure makes an
+    engine per process and event loop), and for outgoing httpx calls; when tracing is on."""
+    if not tracing_enabled():
+        return
+    _instrument_httpx()
+    if getattr(db, "_traced", False):
+        return
+    try:
+        from opentelemetry.instrumentation.sqlalchemy import __version__
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.metrics import get_meter
+        from opentelemetry.trace import get_tracer
+    except ImportError:
+        log.warning("tracing SQL needs opentelemetry-instrumentation-sqlalchemy (pip install 'tenure[otel]')")
+        return
+    name = "opentelemetry.instrumentation.sqlalchemy"
+    usage = get_meter(name, __version__).create_up_down_counter(
+        "db.client.connections.usage", unit="connections", description="Connections in use or idle.")
+    EngineTracer(get_tracer(name, __version__), db.engine.sync_engine, usage)
+    db._traced = True  # type: ignore[attr-defined]
+
+
+def _instrument_httpx() -> None:
+    try:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    except ImportError:
+        log.warning("tracing webhook deliveries needs opentelemetry-instrumentation-httpx (pip install 'tenure[otel]')")
+        return
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def trace_context() -> dict[str, str] | None:
+    """What an outbox entry keeps of the moment it was enqueued: the W3C ``traceparent`` (and
+    ``tracestate``) of the current span when tracing, and the request id."""
+    carrier: dict[str, str] = {}
+    if tracing_on():
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        TraceContextTextMapPropagator().inject(carrier)
+    request_id = REQUEST_ID.get()
+    if request_id:
+        carrier["request_id"] = request_id
+    return carrier or None
+
+
+@contextlib.contextmanager
+def job_context(job: str, entry_id: int, attempt: int, stored: Mapping[str, str] | None) -> Iterator[None]:
+    """Run a job in the context its entry was enqueued in (see :func:`trace_context`): the
+    request id back for its log lines and, when tracing, a span ``job <name>`` whose parent
+    is the span that enqueued it."""
+    stored = stored or {}
+    request_id = stored.get("request_id")
+    token = REQUEST_ID.set(request_id) if request_id else None
+    try:
+        if not tracing_on():
+            yield
+            return
+        from opentelemetry import trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        parent = TraceContextTextMapPropagator().extract(dict(stored))
+        attributes: dict[str, Any] = {"tenure.job": job, "tenure.outbox_entry": entry_id, "tenure.attempt": attempt}
+        if request_id:
+            attributes["tenure.request_id"] = request_id
+        with trace.get_tracer("tenure.jobs").start_as_current_span(
+            f"job {job}", context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ):
+            yield
+    finally:
+        if token is not None:
+            REQUEST_ID.reset(token)
+
+
+def job_failed(error: BaseException) -> None:
+    """Mark the current job span failed (the outbox catches the error, so the span would not
+    see it)."""
+    if not tracing_on():
+        return
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    span.record_exception(error)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))

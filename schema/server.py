@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
+from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
@@ -30,6 +32,7 @@ from core.logging import configure as configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.settings import Settings
 from core.tracing import instrument as instrument_tracing
+from core.tracing import instrument_app
 from schema import ide
 from schema.availability import DatabaseUnavailable
 from schema.build import build_schema
@@ -134,7 +137,13 @@ class TenureGraphQL(GraphQL):
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
+            try:
             result = await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
+                raise HTTPException(405, exc.reason) from exc.__cause__
+            raise
         except HTTPException as exc:
             if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
                 # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
@@ -286,6 +295,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route(ide.ASSET_ROUTE, ide.asset),
+            Route(ide.ASSET_ROUTE, ide.asset),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -297,6 +307,7 @@ def create_app(
     app.add_middleware(DatabaseUnavailable)  # innermost: a 503 that says why, not a stack trace
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response, refusals too, carries its id
+    instrument_app(app, db)  # when OTEL_* configures traces: request, SQL and httpx spans, around all the rest
     if not logging.getLogger().handlers:
         configure_logging(settings)  # a fresh `tenure serve --workers N` process: log like its parent
     return app

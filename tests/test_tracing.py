@@ -1,11 +1,27 @@
-"""OpenTelemetry traces of GraphQL operations, when the packages are installed and configured."""
+"""OpenTelemetry traces, when the packages are installed and configured: GraphQL operations,
+HTTP requests, SQL statements and outgoing calls, and the trace context carried through the
+outbox to the job and its webhook delivery; trace and request ids on the JSON log lines."""
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
+import logging
+import types
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+from core import logging as tenure_logging
+from core.context import ServiceContext
+from core.contributions import JobSpec, PluginInfo
+from core.models import OutboxEntry
+from core.plugins import hookimpl
 from core.testing import TenureHarness
 from core.tracing import exporter_from_env
+from tests.support.receivers import http_receiver
 
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
 from opentelemetry import trace  # noqa: E402
@@ -50,3 +66,112 @@ async def test_operations_are_traced_with_the_request_id_and_no_argument_values(
     assert {"GraphQL Parsing", "GraphQL Validation"} <= {s.name for s in children}
     recorded = [str(v) for s in finished for v in (s.attributes or {}).values()]
     assert recorded and not any("ada@example.com" in v for v in recorded)
+
+
+SUBSCRIBE = """mutation($input: CreateWebhookSubscriptionInput!) {
+  createWebhookSubscription(input: $input) { userErrors { message } } }"""
+CREATE = 'mutation NewCustomer { createCustomer(input: {name: "Traced Tess"}) { customer { id } } }'
+
+
+async def test_a_job_and_its_webhook_delivery_continue_the_trace_of_the_request_that_queued_it(
+    spans: InMemorySpanExporter, tenure: TenureHarness
+) -> None:
+    key = await tenure.key("admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    with http_receiver() as receiver:
+        subscribed = await tenure.client.post("/graphql", json={"query": SUBSCRIBE, "variables": {
+            "input": {"url": receiver.url, "eventTypes": ["customer.created"]}}}, headers=headers)
+        assert subscribed.json()["data"]["createWebhookSubscription"]["userErrors"] == []
+        spans.clear()
+        # The caller's own trace: Tenure's spans join it (W3C traceparent in, ASGI instrumentation).
+        caller = "0af7651916cd43dd8448eb211c80319c"
+        answer = await tenure.client.post("/graphql", json={"query": CREATE}, headers=headers | {
+            "X-Request-ID": "traced-1", "traceparent": f"00-{caller}-b7ad6b7169203331-01"})
+        assert answer.json()["data"]["createCustomer"]["customer"]["id"]
+        request_spans = spans.get_finished_spans()
+        server = next(s for s in request_spans if s.kind == trace.SpanKind.SERVER)
+        assert format(server.context.trace_id, "032x") == caller
+        assert any(s.name.startswith(("INSERT", "SELECT", "BEGIN")) or "sqlite" in str(s.attributes)
+                   or "postgresql" in str(s.attributes) for s in request_spans if s.kind == trace.SpanKind.CLIENT)
+
+        async with tenure.db.reader() as session:
+            stored = await session.scalar(select(OutboxEntry.trace_context)
+                                          .where(OutboxEntry.job == "core.deliver_webhook"))
+        assert stored is not None and stored["request_id"] == "traced-1"
+        assert stored["traceparent"].split("-")[1] == caller
+
+        spans.clear()
+        assert await tenure.run_jobs() == {"done": 1}
+        job_spans = spans.get_finished_spans()
+        job = next(s for s in job_spans if s.name == "job core.deliver_webhook")
+        assert format(job.context.trace_id, "032x") == caller
+        assert job.parent is not None and job.parent.is_remote
+        assert job.parent.span_id in {s.context.span_id for s in request_spans}  # the span that enqueued it
+        assert job.attributes["tenure.request_id"] == "traced-1"
+        outgoing = next(s for s in job_spans if s.kind == trace.SpanKind.CLIENT and s.name.startswith("POST"))
+        assert outgoing.parent is not None and outgoing.parent.span_id == job.context.span_id
+
+        (delivery,) = receiver.delivered
+        version, trace_id, parent_id, _ = delivery.headers["traceparent"].split("-")
+        assert (version, trace_id) == ("00", caller) and parent_id == format(outgoing.context.span_id, "016x")
+
+
+def logging_probe() -> types.ModuleType:
+    """A plugin whose job logs a line."""
+    module = types.ModuleType("logging_probe")
+
+    async def say(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+        logging.getLogger("tenure.test.probe").info("probe job ran")
+
+    module.tenure_plugin_info = hookimpl(lambda: PluginInfo("logprobe", "1.0", "a job that logs"))  # type: ignore[attr-defined]
+    module.tenure_jobs = hookimpl(lambda: [JobSpec("logprobe.say", say)])  # type: ignore[attr-defined]
+    return module
+
+
+async def test_json_log_lines_carry_the_trace_id_and_the_request_id_in_requests_and_jobs(
+    spans: InMemorySpanExporter, make_tenure: Callable[..., Any]
+) -> None:
+    stream = io.StringIO()
+    handler = tenure_logging.handler_for("json")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        async with make_tenure(plugins=["logprobe"], extra_plugins=[logging_probe()]) as tenure:
+            spans.clear()
+            await tenure.client.get("/graphql", params={"query": "{ __typename }"}, headers={"X-Request-ID": "log-1"})
+            server = next(s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER)
+            # Enqueued inside a request's span with its id (as a mutation does), run later.
+            tracer = trace.get_tracer("tests")
+            token = tenure_logging.REQUEST_ID.set("log-2")
+            try:
+                with tracer.start_as_current_span("a request") as request_span:
+                    async with tenure.transaction() as ctx:
+                        await ctx.enqueue("logprobe.say", {})
+            finally:
+                tenure_logging.REQUEST_ID.reset(token)
+            assert await tenure.run_jobs() == {"done": 1}
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = next(r for r in lines if r["logger"] == "tenure.access" and r.get("request_id") == "log-1")
+    assert access["trace_id"] == format(server.context.trace_id, "032x")
+    probe = next(r for r in lines if r["message"] == "probe job ran")
+    assert probe["request_id"] == "log-2"
+    assert probe["trace_id"] == format(request_span.get_span_context().trace_id, "032x")
+    assert probe["span_id"] != format(request_span.get_span_context().span_id, "016x")  # the job's own span
+
+
+def test_without_tracing_an_entry_keeps_only_the_request_id() -> None:
+    """With no span current (tracing off, or outside any), nothing of a trace is stored."""
+    from core.tracing import trace_context
+
+    assert trace_context() is None
+    token = tenure_logging.REQUEST_ID.set("plain-1")
+    try:
+        assert trace_context() == {"request_id": "plain-1"}
+    finally:
+        tenure_logging.REQUEST_ID.reset(token)

@@ -81,6 +81,7 @@ class WorkerLoop:
     def __init__(self, settings: Settings) -> None:
         from core.db import Database
         from core.plugins import load_plugins
+        from core.tracing import instrument_database
 
         self.settings = settings
         self.plugins = load_plugins(settings)
@@ -88,6 +89,7 @@ class WorkerLoop:
         self.thread = threading.Thread(target=self.loop.run_forever, name="tenure-worker-loop", daemon=True)
         self.thread.start()
         self.db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        instrument_database(self.db)  # when OTEL_* configures traces: each job's SQL and webhook calls
         self.dispatcher = BrokerDispatcher(settings)
         self.stopping = False
         self.running: dict[int, asyncio.Task[Any]] = {}
