@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
-from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +19,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
@@ -137,13 +135,7 @@ class TenureGraphQL(GraphQL):
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            try:
             result = await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
-            if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
-                # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
-                raise HTTPException(405, exc.reason) from exc.__cause__
-            raise
         except HTTPException as exc:
             if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
                 # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
@@ -294,7 +286,6 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route(ide.ASSET_ROUTE, ide.asset),
             Route(ide.ASSET_ROUTE, ide.asset),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
