@@ -35,8 +35,9 @@ async def forecast(ctx: ServiceContext, first: date, last: date) -> list[Forecas
             .group_by(Customer.last_order_at)):
         if at is not None:
             reaching[as_utc(at).date() + timedelta(days=days)] += int(n)
-    return [ForecastItem(d, "churn.no_order", n, f"{n} customer{'s' * (n != 1)} reach {days} days without "
-                         "an order (a warning at the next rescore)") for d, n in reaching.items()]
+    return [ForecastItem(d, "churn.no_order", n,
+                         f"{n} customer{'s' * (n != 1)} reach{'es' * (n == 1)} {days} days without an order "
+                         "(a warning at the next rescore)") for d, n in reaching.items()]
 
 
 def forecasters() -> list[Forecaster]:

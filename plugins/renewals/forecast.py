@@ -80,7 +80,8 @@ async def forecast(ctx: ServiceContext, first: date, last: date) -> list[Forecas
                        "each with a renewal task") for d, n in reminders.items()),
         *(ForecastItem(d, "renewals.renewed", n, f"{n} subscription{'s' * (n != 1)} renewed automatically")
           for d, n in renewed.items()),
-        *(ForecastItem(d, "renewals.lapsed", n, f"{n} subscription{'s' * (n != 1)} lapse without renewal",
+        *(ForecastItem(d, "renewals.lapsed", n,
+                       f"{n} subscription{'s' * (n != 1)} lapse{'s' * (n == 1)} without renewal",
                        amount=at_risk[d], unit=currency) for d, n in lapsed.items()),
     ]
 

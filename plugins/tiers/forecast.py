@@ -45,10 +45,11 @@ async def forecast(ctx: ServiceContext, first: date, last: date) -> list[Forecas
         if ends is not None:
             leaving[ends, tier.name] += 1
     return [
-        *(ForecastItem(d, "tiers.downgrade", n, f"{n} member{'s' * (n != 1)} leave {name} (grace period over)")
+        *(ForecastItem(d, "tiers.downgrade", n,
+                       f"{n} member{'s' * (n != 1)} leave{'s' * (n == 1)} {name} (grace period over)")
           for (d, name), n in leaving.items()),
         *(ForecastItem(d, "tiers.grace_started", n,
-                       f"{n} member{'s' * (n != 1)} no longer reach {name}: grace period starts")
+                       f"{n} member{'s' * (n != 1)} no longer reach{'es' * (n == 1)} {name}: grace period starts")
           for (d, name), n in grace.items()),
     ]
 

@@ -80,7 +80,7 @@ def test_renewal_reminders_arrive_once_each_as_the_clock_moves_day_by_day(tmp_pa
         ends - timedelta(days=90): ["renewals   1 renewal reminder to customers and owners, each with a renewal task"],
         ends - timedelta(days=60): ["renewals   1 renewal reminder to customers and owners, each with a renewal task"],
         ends - timedelta(days=30): ["renewals   1 renewal reminder to customers and owners, each with a renewal task"],
-        ends + timedelta(days=1): ["renewals   1 subscription lapse without renewal"],
+        ends + timedelta(days=1): ["renewals   1 subscription lapses without renewal"],
     }
 
     async def reminders() -> list[tuple[int, str]]:
