@@ -289,3 +289,20 @@ def test_the_churn_plugin_imports_no_other_plugin() -> None:
             found += [f"{path.name}: {n}" for n in names
                       if n.startswith("plugins.") and not n.startswith("plugins.churn")]
     assert found == []
+
+
+async def test_a_rescore_as_of_a_moment_before_the_last_one_starts_over(make_tenure: Any) -> None:
+    """Scored in 2030 everyone is lost; scored again as of the history's last day, every row
+    is written anew (a later rescore's rows are otherwise never overwritten)."""
+    async with make_tenure(plugins=["churn"], env=TUNED) as tenure:
+        with freeze_time(NOW):
+            ids = await load_population(tenure)
+        with freeze_time(NOW.replace(year=2030)):
+            await tenure.jobs.run("churn.rescore")
+        with freeze_time(NOW):
+            later = {n: (await risk(tenure, ids[n]))["rfm"]["stage"] for n in ("S", "L")}
+            await tenure.jobs.run("churn.rescore")
+            then = {n: (await risk(tenure, ids[n]))["rfm"]["stage"] for n in ("S", "L")}
+            open_ = await tenure.scalar("SELECT count(*) FROM churn_warnings WHERE status = 'open'")
+    assert later == {"S": "lost", "L": "lost"}
+    assert then == {"S": "active", "L": "high_risk"} and open_ == 1
