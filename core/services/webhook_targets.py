@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -64,16 +65,23 @@ def _shown(address: IPAddress) -> str:
     return str(address)
 
 
+#: A host name as DNS has it (after IDNA): labels of letters, digits, underscores and inner hyphens.
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$")
+
+
 def _parts(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port of ``url``, or :class:`TargetRefused`."""
+    """Scheme, host (ASCII, as DNS asks for it) and port of ``url``, or :class:`TargetRefused`."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        target = httpx.URL(url)
+        host = target.raw_host.decode("ascii").lower()
+        port = urlsplit(url).port or target.port
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
         raise TargetRefused(f"not a URL Tenure can send to ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if target.scheme not in ("http", "https") or not host:
         raise TargetRefused("must be an http or https URL with a host")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    if _literal(host) is None and not _HOST_NAME.match(host):
+        raise TargetRefused(f"{host!r} is not a host name")
+    return target.scheme, host, port or (443 if target.scheme == "https" else 80)
 
 
 def check_scheme(url: str, settings: Settings) -> tuple[str, str, int]:
@@ -101,7 +109,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         found = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_SECONDS)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, UnicodeError, TimeoutError) as exc:
         raise LookupError(f"could not find the address of {host}: {exc or 'no answer in time'}") from None
     addresses: list[IPAddress] = []
     for *_, sockaddr in found:

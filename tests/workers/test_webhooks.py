@@ -310,6 +310,35 @@ async def test_private_targets_are_refused_when_subscribing(
         assert (await tenure.ok("{ webhookSubscriptions { id } }"))["webhookSubscriptions"] == []
 
 
+@pytest.mark.parametrize(("url", "message"), [
+    ("ftp://example.com/x", "must be an http or https URL with a host"),
+    ("https:///hooks", "must be an http or https URL with a host"),
+    ("https://exa mple.com/hooks", "'exa%20mple.com' is not a host name"),
+    ("https://shop..example/hooks", "'shop..example' is not a host name"),
+    ("https://example.com:99999/hooks", "not a URL Tenure can send to (Port out of range 0-65535)"),
+])
+async def test_a_url_tenure_cannot_send_to_is_refused_in_words(
+    tenure: TenureHarness, url: str, message: str
+) -> None:
+    answer = await tenure.ok(SUBSCRIBE, {"input": {"url": url}})
+    assert answer["createWebhookSubscription"] == {
+        "subscription": None, "secret": None,
+        "userErrors": [{"field": "url", "code": "invalid_url", "message": message}]}
+
+
+async def test_a_name_that_does_not_resolve_is_accepted_then_retried_with_the_reason(
+    make_tenure: Callable[..., Any], frozen_clock: clock.FrozenClock
+) -> None:
+    """DNS may not know the name yet when subscribing; each delivery looks it up again."""
+    async with make_tenure(plugins=[], webhook_allow_private_targets=False) as tenure:
+        subscription, _ = await subscribe(tenure, "https://hooks.partner.invalid/tenure")
+        await create_customer(tenure, "Early")
+        assert await tenure.run_jobs() == {"retry": 1}
+        (node,) = (await tenure.ok(DELIVERIES, {"id": subscription}))["webhookDeliveries"]["nodes"]
+        assert node["error"].startswith("could not find the address of hooks.partner.invalid")
+        assert not node["dead"] and node["nextAttemptAt"] is not None
+
+
 def test_public_addresses_pass_and_the_rest_are_named() -> None:
     for public in ("8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001::200e"):
         assert address_refusal(ipaddress.ip_address(public)) is None, public
