@@ -23,7 +23,8 @@ Definitions (every number is a setting, ``TENURE_RETENTION_<FIELD>``):
   A rule of thumb, not a forecast: it sits at the cap while nobody can have lapsed yet and
   changes with the period's length. The predictions plugin forecasts per customer.
 - **allTimeRepeatPurchaseRate**: of everyone who had bought by the period's end, the share
-  who had bought on two or more days (several orders of one day are one purchase occasion);
+  who had bought on two or more days (several orders of one day, in the business time zone,
+  are one purchase occasion);
   read from the orders (:func:`repeat_so_far`), once per request and only when asked for.
 
 The figures come from the order months rollup (:mod:`core.services.order_months`): one row
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -347,12 +349,16 @@ class RepeatSoFar:
         return _pct(repeat, buyers)
 
 
-def _day_sql(dialect: str) -> tuple[str, str]:
-    """An order's purchase day (UTC), and the month index of a day column ``{0}``."""
+def _day_sql(dialect: str, zone: str = "UTC") -> tuple[str, str]:
+    """An order's purchase day in the business time zone ``zone`` (an IANA name the settings
+    checked), and the month index of a day column ``{0}``."""
+    if not re.fullmatch(r"[A-Za-z0-9/_+\-]+", zone):
+        raise ValueError(f"not a time zone name: {zone!r}")
     if dialect == "sqlite":
-        return ("substr(placed_at, 1, 10)",
-                "(CAST(substr({0}, 1, 4) AS INTEGER) * 12 + CAST(substr({0}, 6, 2) AS INTEGER) - 1)")
-    return ("CAST(placed_at AT TIME ZONE 'UTC' AS DATE)",
+        day = ("substr(placed_at, 1, 10)" if zone == "UTC"
+               else f"date(business_day(placed_at, '{zone}') * 86400, 'unixepoch')")
+        return (day, "(CAST(substr({0}, 1, 4) AS INTEGER) * 12 + CAST(substr({0}, 6, 2) AS INTEGER) - 1)")
+    return (f"CAST(placed_at AT TIME ZONE '{zone}' AS DATE)",
             "(CAST(EXTRACT(YEAR FROM {0}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {0}) AS INTEGER) - 1)")
 
 
@@ -360,7 +366,7 @@ async def repeat_so_far(ctx: ServiceContext, by: str | None = None) -> RepeatSoF
     """One statement over the orders: each customer's first purchase day and first day
     after it (orders of one customer on one day are one purchase occasion; cancelled orders
     are no purchase), by group when ``by`` names a dimension."""
-    day, month = _day_sql(ctx.dialect)
+    day, month = _day_sql(ctx.dialect, ctx.settings.timezone)
     key, join = _split(ctx, by)
     join = join.replace("om.customer_id", "o.cid")
     sql = f"""

@@ -162,3 +162,24 @@ async def test_the_all_time_repeat_rate_counts_purchase_days(make_tenure: Any) -
     by_group = {(p["group"], p["start"]): p["allTimeRepeatPurchaseRate"] for p in split}
     assert by_group[("web", "2026-02-01")] == 50.0 and by_group[("pos", "2026-02-01")] == 0.0
     assert by_group[("web", "2026-03-01")] == 50.0 and by_group[("pos", "2026-03-01")] == 50.0
+
+
+async def test_purchase_days_of_the_repeat_rate_are_the_business_time_zone_days(make_tenure: Any) -> None:
+    """Two orders 40 minutes apart around UTC midnight are two days in UTC and one evening
+    in Los Angeles: a repeat buyer in the first, not in the second."""
+    rates = {}
+    for zone in ("UTC", "America/Los_Angeles"):
+        with freeze_time(datetime(2026, 6, 1, tzinfo=UTC)):
+            async with make_tenure(plugins=[], env={**ENV, "TENURE_TIMEZONE": zone}) as tenure:
+                async with tenure.transaction() as ctx:
+                    if zone == "UTC":  # the second run reads the same orders
+                        ada = await customers.create_customer(ctx, CustomerData(name="Ada"))
+                        for n, placed in enumerate((datetime(2026, 1, 5, 23, 40, tzinfo=UTC),
+                                                    datetime(2026, 1, 6, 0, 20, tzinfo=UTC))):
+                            await orders.record_order(ctx, OrderData(
+                                customer_id=ada.id, channel="web", external_id=f"ada-{n}", currency="USD",
+                                amount=1000, placed_at=placed))
+                answer = await tenure.ok("""{ retention(from: "2026-03-01", to: "2026-03-31") {
+                    allTimeRepeatPurchaseRate } }""")
+                rates[zone] = answer["retention"][0]["allTimeRepeatPurchaseRate"]
+    assert rates == {"UTC": 100.0, "America/Los_Angeles": 0.0}
