@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,8 +93,9 @@ class HttpReceiver:
 
 
 @contextmanager
-def http_receiver(fail_first: int = 0) -> Iterator[HttpReceiver]:
-    """``fail_first``: answer that many requests with 503 (a receiver that is down a while)."""
+def http_receiver(fail_first: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[HttpReceiver]:
+    """``fail_first``: answer that many requests with 503 (a receiver that is down a while).
+    ``tls``: serve https with this server context (its URL then says https)."""
     receiver = HttpReceiver(answers=[503] * fail_first)
 
     class Handler(BaseHTTPRequestHandler):
@@ -113,7 +115,9 @@ def http_receiver(fail_first: int = 0) -> Iterator[HttpReceiver]:
             """Quiet: the tests assert on what arrived."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    receiver.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

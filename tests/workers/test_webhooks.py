@@ -11,7 +11,10 @@ import base64
 import ipaddress
 import json
 import random
+import shutil
 import sqlite3
+import ssl
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +121,40 @@ async def test_a_named_target_is_reached_at_the_address_checked_under_its_own_na
         (delivery,) = receiver.delivered
         assert delivery.headers["host"] == by_name.split("/")[2]  # localhost:<port>, not the address
         assert Webhook(secret).verify(delivery.body, delivery.headers)["type"] == "customer.created"
+
+
+@pytest.fixture
+def localhost_certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name localhost, and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl makes the receiver's certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_https_reaches_the_checked_address_with_the_certificate_checked_against_the_name(
+    tenure: TenureHarness, localhost_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = localhost_certificate
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # Tenure trusts this receiver's certificate
+    with http_receiver(tls=server_side) as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        _, secret = await subscribe(tenure, by_name, ["customer.created"])
+        # The same receiver by its address: the certificate names localhost, not 127.0.0.1.
+        by_address, _ = await subscribe(tenure, receiver.url, ["customer.created"])
+        await create_customer(tenure, "Secure")
+        assert await tenure.run_jobs() == {"done": 1, "retry": 1}
+        (delivery,) = receiver.delivered
+        assert delivery.headers["host"] == by_name.split("/")[2]
+        assert Webhook(secret).verify(delivery.body, delivery.headers)["type"] == "customer.created"
+        (refused,) = (await tenure.ok(DELIVERIES, {"id": by_address}))["webhookDeliveries"]["nodes"]
+        assert refused["error"].startswith(f"could not reach {receiver.url}: ConnectError")
+        assert "certificate" in refused["error"]
 
 
 async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(tenure: TenureHarness) -> None:
