@@ -24,8 +24,10 @@ as a stream (memory stays flat whatever the file's size) and written in batches.
 from __future__ import annotations
 
 import functools
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -331,17 +333,36 @@ class _DryRun(Exception):
 Progress = Callable[[int, int, int], None]
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cyclic collector, tuned for an import: a batch allocates hundreds of
+    thousands of short-lived objects (rows, instances, parameters), and each of the
+    collector's passes walked everything the process held, a fifth of an import's CPU. What
+    exists before the import (modules, the schema, the plugins) is set aside (``gc.freeze``)
+    and young objects are collected every 50,000 allocations instead of 700; a batch's
+    objects die with it, so memory stays flat."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 async def import_file(db: Database, settings: Settings, plugins: PluginManager, stream: RowStream, *,
                       identity_kind: str = "external", dry_run: bool = False,
                       progress: Progress | None = None) -> ImportReport:
     """Import a file's rows, batch by batch as they are read; see the module notes."""
     report = ImportReport(stream.kind, dry_run=dry_run)
-    for rows, bad in stream.batches():
-        report.rows += len(rows) + len(bad)
-        report.rejected += bad
-        await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
-        if progress is not None:
-            progress(report.rows, stream.bytes_read, stream.size)
+    with fewer_collections():
+        for rows, bad in stream.batches():
+            report.rows += len(rows) + len(bad)
+            report.rejected += bad
+            await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
+            if progress is not None:
+                progress(report.rows, stream.bytes_read, stream.size)
     report.ignored_columns = list(stream.ignored)
     await _completed(db, settings, plugins, report, stream.path.name)
     return report
@@ -352,11 +373,12 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
                       progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import rows already read (:func:`read_rows`), in batches; see the module notes."""
     report = ImportReport(kind, rows=len(rows), dry_run=dry_run)
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start: start + BATCH]
-        await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
-        if progress is not None:
-            progress(len(batch))
+    with fewer_collections():
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start: start + BATCH]
+            await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
+            if progress is not None:
+                progress(len(batch))
     await _completed(db, settings, plugins, report, None)
     return report
 

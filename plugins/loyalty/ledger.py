@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
+from core import bulk
 from core.context import ServiceContext
 from core.db import insert_ignoring_conflicts
 from core.errors import UserError
@@ -106,11 +108,12 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
             account.balance += entry.points
     if ctx.history:
         # Nobody reads these entries back as objects (no reward is announced for the past):
-        # one executemany, without the unit of work.
-        columns = [c.key for c in Entry.__table__.columns if c.key != "id"]
-        await ctx.session.execute(insert(_ENTRIES), [{c: getattr(e, c) for c in columns} for _, e, _ in credits])
+        # COPY on PostgreSQL, one executemany elsewhere, without the unit of work.
+        await bulk.insert_rows(ctx.session, _ENTRIES, [{c: getattr(e, c) for c in _ENTRY_COLUMNS}
+                                                       for _, e, _ in credits])
     else:
         ctx.session.add_all([entry for _, entry, _ in credits])
+    await _write_totals(ctx, [accounts[customer_id] for customer_id in dict.fromkeys(c for c, _, _ in credits)])
     await ctx.session.flush()
     posted = {customer_id: entry for customer_id, entry, _ in credits if not entry.pending}
     for customer_id, entry in posted.items():
@@ -119,6 +122,27 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
             await settle_shortfall(ctx, account)
         if not ctx.history:
             await reward_thresholds(ctx, account, before[customer_id], entry.id)
+
+
+async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> None:
+    """The accounts' new totals in one executemany (the rows are locked), set in the
+    session as written, so that no flush writes them again row by row."""
+    if len(accounts) < 2:
+        return  # the flush writes one account as cheaply
+    now = ctx.now()
+    await ctx.session.execute(_SET_TOTALS, [
+        {"c": a.customer_id, "balance": a.balance, "pending": a.pending, "lifetime_earned": a.lifetime_earned,
+         "updated_at": now} for a in accounts])
+    for account in accounts:
+        for name in ("balance", "pending", "lifetime_earned"):
+            set_committed_value(account, name, getattr(account, name))
+        set_committed_value(account, "updated_at", now)
+
+
+_ACCOUNTS: Any = Account.__table__
+_SET_TOTALS: Any = update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
+    {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")})
+_ENTRY_COLUMNS = [c.key for c in _ENTRIES.columns if c.key != "id"]
 
 
 async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int,

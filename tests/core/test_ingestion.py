@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from core.db import Database
@@ -138,10 +139,13 @@ async def one_by_one(tenure: TenureHarness, rows: list[dict[str, Any]]) -> None:
             assert (await tenure.ok(REFUND, {"i": refund}))["refundOrder"]["userErrors"] == []
 
 
+@pytest.mark.parametrize("customers, orders", [(30, 200), (80, 400)], ids=["few-customers", "wide-rounds"])
 async def test_an_import_ends_where_the_same_orders_one_by_one_end(
-        make_tenure: Callable[..., Any], tmp_path: Path, frozen_clock: Any) -> None:
+        make_tenure: Callable[..., Any], tmp_path: Path, frozen_clock: Any, customers: int, orders: int) -> None:
+    # Wide rounds (more than bulk.COPY_FROM orders, entries and lines at once) take the
+    # PostgreSQL COPY path with ids from the sequences; narrow ones the executemany path.
     frozen_clock.set(NOW)
-    people, rows = history()
+    people, rows = history(customers=customers, orders=orders)
     async with make_tenure(plugins=PLUGINS) as tenure:
         url = tenure.settings.database_url
         await configure(tenure)

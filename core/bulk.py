@@ -1,0 +1,73 @@
+"""Many rows into a table at once, at the driver's speed.
+
+On PostgreSQL a batch of rows goes in by binary ``COPY`` on the transaction's own asyncpg
+connection (``copy_records_to_table``), and ids for rows that need them are taken from the
+table's sequence in one statement beforehand; elsewhere (SQLite), and while statement
+listeners watch the engine (tracing, the tests' statement counts, which a COPY would slip
+past), the same rows go as one executemany. Either way the values are the columns' bound
+values (JSON serialised, times in UTC), so both paths write the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+#: What a duplicate key raises, through SQLAlchemy or straight from the driver (a COPY, a
+#: compiled statement of :mod:`core.reads`): callers that expect a clash catch both.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)
+try:
+    from asyncpg.exceptions import IntegrityConstraintViolationError
+except ImportError:  # PostgreSQL's driver is an extra
+    pass
+else:
+    INTEGRITY_ERRORS += (IntegrityConstraintViolationError,)
+
+#: Below this many rows an executemany costs no more than the COPY's own round trips.
+COPY_FROM = 50
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection of the session's transaction, or ``None`` where the rows
+    should go through SQLAlchemy (another database, or listeners on the engine)."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    sync = connection.sync_connection
+    if sync is None or sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute:
+        return None
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys, column names) into ``table``, no ids back."""
+    if not rows:
+        return
+    driver = await _driver(session) if len(rows) >= COPY_FROM else None
+    if driver is None:
+        await session.execute(insert(table), list(rows))
+        return
+    dialect = session.bind.dialect if session.bind is not None else (await session.connection()).dialect
+    names = list(rows[0])
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    records = [tuple(value if process is None or value is None else process(value)
+                     for process, value in zip(processors, (row[name] for name in names), strict=True))
+               for row in rows]
+    await driver.copy_records_to_table(table.name, records=records, columns=names)
+
+
+async def new_ids(session: AsyncSession, table: Table, count: int) -> list[int] | None:
+    """``count`` fresh ids from ``table``'s id sequence (ascending, one statement) on
+    PostgreSQL, for rows about to be inserted by :func:`insert_rows`; ``None`` where the
+    database gives ids only as it inserts (then insert with ``RETURNING``)."""
+    if count < COPY_FROM or await _driver(session) is None:
+        return None
+    result = await session.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table.name, "n": count})
+    return sorted(int(i) for i in result.scalars())
