@@ -8,7 +8,8 @@ COPY plugins plugins
 COPY migrations migrations
 COPY workers workers
 # The exact versions the test suite passed on, not whatever is newest at build time.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[postgres,redis]"
+# otel: traces when OTEL_* names an exporter (core/tracing.py); idle otherwise.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[postgres,redis,otel]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -35,7 +35,7 @@ SUBSTITUTION = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
 def test_the_compose_file_runs_the_tested_commands() -> None:
-    assert set(SERVICES) == {"migrate", "api", "worker", "scheduler", "postgres", "redis"}
+    assert set(SERVICES) == {"migrate", "proxy", "api", "worker", "scheduler", "postgres", "redis"}
     assert SERVICES["migrate"]["command"] == ["tenure", "migrate"]
     assert SERVICES["api"]["command"][:2] == ["tenure", "serve"]
     assert SERVICES["api"]["command"][2:4] == ["--host", "0.0.0.0"]
@@ -44,6 +44,42 @@ def test_the_compose_file_runs_the_tested_commands() -> None:
     for name in ("api", "worker", "scheduler"):
         assert SERVICES[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert SERVICES["postgres"]["image"].startswith("postgres:") and SERVICES["redis"]["image"].startswith("redis:")
+
+
+def published_ports(service: dict[str, Any]) -> list[str]:
+    return [str(p) for p in service.get("ports", [])]
+
+
+def test_only_the_proxy_publishes_a_port_so_the_api_scales() -> None:
+    """`docker compose up --scale api=3` works: no api replica claims a host port; the proxy
+    alone does, and its Caddyfile sends requests to every address of the api service."""
+    publishing = {name for name, service in SERVICES.items() if published_ports(service)}
+    assert publishing == {"proxy"}
+    assert SERVICES["proxy"]["image"].startswith(("caddy:", "nginx:"))
+    (published,) = published_ports(SERVICES["proxy"])
+    host_port, container_port = published.rsplit(":", 1)
+    assert SUBSTITUTION.sub(lambda m: m.group(3) or "", host_port) == "8000"
+    api = SERVICES["api"]
+    assert "ports" not in api and "container_name" not in api
+    assert api.get("deploy", {}).get("replicas", 1) >= 1 and "--workers" in api["command"]
+    api_port = api["command"][api["command"].index("--port") + 1]
+    assert api["expose"] == [api_port]
+
+    mounts = [m.split(":") for m in SERVICES["proxy"]["volumes"]]
+    caddyfile = next(ROOT / source for source, target, *_ in mounts if target == "/etc/caddy/Caddyfile")
+    config = caddyfile.read_text()
+    site = re.search(r"^:(\d+) \{", config, flags=re.MULTILINE)
+    assert site is not None and site.group(1) == container_port
+    upstream = re.search(r"dynamic a \{\s*name (\S+)\s*port (\d+)", config)
+    assert upstream is not None and upstream.groups() == ("api", api_port)
+    assert config.count("{") == config.count("}")
+
+
+def test_one_scheduler_however_the_rest_scales() -> None:
+    scheduler = SERVICES["scheduler"]
+    assert scheduler["deploy"]["replicas"] == 1
+    assert "ports" not in scheduler and scheduler["command"] == ["tenure", "scheduler"]
+    assert "--workers" not in SERVICES["worker"]["command"]  # workers scale by containers
 
 
 def test_every_setting_the_compose_file_uses_is_a_real_one() -> None:
