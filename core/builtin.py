@@ -7,7 +7,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import __version__, clock, messages
-from core.contributions import EventHandler, InvariantCheck, JobSpec, MessageChannel, PluginInfo, RetentionDimension
+from core.contributions import (
+    EventHandler,
+    InvariantCheck,
+    JobSpec,
+    MessageChannel,
+    PluginInfo,
+    RetentionDimension,
+    TemplateDefault,
+)
 from core.events import CustomersMerged
 from core.messages.channels import EmailChannel, WebhookChannel
 from core.models import Customer, Order, OutboxEntry, OutboxStatus
@@ -36,6 +44,16 @@ def tenure_jobs() -> list[JobSpec]:
 @hookimpl
 def tenure_message_channels() -> list[MessageChannel]:
     return [EmailChannel(), WebhookChannel()]
+
+
+@hookimpl
+def tenure_message_templates() -> list[TemplateDefault]:
+    return [
+        TemplateDefault("core.member_email_verification", "en", "Confirm your e-mail address",
+                        "Hello {customer_name},\n\nYou asked to add {new_email} to your account. Confirm that it "
+                        "is yours: {verification_link}\n\nThis works for {valid_hours} hours. If you did not ask "
+                        "for this, ignore this message: nothing changes."),
+    ]
 
 
 @hookimpl

@@ -119,6 +119,10 @@ class Settings:
     introspection: bool = True
     # Tokens and keys.
     member_token_ttl_seconds: int = 3600
+    # A member's new e-mail address is confirmed by a link sent to it: your app's page for
+    # it, with {token} (unset: the message carries the token itself), and how long it works.
+    member_email_verify_url: str = ""
+    member_email_verify_hours: int = 24
     # The outbox: how jobs and messages leave the business transaction.
     relay_interval_seconds: float = 1.0
     # How often a subscription (``events`` over graphql-transport-ws) looks for new events.

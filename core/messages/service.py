@@ -32,7 +32,9 @@ from core.messages.channels import mail_domain
 from core.models import Customer, CustomerContact, Message, MessageStatus, StaffUser
 
 DELIVER_JOB = "core.deliver_message"
-RECIPIENTS = ("customer", "owner")
+#: ``new_address``: an address the customer asked to add, sent its verification message
+#: (core.services.member_emails); the customer asked for it, so no consent applies.
+RECIPIENTS = ("customer", "owner", "new_address")
 FINAL = (MessageStatus.SENT, MessageStatus.SKIPPED, MessageStatus.FAILED)
 
 
@@ -99,6 +101,7 @@ async def send_message(
     dedupe_key: str,
     channels: list[str] | tuple[str, ...] | None = None,
     recipient: str = "customer",
+    to_address: str | None = None,
 ) -> int | None:
     """Record a message to the customer (or, with ``recipient="owner"``, to the customer's
     owner) over each of ``channels`` (default ``TENURE_MESSAGE_CHANNELS``) and queue its
@@ -111,6 +114,8 @@ async def send_message(
     dedupe_key = v.text(dedupe_key, "dedupeKey", max_length=250)
     if recipient not in RECIPIENTS:
         raise UserError(f"recipient must be one of {', '.join(RECIPIENTS)}", "recipient")
+    if (recipient == "new_address") != (to_address is not None):
+        raise UserError("to_address goes with recipient new_address, and only with it", "recipient")
     registry = available_channels(ctx.plugins)
     names = list(dict.fromkeys(channels or ctx.settings.message_channels))
     unknown = [n for n in names if n not in registry]
@@ -129,7 +134,8 @@ async def send_message(
     now = ctx.now()
     for name in names:
         channel = registry[name]
-        address = channel.address(ctx.settings, customer, contacts, owner, recipient)
+        address = to_address if recipient == "new_address" else channel.address(
+            ctx.settings, customer, contacts, owner, recipient)
         reason = skip_reason(channel, customer, recipient, address, owner)
         row = {
             "customer_id": customer.id, "recipient": recipient, "channel": name, "template": template,

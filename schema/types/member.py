@@ -6,18 +6,20 @@ their resolvers receive the member's :class:`core.models.Customer` row as ``self
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from core import models
 from core.context import ServiceContext
 from core.models import Role
-from core.services import customers
+from core.services import customers, member_emails
 from schema import loaders
 from schema.mutations import in_transaction
 from schema.mutations.customers import ConsentInput, CustomerInput, to_data
-from schema.permissions import EVERYONE, allow, member_id
+from schema.permissions import EVERYONE, TenurePermission, allow, member_id
 from schema.types.common import UserError
 from schema.types.core import Consent, consent_of, emails_of
 
@@ -64,6 +66,36 @@ class UpdateMeInput:
 class MePayload:
     me: Member | None
     user_errors: list[UserError]
+    pending_emails: list[str] = strawberry.field(
+        default_factory=list,
+        description="New addresses held until the member confirms them: each was sent a link (see "
+                    "verifyMemberEmail); they are not on the profile yet.")
+
+
+@strawberry.input(description="The token of the link sent to a member's new e-mail address.")
+class VerifyMemberEmailInput:
+    token: str
+
+
+@strawberry.type
+class VerifyMemberEmailPayload:
+    email: str | None = strawberry.field(description="The address now on the member's profile.")
+    user_errors: list[UserError]
+
+
+class AllowEmailTokenHolders(TenurePermission):
+    """Every role, and callers with no credentials at all (the page the link opens): the
+    signed token in the input is what admits them. Credentials that are sent must be valid."""
+
+    roles = EVERYONE
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        context = info.context
+        if context.principal is None:
+            if context.auth_error:
+                raise GraphQLError(context.auth_error, extensions={"code": "UNAUTHENTICATED"})
+            return True
+        return super().has_permission(source, info, **kwargs)
 
 
 @strawberry.type
@@ -72,13 +104,36 @@ class MemberMutations:
                          description="The member changes their own profile and consent (member tokens only).")
     async def update_me(self, info: Info, input: UpdateMeInput) -> MePayload:
         customer_id = member_id(info)
-        given = CustomerInput(name=input.name, emails=input.emails, phones=input.phones, birthday=input.birthday,
+        given = CustomerInput(name=input.name, phones=input.phones, birthday=input.birthday,
                               locale=input.locale, consent=input.consent)
         if input.name is None:
             given.name = strawberry.UNSET  # a member cannot blank their name; leaving it out keeps it
+        pending: list[str] = []
 
         async def work(ctx: ServiceContext) -> models.Customer:
-            return await customers.update_customer(ctx, customer_id, to_data(given))
+            data = to_data(given)
+            if input.emails is not strawberry.UNSET:
+                # An address new to the record waits for its owner's confirmation: a member
+                # cannot take over another customer's address by typing it.
+                wanted = member_emails.clean_emails(input.emails)
+                data.emails, held = await member_emails.hold_new_emails(ctx, customer_id, wanted)
+                pending.extend(held)
+            return await customers.update_customer(ctx, customer_id, data)
 
         me, errors = await in_transaction(info, work)
-        return MePayload(me=me, user_errors=errors)  # type: ignore[arg-type]
+        return MePayload(me=me, user_errors=errors, pending_emails=pending if me is not None else [])  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=[AllowEmailTokenHolders],
+                         description="Confirm a member's new e-mail address with the token of the link sent to it "
+                                     "(no other credentials are needed). The address joins the profile unless "
+                                     "another customer's record holds it by then.")
+    async def verify_member_email(self, info: Info, input: VerifyMemberEmailInput) -> VerifyMemberEmailPayload:
+        principal = info.context.principal
+        caller = principal.customer_id if principal is not None and principal.role == Role.MEMBER else None
+
+        async def work(ctx: ServiceContext) -> str:
+            _, address = await member_emails.verify_email(ctx, input.token, caller)
+            return address
+
+        email, errors = await in_transaction(info, work)
+        return VerifyMemberEmailPayload(email=email, user_errors=errors)

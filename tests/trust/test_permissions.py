@@ -126,6 +126,8 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Mutation.startJourneyTemplate": (KEYS, "journeys:write"),
     # -- the member app
     "Mutation.updateMe": (frozenset({MEMBER}), None),
+    # Anyone: the signed token sent to the new address is the credential.
+    "Mutation.verifyMemberEmail": (KEYS | {MEMBER, ANON}, None),
     # -- the example partner plugin (tests/partner_plugin)
     "Mutation.recordVisit": (KEYS, "visits:write"),
 }
