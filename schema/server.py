@@ -137,8 +137,10 @@ class TenureGraphQL(GraphQL):
         try:
             result = await super().execute_single(*args, **kwargs)
         except HTTPException as exc:
-            if exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
-                # GraphQL over HTTP: a mutation sent by GET is the wrong method (405), not a bad request.
+            request = kwargs.get("request")
+            new_client = getattr(getattr(request, "state", None), "graphql_media_type", JSON) == GRAPHQL_RESPONSE
+            if new_client and exc.status_code == 400 and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation sent by GET is the wrong method (405); legacy clients keep 400.
                 raise HTTPException(405, exc.reason) from exc.__cause__
             raise
         sub_response = kwargs.get("sub_response")
