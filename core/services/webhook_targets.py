@@ -148,8 +148,8 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
                settings: Settings) -> httpx.Response:
     """POST ``body`` to ``url`` at an address checked just now. Raises :class:`TargetRefused`
     for a target Tenure does not send to, :class:`LookupError` for a name that does not
-    resolve, and httpx's errors for the rest. Redirects are not followed (a redirect could
-    point anywhere)."""
+    resolve, :class:`TimeoutError` when no whole answer came in time, and httpx's errors for
+    the rest. Redirects are not followed (a redirect could point anywhere)."""
     scheme, host, port = check_scheme(url, settings)
     addresses = await resolve(host, port)
     refuse_any(host, addresses, settings)
@@ -160,9 +160,15 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
     extensions = {"sni_hostname": host} if scheme == "https" else {}
     last: httpx.ConnectError | None = None
     for address in addresses:
+        request = client.build_request("POST", target.copy_with(host=str(address)), content=body,
+                                       headers=pinned_headers, extensions=extensions)
         try:
-            return await client.post(target.copy_with(host=str(address)), content=body, headers=pinned_headers,
-                                     extensions=extensions)
+            # The whole exchange within the timeout (a receiver answering a byte at a time
+            # does not hold a worker), and the answer's body left unread: only its status counts.
+            async with asyncio.timeout(settings.webhook_timeout_seconds):
+                response = await client.send(request, stream=True)
+                await response.aclose()
+            return response
         except httpx.ConnectError as exc:
             last = exc  # the next address of the name, as a browser would
     assert last is not None  # resolve returns at least one address or raises

@@ -139,6 +139,8 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         error, refused = f"not sent to {subscription.url}: {exc}", True
     except LookupError as exc:
         error = str(exc)
+    except (TimeoutError, httpx.TimeoutException):  # the whole exchange's deadline, or one step's
+        error = f"{subscription.url} did not answer within {ctx.settings.webhook_timeout_seconds:g} s"
     except httpx.HTTPError as exc:
         error = f"could not reach {subscription.url}: {type(exc).__name__} {exc}".strip()
     wait = None if error is None or refused else retry_delay(ctx.settings, ctx.attempt)

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import random
 import shutil
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -374,6 +375,19 @@ async def test_a_name_that_does_not_resolve_is_accepted_then_retried_with_the_re
         (node,) = (await tenure.ok(DELIVERIES, {"id": subscription}))["webhookDeliveries"]["nodes"]
         assert node["error"].startswith("could not find the address of hooks.partner.invalid")
         assert not node["dead"] and node["nextAttemptAt"] is not None
+
+
+async def test_a_receiver_that_never_answers_is_a_failed_attempt_after_the_timeout(
+    make_tenure: Callable[..., Any], frozen_clock: clock.FrozenClock
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection, says nothing
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+        async with make_tenure(plugins=[], webhook_timeout_seconds=0.5) as tenure:
+            subscription, _ = await subscribe(tenure, url)
+            await create_customer(tenure, "Waiting")
+            assert await tenure.run_jobs() == {"retry": 1}
+            (node,) = (await tenure.ok(DELIVERIES, {"id": subscription}))["webhookDeliveries"]["nodes"]
+            assert node["error"] == f"{url} did not answer within 0.5 s" and node["statusCode"] is None
 
 
 def test_public_addresses_pass_and_the_rest_are_named() -> None:
