@@ -94,6 +94,22 @@ class DuplicateCandidate:
     second: Customer
 
 
+@strawberry.type(description="A plugin this server runs.")
+class PluginSummary:
+    name: str = strawberry.field(description="The plugin's name, as in TENURE_PLUGINS (`core` for the core).")
+    version: str
+    summary: str = strawberry.field(description="One line on what the plugin does.")
+
+
+@strawberry.type(description="What this server runs: a client shows the sections of the plugins that are on.")
+class ServerInfo:
+    version: str = strawberry.field(description="Tenure's version.")
+    currency: str = strawberry.field(
+        description="The business's currency (TENURE_CURRENCY): amounts without their own currency, such as "
+                    "spend to the next tier, are minor units of it.")
+    plugins: list[PluginSummary] = strawberry.field(description="The enabled plugins, `core` first.")
+
+
 @strawberry.type(description="Who is calling.")
 class Viewer:
     role: str
@@ -125,6 +141,16 @@ class CoreQuery:
             staff = await info.context.loader(loaders.staff_by_id).load(principal.staff_user_id)
         return Viewer(role=principal.role.value, name=principal.name, staff_user=staff,
                       customer_id=strawberry.ID(str(principal.customer_id)) if principal.customer_id else None)
+
+    @strawberry.field(permission_classes=[allow(*EVERYONE)],
+                      description="Tenure's version and the plugins this server runs; works with introspection off.")
+    def server_info(self, info: Info) -> ServerInfo:
+        from core import __version__
+
+        plugins = info.context.plugins
+        return ServerInfo(version=__version__, currency=info.context.settings.currency, plugins=[
+            PluginSummary(name=name, version=plugins.info(name).version, summary=plugins.info(name).summary)
+            for name in plugins.names()])
 
     @strawberry.field(permission_classes=[allow(*BACKOFFICE, scope="customers:read")])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:

@@ -227,22 +227,27 @@ class Customer:
         return await info.context.loader(loaders.staff_by_id).load(self.owner_id)
 
     @strawberry.field(description="Newest first.")
-    async def orders(self: models.Customer, info: Info, first: int = NESTED_DEFAULT) -> Connection[Order]:
+    async def orders(
+        self: models.Customer, info: Info, first: int = NESTED_DEFAULT, after: str | None = None
+    ) -> Connection[Order]:
         return await _latest(info, models.Order, models.Order.placed_at, self.id, first,
-                             lambda o: o.placed_at)
+                             lambda o: o.placed_at, after=after)
 
     @strawberry.field(description="Newest first.")
-    async def interactions(self: models.Customer, info: Info, first: int = NESTED_DEFAULT) -> Connection[Interaction]:
+    async def interactions(
+        self: models.Customer, info: Info, first: int = NESTED_DEFAULT, after: str | None = None
+    ) -> Connection[Interaction]:
         return await _latest(info, models.Interaction, models.Interaction.occurred_at, self.id, first,
-                             lambda i: i.occurred_at)
+                             lambda i: i.occurred_at, after=after)
 
     @strawberry.field(description="Newest first; open ones when status is OPEN.")
     async def tasks(
-        self: models.Customer, info: Info, first: int = NESTED_DEFAULT, status: TaskStatus | None = None
+        self: models.Customer, info: Info, first: int = NESTED_DEFAULT, status: TaskStatus | None = None,
+        after: str | None = None,
     ) -> Connection[Task]:
         extra = models.Task.status == status.value if status else None
         return await _latest(info, models.Task, models.Task.created_at, self.id, first,
-                             lambda t: t.created_at, extra=extra, key=("tasks", status))
+                             lambda t: t.created_at, extra=extra, key=("tasks", status), after=after)
 
     @strawberry.field(description="Interactions, orders and plugin events, newest first.")
     async def timeline(
@@ -252,15 +257,28 @@ class Customer:
 
 
 async def _latest(info: Info, model: Any, column: Any, customer_id: int, first: int,
-                  at: object, *, extra: object = None, key: object = None) -> Connection:
+                  at: object, *, extra: object = None, key: object = None, after: str | None = None) -> Connection:
+    """The newest ``first`` rows of one customer. The first page is batched across the
+    customers of a list; a later page (``after`` a cursor) is one keyset query of its own."""
     from schema.relay import check_first
 
     context = info.context
     first = check_first(first, context.settings.max_page_size)
+    counter = context.loader(loaders.count_per_customer(model, extra=extra, name=key), key=(key or model, "count"))
+    if after is not None:
+        stmt = select(model).where(model.customer_id == customer_id)
+        if extra is not None:
+            stmt = stmt.where(extra)  # type: ignore[arg-type]
+
+        async def run(query: Any) -> list[Any]:
+            async with context.db() as session:
+                return list((await session.execute(query)).all())
+
+        return await paginate(run, stmt, [(column, True), (model.id, True)], first=first, after=after,
+                              cap=context.settings.max_page_size, count=lambda: counter.load(customer_id))
     load = context.loader(loaders.latest_per_customer(model, column, first, extra=extra, name=key),
                           key=(key or model, "latest", first))
     rows = await load.load(customer_id)
-    counter = context.loader(loaders.count_per_customer(model, extra=extra, name=key), key=(key or model, "count"))
     edges = [Edge(node=r, key=[at(r), r.id]) for r in rows[:first]]  # type: ignore[operator]
     return Connection(
         edges=edges,

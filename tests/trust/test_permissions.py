@@ -21,6 +21,7 @@ ADMIN_ONLY = frozenset({ADMIN})
 RULES: dict[str, tuple[frozenset[str], str | None]] = {
     # -- core: reading
     "Query.viewer": (KEYS | {MEMBER}, None),
+    "Query.serverInfo": (KEYS | {MEMBER}, None),
     "Query.me": (frozenset({MEMBER}), None),
     "Query.customer": (KEYS, "customers:read"),
     "Query.customers": (KEYS, "customers:read"),
