@@ -30,6 +30,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 RESOLVE_SECONDS = 5.0
 
 
+#: The well-known NAT64 prefix (RFC 6052): the last 32 bits are an IPv4 address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 class TargetRefused(Exception):
     """The URL is not one Tenure sends to; the message says why, in words."""
 
@@ -38,9 +42,11 @@ def address_refusal(address: IPAddress) -> str | None:
     """Why Tenure will not send to ``address`` (``None``: it may)."""
     shown = _shown(address)
     if isinstance(address, ipaddress.IPv6Address):
-        # An IPv4 address wrapped in IPv6 (::ffff:127.0.0.1, 2002:7f00:1::) reaches the
-        # IPv4 one: judge that.
+        # An IPv4 address wrapped in IPv6 (::ffff:127.0.0.1, 6to4 2002:7f00:1::, NAT64
+        # 64:ff9b::7f00:1) reaches the IPv4 one: judge that.
         inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address in _NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             reason = address_refusal(inner)
             return f"{shown} stands for {reason}" if reason else None

@@ -396,6 +396,9 @@ def test_public_addresses_pass_and_the_rest_are_named() -> None:
     wrapped = address_refusal(ipaddress.ip_address("2002:a00:1::"))  # 6to4 around 10.0.0.1
     assert wrapped == "2002:a00:1:: stands for 10.0.0.1, a private address"
     assert address_refusal(ipaddress.ip_address("ff02::1")) == "ff02::1, a multicast address"
+    assert address_refusal(ipaddress.ip_address("64:ff9b::808:808")) is None  # NAT64 of 8.8.8.8
+    nat64 = address_refusal(ipaddress.ip_address("64:ff9b::a9fe:a9fe"))
+    assert nat64 == "64:ff9b::a9fe:a9fe stands for 169.254.169.254, a link-local address"
 
 
 async def test_a_target_that_turned_private_is_refused_at_delivery_and_the_delivery_is_dead(
