@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`tenure serve` on a SQLite file, as a user starts it; yields its /graphql URL."""
+    tenure = shutil.which("tenure")
+    assert tenure is not None
+    folder = tmp_path_factory.mktemp("served")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
+    env |= {"TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'tenure.db'}", "TENURE_PLUGINS": ""}
+    log = folder / "serve.log"
+    server = subprocess.Popen([tenure, "serve", "--port", str(port)], cwd=folder, env=env,
+                              stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.25)
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.slow
-def test_graphql_http_audit_of_a_running_server_is_all_ok(tmp_path: Path) -> None:
+def test_graphql_http_audit_of_a_running_server_is_all_ok(served: str) -> None:
     """graphql-http's auditServer (npm) against `tenure serve`: every check ok, none warned."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
@@ -135,28 +164,39 @@ def test_graphql_http_audit_of_a_running_server_is_all_ok(tmp_path: Path) -> Non
         installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AUDIT, capture_output=True,
                                    text=True, timeout=300)
         assert installed.returncode == 0, installed.stderr
-    tenure = shutil.which("tenure")
-    assert tenure is not None
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
-    env |= {"TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tenure.db'}", "TENURE_PLUGINS": ""}
-    server = subprocess.Popen([tenure, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"))
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.25)
-        audit = subprocess.run([node, "audit.mjs", f"http://127.0.0.1:{port}/graphql"], cwd=AUDIT,
-                               capture_output=True, text=True, timeout=300)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    audit = subprocess.run([node, "audit.mjs", served], cwd=AUDIT, capture_output=True, text=True, timeout=300)
     summary = re.search(r"(\d+) ok, (\d+) warnings, (\d+) errors", audit.stdout)
     assert summary is not None, audit.stdout + audit.stderr
     assert audit.returncode == 0 and int(summary.group(1)) > 50 and summary.groups()[1:] == ("0", "0"), audit.stdout
+
+
+@pytest.mark.slow
+def test_graphiql_runs_a_query_in_a_browser_that_reaches_no_other_host(served: str) -> None:
+    """Chromium with every host but this machine unresolvable: GraphiQL loads, runs a query
+    and shows the answer."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if chromium is None or chromedriver is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs chromium and chromium-driver")
+        pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
+    try:
+        driver.get(served + "?q=" + "%7B%20__typename%20%7D")
+        run = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, ".graphiql-execute-button"))
+        run.click()
+        WebDriverWait(driver, 30).until(lambda d: '"Query"' in d.find_element(By.CSS_SELECTOR, ".result-window").text)
+        failed = [entry["message"] for entry in driver.get_log("browser")
+                  if entry["level"] == "SEVERE" and "favicon" not in entry["message"]]
+        assert failed == []
+    finally:
+        driver.quit()
