@@ -183,7 +183,9 @@ def _has_api_key(settings: Settings) -> bool:
 def migrate() -> None:
     """Bring the database to the latest revision of the core and every enabled plugin."""
     settings = _settings()
-    for target in _upgrade(settings, _plugins(settings)):
+    plugins = _plugins(settings)
+    _preflight(settings, plugins, None, migrated=False, broker=False)
+    for target in _upgrade(settings, plugins):
         click.echo(f"up to date: {target}")
 
 
@@ -356,7 +358,9 @@ def check() -> None:
     from core.checks import run_checks
 
     settings = _settings()
-    problems = run_checks(settings, _plugins(settings))
+    plugins = _plugins(settings)
+    _preflight(settings, plugins, None, broker=False)
+    problems = run_checks(settings, plugins)
     for problem in problems:
         click.echo(f"- {problem}")
     if problems:
@@ -510,6 +514,7 @@ def demo(customers: int, seed: int) -> None:
 
     settings = _settings()
     plugins = _plugins(settings)
+    _preflight(settings, plugins, None, migrated=False, broker=False)
     upgrade(settings, plugins)
     click.echo(f"loading {customers} demo customers into {settings.resolved_database_url.split('://')[0]} ...")
 
