@@ -6,8 +6,9 @@ transaction, so an import of history, ``ctx.history``, starts nothing), ``birthd
 ``signing_anniversary`` (the day the customer was created, a year on and every year) and
 ``days_after_signup`` (``{"days": N}``), and, when their plugin is on, ``tier_changed``
 (``tiers.changed``; ``{"tier": "Gold"}`` for one tier), ``churn_warned`` (``churn.warned``;
-``{"level": "high"}``) and ``survey_answered`` (``nps.answered``; ``{"category":
-"detractor"}``). The core has no saved segments, so there is no "entered a segment" trigger.
+``{"level": "high"}``), ``survey_answered`` (``nps.answered``; ``{"category":
+"detractor"}``) and ``entered_segment`` (``{"segment": name}``: a saved segment of the churn
+plugin, which is where Tenure keeps saved segments; the core has none).
 
 Built-in actions: ``message`` (a template, to the customer or the owner; consent and
 quiet hours hold), ``task`` (for the customer's owner), ``points`` (through loyalty),
@@ -37,6 +38,7 @@ from core.services.tasks import NewTask, open_tasks
 from plugins.journeys.hookspecs import Action, Params, StepTarget, Trigger
 
 ORDER_TRIGGERS = ("first_order", "order_recorded")
+SEGMENT_TRIGGER = "entered_segment"
 SOURCE = "journeys"
 
 
@@ -127,6 +129,14 @@ async def signed_days_ago(session: AsyncSession, day: date, zone: ZoneInfo, para
     return [(cid, f"signup+{params['days']}") for cid in rows]
 
 
+def _segment_param(params: Params) -> Params:
+    _only(params, ["segment"], "trigger.params")
+    segment = params.get("segment")
+    if not isinstance(segment, str) or not segment.strip():
+        raise UserError("needs segment, the name of a saved segment (saveSegment)", "trigger.params", "required")
+    return {"segment": segment.strip()}
+
+
 def _tier_matches(data: dict[str, Any], params: Params) -> bool:
     wanted = params.get("tier")
     return wanted is None or str(data.get("tier") or "").lower() == wanted.lower()
@@ -161,6 +171,8 @@ BUILT_IN_TRIGGERS = (
                                            ("promoter", "passive", "detractor", "satisfied", "neutral",
                                             "dissatisfied")),
             requires="nps"),
+    Trigger(SEGMENT_TRIGGER, "The customer entered a saved segment (churn plugin); params {\"segment\": name}. "
+            "Who is in it when the journey starts does not count.", check=_segment_param, requires="churn"),
 )
 
 

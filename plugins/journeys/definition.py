@@ -153,6 +153,14 @@ def clean_trigger(ctx: ServiceContext, name: str, params: Any) -> tuple[str, dic
     return trigger.name, cleaned
 
 
+async def _segment_exists(ctx: ServiceContext, name: str) -> None:
+    from plugins.churn.models import Segment
+
+    if await ctx.session.scalar(select(Segment.id).where(Segment.name == name)) is None:
+        known = ", ".join(await ctx.session.scalars(select(Segment.name).order_by(Segment.name))) or "none yet"
+        raise UserError(f"no saved segment named {name!r} (segments: {known})", "triggerParams", "not_found")
+
+
 async def clean(ctx: ServiceContext, data: JourneyData, *, creating: bool) -> dict[str, Any]:
     """The fields to write, checked; on an edit only those given."""
     cfg = journeys_settings(ctx.settings)
@@ -165,6 +173,8 @@ async def clean(ctx: ServiceContext, data: JourneyData, *, creating: bool) -> di
         if data.trigger is None:
             raise UserError("give the trigger with its parameters", "trigger", "required")
         out["trigger"], out["trigger_params"] = clean_trigger(ctx, data.trigger, data.trigger_params or {})
+        if out["trigger"] == catalog.SEGMENT_TRIGGER:
+            await _segment_exists(ctx, out["trigger_params"]["segment"])
     if creating or data.conditions is not None:
         out["conditions"] = await clean_conditions(ctx, data.conditions or {})
     if creating or data.steps is not None:

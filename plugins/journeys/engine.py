@@ -9,7 +9,8 @@
   writes to the log are set aside so that they start nothing either.
 - The ``journeys.run`` job reads the event log since its cursor (looking back a little for
   transactions that committed late; entries are unique, so a second look adds nothing),
-  looks at the date triggers of each business day once, then runs one batch of due steps.
+  looks at the date triggers of each business day once and at who entered a saved segment,
+  then runs one batch of due steps.
 - A step runs once: its row in ``journeys_step_runs`` (unique per entry and step), its
   action's writes (a message and its delivery job, a task, points, a tag, an event) and the
   entry's move to the next step commit together with the job's own "done" mark. A second
@@ -36,7 +37,7 @@ from core.events import OrderRecorded, Publication, publish_many
 from core.models import Customer, CustomerTag, Event, Order
 from plugins.journeys import catalog
 from plugins.journeys.hookspecs import StepTarget
-from plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, StepRun
+from plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, SegmentMember, StepRun
 from plugins.journeys.settings import JourneysSettings, journeys_settings
 from plugins.journeys.timing import Wait, due_after, parse_at, parse_wait
 
@@ -201,6 +202,7 @@ async def run(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     cfg = journeys_settings(ctx.settings)
     await enter_from_events(ctx, cfg)
     await enter_from_dates(ctx)
+    await enter_from_segments(ctx)
     handled = await run_due_steps(ctx, cfg)
     if handled >= cfg.batch_size:
         now = ctx.now()
@@ -244,10 +246,9 @@ async def enter_from_events(ctx: ServiceContext, cfg: JourneysSettings) -> int:
     for journey_type, waiting in by_type.items():
         for journey in waiting:
             trigger = offered[journey.trigger]
-            since = as_utc(journey.active_since)
             candidates = [(customer_id, f"event:{event_id}", as_utc(at))
                           for event_id, kind, customer_id, data, at in rows
-                          if kind == journey_type and as_utc(at) >= since
+                          if kind == journey_type and event_id > journey.events_after
                           and (trigger.match is None or trigger.match(data or {}, journey.trigger_params or {}))]
             entered += await enter(ctx, journey, candidates)
     came_back = [(customer_id, as_utc(at)) for _, kind, customer_id, _, at in rows if kind == "churn.came_back"]
@@ -283,6 +284,55 @@ async def enter_from_dates(ctx: ServiceContext) -> int:
             day += timedelta(days=1)
             looked += 1
     return entered
+
+
+def segment_mark(journey_id: int) -> str:
+    """The cursor row that says a journey's segment membership was first recorded."""
+    return f"segment:{journey_id}"
+
+
+async def enter_from_segments(ctx: ServiceContext) -> int:
+    """Who entered each ``entered_segment`` journey's saved segment since the last run: in
+    it now and not recorded as in it then. The first look only records who is in it."""
+    journeys = [j for j in await active_journeys(ctx) if j.trigger == catalog.SEGMENT_TRIGGER]
+    if not journeys or not ctx.plugins.is_enabled("churn"):
+        return 0
+    from plugins.churn.models import Score, Segment
+    from plugins.churn.service import segment_condition
+    from plugins.churn.settings import churn_settings
+
+    cfg = churn_settings(ctx)
+    now = ctx.now()
+    entered = 0
+    for journey in journeys:
+        segment = await ctx.session.scalar(select(Segment).where(Segment.name == journey.trigger_params["segment"]))
+        if segment is None:  # deleted since: nobody enters
+            continue
+        inside = select(Score.customer_id).where(segment_condition(segment.filter, cfg))
+        recorded = select(SegmentMember.customer_id).where(SegmentMember.journey_id == journey.id)
+        await ctx.session.execute(delete(SegmentMember).where(
+            SegmentMember.journey_id == journey.id, SegmentMember.customer_id.not_in(inside)))
+        joined = sorted(await ctx.session.scalars(inside.where(Score.customer_id.not_in(recorded))))
+        if joined:
+            await ctx.session.execute(insert_ignoring_conflicts(ctx.dialect, SegmentMember.__table__),
+                                      [{"journey_id": journey.id, "customer_id": c} for c in joined])
+        if await ctx.session.get(Cursor, segment_mark(journey.id)) is None:
+            ctx.session.add(Cursor(name=segment_mark(journey.id), at=now))
+            continue
+        entered += await enter(ctx, journey, [(c, f"segment:{now.isoformat()}", now) for c in joined])
+    return entered
+
+
+async def log_position(ctx: ServiceContext) -> int:
+    """The event log's last id: a journey activated now counts the events after it."""
+    await ctx.session.flush()
+    return int(await ctx.session.scalar(select(func.max(Event.id))) or 0)
+
+
+async def forget_segment(ctx: ServiceContext, journey_id: int) -> None:
+    """A resumed or re-pointed journey records its segment afresh (a pause starts nothing)."""
+    await ctx.session.execute(delete(SegmentMember).where(SegmentMember.journey_id == journey_id))
+    await ctx.session.execute(delete(Cursor).where(Cursor.name == segment_mark(journey_id)))
 
 
 async def run_due_steps(ctx: ServiceContext, cfg: JourneysSettings) -> int:

@@ -116,6 +116,10 @@ async def _occurrences(session: AsyncSession, plugins: Any, zone: Any, journey: 
         raise UserError(f"the trigger {journey.trigger} is not offered now (is its plugin off?)", "id",
                         "plugin_off")
     params = journey.trigger_params or {}
+    if journey.trigger == catalog.SEGMENT_TRIGGER:
+        raise UserError("a segment trigger has no past to preview: who was in a segment is not kept over time "
+                        "(the segment's members now are in customers(filter: {churnSegment: ...}))", "id",
+                        "not_previewable")
     if journey.trigger == "first_order":
         firsts = await session.scalars(select(Customer.id).where(Customer.first_order_at >= start,
                                                                  Customer.first_order_at < end))

@@ -1,6 +1,6 @@
 """The journeys plugin's tables: journeys (their definition as data), entries (one per
-customer, journey and trigger occurrence), the steps each entry ran, the event-log
-cursor, and events that history wrote (which start nothing)."""
+customer, journey and trigger occurrence), the steps each entry ran, who was in a journey's
+saved segment, the event-log cursor, and events that history wrote (which start nothing)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ class Journey(Model):
     template: Mapped[str | None] = mapped_column(String(100))
     #: Triggers count from here: the creation, or the latest resume (a pause lets nobody in).
     active_since: Mapped[datetime]
+    #: The event log's last id when it became active: event triggers count events after it.
+    events_after: Mapped[int] = mapped_column(BigInteger, default=0)
     #: The last business day whose date triggers were looked at.
     dates_through: Mapped[date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -84,6 +86,17 @@ class StepRun(Model):
     status: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(String(300), default="")
     ran_at: Mapped[datetime]
+
+
+class SegmentMember(Model):
+    """Who was in the saved segment of a journey with the ``entered_segment`` trigger when
+    the job last looked: whoever is in it now and was not then has entered it."""
+
+    __tablename__ = "journeys_segment_members"
+
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys_journeys.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Cursor(Model):

@@ -142,7 +142,7 @@ class JourneyTrigger:
     name: str
     description: str
     event_type: str | None = strawberry.field(description="The event-log type it starts on, if an event.")
-    kind: str = strawberry.field(description="order, event or date.")
+    kind: str = strawberry.field(description="order, event, date or segment.")
 
 
 @strawberry.type(description="What a step can do.")
@@ -253,6 +253,14 @@ def _steps(given: list[JourneyStepInput] | None) -> list[StepData] | None:
     return [StepData(action=s.action, wait=s.wait, at=s.at, params=s.params) for s in given]
 
 
+def _kind(trigger: Any) -> str:
+    if trigger.name in catalog.ORDER_TRIGGERS:
+        return "order"
+    if trigger.name == catalog.SEGMENT_TRIGGER:
+        return "segment"
+    return "event" if trigger.event_type else "date"
+
+
 def _payload(result: tuple[Any, list[UserError]]) -> JourneyPayload:
     return JourneyPayload(journey=result[0], user_errors=result[1])
 
@@ -290,8 +298,7 @@ class JourneysQuery:
     @strawberry.field(permission_classes=[READ], description="Triggers of the plugins that are on.")
     def journey_triggers(self, info: Info) -> list[JourneyTrigger]:
         return [JourneyTrigger(name=t.name, description=t.description, event_type=t.event_type,
-                               kind="order" if t.name in catalog.ORDER_TRIGGERS else "event" if t.event_type
-                               else "date") for t in catalog.triggers(info.context.plugins).values()]
+                               kind=_kind(t)) for t in catalog.triggers(info.context.plugins).values()]
 
     @strawberry.field(permission_classes=[READ], description="Actions of the plugins that are on.")
     def journey_actions(self, info: Info) -> list[JourneyAction]:

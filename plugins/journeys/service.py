@@ -40,7 +40,8 @@ async def create_journey(ctx: ServiceContext, data: JourneyData, *, paused: bool
     await _name_free(ctx, values["name"])
     now = ctx.now()
     journey = Journey(**values, status=PAUSED if paused else ACTIVE, template=template, active_since=now,
-                      dates_through=None, version=1, created_at=now, updated_at=now)
+                      events_after=await engine.log_position(ctx), dates_through=None, version=1, created_at=now,
+                      updated_at=now)
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(journey)
@@ -74,6 +75,8 @@ async def update_journey(ctx: ServiceContext, journey_id: int, data: JourneyData
     if values.get("trigger", journey.trigger) != journey.trigger or \
             values.get("trigger_params", journey.trigger_params) != journey.trigger_params:
         journey.active_since, journey.dates_through = now, None
+        journey.events_after = await engine.log_position(ctx)
+        await engine.forget_segment(ctx, journey.id)
     for name, value in values.items():
         setattr(journey, name, value)
     journey.version += 1
@@ -103,6 +106,8 @@ async def resume_journey(ctx: ServiceContext, journey_id: int) -> Journey:
         raise UserError("this journey is running already", "id", "invalid_status")
     now = ctx.now()
     journey.status, journey.updated_at, journey.active_since, journey.dates_through = ACTIVE, now, now, None
+    journey.events_after = await engine.log_position(ctx)
+    await engine.forget_segment(ctx, journey.id)
     await ctx.session.flush()
     engine.forget_active(ctx)
     return journey

@@ -13,7 +13,7 @@ import pytest
 
 from core.clock import FrozenClock
 from core.services.orders import OrderData, record_orders
-from core.testing import TenureHarness
+from core.testing import TenureHarness, freeze_time
 from plugins.journeys import figures as journey_figures
 from plugins.journeys.engine import in_holdout
 from tests.core.helpers import record_order
@@ -365,3 +365,78 @@ async def test_points_webhook_events_and_the_forecast_of_due_steps(make_tenure: 
         await run_journeys(tenure)
         await run_journeys(tenure)
         assert await tenure.scalar("SELECT count(*) FROM events WHERE type = 'journeys.thanked'") == 3
+
+
+async def test_churn_triggers_saved_segments_and_the_win_back_template(make_tenure: Callable[..., Any]) -> None:
+    from tests.plugins.churn_support import NOW, TUNED, load_population
+
+    save = """mutation($i: SaveSegmentInput!) { saveSegment(input: $i) { segment { customers(first: 50) {
+        nodes { id } } } userErrors { field } } }"""
+    members = """{ segments { name customers(first: 50) { nodes { id } } } }"""
+    with freeze_time(NOW) as frozen:
+        async with make_tenure(plugins=["churn", "journeys"], env=TUNED) as tenure:
+            ids = await load_population(tenure)
+            await tenure.jobs.run("churn.rescore")
+            saved = (await tenure.ok(save, {"i": {"name": "Warned", "filter": {"levels": ["MEDIUM", "HIGH"]}}}))
+            before = {int(n["id"]) for n in saved["saveSegment"]["segment"]["customers"]["nodes"]}
+            assert ids["L"] in before
+            missing = await create(tenure, name="Nope", trigger="entered_segment", triggerParams={"segment": "VIPs"},
+                                   steps=[TAG])
+            assert [(e["field"], e["code"]) for e in missing["userErrors"]] == [("triggerParams", "not_found")]
+            mark = int(await tenure.scalar("SELECT max(id) FROM events"))
+            segment_journey = await created(tenure, name="Rescue", trigger="entered_segment", holdoutPercent=0,
+                                            triggerParams={"segment": "Warned"},
+                                            steps=[{"action": "tag", "params": {"tag": "rescue"}}])
+            win_back = (await tenure.ok("""mutation { startJourneyTemplate(input: {template: "churn_win_back",
+                holdoutPercent: 0}) { journey { id exits } userErrors { field } } }"""))["startJourneyTemplate"]
+            assert win_back["journey"]["exits"] == ["ordered", "warning_resolved"]
+            await run_journeys(tenure)  # the first look records who is in the segment: nobody enters
+            assert await tenure.scalar("SELECT count(*) FROM journeys_entries") == 0
+
+            frozen.advance(days=120)  # the steady customer's last order is now 125 days ago
+            await tenure.jobs.run("churn.rescore")
+            after = {int(n["id"]) for s in (await tenure.ok(members))["segments"]
+                     for n in s["customers"]["nodes"]}
+            assert ids["S"] in after - before
+            warned_now = {int(c) for c in await _event_customers(tenure, "churn.warned", after=mark)}
+            assert warned_now
+            await run_journeys(tenure)
+            await run_journeys(tenure)
+            entered = await _entries(tenure)
+            assert entered[int(segment_journey["id"])] == after - before  # L was in it already: not again
+            assert entered[int(win_back["journey"]["id"])] == warned_now  # warnings raised since it started
+            tagged = await tenure.scalar("SELECT count(*) FROM customer_tags WHERE tag = 'rescue'")
+            assert tagged == len(after - before)
+            # The coupon message is recorded, but these customers gave no consent: the step says why.
+            skipped = await tenure.scalar("SELECT count(*) FROM journeys_step_runs WHERE status = 'skipped' "
+                                          "AND detail LIKE 'message not sent: the customer has not consented%'")
+            assert skipped == len(warned_now)
+
+            # The steady customer comes back: the warning resolves and the win-back call is not made.
+            await record_order(tenure, str(ids["S"]), "back", 1500)
+            frozen.advance(days=8)
+            await run_journeys(tenure)
+            reason = await tenure.scalar("SELECT exit_reason FROM journeys_entries WHERE customer_id = :c AND "
+                                         "journey_id = :j", c=ids["S"], j=int(win_back["journey"]["id"]))
+            assert reason in ("ordered", "warning_resolved")
+            calls = await tenure.scalar("SELECT count(*) FROM tasks WHERE source = 'journeys'")
+            assert calls == len(warned_now) - 1
+
+
+async def _event_customers(tenure: TenureHarness, kind: str, after: int = 0) -> list[int]:
+    async with tenure.db.reader() as session:
+        from sqlalchemy import text
+
+        return list((await session.scalars(text("SELECT customer_id FROM events WHERE type = :t AND id > :a"),
+                                           {"t": kind, "a": after})).all())
+
+
+async def _entries(tenure: TenureHarness) -> dict[int, set[int]]:
+    async with tenure.db.reader() as session:
+        from sqlalchemy import text
+
+        found: dict[int, set[int]] = {}
+        for journey_id, customer_id in await session.execute(text("SELECT journey_id, customer_id FROM "
+                                                                   "journeys_entries")):
+            found.setdefault(int(journey_id), set()).add(int(customer_id))
+        return found

@@ -1,5 +1,6 @@
 """Journeys, their entries (one per customer, journey and trigger occurrence), the steps
-each entry ran, the event-log cursor and the events history wrote.
+each entry ran, who was in a journey's saved segment, the event-log cursor and the events
+history wrote.
 
 Revision ID: journeys_0001
 Revises:
@@ -37,6 +38,7 @@ def upgrade() -> None:
     sa.Column('conversion_days', sa.Integer(), nullable=False),
     sa.Column('template', sa.String(length=100), nullable=True),
     sa.Column('active_since', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('events_after', sa.BigInteger(), nullable=False),
     sa.Column('dates_through', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
@@ -77,6 +79,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('entry_id', 'step', name=op.f('uq_journeys_step_runs_entry_id_step')),
     info={'plugin': 'journeys'}
     )
+    op.create_table('journeys_segment_members',
+    sa.Column('journey_id', _ID, nullable=False),
+    sa.Column('customer_id', _ID, nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_journeys_segment_members_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['journey_id'], ['journeys_journeys.id'], name=op.f('fk_journeys_segment_members_journey_id_journeys_journeys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('journey_id', 'customer_id', name=op.f('pk_journeys_segment_members')),
+    info={'plugin': 'journeys'}
+    )
     op.create_table('journeys_cursor',
     sa.Column('name', sa.String(length=50), nullable=False),
     sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
@@ -93,6 +103,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('journeys_history_events')
     op.drop_table('journeys_cursor')
+    op.drop_table('journeys_segment_members')
     op.drop_table('journeys_step_runs')
     op.drop_index('ix_journeys_entries_status_due', table_name='journeys_entries')
     op.drop_index('ix_journeys_entries_customer', table_name='journeys_entries')
