@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import bindparam, insert, select
 
+from core import bulk
 from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
 from core.reads import Read, Write
 
@@ -252,8 +253,9 @@ async def publish_many(ctx: ServiceContext, publications: Sequence[Publication])
     if len(rows) == 1:
         ids = [int(await _INSERT_EVENT.one(ctx.session, **rows[0]))]
     elif ctx.history:
-        # History queues no deliveries, so no id is needed back: one executemany.
-        await ctx.session.execute(insert(_EVENTS), rows)
+        # History queues no deliveries, so no id is needed back: COPY on PostgreSQL, one
+        # executemany elsewhere.
+        await bulk.insert_rows(ctx.session, _EVENTS, rows)
         return []
     else:
         result = await ctx.session.execute(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import ARRAY, BigInteger, Integer, and_, bindparam, func, or_, select, text, update
 
 from core.clock import as_utc
 from core.context import ServiceContext
@@ -236,11 +236,11 @@ async def mark_for_rescore(ctx: ServiceContext, customer_ids: list[int]) -> None
     if not customer_ids:
         return
     now = ctx.now()
-    await ctx.session.execute(
-        text("INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at) "
-             "ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at")
-        .bindparams(bindparam("at", type_=UTCDateTime())),
-        [{"c": customer_id, "at": now} for customer_id in sorted(set(customer_ids))])
+    ids = sorted(set(customer_ids))
+    if ctx.dialect == "postgresql":  # one statement over an array, not a row each
+        await ctx.session.execute(_MARK_MANY, {"ids": ids, "at": now})
+    else:
+        await ctx.session.execute(_MARK_ONE, [{"c": customer_id, "at": now} for customer_id in ids])
     delay = churn_settings(ctx).rescore_delay_seconds
     if delay <= 0:
         await ctx.enqueue("churn.rescore_marked", {"since": now.isoformat()})
@@ -249,6 +249,13 @@ async def mark_for_rescore(ctx: ServiceContext, customer_ids: list[int]) -> None
     since = datetime.fromtimestamp(window * delay, UTC)
     await ctx.enqueue("churn.rescore_marked", {"since": since.isoformat()}, dedupe_key=f"churn:rescore_marked:{window}",
                       delay=since + timedelta(seconds=delay) - now)
+
+
+_UPSERT = " ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at"
+_MARK_ONE = text("INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at)" + _UPSERT).bindparams(
+    bindparam("at", type_=UTCDateTime()))
+_MARK_MANY = text("INSERT INTO churn_stale (customer_id, marked_at) SELECT unnest(:ids), :at" + _UPSERT).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger())), bindparam("at", type_=UTCDateTime()))
 
 
 async def rescore_marked(ctx: ServiceContext, since: datetime) -> int:

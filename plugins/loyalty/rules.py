@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -95,18 +96,29 @@ async def update_rule(ctx: ServiceContext, rule_id: int, data: EarnRuleData) -> 
 @dataclass
 class RuleSet:
     rules: list[EarnRule] = field(default_factory=list)
+    _bases: dict[str, tuple[int, int, str]] = field(default_factory=dict, repr=False)
 
     def base(self, currency: str, settings: LoyaltySettings) -> tuple[int, int, str]:
-        """Points, per minor units, and the rule's name (the newest active base rule wins)."""
-        bases = [r for r in self.rules if r.kind == "base" and r.currency in (None, currency)]
-        if not bases:
-            return settings.default_points, settings.default_per_amount, "default rate"
-        rule = max(bases, key=lambda r: (r.created_at, r.id or 0))
-        return rule.points, rule.per_amount, rule.name
+        """Points, per minor units, and the rule's name (the newest active base rule wins);
+        worked out once per currency (a batch of orders asks once per order)."""
+        found = self._bases.get(currency)
+        if found is None:
+            bases = [r for r in self.rules if r.kind == "base" and r.currency in (None, currency)]
+            if not bases:
+                found = settings.default_points, settings.default_per_amount, "default rate"
+            else:
+                rule = max(bases, key=lambda r: (r.created_at, r.id or 0))
+                found = rule.points, rule.per_amount, rule.name
+            self._bases[currency] = found
+        return found
 
     def bonus(self, trigger: str) -> EarnRule | None:
         found = [r for r in self.rules if r.kind == "bonus" and r.trigger == trigger]
         return max(found, key=lambda r: (r.created_at, r.id or 0)) if found else None
+
+    @cached_property
+    def multipliers(self) -> list[EarnRule]:
+        return [r for r in self.rules if r.kind == "multiplier"]
 
     @property
     def needs_tags(self) -> bool:
@@ -127,6 +139,15 @@ def order_points(rules: RuleSet, settings: LoyaltySettings, *, amount: int, curr
     the amount (so discounts spread over the lines), times every multiplier that applies to
     that line, times ``extra_percents`` (the tier's). Rounded down once, at the end."""
     points, per_amount, base_name = rules.base(currency, settings)
+    if not rules.multipliers:
+        # No rule multiplies a line, so the lines' shares add up to the amount exactly:
+        # the same rounded-down figure in integers, without a Fraction per line.
+        numerator, denominator = amount * points, per_amount
+        for percent, _ in extra_percents:
+            numerator, denominator = numerator * percent, denominator * 100
+        detail = {"rate": f"{points} per {per_amount} ({base_name})", "multipliers": [],
+                  "extra": [f"{p}% {why}" for p, why in extra_percents]}
+        return numerator // denominator, detail
     total_lines = sum(a for a, _ in lines)
     shares = [(Fraction(amount * a, total_lines), c) for a, c in lines] if total_lines else [(Fraction(amount), None)]
     applied: set[str] = set()

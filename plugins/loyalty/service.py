@@ -92,12 +92,13 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
             credits.append((order.customer_id, ledger.new_entry(
                 ctx, order.customer_id, EntryKind.EARN, points, source="order",
                 reason=f"order {order.external_id} ({order.channel})", order_id=order.id, key=f"order:{order.id}",
-                qualifying=points, detail=detail), pending_until))
+                qualifying=points, detail=detail, copied=ctx.history), pending_until))
             total += points
         if bonus is not None and order.customer_id in bonus_due:
             credits.append((order.customer_id, ledger.new_entry(
                 ctx, order.customer_id, EntryKind.EARN, bonus.points, source="order",
-                reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order"), pending_until))
+                reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order", copied=ctx.history),
+                pending_until))
             total += bonus.points
         if total:
             earned[order.customer_id] = (order, total, pending_until)
