@@ -54,7 +54,7 @@ def new_entry(ctx: ServiceContext, customer_id: int, kind: str, points: int, *, 
     if copied:
         entry = _ENTRY_MANAGER.new_instance()
         entry.__dict__.update(values)
-        return entry  # type: ignore[no-any-return]
+        return entry
     return Entry(**values)
 
 
