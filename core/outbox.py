@@ -136,7 +136,8 @@ async def run_entry(
     dispatch: Dispatch | None = None,
 ) -> str:
     """Run one outbox entry; returns what became of it (done, retry, dead or skipped)."""
-    claimed = await claim(db, entry_id, settings.job_lease_seconds)
+    with tracing.quiet():  # the job's own span starts once the claim says which context it had
+        claimed = await claim(db, entry_id, settings.job_lease_seconds)
     if claimed is None:
         return "skipped"
     token, entry = claimed

@@ -188,6 +188,22 @@ def _instrument_httpx() -> None:
         instrumentor.instrument()
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No spans for what runs inside: background polling (the scheduler's ticks, claims,
+    scrapes) that belongs to nobody's request and would make a trace a second."""
+    if not tracing_on():
+        yield
+        return
+    try:
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+    except ImportError:  # no instrumentation installed: nothing to quieten
+        yield
+        return
+    with suppress_instrumentation():
+        yield
+
+
 def trace_context() -> dict[str, str] | None:
     """What an outbox entry keeps of the moment it was enqueued: the W3C ``traceparent`` (and
     ``tracestate``) of the current span when tracing, and the request id."""

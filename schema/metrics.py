@@ -128,7 +128,10 @@ class Metrics:
         return generate_latest(registry)
 
     async def render(self, db: Any) -> str:
-        outbox = _Fixed(await outbox_figures(db))
+        from core.tracing import quiet
+
+        with quiet():  # a scrape every few seconds: no trace of its own
+            outbox = _Fixed(await outbox_figures(db))
         registry = CollectorRegistry(auto_describe=True)
         registry.register(outbox)
         return (self.request_figures() + generate_latest(registry)).decode()

@@ -4,6 +4,8 @@ outbox to the job and its webhook delivery; trace and request ids on the JSON lo
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core import logging as tenure_logging
 from core.context import ServiceContext
@@ -175,3 +177,36 @@ def test_without_tracing_an_entry_keeps_only_the_request_id() -> None:
         assert trace_context() == {"request_id": "plain-1"}
     finally:
         tenure_logging.REQUEST_ID.reset(token)
+
+
+async def test_background_polling_leaves_no_traces_while_a_statement_of_its_own_does(
+    spans: InMemorySpanExporter, tenure: TenureHarness
+) -> None:
+    """The scheduler polls every second: a trace each time would bury the requests'."""
+    from workers import scheduler
+
+    db = tenure.runtime.db
+    spans.clear()
+    async with db.reader() as session:
+        await session.execute(text("SELECT 1"))
+    assert [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.CLIENT]  # SQL is traced
+
+    spans.clear()
+    stop = asyncio.Event()
+    handed: list[int] = []
+
+    async def dispatch(ids: list[int]) -> None:
+        handed.extend(ids)
+
+    async with tenure.transaction() as ctx:  # due work the round hands on, through the database
+        await ctx.enqueue("core.deliver_webhook", {"eventId": 0, "subscriptionId": 0})
+    spans.clear()
+    at_once = dataclasses.replace(tenure.settings, job_redispatch_seconds=0)  # hand on what is due now
+    rounds = asyncio.create_task(scheduler.run_forever(db, tenure.plugins, at_once, dispatch, stop))
+    for _ in range(100):
+        if handed:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await rounds
+    assert handed and spans.get_finished_spans() == ()

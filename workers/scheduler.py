@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 
-from core import clock, outbox
+from core import clock, outbox, tracing
 from core.db import Database
 from core.outbox import Dispatch
 from core.plugins import PluginManager
@@ -61,10 +61,11 @@ async def run_forever(
     while not stop.is_set():
         until = clock.now()
         try:
-            ids = await tick(db, plugins, since, until)
-            # Re-send only once the broker's queue has drained (see BrokerDispatcher.backlog).
-            if sweep and (backlog is None or await backlog() == 0):
-                ids += await outbox.due_entries(db, redispatch_after=settings.job_redispatch_seconds)
+            with tracing.quiet():  # polling every second is nobody's request: no trace of its own
+                ids = await tick(db, plugins, since, until)
+                # Re-send only once the broker's queue has drained (see BrokerDispatcher.backlog).
+                if sweep and (backlog is None or await backlog() == 0):
+                    ids += await outbox.due_entries(db, redispatch_after=settings.job_redispatch_seconds)
             since = until
             if ids:
                 await dispatch(sorted(set(ids)))
