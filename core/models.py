@@ -311,16 +311,16 @@ class OutboxEntry(Base):
 
 class WebhookSubscription(Base):
     """A URL that receives the events it subscribes to, signed after the Standard Webhooks
-    specification with ``secret`` (``whsec_<base64>``) and, until it expires, with the
-    secret it replaced."""
+    specification with ``secret`` (``whsec_<base64>``) and, each until it expires, with the
+    secrets rotations replaced (``previous_secrets``: ``{"secret", "expiresAt"}``, newest
+    first)."""
 
     __tablename__ = "webhook_subscriptions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
-    previous_secret_expires_at: Mapped[datetime | None]
+    previous_secrets: Mapped[list[dict[str, str]] | None] = mapped_column(Json)
     event_types: Mapped[list[str]] = mapped_column(Json, default=list)
     description: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -28,6 +28,8 @@ EVENT_ID_HEADER = "X-Tenure-Event-Id"
 EVENT_TYPE_HEADER = "X-Tenure-Event-Type"
 #: The longest a rotated-out secret may be kept, whatever is asked.
 MAX_OVERLAP_SECONDS = 30 * 86400
+#: Rotated-out secrets kept at once (each adds a signature to every delivery).
+MAX_PREVIOUS_SECRETS = 4
 
 
 async def _url(ctx: ServiceContext, value: str) -> str:
@@ -60,8 +62,9 @@ async def rotate_secret(
 ) -> WebhookSubscription:
     """Give the subscription a new secret; the one it had still signs deliveries (beside the
     new one) for ``keep_previous_seconds`` (``TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS`` when
-    not given; 0 ends it now, for a secret that leaked). A secret rotated out before is
-    dropped: two at most sign at once."""
+    not given). Secrets replaced before keep signing until their own windows end, so two
+    rotations in a row (a retried request whose answer was lost) strand no receiver. 0 ends
+    every earlier secret now, for one that leaked."""
     subscription = await ctx.session.get(WebhookSubscription, subscription_id)
     if subscription is None:
         raise NotFound("webhook subscription", subscription_id, "subscriptionId")
@@ -69,21 +72,26 @@ async def rotate_secret(
     if not 0 <= overlap <= MAX_OVERLAP_SECONDS:
         raise UserError(f"must be from 0 to {MAX_OVERLAP_SECONDS} seconds (30 days), got {overlap}",
                         "keepPreviousSeconds", "out_of_range")
-    subscription.previous_secret = subscription.secret if overlap else None
-    subscription.previous_secret_expires_at = ctx.now() + timedelta(seconds=overlap) if overlap else None
+    now = ctx.now()
+    kept = []
+    if overlap:
+        replaced = {"secret": subscription.secret, "expiresAt": (now + timedelta(seconds=overlap)).isoformat()}
+        kept = [replaced, *valid_previous(subscription, now)][:MAX_PREVIOUS_SECRETS]
+    subscription.previous_secrets = kept or None
     subscription.secret = webhook_signing.new_secret()
     await ctx.session.flush()
     return subscription
 
 
+def valid_previous(subscription: WebhookSubscription, at: datetime) -> list[dict[str, str]]:
+    """The replaced secrets still signing at ``at``, newest first."""
+    return [p for p in subscription.previous_secrets or [] if datetime.fromisoformat(p["expiresAt"]) > at]
+
+
 def signing_secrets(subscription: WebhookSubscription, at: datetime) -> list[str]:
-    """The secrets that sign a delivery sent at ``at``: the current one, and the one it
-    replaced while that is still valid."""
-    found = [subscription.secret]
-    expires = subscription.previous_secret_expires_at
-    if subscription.previous_secret and expires is not None and as_utc(expires) > at:
-        found.append(subscription.previous_secret)
-    return found
+    """The secrets that sign a delivery sent at ``at``: the current one, and those it
+    replaced while they are still valid."""
+    return [subscription.secret, *(p["secret"] for p in valid_previous(subscription, at))]
 
 
 def webhook_id(event_id: int) -> str:

@@ -1,4 +1,4 @@
-"""Standard Webhooks: a subscription keeps the secret it rotated out until it expires; a
+"""Standard Webhooks: a subscription keeps the secrets it rotated out until they expire; a
 delivery attempt records when the next is due and whether it was the last (dead). Secrets
 written before take the spec's form, ``whsec_`` and the base64 of the same key bytes, so
 their signatures keep the same key.
@@ -13,6 +13,7 @@ import base64
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import core.db
 
@@ -24,9 +25,8 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('previous_secret', sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column('previous_secret_expires_at', core.db.UTCDateTime(timezone=True),
-                                      nullable=True))
+        batch_op.add_column(sa.Column('previous_secrets', sa.JSON().with_variant(
+            postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('next_attempt_at', core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('dead', sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -44,5 +44,4 @@ def downgrade() -> None:
         batch_op.drop_column('dead')
         batch_op.drop_column('next_attempt_at')
     with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
-        batch_op.drop_column('previous_secret_expires_at')
-        batch_op.drop_column('previous_secret')
+        batch_op.drop_column('previous_secrets')

@@ -91,8 +91,8 @@ class RotateWebhookSecretInput:
     subscription_id: strawberry.ID
     keep_previous_seconds: int | None = strawberry.field(
         default=None, description="How long the secret being replaced still signs deliveries, beside the new "
-                                  "one (default TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS; 0 ends it now, for a "
-                                  "secret that leaked).")
+                                  "one (default TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS; 0 ends it and every "
+                                  "earlier one now, for a secret that leaked).")
 
 
 @strawberry.type
@@ -160,7 +160,7 @@ class AdminMutations:
 
     @strawberry.mutation(permission_classes=[allow(Role.ADMIN)], description=(
         "Give a subscription a new secret, shown once in `secret`. Until "
-        "`subscription.previousSecretExpiresAt` deliveries carry a signature by each secret, so the "
+        "`subscription.previousSecretsExpireAt` deliveries carry a signature by each secret, so the "
         "receiver can switch at its own pace."))
     async def rotate_webhook_secret(self, info: Info, input: RotateWebhookSecretInput) -> WebhookSubscriptionPayload:
         row, errors = await in_transaction(info, lambda ctx: webhooks.rotate_secret(

@@ -8,7 +8,7 @@ from typing import cast
 import strawberry
 from strawberry.types import Info
 
-from core import models
+from core import clock, models
 from core.services import webhooks
 from schema.types.common import JSON
 
@@ -48,8 +48,11 @@ class WebhookSubscription:
     description: str
     active: bool
     created_at: datetime
-    previous_secret_expires_at: datetime | None = strawberry.field(
-        description="After a rotation, until when the secret it replaced still signs deliveries too.")
+
+    @strawberry.field(description="After rotations, until when each replaced secret still signs deliveries "
+                                  "beside the current one, newest first (those still valid).")
+    def previous_secrets_expire_at(self: models.WebhookSubscription) -> list[datetime]:
+        return [datetime.fromisoformat(p["expiresAt"]) for p in webhooks.valid_previous(self, clock.now())]
 
     @strawberry.field
     async def health(self: models.WebhookSubscription, info: Info) -> WebhookHealth:

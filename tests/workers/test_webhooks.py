@@ -43,11 +43,11 @@ SUBSCRIBE = f"""mutation($input: CreateWebhookSubscriptionInput!) {{
   createWebhookSubscription(input: $input) {{ subscription {{ id eventTypes }} secret {ERRORS} }}
 }}"""
 ROTATE = f"""mutation($input: RotateWebhookSecretInput!) {{
-  rotateWebhookSecret(input: $input) {{ subscription {{ id previousSecretExpiresAt }} secret {ERRORS} }}
+  rotateWebhookSecret(input: $input) {{ subscription {{ id previousSecretsExpireAt }} secret {ERRORS} }}
 }}"""
 DELIVERIES = """query($id: ID!) { webhookDeliveries(subscriptionId: $id, first: 10) {
   nodes { id eventId webhookId attempt statusCode ok error nextAttemptAt dead } } }"""
-HEALTH = """{ webhookSubscriptions { id previousSecretExpiresAt
+HEALTH = """{ webhookSubscriptions { id previousSecretsExpireAt
   health { lastAttemptAt lastSuccessAt lastError nextAttemptAt deadDeliveries } } }"""
 
 
@@ -170,11 +170,10 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(t
         rotated = (await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription, "keepPreviousSeconds": 60}}))
         new = rotated["rotateWebhookSecret"]["secret"]
         assert new.startswith("whsec_") and new != old
-        expires = datetime.fromisoformat(rotated["rotateWebhookSecret"]["subscription"]["previousSecretExpiresAt"])
-        assert expires == start + timedelta(seconds=60)
+        expires = rotated["rotateWebhookSecret"]["subscription"]["previousSecretsExpireAt"]
+        assert [datetime.fromisoformat(e) for e in expires] == [start + timedelta(seconds=60)]
         listed = (await tenure.ok(HEALTH))["webhookSubscriptions"]
-        assert listed[0]["previousSecretExpiresAt"] == rotated["rotateWebhookSecret"]["subscription"][
-            "previousSecretExpiresAt"]
+        assert listed[0]["previousSecretsExpireAt"] == expires
         assert "secret" not in json.dumps(listed)  # shown once, in the mutation's answer
 
         frozen.advance(seconds=30)  # inside the window: signed by both, each verifies
@@ -194,39 +193,53 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(t
         with pytest.raises(WebhookVerificationError, match="No matching signature"):
             Webhook(old).verify(after.body, after.headers)
 
-        # Rotating again at once (a leaked secret, keepPreviousSeconds 0): the old one stops.
+        # A rotation, then one with keepPreviousSeconds 0 (the secret leaked): every earlier
+        # secret stops at once.
+        newer = (await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription}}))["rotateWebhookSecret"]
+        assert len(newer["subscription"]["previousSecretsExpireAt"]) == 1
         leaked = await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription, "keepPreviousSeconds": 0}})
         newest = leaked["rotateWebhookSecret"]["secret"]
-        assert leaked["rotateWebhookSecret"]["subscription"]["previousSecretExpiresAt"] is None
+        assert leaked["rotateWebhookSecret"]["subscription"]["previousSecretsExpireAt"] == []
         await create_customer(tenure, "Leaked")
         assert await tenure.run_jobs() == {"done": 1}
         last = receiver.requests[2]
         assert Webhook(newest).verify(last.body, last.headers)["type"] == "customer.created"
-        with pytest.raises(WebhookVerificationError):
-            Webhook(new).verify(last.body, last.headers)
+        for stopped in (new, newer["secret"]):
+            with pytest.raises(WebhookVerificationError):
+                Webhook(stopped).verify(last.body, last.headers)
     missing = await tenure.ok(ROTATE, {"input": {"subscriptionId": "999999"}})
     assert missing["rotateWebhookSecret"]["userErrors"] == [{
         "field": "subscriptionId", "code": "not_found", "message": "no webhook subscription with id 999999"}]
 
 
-async def test_the_default_rotation_window_is_a_setting(make_tenure: Callable[..., Any],
-                                                        frozen_clock: clock.FrozenClock) -> None:
+async def test_the_default_rotation_window_is_a_setting_and_a_repeated_rotation_strands_no_one(
+    make_tenure: Callable[..., Any], frozen_clock: clock.FrozenClock
+) -> None:
     async with make_tenure(plugins=[], webhook_secret_overlap_seconds=7200) as tenure:
         with http_receiver() as receiver:
             subscription, old = await subscribe(tenure, receiver.url, ["customer.created"])
-            rotated = await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription}})
-            new = rotated["rotateWebhookSecret"]["secret"]
-            expires = rotated["rotateWebhookSecret"]["subscription"]["previousSecretExpiresAt"]
-            assert datetime.fromisoformat(expires) == frozen_clock.now() + timedelta(hours=2)
-            frozen_clock.advance(hours=1, minutes=59)
+            first = (await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription}}))["rotateWebhookSecret"]
+            # The answer was lost on the way and the request sent again: a second rotation. The
+            # receiver still holds the oldest secret, and the first new one was never seen.
+            frozen_clock.advance(minutes=1)
+            second = (await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription}}))["rotateWebhookSecret"]
+            expires = [datetime.fromisoformat(e) for e in second["subscription"]["previousSecretsExpireAt"]]
+            now = frozen_clock.now()
+            assert expires == [now + timedelta(hours=2), now + timedelta(hours=1, minutes=59)]
+            frozen_clock.advance(hours=1, minutes=57)
             await create_customer(tenure, "Inside")
+            assert await tenure.run_jobs() == {"done": 1}
+            frozen_clock.advance(minutes=2)  # the oldest secret's window has closed, the first new one's not
+            await create_customer(tenure, "Between")
             assert await tenure.run_jobs() == {"done": 1}
             frozen_clock.advance(minutes=2)
             await create_customer(tenure, "Outside")
             assert await tenure.run_jobs() == {"done": 1}
-            inside, outside = receiver.requests
-            assert signed_by(old, inside) and signed_by(new, inside)
-            assert signed_by(new, outside) and not signed_by(old, outside)
+            inside, between, outside = receiver.requests
+            assert all(signed_by(s, inside) for s in (old, first["secret"], second["secret"]))
+            assert signed_by(second["secret"], between) and signed_by(first["secret"], between)
+            assert not signed_by(old, between)
+            assert signed_by(second["secret"], outside) and len(outside.headers["webhook-signature"].split()) == 1
 
 
 async def test_a_failing_receiver_is_retried_on_the_schedule_under_one_webhook_id(
