@@ -440,3 +440,30 @@ async def _entries(tenure: TenureHarness) -> dict[int, set[int]]:
                                                                    "journeys_entries")):
             found.setdefault(int(journey_id), set()).add(int(customer_id))
         return found
+
+
+async def test_a_merge_keeps_one_entry_per_occurrence_and_the_export_shows_them(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    async with make_tenure(plugins=["journeys"]) as tenure:
+        from core.services.customers import CustomerData, create_customer, merge_customers
+
+        async with tenure.transaction() as ctx:
+            twins = [(await create_customer(ctx, CustomerData(name=f"Twin {n}", birthday=datetime(1990, 6, 2).date())
+                                            )).id for n in range(2)]
+        await created(tenure, name="Birthday", trigger="birthday", holdoutPercent=0,
+                      steps=[{"action": "tag", "wait": "P1D", "params": {"tag": "celebrated"}}])
+        thanks = await created(tenure, name="Thanks", trigger="order_recorded", holdoutPercent=0, steps=[TAG])
+        await first_orders(tenure, [twins[1]])
+        frozen_clock.advance(days=1)  # 2 June: both twins' birthday
+        await run_journeys(tenure)
+        assert await tenure.scalar("SELECT count(*) FROM journeys_entries") == 3
+        async with tenure.transaction() as ctx:
+            await merge_customers(ctx, twins[0], twins[1])
+        rows = await _entries(tenure)
+        assert all(customers_in == {twins[0]} for customers_in in rows.values())
+        assert await tenure.scalar("SELECT count(*) FROM journeys_entries") == 2  # one birthday, one order
+        exported = (await tenure.ok("query($id: ID!) { exportCustomer(id: $id) }", {"id": str(twins[0])}))
+        journeys = exported["exportCustomer"]["plugins"]["journeys"]
+        assert sorted(e["journey"] for e in journeys["entries"]) == ["Birthday", "Thanks"]
+        assert [s["status"] for s in journeys["steps"]] == ["done"]  # the order's tag ran on day 1
+        assert int(thanks["id"]) in rows
