@@ -153,10 +153,12 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         error = f"could not reach {subscription.url}: {type(exc).__name__} {exc}".strip()
     wait = None if error is None or refused else retry_delay(ctx.settings, ctx.attempt)
     dead = error is not None and wait is None
+    # The next attempt is due ``wait`` after this one ended, as the outbox counts it.
+    next_at = ctx.now() + wait if wait is not None else None
     ctx.session.add(WebhookDelivery(subscription_id=subscription.id, event_id=event.id, attempt=attempt,
                                     status_code=status, ok=error is None, error=error,
                                     duration_ms=int((time.perf_counter() - started) * 1000), delivered_at=now,
-                                    next_attempt_at=now + wait if wait else None, dead=dead))
+                                    next_attempt_at=next_at, dead=dead))
     await ctx.session.flush()
     # The attempt is kept in both cases; a crash before commit repeats at most one POST,
     # which the receiver drops by its webhook-id.
