@@ -231,6 +231,9 @@ class Settings:
             raise SettingsError(
                 f"TENURE_WEBHOOK_RETRY_JITTER: a share from 0 to below 1, e.g. 0.1 (got {self.webhook_retry_jitter})"
             )
+        if self.webhook_timeout_seconds <= 0:
+            raise SettingsError(
+                f"TENURE_WEBHOOK_TIMEOUT_SECONDS: seconds above 0 (got {self.webhook_timeout_seconds:g})")
         if self.webhook_secret_overlap_seconds < 0:
             raise SettingsError("TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS: must be 0 or more")
         for name in ("max_depth", "max_aliases", "max_tokens", "max_page_size", "max_complexity"):

@@ -34,7 +34,7 @@ from core.models import OutboxEntry
 from core.plugins import load_plugins
 from core.services.webhook_targets import address_refusal
 from core.services.webhooks import retry_delay
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from core.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import Received, http_receiver
@@ -290,6 +290,23 @@ def test_the_retry_delays_spread_within_the_jitter_and_run_out_after_the_schedul
     assert retry_delay(settings, 8, rng) is None  # the eighth attempt was the last
     total = sum(settings.webhook_retry_delays()) / 3600
     assert 24 <= total <= 28  # about a day before a delivery is dead
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"TENURE_WEBHOOK_RETRY_SCHEDULE": "5s,soon"},
+     "TENURE_WEBHOOK_RETRY_SCHEDULE: delays such as 5s,5m,30m,2h,1d separated by commas (got 'soon')"),
+    ({"TENURE_WEBHOOK_RETRY_SCHEDULE": "5s,-1m"},
+     "TENURE_WEBHOOK_RETRY_SCHEDULE: a delay cannot be negative (got '-1m')"),
+    ({"TENURE_WEBHOOK_RETRY_JITTER": "1.5"},
+     "TENURE_WEBHOOK_RETRY_JITTER: a share from 0 to below 1, e.g. 0.1 (got 1.5)"),
+    ({"TENURE_WEBHOOK_TIMEOUT_SECONDS": "0"}, "TENURE_WEBHOOK_TIMEOUT_SECONDS: seconds above 0 (got 0)"),
+    ({"TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS": "-5"}, "TENURE_WEBHOOK_SECRET_OVERLAP_SECONDS: must be 0 or more"),
+    ({"TENURE_MESSAGE_WEBHOOK_SECRET": "whsec_!!"}, "TENURE_MESSAGE_WEBHOOK_SECRET: whsec_ must be followed by base64"),
+])
+def test_a_wrong_webhook_setting_stops_start_up_naming_it(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env, env_file=None)
+    assert str(raised.value) == message
 
 
 async def test_a_delivery_that_never_succeeds_is_dead_and_shows_where_users_look(
