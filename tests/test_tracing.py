@@ -10,7 +10,7 @@ import io
 import json
 import logging
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,15 +32,23 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 
 @pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """An SDK tracer provider for this process (OpenTelemetry allows one) recording spans."""
+def spans() -> Iterator[InMemorySpanExporter]:
+    """An SDK tracer provider for this process (OpenTelemetry allows one) recording spans.
+    The provider stays for the rest of the run; the exporter stops keeping spans after this
+    module, and outgoing httpx calls are no longer traced."""
     provider = trace.get_tracer_provider()
     if not isinstance(provider, sdk_trace.TracerProvider):
         provider = sdk_trace.TracerProvider()
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    yield exporter
+    exporter.clear()
+    exporter.shutdown()
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    if HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+        HTTPXClientInstrumentor().uninstrument()
 
 
 def test_the_standard_variables_choose_the_exporter() -> None:
