@@ -9,6 +9,7 @@ served carries it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -195,6 +196,9 @@ class RequestIdMiddleware:
                                                "logged with this id", "extensions": {
                                                "code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]}
                 await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+            elif scope["type"] == "websocket":
+                with contextlib.suppress(Exception):  # 1011: the server met an unexpected condition
+                    await send({"type": "websocket.close", "code": 1011})
         finally:
             if scope["type"] == "http":
                 access_log.info("%s %s %s", scope.get("method", ""), scope.get("path", ""), status,

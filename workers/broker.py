@@ -139,7 +139,18 @@ class WorkerLoop:
 
 def declare_actor(broker: dramatiq.Broker, worker_loop: WorkerLoop) -> dramatiq.Actor[Any, Any]:
     def run_outbox_entry(entry_id: int) -> None:
-        outcome = worker_loop.run_entry(entry_id)
+        from core.startup import database_problem
+
+        try:
+            outcome = worker_loop.run_entry(entry_id)
+        except Exception as error:
+            problem = database_problem(error, worker_loop.db.url)
+            if problem is None:
+                raise
+            # The entry stays in the outbox; the scheduler sends it again once the database is back.
+            log.warning("outbox entry %s not run: %s", entry_id, problem.message,
+                        extra={"repeat_key": f"worker:{problem.kind}"})
+            return
         log.debug("outbox entry %s: %s", entry_id, outcome)
 
     # Retries are the outbox's business (with backoff, recorded); dramatiq only carries.

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from core import outbox
+from core.startup import database_problem
 from workers import scheduler
 
 if TYPE_CHECKING:
@@ -52,8 +53,13 @@ class InProcessRunner:
             self.idle.clear()
             try:
                 await outbox.run_entry(rt.db, rt.plugins, rt.settings, entry_id, self.dispatch)
-            except Exception:
-                log.exception("outbox entry %s could not be run; it will be retried", entry_id)
+            except Exception as error:
+                problem = database_problem(error, rt.db.url)
+                if problem is None:
+                    log.exception("outbox entry %s could not be run; it will be retried", entry_id)
+                else:  # it stays in the outbox; the scheduler hands it on again once the database is back
+                    log.warning("outbox entry %s not run: %s", entry_id, problem.message,
+                                extra={"repeat_key": f"runner:{problem.kind}"})
             finally:
                 self.running.discard(entry_id)
                 if not self.running:
