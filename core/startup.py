@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import math
 import socket
 import sqlite3
 import time
@@ -293,11 +292,3 @@ def preflight(settings: Settings, plugins: PluginManager, *, wait: float | None 
         sleep(delay)
         pause = min(pause * 2, MAX_PAUSE)
 
-
-def wait_seconds(value: str | None) -> float | None:
-    """The ``--wait`` option: absent (``None``), given alone (``forever``) or with seconds."""
-    if value is None:
-        return None
-    if value == "forever":
-        return math.inf
-    return float(value)
