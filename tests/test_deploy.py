@@ -133,7 +133,8 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"body": json.loads(body), "signature": self.headers.get("webhook-signature")})
+            received.append({"body": json.loads(body), "signature": self.headers.get("webhook-signature"),
+                             "traceparent": self.headers.get("traceparent")})
             self.send_response(200)
             self.end_headers()
 
@@ -187,7 +188,9 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
     env["TENURE_BROKER_URL"] = redis_url
     # The receiver is this test's, on 127.0.0.1 over http: production refuses both unless told.
     env["TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = env["TENURE_WEBHOOK_ALLOW_HTTP"] = "true"
-    process_env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")} | env
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENURE_", "OTEL_"))} | env
+    # Traces on, as OTEL_* turns them on in the image (which has tenure[otel]): spans on stdout.
+    process_env["OTEL_TRACES_EXPORTER"] = "console"
     tenure = shutil.which("tenure")
     assert tenure is not None
     port = free_port()
@@ -196,7 +199,7 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
 
     def start(command: list[str], log: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen([tenure, *command[1:]], cwd=tmp_path, env=process_env,
-                                stdout=subprocess.DEVNULL, stderr=(tmp_path / log).open("wb"))
+                                stdout=(tmp_path / f"{log}.spans").open("wb"), stderr=(tmp_path / log).open("wb"))
 
     asyncio.run(empty_database(postgres_url))
     processes: list[subprocess.Popen[bytes]] = []
@@ -215,7 +218,8 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
 
         def graphql(query: str, variables: dict[str, Any], request_id: str) -> dict[str, Any]:
             answer = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables},
-                                headers={"Authorization": f"Bearer {key}", "X-Request-ID": request_id}, timeout=30)
+                                headers={"Authorization": f"Bearer {key}", "X-Request-ID": request_id,
+                                         "traceparent": f"00-{CALLER_TRACE}-b7ad6b7169203331-01"}, timeout=30)
             assert answer.headers["x-request-id"] == request_id
             return answer.json()["data"]  # type: ignore[no-any-return]
 
@@ -254,3 +258,21 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
     access = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line.startswith("{")]
     lines = [a for a in access if a.get("request_id") == "deploy-2" and a.get("logger") == "tenure.access"]
     assert lines and lines[0]["path"] == "/graphql" and lines[0]["status"] == 200
+    # The caller's trace runs through the API, the outbox and the worker to the receiver.
+    assert lines[0]["trace_id"] == CALLER_TRACE
+    jobs = [s for s in console_spans(tmp_path / "worker.log.spans") if s["name"] == "job core.deliver_webhook"]
+    assert [s["context"]["trace_id"] for s in jobs] == [f"0x{CALLER_TRACE}"]
+    assert jobs[0]["attributes"]["tenure.request_id"] == "deploy-2"
+    assert delivery["traceparent"].split("-")[1] == CALLER_TRACE
+
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def console_spans(path: Path) -> list[dict[str, Any]]:
+    """The spans OTEL_TRACES_EXPORTER=console wrote: JSON objects one after another."""
+    text, decoder, found, at = path.read_text(), json.JSONDecoder(), [], 0
+    while (at := text.find("{\n", at)) >= 0:
+        span, at = decoder.raw_decode(text, at)
+        found.append(span)
+    return found
