@@ -288,7 +288,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route(ide.ASSET_ROUTE, ide.asset),
+            *([Route(ide.ASSET_ROUTE, ide.asset)] if settings.graphiql else []),  # GraphiQL's own files
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,13 @@ async def test_graphiql_loads_every_file_from_the_server_itself(tenure: TenureHa
     assert missing.status_code == 404
     old = await tenure.client.get("/graphiql/1.0.0/graphiql.min.js")
     assert old.status_code == 404 and ide.GRAPHIQL_VERSION in old.text
+
+
+async def test_with_graphiql_off_neither_the_page_nor_its_files_are_served(make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], graphiql=False) as tenure:
+        page = await tenure.client.get("/graphql", headers={"Accept": "text/html"})
+        asset = await tenure.client.get(f"/graphiql/{ide.GRAPHIQL_VERSION}/graphiql.min.js")
+    assert page.status_code == 404 and asset.status_code == 404
 
 
 def test_the_shipped_graphiql_files_carry_their_licences_and_version() -> None:
