@@ -1,5 +1,6 @@
 // The retention dashboard. Every figure is counted by the server over whole months: the month
 // still running is left out (a partial month would end each line in a spike or a dip).
+import { useState } from "react";
 import type { ReactNode } from "react";
 import { useQuery } from "urql";
 import {
@@ -61,7 +62,8 @@ function CrrChart({ from, to }: { from: string; to: string }) {
       aside={last ? <>Last month <strong id="crr-last">{percent(last.retentionRate)}</strong> of {formatNumber(last.customersAtStart)} active customers kept</> : null}>
       <Loaded {...result}>
         {(data) => (
-          <ResponsiveContainer width="100%" height={260}>
+          <>
+          <ResponsiveContainer width="100%" height={250}>
             <BarChart data={data.retention.map((m) => ({ month: formatMonth(m.start), crr: m.retentionRate }))}
               margin={{ top: 24, right: 8, left: 0, bottom: 0 }}>
               <CartesianGrid vertical={false} stroke="#eceef2" />
@@ -73,6 +75,15 @@ function CrrChart({ from, to }: { from: string; to: string }) {
               </Bar>
             </BarChart>
           </ResponsiveContainer>
+          {last ? (
+            <div className="mini-stats">
+              <div>Last month: <strong>{formatNumber(last.customersAtStart)}</strong> active at its start</div>
+              <div><strong>{formatNumber(last.customersAtEnd)}</strong> at its end</div>
+              <div><strong>{formatNumber(last.newCustomers)}</strong> new</div>
+              <div><strong>{formatNumber(last.orders)}</strong> orders</div>
+            </div>
+          ) : null}
+          </>
         )}
       </Loaded>
     </Card>
@@ -81,31 +92,44 @@ function CrrChart({ from, to }: { from: string; to: string }) {
 
 function ChurnChart({ from }: { from: string }) {
   const [counts] = useQuery({ query: OpenWarningsByLevelDocument });
-  const [outcomes] = useQuery({
-    query: ChurnOutcomesDocument, variables: { from: `${from}T00:00:00Z`, to: new Date().toISOString() },
-  });
+  // Fixed when the page opens: a new "now" on every render would be a new query each time.
+  const [now] = useState(() => new Date().toISOString());
+  const [outcomes] = useQuery({ query: ChurnOutcomesDocument, variables: { from: `${from}T00:00:00Z`, to: now } });
   const total = counts.data?.all.totalCount;
   return (
     <Card id="warnings" title="Open churn warnings"
       aside={total !== undefined ? <><strong id="warnings-total">{formatNumber(total)}</strong> open</> : null}>
       <Loaded {...counts}>
-        {(data) => (
-          <ResponsiveContainer width="100%" height={170}>
-            <BarChart layout="vertical" margin={{ top: 0, right: 48, left: 8, bottom: 0 }} data={[
-              { level: "High risk", count: data.high.totalCount, color: RED },
-              { level: "Medium risk", count: data.medium.totalCount, color: AMBER },
-              { level: "Low risk", count: data.low.totalCount, color: GREEN },
-            ]}>
-              <XAxis type="number" hide allowDecimals={false} />
-              <YAxis type="category" dataKey="level" tick={AXIS} tickLine={false} axisLine={false} width={90} />
-              <Tooltip />
-              <Bar dataKey="count" name="Open warnings" radius={[0, 4, 4, 0]} isAnimationActive={false}>
-                {["high", "medium", "low"].map((level, n) => <Cell key={level} fill={[RED, AMBER, GREEN][n]} />)}
-                <LabelList dataKey="count" position="right" style={{ fontSize: 12, fill: "#333" }} />
-              </Bar>
-            </BarChart>
-          </ResponsiveContainer>
-        )}
+        {(data) => {
+          const levels = [
+            { id: "HIGH", level: "High risk", count: data.high.totalCount, color: RED },
+            { id: "MEDIUM", level: "Medium risk", count: data.medium.totalCount, color: AMBER },
+            { id: "LOW", level: "Low risk", count: data.low.totalCount, color: GREEN },
+          ];
+          return (
+            <>
+              <ResponsiveContainer width="100%" height={150}>
+                <BarChart layout="vertical" margin={{ top: 0, right: 48, left: 8, bottom: 0 }} data={levels}>
+                  <XAxis type="number" hide allowDecimals={false} />
+                  <YAxis type="category" dataKey="level" tick={AXIS} tickLine={false} axisLine={false} width={90} />
+                  <Tooltip />
+                  <Bar dataKey="count" name="Open warnings" radius={[0, 4, 4, 0]} isAnimationActive={false}>
+                    {levels.map((l) => <Cell key={l.id} fill={l.color} />)}
+                    <LabelList dataKey="count" position="right" style={{ fontSize: 12, fill: "#333" }} />
+                  </Bar>
+                </BarChart>
+              </ResponsiveContainer>
+              <ul className="legend" id="warning-levels">
+                {levels.map((l) => (
+                  <li key={l.id} data-level={l.id}>
+                    <span className="swatch" style={{ background: l.color }} />
+                    {l.level} <strong className="level-count">{formatNumber(l.count)}</strong>
+                  </li>
+                ))}
+              </ul>
+            </>
+          );
+        }}
       </Loaded>
       <Loaded {...outcomes}>
         {({ churnReport: r }) => (
