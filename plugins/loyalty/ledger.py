@@ -25,6 +25,26 @@ from plugins.loyalty.settings import loyalty_settings
 _ENTRIES: Any = Entry.__table__
 
 
+async def locked_account(ctx: ServiceContext, customer_id: int) -> Account | None:
+    """The customer's account locked for this transaction, or ``None`` if they have none
+    (an account proves its customer exists: no read of the customer is needed)."""
+    account = await ctx.session.get(Account, customer_id, with_for_update=ctx.dialect == "postgresql",
+                                    populate_existing=True)
+    if account is not None:
+        account.updated_at = ctx.now()
+        _hold(ctx, [account])
+    return account
+
+
+def _hold(ctx: ServiceContext, accounts: Sequence[Account]) -> None:
+    """Keep the accounts locked in this transaction referenced for as long as it runs: the
+    session's identity map holds its objects weakly, and the answer (the balance after a
+    redemption) would otherwise read the account again."""
+    held = ctx.session.info.setdefault("loyalty.locked_accounts", {})
+    for account in accounts:
+        held[account.customer_id] = account
+
+
 async def lock_account(ctx: ServiceContext, customer_id: int) -> Account:
     """The customer's account, created if missing, locked for this transaction."""
     pg = ctx.dialect == "postgresql"
@@ -38,6 +58,7 @@ async def lock_account(ctx: ServiceContext, customer_id: int) -> Account:
         account = await ctx.session.get(Account, customer_id, with_for_update=pg, populate_existing=True)
     assert account is not None
     account.updated_at = ctx.now()
+    _hold(ctx, [account])
     return account
 
 
@@ -83,8 +104,10 @@ async def lock_accounts(ctx: ServiceContext, customer_ids: Sequence[int]) -> dic
              "updated_at": now} for customer_id in missing])
         found.update((a.customer_id, a) for a in await ctx.session.scalars(
             query.where(Account.customer_id.in_(missing)).execution_options(populate_existing=True)))
+    now = ctx.now()
     for account in found.values():
-        account.updated_at = ctx.now()
+        account.updated_at = now
+    _hold(ctx, list(found.values()))
     return found
 
 
@@ -165,8 +188,6 @@ async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int
     if points > account.balance:
         raise UserError(f"the balance is {account.balance} points, {points} asked", "points", "insufficient_points")
     entry.points = -points
-    ctx.session.add(entry)
-    await ctx.session.flush()
     left = points
     draws: dict[int, int] = {}
     for lot in first_from:
@@ -190,8 +211,12 @@ async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int
             left -= take
             if not left:
                 break
-    ctx.session.add_all([Draw(entry_id=entry.id, lot_id=lot_id, points=n) for lot_id, n in draws.items()])
+    # One flush writes the entry, the lots drawn and the account (its id is needed for the
+    # draws only), where flushing the entry first wrote the locked account twice.
     account.balance -= points
+    ctx.session.add(entry)
+    await ctx.session.flush()
+    ctx.session.add_all([Draw(entry_id=entry.id, lot_id=lot_id, points=n) for lot_id, n in draws.items()])
     await ctx.session.flush()
     return entry
 

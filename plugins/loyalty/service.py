@@ -5,7 +5,7 @@ runs in the caller's transaction; a refusal raises :class:`UserError` and writes
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,7 +84,8 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     for order in orders:
         points, detail = order_points(
             rules, cfg, amount=order.amount, currency=order.currency,
-            lines=[(line.amount, line.category) for line in order.lines], tags=tags[order.customer_id],
+            lines=[(line.amount, line.category) for line in order.lines] if rules.multipliers else [],
+            tags=tags[order.customer_id],
             at=order.placed_at, extra_percents=[(m.percent, m.reason) for m in extra[order.customer_id]])
         pending_until = order.placed_at + timedelta(days=cfg.return_window_days)
         total = 0
@@ -151,14 +152,24 @@ def _key(value: str | None) -> str | None:
 
 
 async def _once(ctx: ServiceContext, operation: str, customer_id: int, key: str | None, request: dict[str, Any],
-                perform: Any) -> Entry:
+                perform: Callable[[], Awaitable[Entry]]) -> Entry:
+    """``perform`` once per key; the entry it wrote (no read of it back), or the one a
+    first run wrote (read)."""
+    made: list[Entry] = []
+
+    async def run() -> dict[str, Any]:
+        made.append(await perform())
+        return {"entryId": made[0].id}
+
     if key is None:
-        result = await perform()
+        await run()
     else:
-        result, _ = await idempotency.once(ctx, operation, f"{customer_id}:{key}", request, perform)
-    entry = await ctx.session.get(Entry, result["entryId"])
-    assert entry is not None
-    return entry
+        result, _ = await idempotency.once(ctx, operation, f"{customer_id}:{key}", request, run)
+        if not made:
+            entry = await ctx.session.get(Entry, result["entryId"])
+            assert entry is not None
+            return entry
+    return made[0]
 
 
 async def redeem_points(ctx: ServiceContext, customer_id: int, points: int, reason: str,
@@ -169,12 +180,14 @@ async def redeem_points(ctx: ServiceContext, customer_id: int, points: int, reas
     reason = v.text(reason, "reason", max_length=300)
     key = _key(idempotency_key)
 
-    async def perform() -> dict[str, Any]:
-        await _customer(ctx, customer_id)
-        account = await ledger.lock_account(ctx, customer_id)
+    async def perform() -> Entry:
+        account = await ledger.locked_account(ctx, customer_id)
+        if account is None:  # no account yet: is there such a customer at all?
+            await _customer(ctx, customer_id)
+            account = await ledger.lock_account(ctx, customer_id)
         entry = ledger.new_entry(ctx, customer_id, EntryKind.REDEEM, 0, source="manual", reason=reason, key=key)
         await ledger.debit(ctx, account, entry, points)
-        return {"entryId": entry.id}
+        return entry
 
     request = {"customerId": customer_id, "points": points, "reason": reason}
     return await _once(ctx, "loyalty.redeemPoints", customer_id, key, request, perform)
@@ -184,7 +197,7 @@ async def redeem_reward(ctx: ServiceContext, customer_id: int, reward_id: int,
                         idempotency_key: str | None = None) -> Entry:
     key = _key(idempotency_key)
 
-    async def perform() -> dict[str, Any]:
+    async def perform() -> Entry:
         await _customer(ctx, customer_id)
         reward = await ctx.session.get(Reward, reward_id)
         if reward is None:
@@ -213,7 +226,7 @@ async def redeem_reward(ctx: ServiceContext, customer_id: int, reward_id: int,
                           summary=f"Redeemed {reward.name} for {reward.cost} points",
                           data={"customerId": customer_id, "rewardId": reward.id, "points": reward.cost,
                                 "entryId": entry.id}, timeline=True)
-        return {"entryId": entry.id}
+        return entry
 
     return await _once(ctx, "loyalty.redeemReward", customer_id, key, {"rewardId": reward_id}, perform)
 
@@ -226,7 +239,7 @@ async def adjust_points(ctx: ServiceContext, customer_id: int, points: int, reas
     reason = v.text(reason, "reason", max_length=300)
     key = _key(idempotency_key)
 
-    async def perform() -> dict[str, Any]:
+    async def perform() -> Entry:
         await _customer(ctx, customer_id)
         account = await ledger.lock_account(ctx, customer_id)
         entry = ledger.new_entry(ctx, customer_id, EntryKind.ADJUST, points, source="manual", reason=reason, key=key,
@@ -236,7 +249,7 @@ async def adjust_points(ctx: ServiceContext, customer_id: int, points: int, reas
             await ledger.credit(ctx, account, entry)
         else:
             await ledger.debit(ctx, account, entry, -points)
-        return {"entryId": entry.id}
+        return entry
 
     request = {"customerId": customer_id, "points": points, "reason": reason, "qualifying": qualifying}
     entry = await _once(ctx, "loyalty.adjustPoints", customer_id, key, request, perform)

@@ -27,14 +27,22 @@ class Figures:
 
     orders: list[tuple[datetime, int]] = field(default_factory=list)
     points: dict[int, int] = field(default_factory=dict)
+    #: (spend, count) by (now, window days), worked out once: a batch asks for every tier.
+    _windows: dict[tuple[datetime, int], tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def _window(self, now: datetime, days: int) -> tuple[int, int]:
+        found = self._windows.get((now, days))
+        if found is None:
+            since = now - timedelta(days=days)
+            inside = [amount for at, amount in self.orders if at > since]
+            found = self._windows[(now, days)] = (sum(inside), len(inside))
+        return found
 
     def spend(self, now: datetime, days: int) -> int:
-        since = now - timedelta(days=days)
-        return sum(amount for at, amount in self.orders if at > since)
+        return self._window(now, days)[0]
 
     def count(self, now: datetime, days: int) -> int:
-        since = now - timedelta(days=days)
-        return sum(1 for at, _ in self.orders if at > since)
+        return self._window(now, days)[1]
 
     def with_order(self, at: datetime, amount: int) -> Figures:
         return Figures([(at, amount), *self.orders], dict(self.points))
