@@ -91,9 +91,12 @@ def database_problem(error: BaseException, url: str = "") -> Problem | None:
                                     "or correct the name")
         if state == "42P01" or (isinstance(cause, sqlite3.OperationalError) and "no such table" in text):
             return Problem(NOT_MIGRATED, f"the database is not migrated ({text}): run `tenure migrate`")
-        if state is not None and (state.startswith("08") or state in ("57P01", "57P02", "57P03", "53300")):
+        if state in ("57P03", "53300"):  # starting up, shutting down, or out of connection slots
             return Problem(UNREACHABLE, f"TENURE_DATABASE_URL: the database at {where} does not accept "
                                         f"connections now ({text}): wait for it, or start with --wait")
+        if state is not None and (state.startswith("08") or state in ("57P01", "57P02")):
+            return Problem(UNREACHABLE, f"TENURE_DATABASE_URL: the connection to {where} was lost ({text}): "
+                                        "check that PostgreSQL is running and reachable")
         if isinstance(cause, sqlite3.OperationalError) and "unable to open" in text:
             path = make_url(url).database if url else "?"
             return Problem(UNREACHABLE, f"TENURE_DATABASE_URL: the SQLite file {path} cannot be opened ({text}): "

@@ -305,13 +305,16 @@ def test_graphql_answers_503_unavailable_while_the_database_is_unreachable_and_r
             ready = httpx.get(f"{server.url}/readyz")
             assert ready.status_code == 503
             assert ready.json()["reason"] == "unreachable"
-            assert f"nothing answers at 127.0.0.1:{relay.port}" in ready.json()["detail"]
+            assert ready.json()["detail"].startswith("TENURE_DATABASE_URL: ")
+            assert f"127.0.0.1:{relay.port}" in ready.json()["detail"]
             time.sleep(4)  # some forty rounds of the scheduler fail meanwhile
             during = server.text()[failed_at:]
             assert during.count("Traceback") <= 1, during
             scheduler_lines = [line for line in during.splitlines() if "tenure.scheduler" in line]
             assert len(scheduler_lines) == 1, during
-            assert "the scheduler cannot work: TENURE_DATABASE_URL: nothing answers at" in scheduler_lines[0]
+            # One line saying why (the pool's connection cut mid-query, or none to be had).
+            assert "the scheduler cannot work: TENURE_DATABASE_URL: " in scheduler_lines[0]
+            assert f"127.0.0.1:{relay.port}" in scheduler_lines[0]
 
             relay.open()  # back
             server.wait_until(lambda: httpx.post(f"{server.url}/graphql", json={"query": COUNT},
