@@ -467,3 +467,31 @@ async def test_a_merge_keeps_one_entry_per_occurrence_and_the_export_shows_them(
         assert sorted(e["journey"] for e in journeys["entries"]) == ["Birthday", "Thanks"]
         assert [s["status"] for s in journeys["steps"]] == ["done"]  # the order's tag ran on day 1
         assert int(thanks["id"]) in rows
+
+
+async def test_journey_messages_keep_consent_and_quiet_hours(make_tenure: Callable[..., Any],
+                                                             frozen_clock: FrozenClock) -> None:
+    from tests.support.receivers import smtp_server
+
+    with smtp_server() as mailbox:
+        async with make_tenure(plugins=["journeys"], smtp_host="127.0.0.1", smtp_port=mailbox.port,
+                               message_quiet_start_hour=21, message_quiet_end_hour=8) as tenure:
+            await created(tenure, name="Late thanks", trigger="first_order", holdoutPercent=0,
+                          steps=[{**WELCOME, "at": "22:00"}])
+            willing = await customers(tenure, 1, prefix="w")
+            unwilling = await customers(tenure, 1, prefix="u", consent=False)
+            await first_orders(tenure, willing + unwilling)
+            frozen_clock.set(datetime(2026, 6, 1, 22, 5, tzinfo=UTC))  # due, but inside quiet hours
+            await run_journeys(tenure)
+            assert mailbox.messages == []
+            async with tenure.db.reader() as session:
+                from sqlalchemy import text
+
+                runs = (await session.execute(text("SELECT e.customer_id, r.status, r.detail FROM journeys_step_runs r "
+                                                   "JOIN journeys_entries e ON e.id = r.entry_id"))).all()
+            assert sorted((c, status) for c, status, _ in runs) == [(willing[0], "done"), (unwilling[0], "skipped")]
+            assert [d for c, _, d in runs if c == unwilling[0]] == [
+                "message not sent: the customer has not consented to email (consent.email is off)"]
+            frozen_clock.set(datetime(2026, 6, 2, 8, 1, tzinfo=UTC))  # quiet hours are over
+            await tenure.run_jobs()
+            assert [rcpts for rcpts, _ in mailbox.messages] == [["w0@example.com"]]
