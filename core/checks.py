@@ -18,6 +18,27 @@ async def run_invariants(db: Database, plugins: PluginManager) -> list[str]:
     return problems
 
 
+async def outbox_line(db: Database) -> str:
+    """How the queued work stands, for ``tenure check`` to print whether or not it passes."""
+    from core.builtin import outbox_waiting
+
+    async with db.reader() as session:
+        expired, passed_over, waiting = await outbox_waiting(session)
+    stuck = expired + passed_over
+    return f"outbox: {waiting} entries due and waiting their turn, {stuck} stuck"
+
+
+def outbox_summary(settings: Settings) -> str:
+    async def run() -> str:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await outbox_line(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def run_checks(settings: Settings, plugins: PluginManager) -> list[str]:
     from core.migrate import differences
 

@@ -355,12 +355,13 @@ def apikey_revoke(key_id: int) -> None:
 def check() -> None:
     """Verify the invariants (balances equal ledgers, figures match orders, no stuck work,
     models match migrations); exits non-zero and says what is wrong."""
-    from core.checks import run_checks
+    from core.checks import outbox_summary, run_checks
 
     settings = _settings()
     plugins = _plugins(settings)
     _preflight(settings, plugins, None, broker=False)
     problems = run_checks(settings, plugins)
+    click.echo(outbox_summary(settings))
     for problem in problems:
         click.echo(f"- {problem}")
     if problems:

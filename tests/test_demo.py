@@ -160,6 +160,7 @@ def test_demo_then_check_passes_and_tells_stuck_work_from_work_waiting(tmp_path:
     check = subprocess.run([*tenure, "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "all checks passed" in check.stdout
+    assert f"outbox: {waiting} entries due and waiting their turn, 0 stuck" in check.stdout
 
     # Two hours later a worker finished a job, yet one entry due all along was never taken,
     # and another was left claimed by a worker that died.
