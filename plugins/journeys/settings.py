@@ -25,6 +25,11 @@ class JourneysSettings:
     event_lookback_minutes: int = 30
 
     def check(self) -> None:
+        from croniter import croniter
+
+        if not croniter.is_valid(self.schedule):
+            raise SettingsError(f"TENURE_JOURNEYS_SCHEDULE: {self.schedule!r} is not a cron expression "
+                                "(minute hour day month weekday, UTC), such as */5 * * * *")
         if self.batch_size < 1:
             raise SettingsError("TENURE_JOURNEYS_BATCH_SIZE: must be at least 1")
         if not 0 <= self.holdout_percent <= 50:

@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from core.testing import TenureHarness, freeze_time
 from tests.core.helpers import record_order
 from tests.core.test_messages import owner
@@ -85,3 +87,21 @@ def test_the_onboarding_template_walks_a_customer_through_thirty_days(tmp_path: 
         exits = asyncio.run(scalar(url, "SELECT group_concat(status || ':' || coalesce(exit_reason, ''), ',') FROM "
                                         "(SELECT * FROM journeys_entries ORDER BY customer_id)"))
         assert exits == "completed:,completed:,exited:ordered"
+
+
+def test_the_schedule_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.plugins import load_plugins
+    from core.settings import Settings, SettingsError
+
+    def schedule(**env: str) -> str | None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings.from_env({"TENURE_PLUGINS": "journeys", **env}, env_file=None)
+        return load_plugins(settings).jobs["journeys.run"].schedule
+
+    assert schedule() == "*/5 * * * *"
+    assert schedule(TENURE_JOURNEYS_SCHEDULE="*/2 * * * *") == "*/2 * * * *"
+    assert schedule(TENURE_SCHEDULE_JOURNEYS_RUN="off") is None
+    monkeypatch.delenv("TENURE_SCHEDULE_JOURNEYS_RUN")
+    with pytest.raises(SettingsError, match="TENURE_JOURNEYS_SCHEDULE: 'every minute' is not a cron expression"):
+        schedule(TENURE_JOURNEYS_SCHEDULE="every minute")
