@@ -8,7 +8,7 @@ const proxy = { "/graphql": { target: api, changeOrigin: true } };
 
 export default defineConfig({
   plugins: [react()],
-  server: { port: 5173, strictPort: true, proxy },
-  preview: { port: 4173, strictPort: true, proxy },
+  server: { host: "127.0.0.1", port: 5173, strictPort: true, proxy },
+  preview: { host: "127.0.0.1", port: 4173, strictPort: true, proxy },
   build: { chunkSizeWarningLimit: 1024 },
 });
