@@ -67,13 +67,17 @@ async def test_a_new_address_joins_once_its_mailbox_confirms_it_and_only_if_stil
             mia = await create_customer(tenure, "Mia", emails=["mia@example.com"])
             other = await create_customer(tenure, "Olga", emails=["olga@example.com"])
             token = tenure.member_token(int(mia))
-            asked = (await tenure.ok(UPDATE_ME, {"emails": ["mia.new@example.com", "later@example.com"]},
-                                     key=token))["updateMe"]
+            # Another system knows a third customer by an e-mail identity: that address is held too.
+            await create_customer(tenure, "Ida", identities=[{"kind": "email", "value": "ida@example.com"}])
+            asked = (await tenure.ok(UPDATE_ME, {"emails": ["mia.new@example.com", "later@example.com",
+                                                            "ida@example.com"]}, key=token))["updateMe"]
             # Leaving an address out removes it at once; new ones wait.
-            assert asked == {"me": {"emails": []}, "pendingEmails": ["mia.new@example.com", "later@example.com"],
-                             "userErrors": []}
+            assert asked == {"me": {"emails": []}, "userErrors": [],
+                             "pendingEmails": ["mia.new@example.com", "later@example.com", "ida@example.com"]}
             await tenure.run_jobs()
             new_link, later_link = link_token(mailbox, "mia.new@example.com"), link_token(mailbox, "later@example.com")
+            idas = (await tenure.gql(VERIFY, {"token": link_token(mailbox, "ida@example.com")}))
+            assert idas["data"]["verifyMemberEmail"]["userErrors"][0]["code"] == "email_taken"
 
             # Another member cannot use Mia's link; a tampered one is refused; nothing changes.
             olgas = (await tenure.ok(VERIFY, {"token": new_link}, key=tenure.member_token(int(other))))
