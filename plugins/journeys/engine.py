@@ -49,6 +49,8 @@ _CACHE = "journeys.active"
 _CHUNK = 500
 #: How many business days one run looks at for date triggers (a long pause catches up over runs).
 MAX_DAYS_PER_RUN = 31
+#: Events read from the log per statement.
+_EVENT_PAGE = 2000
 
 
 def in_holdout(journey_id: int, customer_id: int, percent: int) -> bool:
@@ -236,29 +238,31 @@ async def enter_from_events(ctx: ServiceContext, cfg: JourneysSettings) -> int:
     cursor.at = max(as_utc(cursor.at), now)
     if not types:
         return 0
-    rows = (await ctx.session.execute(
-        select(Event.id, Event.type, Event.customer_id, Event.data, Event.occurred_at)
-        .where(Event.type.in_(types), Event.occurred_at > start, Event.occurred_at <= now,
-               Event.customer_id.is_not(None),
-               ~exists().where(HistoryEvent.event_id == Event.id))
-        .order_by(Event.id))).all()
-    entered = 0
-    for journey_type, waiting in by_type.items():
-        for journey in waiting:
-            trigger = offered[journey.trigger]
-            candidates = [(customer_id, f"event:{event_id}", as_utc(at))
-                          for event_id, kind, customer_id, data, at in rows
-                          if kind == journey_type and event_id > journey.events_after
-                          and (trigger.match is None or trigger.match(data or {}, journey.trigger_params or {}))]
-            entered += await enter(ctx, journey, candidates)
-    came_back = [(customer_id, as_utc(at)) for _, kind, customer_id, _, at in rows if kind == "churn.came_back"]
-    for customer_id, at in came_back:
-        await ctx.session.execute(
-            update(Entry).where(Entry.status == ACTIVE, Entry.journey_id.in_(resolving),
-                                Entry.customer_id == customer_id, Entry.entered_at <= at)
-            .values(status="exited", exit_reason="warning_resolved", finished_at=now, due_at=None)
-            .execution_options(synchronize_session=False))
-    return entered
+    entered, after = 0, 0
+    while True:  # a page of events at a time, so a long pause costs no more memory than a page
+        rows = (await ctx.session.execute(
+            select(Event.id, Event.type, Event.customer_id, Event.data, Event.occurred_at)
+            .where(Event.type.in_(types), Event.occurred_at > start, Event.occurred_at <= now, Event.id > after,
+                   Event.customer_id.is_not(None), ~exists().where(HistoryEvent.event_id == Event.id))
+            .order_by(Event.id).limit(_EVENT_PAGE))).all()
+        if not rows:
+            return entered
+        after = rows[-1][0]
+        for journey_type, waiting in by_type.items():
+            for journey in waiting:
+                trigger = offered[journey.trigger]
+                candidates = [(customer_id, f"event:{event_id}", as_utc(at))
+                              for event_id, kind, customer_id, data, at in rows
+                              if kind == journey_type and event_id > journey.events_after
+                              and (trigger.match is None or trigger.match(data or {}, journey.trigger_params or {}))]
+                entered += await enter(ctx, journey, candidates)
+        for _, kind, customer_id, _, at in rows:
+            if kind == "churn.came_back":
+                await ctx.session.execute(
+                    update(Entry).where(Entry.status == ACTIVE, Entry.journey_id.in_(resolving),
+                                        Entry.customer_id == customer_id, Entry.entered_at <= at)
+                    .values(status="exited", exit_reason="warning_resolved", finished_at=now, due_at=None)
+                    .execution_options(synchronize_session=False))
 
 
 async def enter_from_dates(ctx: ServiceContext) -> int:
