@@ -25,9 +25,19 @@ export function MemberApp() {
   }, []);
 
   if (!client) return <SignIn title="Member sign-in" label="Member token" placeholder="token" onSubmit={signIn} error={problem} />;
+  const signOut = () => {
+    saveCredential("member", null);
+    setToken(null);
+  };
   return (
     <Provider value={client}>
       <div className="member-shell">
+        <header className="topbar member-bar">
+          <span className="brand"><span className="logo" aria-hidden="true">T</span> Rewards</span>
+          <div className="account">
+            <button type="button" className="ghost" id="signout" onClick={signOut}>Sign out</button>
+          </div>
+        </header>
         <main id="main"><MemberHome /></main>
       </div>
     </Provider>
