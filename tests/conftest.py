@@ -23,6 +23,15 @@ REQUIRE_POSTGRES = os.environ.get("TENURE_TEST_REQUIRE_POSTGRES") == "1"
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
 
 
+@pytest.fixture(autouse=True)
+def restore_clock() -> Iterator[None]:
+    """The CLI and ``create_app()`` freeze the process's clock at ``TENURE_NOW`` or
+    ``--at``, as they should in a real process; in the test process the next test must
+    find the clock as it was."""
+    with clock.use_clock(clock.current()):
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     if not POSTGRES_URL:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,6 @@ from core.services.orders import OrderData
 from core.testing import TenureHarness, freeze_time
 
 START = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def restore_clock() -> Iterator[None]:
-    """The CLI freezes the process's clock (TENURE_NOW, --at): give it back afterwards."""
-    with clock.use_clock(clock.current()):
-        yield
 
 
 def tenure(env: dict[str, str], *args: str) -> Result:
