@@ -7,6 +7,7 @@ occurrence, measured against a holdout. Other plugins add triggers and actions t
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from core import __version__
 from core.contributions import (
@@ -72,3 +73,10 @@ def tenure_message_templates() -> list[TemplateDefault]:
     from plugins.journeys.templates import MESSAGES
 
     return MESSAGES
+
+
+@hookimpl
+def tenure_forecasts() -> list[Any]:
+    from plugins.journeys.forecast import forecasters
+
+    return forecasters()

@@ -171,23 +171,27 @@ class DueStep:
 
 
 async def steps_due(session: AsyncSession, plugins: Any, zone: Any, start: datetime, end: datetime,
-                    *, include_new_entries: bool = True) -> list[DueStep]:
+                    *, include_new_entries: bool = True, days_in: Any = None) -> list[DueStep]:
     """Journey steps due in ``[start, end)`` without running them: those of customers in a
     journey now (their next step and the ones after it), and, with ``include_new_entries``,
     those of customers a date trigger (birthday, anniversary, days after signup) lets in
     within the window. Active journeys only; the holdout gets no step. Sorted by day,
-    journey and step. Exits that may come true meanwhile are not guessed."""
+    journey and step. Exits that may come true meanwhile are not guessed. Waits are worked
+    out in the business time zone ``zone``; the days are those of ``days_in`` (``zone``
+    unless given: the forecast counts UTC days)."""
     if end <= start:
         raise UserError("the window must end after it starts", "end", "invalid_range")
     if end - start > timedelta(days=MAX_FORECAST_DAYS):
         raise UserError(f"a window of at most {MAX_FORECAST_DAYS} days", "end", "invalid_range")
     journeys = {j.id: j for j in await session.scalars(select(Journey).where(Journey.status == ACTIVE))}
     counts: Counter[tuple[date, str, int, str]] = Counter()
+    report_zone = zone if days_in is None else days_in
 
     def walk(journey: Journey, position: int, due: datetime | None, weight: int) -> None:
         while due is not None and position < len(journey.steps) and due < end:
             if due >= start:
-                counts[business_day(due, zone), journey.name, position + 1, journey.steps[position]["action"]] += weight
+                action = journey.steps[position]["action"]
+                counts[business_day(due, report_zone), journey.name, position + 1, action] += weight
             position += 1
             due = due_after(due, step_wait(journey.steps[position]), zone) if position < len(journey.steps) else None
 

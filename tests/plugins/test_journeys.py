@@ -353,6 +353,11 @@ async def test_points_webhook_events_and_the_forecast_of_due_steps(make_tenure: 
                                                   start + timedelta(days=10))
         assert [(d.day.isoformat(), d.journey, d.step, d.action, d.customers) for d in due] == [
             ("2026-06-02", "Bonus", 1, "points", 3), ("2026-06-08", "Bonus", 2, "webhook", 3)]
+        upcoming = await tenure.ok("{ upcoming(days: 10) { day items { plugin kind count summary } } }")
+        journey_days = [(d["day"], i["kind"], i["count"], i["summary"]) for d in upcoming["upcoming"]
+                        for i in d["items"] if i["plugin"] == "journeys"]
+        assert journey_days == [("2026-06-02", "journeys.points", 3, "Bonus, step 1 (points): 3 customers"),
+                                ("2026-06-08", "journeys.webhook", 3, "Bonus, step 2 (webhook): 3 customers")]
         assert await tenure.scalar("SELECT count(*) FROM journeys_step_runs") == 0  # nothing ran
         frozen_clock.advance(days=1)
         await run_journeys(tenure)
