@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import bindparam, insert, select
 
 from core import bulk
+from core.config_cache import CachedConfig
 from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
 from core.reads import Read, Write
 
@@ -285,10 +286,12 @@ _EVENTS: Any = Event.__table__
 _INSERT_EVENT = Write(lambda _keys: insert(Event).values(
     {name: bindparam(name) for name in ("type", "source", "customer_id", "summary", "data", "on_timeline",
                                          "occurred_at")}).returning(Event.id))
-_ACTIVE_SUBSCRIPTIONS = Read(lambda _keys: select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))
+_ACTIVE_SUBSCRIPTIONS = CachedConfig("webhooks.active_subscriptions", WebhookSubscription, Read(
+    lambda _keys: select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+    .order_by(WebhookSubscription.id)))
 
 
 async def _subscriptions(ctx: ServiceContext) -> list[WebhookSubscription]:
     if ctx._subscriptions is None:
-        ctx._subscriptions = await _ACTIVE_SUBSCRIPTIONS.all(ctx.session)
+        ctx._subscriptions = await _ACTIVE_SUBSCRIPTIONS.get(ctx.session)
     return ctx._subscriptions

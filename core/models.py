@@ -327,6 +327,18 @@ class WebhookSubscription(Base):
     created_at: Mapped[datetime]
 
 
+class ConfigVersion(Base):
+    """One row: a random token replaced by every transaction that changes configuration
+    (tiers, earn rules, surveys, webhook subscriptions), so each process knows when what it
+    keeps of them is stale (see :mod:`core.config_cache`)."""
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import validation as v
+from core.config_cache import CachedConfig
 from core.context import ServiceContext
 from core.errors import NotFound, UserError
 from core.reads import Read
@@ -125,11 +126,13 @@ class RuleSet:
         return any(r.kind == "multiplier" and r.tag for r in self.rules)
 
 
-_ACTIVE_RULES = Read(lambda _keys: select(EarnRule).where(EarnRule.active.is_(True)).order_by(EarnRule.id))
+_ACTIVE_RULES = CachedConfig("loyalty.earn_rules", EarnRule, Read(
+    lambda _keys: select(EarnRule).where(EarnRule.active.is_(True)).order_by(EarnRule.id)))
 
 
 async def load_rules(session: AsyncSession) -> RuleSet:
-    return RuleSet(await _ACTIVE_RULES.all(session))
+    """The active earn rules, kept per process until they change."""
+    return RuleSet(await _ACTIVE_RULES.get(session))
 
 
 def order_points(rules: RuleSet, settings: LoyaltySettings, *, amount: int, currency: str,

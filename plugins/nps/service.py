@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import validation as v
 from core.auth import AuthenticationError, sign_token, verify_token
+from core.config_cache import CachedConfig
 from core.context import ServiceContext
 from core.db import insert_ignoring_conflicts
 from core.errors import NotFound, UserError
@@ -131,8 +132,8 @@ async def send_survey(ctx: ServiceContext, survey_id: int, *, tag: str | None = 
     return created
 
 
-_AFTER_ORDER = Read(lambda _keys: select(Survey).where(Survey.trigger == "after_order", Survey.active.is_(True))
-                    .order_by(Survey.id))
+_AFTER_ORDER = CachedConfig("nps.after_order_surveys", Survey, Read(
+    lambda _keys: select(Survey).where(Survey.trigger == "after_order", Survey.active.is_(True)).order_by(Survey.id)))
 
 
 async def on_orders(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
@@ -141,7 +142,7 @@ async def on_orders(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
     if ctx.history:
         return
     now = ctx.now()
-    for survey in await _AFTER_ORDER.all(ctx.session):
+    for survey in await _AFTER_ORDER.get(ctx.session):
         rows = [{"survey_id": survey.id, "customer_id": e.order.customer_id,
                  "cause": f"order:{e.order.id}:{e.order.customer_id}", "status": "pending",
                  "due_at": e.order.placed_at + timedelta(days=survey.delay_days), "created_at": now} for e in events]

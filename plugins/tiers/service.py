@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core import validation as v
+from core.config_cache import CachedConfig
 from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import CustomersMerged, OrderRecorded, Publication, publish_many
@@ -76,7 +77,6 @@ async def create_tier(ctx: ServiceContext, data: TierData) -> Tier:
     values = _clean(ctx, data)
     await _unique(ctx, values, None)
     tier = Tier(**values, created_at=ctx.now(), updated_at=ctx.now())
-    ctx.session.info.pop(CACHE, None)
     ctx.session.add(tier)
     await ctx.session.flush()
     return tier
@@ -91,22 +91,17 @@ async def update_tier(ctx: ServiceContext, tier_id: int, data: TierData) -> Tier
     for name, value in values.items():
         setattr(tier, name, value)
     tier.updated_at = ctx.now()
-    ctx.session.info.pop(CACHE, None)
     await ctx.session.flush()
     return tier
 
 
-CACHE = "tiers.active"
-_ACTIVE_TIERS = Read(lambda _keys: select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank))
+_ACTIVE_TIERS = CachedConfig("tiers.active", Tier,
+                             Read(lambda _keys: select(Tier).where(Tier.active.is_(True)).order_by(Tier.rank)))
 
 
 async def active_tiers(ctx: ServiceContext) -> list[Tier]:
-    """The active tiers, read once per transaction (an order's handlers all ask)."""
-    cached = ctx.session.info.get(CACHE)
-    if cached is None:
-        cached = await _ACTIVE_TIERS.all(ctx.session)
-        ctx.session.info[CACHE] = cached
-    return cached
+    """The active tiers, kept per process until they change (an order's handlers all ask)."""
+    return await _ACTIVE_TIERS.get(ctx.session)
 
 
 def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str) -> str:
