@@ -159,12 +159,30 @@ EVENT = ("INSERT INTO events (type, source, customer_id, summary, data, on_timel
 RESCORE_WINDOW = 5
 
 
-async def _tier_check(conn: asyncpg.Connection, cid: int, now: datetime) -> int:
+#: Configuration kept per process, as Tenure keeps it: valid while the token is the same.
+_CONFIGURATION: dict[str, Any] = {"token": None}
+
+
+async def _configuration(conn: asyncpg.Connection) -> dict[str, Any]:
+    """The after-order surveys, active tiers, the base earn rule and the active webhook
+    subscriptions, read again only when the configuration token changed (one statement)."""
+    token = await conn.fetchval("SELECT token FROM config_version WHERE id = 1")
+    if token is None or token != _CONFIGURATION["token"]:
+        _CONFIGURATION.update(
+            token=token,
+            surveys=await conn.fetch("SELECT id, delay_days FROM nps_surveys WHERE trigger = 'after_order' AND active"),
+            tiers=await conn.fetch("SELECT id, name, rank, min_spend, min_orders, window_days, points_multiplier "
+                                   "FROM tiers WHERE active ORDER BY rank"),
+            rule=await conn.fetchrow("SELECT points, per_amount FROM loyalty_earn_rules WHERE active "
+                                     "AND kind = 'base' ORDER BY id LIMIT 1"),
+            subscribers=await conn.fetch("SELECT id, event_types FROM webhook_subscriptions WHERE active"))
+    return _CONFIGURATION
+
+
+async def _tier_check(conn: asyncpg.Connection, tiers: list[Any], cid: int, now: datetime) -> int:
     """The tiers plugin's answer to an order: the customer's figures over the tiers' window,
     the highest tier they reach, an upgrade (or the lapse moved on) written; returns the
     points multiplier of the tier held (percent)."""
-    tiers = await conn.fetch("SELECT id, name, rank, min_spend, min_orders, window_days, points_multiplier "
-                             "FROM tiers WHERE active ORDER BY rank")
     held = await conn.fetchrow("SELECT tier_id FROM tier_memberships WHERE customer_id = $1 FOR UPDATE", cid)
     if not tiers:
         return 100
@@ -242,11 +260,10 @@ async def record_order(request: Request) -> Response:
                 "UPDATE customers SET order_count = order_count + 1, total_spent = total_spent + $2, "
                 "first_order_at = coalesce(least(first_order_at, $3), $3), "
                 "last_order_at = greatest(coalesce(last_order_at, $3), $3) WHERE id = $1", cid, amount, now)
+            configuration = await _configuration(conn)
             if LOYALTY:
-                await conn.fetch("SELECT id, delay_days FROM nps_surveys WHERE trigger = 'after_order' AND active")
-                percent = await _tier_check(conn, cid, now)
-                rule = await conn.fetchrow("SELECT points, per_amount FROM loyalty_earn_rules WHERE active "
-                                           "AND kind = 'base' ORDER BY id LIMIT 1")
+                percent = await _tier_check(conn, configuration["tiers"], cid, now)
+                rule = configuration["rule"]
                 points = amount * (rule["points"] if rule else 1) // (rule["per_amount"] if rule else 100)
                 points = points * percent // 100
                 await conn.fetchrow("SELECT balance, pending FROM loyalty_accounts WHERE customer_id = $1 FOR UPDATE",
@@ -262,7 +279,7 @@ async def record_order(request: Request) -> Response:
                     now + timedelta(days=RETURN_DAYS), now + timedelta(days=EXPIRY_DAYS))
                 await conn.fetchval(EVENT, "loyalty.points_earned", "loyalty", cid, f"{points} points for order {ext}",
                                     json.dumps({"customerId": cid, "orderId": order_id, "points": points}), True, now)
-            subscribers = await conn.fetch("SELECT id, event_types FROM webhook_subscriptions WHERE active")
+            subscribers = configuration["subscribers"]
             if LOYALTY:
                 resolved = await conn.fetch(
                     "UPDATE churn_warnings SET status = 'resolved', resolved_at = $2, came_back = true "
@@ -279,6 +296,9 @@ async def record_order(request: Request) -> Response:
                     "created_at) VALUES ('churn.rescore_marked', $1::json, $2, 'pending', 0, $3, NULL, $4) "
                     "ON CONFLICT DO NOTHING RETURNING id", json.dumps({"since": since.isoformat()}),
                     f"churn:rescore_marked:{window}", since + timedelta(seconds=RESCORE_WINDOW), now)
+                # The journeys plugin's entries and exits for the order start from its active journeys.
+                await conn.fetch("SELECT id, trigger, conditions, exits, steps FROM journeys_journeys "
+                                 "WHERE status = 'active' ORDER BY id")
             await conn.fetchval(EVENT, "order.recorded", "core", cid, "order.recorded",
                                 json.dumps({"orderId": order_id, "customerId": cid, "amount": amount}), False, now)
             del subscribers
