@@ -28,6 +28,7 @@ from core.errors import NotFound, UserError
 from core.events import CustomersMerged
 from core.messages import send_message
 from core.models import Customer, Task, TaskStatus
+from core.money import money_text
 from core.services.tasks import complete_task, open_task
 from plugins.renewals.models import Plan, Reminder, Subscription
 
@@ -59,13 +60,6 @@ def offsets_for(plan: Plan, settings: RenewalsSettings) -> list[int]:
     return sorted(plan.reminder_days or settings.reminder_days, reverse=True)
 
 
-ZERO_DECIMAL = frozenset(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
-                          "VUV", "XAF", "XOF", "XPF"))
-
-
-def money_text(minor: int, currency: str) -> str:
-    """``125000 EUR`` -> ``1250.00 EUR``, for message texts."""
-    return f"{minor} {currency}" if currency in ZERO_DECIMAL else f"{minor // 100}.{minor % 100:02d} {currency}"
 
 
 def at_midnight(day: date) -> datetime:

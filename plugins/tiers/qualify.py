@@ -131,14 +131,3 @@ async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequenc
                 figures = found[customer_id]
                 figures.points[days] = figures.points.get(days, 0) + int(value)
     return found
-
-
-ZERO_DECIMAL = frozenset(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
-                          "VUV", "XAF", "XOF", "XPF"])
-
-
-def money(amount: int, currency: str) -> str:
-    """``4000, "USD"`` -> ``40.00 USD`` (for messages people read)."""
-    if currency in ZERO_DECIMAL:
-        return f"{amount} {currency}"
-    return f"{amount // 100}.{amount % 100:02d} {currency}"

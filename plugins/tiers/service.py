@@ -16,6 +16,7 @@ from core.context import ServiceContext
 from core.errors import Conflict, NotFound, UserError
 from core.events import CustomersMerged, OrderRecorded, Publication, publish_many
 from core.models import Customer
+from core.money import money_text
 from core.reads import Read
 from plugins.tiers import qualify
 from plugins.tiers.models import Membership, Tier
@@ -107,7 +108,7 @@ async def active_tiers(ctx: ServiceContext) -> list[Tier]:
 def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str) -> str:
     parts = []
     if tier.min_spend is not None:
-        parts.append(f"spend {qualify.money(figures.spend(now, tier.window_days), currency)}")
+        parts.append(f"spend {money_text(figures.spend(now, tier.window_days), currency)}")
     if tier.min_orders is not None:
         parts.append(f"{figures.count(now, tier.window_days)} orders")
     if tier.min_points is not None:

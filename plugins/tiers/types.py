@@ -10,6 +10,7 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from core import clock, models
+from core.money import money_text
 from core.reads import Read
 from plugins.tiers import models as m
 from plugins.tiers import qualify
@@ -80,17 +81,17 @@ class CustomerTier:
         current = self.tier
         up = after is not None and (current is None or after.rank > current.rank)
         if up:
-            message = f"One more order of {qualify.money(spend, currency)} reaches {after.name}"  # type: ignore[union-attr]
+            message = f"One more order of {money_text(spend, currency)} reaches {after.name}"  # type: ignore[union-attr]
         else:
             nxt = qualify.next_tier(self.tiers, current)  # type: ignore[arg-type]
             if nxt is None:
                 message = f"You are at the top tier, {current.name}" if current else "There are no tiers"
             else:
                 left = qualify.to_go(nxt, self.figures.with_order(now, max(0, spend)), now)
-                needs = [f"{qualify.money(left['spend'], currency)} more spend" if left["spend"] else "",
+                needs = [f"{money_text(left['spend'], currency)} more spend" if left["spend"] else "",
                          f"{left['orders']} more orders" if left["orders"] else "",
                          f"{left['points']} more points" if left["points"] else ""]
-                message = (f"An order of {qualify.money(spend, currency)} leaves {nxt.name} "
+                message = (f"An order of {money_text(spend, currency)} leaves {nxt.name} "
                            f"{' or '.join(n for n in needs if n)} away")
         return WhatIf(tier=after if up else current, reaches_next_tier=up, message=message)  # type: ignore[arg-type]
 

@@ -200,3 +200,25 @@ async def test_lowering_a_threshold_lifts_members_at_the_next_review(make_tenure
         await run_job(tenure, "tiers.review")
         gold = await tier_of(tenure, cid)
         assert gold["tier"]["name"] == "Gold" and gold["reason"].startswith("review: spend 800.00 USD")
+
+
+async def test_a_dinar_business_reads_its_amounts_in_fils(make_tenure: Callable[..., Any]) -> None:
+    """The Kuwaiti dinar has 1,000 fils: reasons and what-if messages say 800.000 KWD, not 8000.00."""
+    async with make_tenure(plugins=["tiers"], env=NOW, currency="KWD") as tenure:
+        await create_tier(tenure, name="Silver", rank=1, minSpend=500_000)
+        await create_tier(tenure, name="Gold", rank=2, minSpend=1_000_000)
+        cid = await new_customer(tenure)
+        await record_order(tenure, cid, "K1", 800_000, currency="KWD")
+        held = await tenure.ok(TIER, {"id": str(cid), "spend": 200_000})
+        tier = held["customer"]["tier"]
+    assert tier["tier"]["name"] == "Silver"
+    assert "spend 800.000 KWD" in tier["reason"]
+    assert tier["whatIf"]["message"] == "One more order of 200.000 KWD reaches Gold"
+
+
+def test_money_reads_in_each_currency_s_own_minor_unit() -> None:
+    from core.money import money_text
+
+    assert [money_text(125_000, "EUR"), money_text(125_000, "KWD"), money_text(4_000, "JPY"),
+            money_text(-1_505, "USD"), money_text(7, "BHD")] == [
+        "1250.00 EUR", "125.000 KWD", "4000 JPY", "-15.05 USD", "0.007 BHD"]
