@@ -20,6 +20,7 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,22 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 access_log = logging.getLogger("tenure.access")
 error_log = logging.getLogger("tenure.api")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as errors and logs may show it: a password in it and the values of its query
+    (where receivers often put a token) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+        query = "&".join(f"{pair.split('=', 1)[0]}=***" if "=" in pair else pair
+                         for pair in parts.query.split("&")) if parts.query else ""
+        return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+    except ValueError:
+        return "(a malformed URL)"
 
 
 class RequestIdFilter(logging.Filter):

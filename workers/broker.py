@@ -18,6 +18,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from core.logging import shown_url
 from core.settings import Settings
 
 log = logging.getLogger("tenure.worker")
@@ -171,7 +172,7 @@ def run_worker(settings: Settings, *, threads: int = 4, stop: threading.Event | 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    log.info("worker running with %s threads on %s", threads, settings.broker_url)
+    log.info("worker running with %s threads on %s", threads, shown_url(settings.broker_url))
     try:
         stop.wait()
     finally:

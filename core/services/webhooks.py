@@ -20,6 +20,7 @@ from core import validation as v
 from core.clock import as_utc
 from core.context import ServiceContext
 from core.errors import NotFound, UserError
+from core.logging import shown_url
 from core.models import Event, WebhookDelivery, WebhookSubscription
 from core.outbox import GiveUp, RunAgain
 from core.services import webhook_signing, webhook_targets
@@ -137,6 +138,7 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
                **webhook_signing.headers(signing_secrets(subscription, now), webhook_id(event.id), now, body)}
     started = time.perf_counter()
     status, error, refused = None, None, False
+    shown = shown_url(subscription.url)
     try:
         async with httpx.AsyncClient(timeout=ctx.settings.webhook_timeout_seconds) as client:
             response = await webhook_targets.post(client, subscription.url, body, headers, ctx.settings)
@@ -144,13 +146,13 @@ async def deliver(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         if status >= 300:
             error = f"the receiver answered HTTP {status}"
     except webhook_targets.TargetRefused as exc:
-        error, refused = f"not sent to {subscription.url}: {exc}", True
+        error, refused = f"not sent to {shown}: {exc}", True
     except LookupError as exc:
         error = str(exc)
     except (TimeoutError, httpx.TimeoutException):  # the whole exchange's deadline, or one step's
-        error = f"{subscription.url} did not answer within {ctx.settings.webhook_timeout_seconds:g} s"
+        error = f"{shown} did not answer within {ctx.settings.webhook_timeout_seconds:g} s"
     except httpx.HTTPError as exc:
-        error = f"could not reach {subscription.url}: {type(exc).__name__} {exc}".strip()
+        error = f"could not reach {shown}: {type(exc).__name__} {exc}".strip()
     wait = None if error is None or refused else retry_delay(ctx.settings, ctx.attempt)
     dead = error is not None and wait is None
     # The next attempt is due ``wait`` after this one ended, as the outbox counts it.

@@ -525,6 +525,22 @@ async def test_an_unreachable_receiver_is_recorded_and_retried(
         assert all(not d["ok"] and d["statusCode"] is None and "could not reach" in d["error"] for d in deliveries)
 
 
+async def test_a_password_or_token_in_a_receiver_url_stays_out_of_errors_and_logs(
+    make_tenure: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with make_tenure(plugins=[], webhook_retry_schedule=()) as tenure:
+        with http_receiver() as receiver:
+            gone = receiver.url
+        secret_url = gone.replace("http://", "http://hooks:pa55word@") + "?token=t0ps3cret"
+        subscription, _ = await subscribe(tenure, secret_url)
+        await create_customer(tenure, "Lost")
+        assert await tenure.run_jobs() == {"dead": 1}
+        (delivery,) = (await tenure.ok(DELIVERIES, {"id": subscription}))["webhookDeliveries"]["nodes"]
+    assert delivery["error"].startswith(f"could not reach {gone.replace('http://', 'http://hooks:***@')}?token=***")
+    said = delivery["error"] + caplog.text
+    assert "pa55word" not in said and "t0ps3cret" not in said
+
+
 async def test_a_partner_catches_up_from_the_feed(tenure: TenureHarness) -> None:
     partner = await tenure.key("integration", scopes=["events:read"])
     query = """query($after: String) { events(first: 2, after: $after) {
