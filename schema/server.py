@@ -60,20 +60,22 @@ class TenureGraphQL(GraphQL):
         super().__init__(build_schema(runtime.plugins, runtime.settings), **kwargs)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
-        principal, error = None, None
+        context = Context(runtime=self.runtime, principal=None, request=request)
+        request.state.tenure_context = context  # closed when the request is answered (run)
         header = request.headers.get("authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                error = "the Authorization header must be 'Bearer <key>'"
+                context.auth_error = "the Authorization header must be 'Bearer <key>'"
             else:
                 try:
-                    async with self.runtime.db.reader() as session:
-                        principal = await authenticate(session, self.runtime.settings.signing_key, token.strip())
+                    # The request's own read session: the resolvers' reads follow on the same
+                    # connection instead of checking out a second one.
+                    async with context.db() as session:
+                        context.principal = await authenticate(session, self.runtime.settings.signing_key,
+                                                               token.strip())
                 except AuthenticationError as exc:
-                    error = f"not authenticated: {exc}"
-        context = Context(runtime=self.runtime, principal=principal, auth_error=error, request=request)
-        request.state.tenure_context = context
+                    context.auth_error = f"not authenticated: {exc}"
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
