@@ -164,8 +164,9 @@ _CONFIGURATION: dict[str, Any] = {"token": None}
 
 
 async def _configuration(conn: asyncpg.Connection) -> dict[str, Any]:
-    """The after-order surveys, active tiers, the base earn rule and the active webhook
-    subscriptions, read again only when the configuration token changed (one statement)."""
+    """The after-order surveys, active tiers, the base earn rule, the active webhook
+    subscriptions and journeys, read again only when the configuration token changed (one
+    statement)."""
     token = await conn.fetchval("SELECT token FROM config_version WHERE id = 1")
     if token is None or token != _CONFIGURATION["token"]:
         _CONFIGURATION.update(
@@ -175,7 +176,10 @@ async def _configuration(conn: asyncpg.Connection) -> dict[str, Any]:
                                    "FROM tiers WHERE active ORDER BY rank"),
             rule=await conn.fetchrow("SELECT points, per_amount FROM loyalty_earn_rules WHERE active "
                                      "AND kind = 'base' ORDER BY id LIMIT 1"),
-            subscribers=await conn.fetch("SELECT id, event_types FROM webhook_subscriptions WHERE active"))
+            subscribers=await conn.fetch("SELECT id, event_types FROM webhook_subscriptions WHERE active"),
+            # The journeys plugin's entries and exits for an order start from its active journeys.
+            journeys=await conn.fetch("SELECT id, trigger, conditions, exits, steps FROM journeys_journeys "
+                                      "WHERE status = 'active' ORDER BY id"))
     return _CONFIGURATION
 
 
@@ -296,9 +300,6 @@ async def record_order(request: Request) -> Response:
                     "created_at) VALUES ('churn.rescore_marked', $1::json, $2, 'pending', 0, $3, NULL, $4) "
                     "ON CONFLICT DO NOTHING RETURNING id", json.dumps({"since": since.isoformat()}),
                     f"churn:rescore_marked:{window}", since + timedelta(seconds=RESCORE_WINDOW), now)
-                # The journeys plugin's entries and exits for the order start from its active journeys.
-                await conn.fetch("SELECT id, trigger, conditions, exits, steps FROM journeys_journeys "
-                                 "WHERE status = 'active' ORDER BY id")
             await conn.fetchval(EVENT, "order.recorded", "core", cid, "order.recorded",
                                 json.dumps({"orderId": order_id, "customerId": cid, "amount": amount}), False, now)
             del subscribers

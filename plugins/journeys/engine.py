@@ -31,10 +31,12 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import as_utc, business_day
+from core.config_cache import CachedConfig
 from core.context import ServiceContext
 from core.db import insert_ignoring_conflicts
 from core.events import OrderRecorded, Publication, publish_many
 from core.models import Customer, CustomerTag, Event, Order
+from core.reads import Read
 from plugins.journeys import catalog
 from plugins.journeys.hookspecs import StepTarget
 from plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, SegmentMember, StepRun
@@ -76,6 +78,13 @@ async def active_journeys(ctx: ServiceContext) -> list[Journey]:
         cached = list(await ctx.session.scalars(select(Journey).where(Journey.status == ACTIVE).order_by(Journey.id)))
         ctx.session.info[_CACHE] = cached
     return cached
+
+
+#: The order path's view of the active journeys, kept per process until a journey changes
+#: (its instances belong to no session: the job and the services, which change journeys,
+#: read their own through :func:`active_journeys`).
+_ACTIVE_FOR_ORDERS = CachedConfig("journeys.active", Journey, Read(
+    lambda _keys: select(Journey).where(Journey.status == ACTIVE).order_by(Journey.id)))
 
 
 def forget_active(ctx: ServiceContext) -> None:
@@ -163,7 +172,7 @@ async def on_orders(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
     if ctx.history:
         await _set_history_aside(ctx, customer_ids)
         return
-    journeys = await active_journeys(ctx)
+    journeys = await _ACTIVE_FOR_ORDERS.get(ctx.session)
     now = ctx.now()
     exiting = [j.id for j in journeys if "ordered" in (j.exits or [])]
     if exiting:
