@@ -12,17 +12,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from core import outbox
+from core.db import Database
+from core.plugins import PluginManager
+from core.settings import Settings
 from core.startup import database_problem
 from workers import scheduler
 
-if TYPE_CHECKING:
-    from schema.server import Runtime
-
 log = logging.getLogger("tenure.jobs")
 Stop = Callable[[], Awaitable[None]]
+
+
+class Runtime(Protocol):
+    """What running jobs needs of a process (the server's ``schema.server.Runtime`` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def plugins(self) -> PluginManager: ...
+
+    @property
+    def db(self) -> Database: ...
 
 
 class InProcessRunner:
