@@ -4,6 +4,7 @@ follows the new rule."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -78,8 +79,8 @@ async def test_a_change_made_by_another_process_applies_to_the_next_order(
 
         script = tmp_path / "change.py"
         script.write_text(textwrap.dedent(ANOTHER_PROCESS))
-        done = subprocess.run([sys.executable, str(script), database_url, rule_id], capture_output=True,
-                              text=True, timeout=120, cwd=Path(__file__).parents[2])
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, str(script), database_url, rule_id],
+                                       capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
         assert done.returncode == 0, done.stderr[-2000:]
 
         await order(app, ada, 4)  # 3 points per dollar now, and the fourth order reaches Gold
