@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -54,16 +54,21 @@ def message_id_for(settings: Any, dedupe_key: str, channel: str, recipient: str)
 
 
 def in_quiet_hours(settings: Any, at: datetime) -> datetime | None:
-    """When quiet hours (UTC) hold at ``at``, the time they end; else ``None``."""
+    """When quiet hours hold at ``at``, the time (UTC) they end; else ``None``. The hours are
+    those of the business time zone (``TENURE_TIMEZONE``): 21 to 8 is the night where the
+    business and its customers are."""
     start, end = settings.message_quiet_start_hour, settings.message_quiet_end_hour
     if start is None or end is None or start == end:
         return None
-    hour = at.hour
+    local = at.astimezone(settings.zone)
+    hour = local.hour
     quiet = start <= hour < end if start < end else (hour >= start or hour < end)
     if not quiet:
         return None
-    ends = at.replace(hour=end, minute=0, second=0, microsecond=0)
-    return ends if ends > at else ends + timedelta(days=1)
+    ends = local.replace(hour=end, minute=0, second=0, microsecond=0)
+    if ends <= local:
+        ends = (local + timedelta(days=1)).replace(hour=end, minute=0, second=0, microsecond=0)
+    return ends.astimezone(UTC)
 
 
 async def _recipient_details(

@@ -181,6 +181,31 @@ async def test_quiet_hours_hold_messages_until_morning(
             assert len(mailbox.to("ada@example.com")) == 1
 
 
+async def test_quiet_hours_are_the_night_of_the_business_time_zone(
+        make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
+    """In Auckland (UTC+12 in June) 21:00 to 08:00 runs from 09:00 to 20:00 UTC: a message at
+    10:00 UTC (22:00 there) waits until 20:00 UTC, one at 21:00 UTC (09:00 there) goes at once."""
+    frozen_clock.set(frozen_clock.now().replace(hour=10))
+    with smtp_server() as mailbox:
+        async with make_tenure(plugins=[], smtp_host="127.0.0.1", smtp_port=mailbox.port, timezone="Pacific/Auckland",
+                               message_quiet_start_hour=21, message_quiet_end_hour=8) as tenure:
+            await templates(tenure)
+            ada = await customer(tenure, "Ada", "ada@example.com")
+            async with tenure.transaction() as ctx:
+                await send_message(ctx, customer_id=ada, template="shop.hello", data={}, dedupe_key="night")
+            await tenure.run_jobs()
+            assert mailbox.to("ada@example.com") == []
+            [held] = (await tenure.ok(MESSAGES, {"f": {"customerId": str(ada)}}))["messages"]["nodes"]
+            assert held["status"] == "PENDING" and held["nextAttemptAt"].startswith("2026-06-01T20:00:00")
+            frozen_clock.set(frozen_clock.now().replace(hour=21))
+            await tenure.run_jobs()
+            assert len(mailbox.to("ada@example.com")) == 1
+            async with tenure.transaction() as ctx:
+                await send_message(ctx, customer_id=ada, template="shop.hello", data={}, dedupe_key="morning")
+            await tenure.run_jobs()
+            assert len(mailbox.to("ada@example.com")) == 2
+
+
 async def test_bad_templates_are_refused_and_nothing_is_written(make_tenure: Callable[..., Any]) -> None:
     async with make_tenure(plugins=[]) as tenure:
         for body, fragment in (("Hi {customer.name}", "not a placeholder"), ("Hi {", "not a valid template")):
