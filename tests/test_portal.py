@@ -12,8 +12,10 @@ selenium package. Skipped only where Node is not installed; CI installs all of i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -113,10 +115,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with api_log.open("wb") as api_out, portal_log.open("wb") as portal_out:
         processes = [
             subprocess.Popen(["tenure", "serve", "--port", str(api_port)], cwd=folder, env=env,
-                             stdout=api_out, stderr=subprocess.STDOUT),
+                             stdout=api_out, stderr=subprocess.STDOUT, start_new_session=True),
+            # npx starts vite as a child of its own: each server gets a process group, ended whole.
             subprocess.Popen(["npx", "vite", "preview", "--host", "127.0.0.1", "--port", str(portal_port)],
                              cwd=portal, env=dict(os.environ, TENURE_API=f"http://127.0.0.1:{api_port}"),
-                             stdout=portal_out, stderr=subprocess.STDOUT),
+                             stdout=portal_out, stderr=subprocess.STDOUT, start_new_session=True),
         ]
     try:
         wait_http(f"http://127.0.0.1:{api_port}/healthz", processes[0], api_log)
@@ -127,7 +130,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                "admin": admin, "staff": staff, "folder": folder, "env": env}
     finally:
         for process in processes:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
 
 
