@@ -21,6 +21,7 @@ transaction, and tracing or a statement count would miss it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,13 +114,15 @@ class Read:
 
     def __init__(self, build: Builder) -> None:
         self._build = build
-        self._compiled: dict[int, tuple[Any, _Compiled]] = {}
+        # By the dialect object itself, held weakly: an id() could be reused by another
+        # engine's dialect (SQLite after PostgreSQL) once the first is gone.
+        self._compiled: weakref.WeakKeyDictionary[Any, tuple[Any, _Compiled]] = weakref.WeakKeyDictionary()
 
     def _for(self, dialect: Any) -> tuple[Any, _Compiled]:
-        found = self._compiled.get(id(dialect))
+        found = self._compiled.get(dialect)
         if found is None:
             stmt = self._build(_keys_any if dialect.name == "postgresql" else _keys_in)
-            found = self._compiled[id(dialect)] = (stmt, _Compiled(stmt, dialect))
+            found = self._compiled[dialect] = (stmt, _Compiled(stmt, dialect))
         return found
 
     async def all(self, session: AsyncSession, keys: Sequence[Any] = (), **params: Any) -> list[Any]:
