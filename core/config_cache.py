@@ -75,11 +75,6 @@ class CachedConfig:
         return read[self.name]
 
 
-def forget() -> None:
-    """Drop what this process keeps (the next read of each kind goes to the database)."""
-    _kept.clear()
-
-
 def _changes_configuration(objects: Iterable[Any]) -> bool:
     return any(type(o) in _watched for o in objects)
 

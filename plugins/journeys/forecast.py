@@ -5,7 +5,6 @@ guessed."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 from core.context import ServiceContext
@@ -19,13 +18,10 @@ async def forecast(ctx: ServiceContext, first: date, last: date) -> list[Forecas
         return []  # switched off: no step runs until someone runs the job by hand
     start = datetime.combine(first, time(), UTC)
     end = datetime.combine(last + timedelta(days=1), time(), UTC)
-    due = await steps_due(ctx.session, ctx.plugins, ctx.settings.zone, start, end, days_in=UTC)
-    by_day: Counter[tuple[date, str, int, str]] = Counter()
-    for step in due:
-        by_day[step.day, step.journey, step.step, step.action] += step.customers
-    return [ForecastItem(day, f"journeys.{action}", n,
-                         f"{journey}, step {number} ({action}): {n} customer{'s' * (n != 1)}")
-            for (day, journey, number, action), n in by_day.items()]
+    # One row per day, journey and step already: each is one item.
+    return [ForecastItem(s.day, f"journeys.{s.action}", s.customers,
+                         f"{s.journey}, step {s.step} ({s.action}): {s.customers} customer{'s' * (s.customers != 1)}")
+            for s in await steps_due(ctx.session, ctx.plugins, ctx.settings.zone, start, end, days_in=UTC)]
 
 
 def forecasters() -> list[Forecaster]:
