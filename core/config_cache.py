@@ -18,13 +18,12 @@ or the CLI.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, object_session
 
 from core import clock
 from core.models import ConfigVersion
@@ -33,6 +32,7 @@ from core.reads import Read
 _TOKEN = "tenure.config_token"  # the transaction's token, once read (None: nothing is kept)
 _CHANGED = "tenure.config_changed"  # the transaction changed configuration: read past the cache
 _READ = "tenure.config_read"  # what the transaction read, by name, when nothing may be kept
+_PENDING = "tenure.config_pending"  # the flush under way wrote a watched row
 
 _names: set[str] = set()
 _watched: set[type] = set()
@@ -51,7 +51,10 @@ class CachedConfig:
         if name in _names:
             raise ValueError(f"a cached configuration named {name!r} exists")
         _names.add(name)
-        _watched.add(model)
+        if model not in _watched:
+            _watched.add(model)
+            for change in ("after_insert", "after_update", "after_delete"):
+                event.listen(model, change, _note_change)
         self.name = name
         self._read = read
 
@@ -75,14 +78,16 @@ class CachedConfig:
         return read[self.name]
 
 
-def _changes_configuration(objects: Iterable[Any]) -> bool:
-    return any(type(o) in _watched for o in objects)
+def _note_change(_mapper: Any, _connection: Any, target: Any) -> None:
+    """A watched row was written: the flush under way replaces the token when it ends."""
+    session = object_session(target)
+    if session is not None:
+        session.info[_PENDING] = True
 
 
 @event.listens_for(Session, "after_flush")
 def _replace_token(session: Session, _flush: UOWTransaction) -> None:
-    # The session's new, dirty and deleted sets still hold what this flush wrote.
-    if not _changes_configuration((*session.new, *session.dirty, *session.deleted)):
+    if not session.info.pop(_PENDING, False):
         return
     connection = session.connection()
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -97,6 +102,6 @@ def _replace_token(session: Session, _flush: UOWTransaction) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the session's outermost transaction
-        for key in (_TOKEN, _CHANGED, _READ):
+        for key in (_TOKEN, _CHANGED, _READ, _PENDING):
             session.info.pop(key, None)
 
