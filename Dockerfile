@@ -7,6 +7,7 @@ COPY schema schema
 COPY plugins plugins
 COPY migrations migrations
 COPY workers workers
+COPY tenure tenure
 # The exact versions the test suite passed on, not whatever is newest at build time.
 # otel: traces when OTEL_* names an exporter (core/tracing.py); idle otherwise.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[postgres,redis,otel]"

@@ -19,8 +19,8 @@ services:
 	bash .ci/services
 
 lint:
-	ruff check core schema plugins workers migrations tests bench
-	ruff format --check core schema plugins workers migrations tests bench
+	ruff check tenure core schema plugins workers migrations tests bench examples
+	ruff format --check tenure core schema plugins workers migrations tests bench examples
 	mypy
 
 test: install services

@@ -105,7 +105,7 @@ def run_size(args: argparse.Namespace, url: str, customers: int, settings: Any, 
     tag = f"{customers}-{int(time.time())}-"
     size = f"{customers // 1000}k"
     out: dict[str, Any] = {"customers": customers, "orders": data.orders, "built_seconds": data.built_seconds}
-    with Server("tenure", "schema.server:create_app", TENURE_PORT, env) as tenure, \
+    with Server("tenure", "tenure.schema.server:create_app", TENURE_PORT, env) as tenure, \
             Server("floor", "bench.floor:create_app", FLOOR_PORT, env) as floor:
         checks = {
             "me": same_json(tenure.post("/graphql", json.loads(members[0]["body"]), tokens[0]).get("data"),
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    from core.plugins import load_plugins
-    from core.settings import Settings
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)
@@ -269,8 +269,8 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(Row("SQL statements, customers(first: N) N=1/10/100", None, None, "", "same for every N",
                     note="/".join(str(counts[n]) for n in (1, 10, 100))))
     plugin_env = {"TENURE_DATABASE_URL": url}
-    start = startup_seconds("from core.settings import Settings; from core.plugins import load_plugins; "
-                            "from schema.server import create_app; s = Settings.from_env(); "
+    start = startup_seconds("from tenure.core.settings import Settings; from tenure.core.plugins import load_plugins; "
+                            "from tenure.schema.server import create_app; s = Settings.from_env(); "
                             "create_app(s, load_plugins(s))", plugin_env)
     floor = startup_seconds("import starlette, strawberry, sqlalchemy", plugin_env)
     rows.append(Row("start-up with all plugins (import, schema assembly)", round(start, 2), round(floor, 2), "s",

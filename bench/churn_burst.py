@@ -34,7 +34,7 @@ DEFAULT_URL = "postgresql+asyncpg://tenure:tenure@127.0.0.1:5432/tenure_bench_bu
 
 
 async def prepare(url: str, customers: int, history: int, say: Any) -> None:
-    from core.testing import create_all
+    from tenure.testing import create_all
 
     await _wipe(url)
     await create_all(url)
@@ -46,11 +46,11 @@ async def prepare(url: str, customers: int, history: int, say: Any) -> None:
         say(f"history: {customers:,} customers, {history:,} orders (COPY) ...")
         ids = await load_customers(url, people, now)
         await load_orders(url, orders, ids, now)
-    from core.context import ServiceContext
-    from core.db import Database
-    from core.plugins import load_plugins
-    from core.settings import Settings
-    from plugins.churn.service import rescore_all
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
+    from tenure.plugins.churn.service import rescore_all
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)
@@ -72,13 +72,13 @@ async def prepare(url: str, customers: int, history: int, say: Any) -> None:
 async def burst(url: str, customers: int, orders: int, batch: int, say: Any) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from core import clock
-    from core.context import ServiceContext
-    from core.db import Database
-    from core.outbox import run_entry
-    from core.plugins import load_plugins
-    from core.services.orders import LineData, OrderData, record_orders
-    from core.settings import Settings
+    from tenure.core import clock
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database
+    from tenure.core.outbox import run_entry
+    from tenure.core.plugins import load_plugins
+    from tenure.core.services.orders import LineData, OrderData, record_orders
+    from tenure.core.settings import Settings
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)

@@ -73,7 +73,7 @@ async def _reset(session: Any, dialect: str) -> None:
     migrations do."""
     from sqlalchemy import text
 
-    from plugins.churn.models import Run, Stale
+    from tenure.plugins.churn.models import Run, Stale
 
     stamp = "TIMESTAMP WITH TIME ZONE" if dialect == "postgresql" else "DATETIME"
     if dialect == "postgresql":
@@ -108,15 +108,15 @@ def _build(url: str, customers: int, opc: float, ipc: float, seed: int) -> None:
 async def measure(url: str, now: datetime) -> dict[str, Any]:
     from sqlalchemy import bindparam, text
 
-    from core.clock import FrozenClock, use_clock
-    from core.context import ServiceContext
-    from core.db import UTCDateTime
-    from core.plugins import load_plugins
-    from core.settings import Settings
-    from core.testing import TenureHarness
-    from plugins.churn.scoring import pg_settings
-    from plugins.churn.service import follow_up, rescore, rescore_all
-    from plugins.churn.settings import ChurnSettings
+    from tenure.core.clock import FrozenClock, use_clock
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import UTCDateTime
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
+    from tenure.plugins.churn.scoring import pg_settings
+    from tenure.plugins.churn.service import follow_up, rescore, rescore_all
+    from tenure.plugins.churn.settings import ChurnSettings
+    from tenure.testing import TenureHarness
 
     out: dict[str, Any] = {}
     env = {"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_ENVIRONMENT": "test"}
@@ -242,7 +242,7 @@ async def _mark_a_day(db: Any, last: datetime, at: datetime) -> list[int]:
     ``last`` (the data set's last day), as those events would have; their ids."""
     from sqlalchemy import bindparam, text
 
-    from core.db import UTCDateTime
+    from tenure.core.db import UTCDateTime
 
     async with db.transaction() as session:
         ids = list(await session.scalars(text("""
@@ -265,10 +265,10 @@ async def _recount_and_compare(db: Any, transaction: Any) -> tuple[float, int]:
     nightly's (0 when moving the figures on loses and double-counts nothing)."""
     from sqlalchemy import text
 
-    from plugins.churn.rules import effective_rules
-    from plugins.churn.scoring import score_everyone
-    from plugins.churn.settings import churn_settings
-    from plugins.churn.statements import SCORE_COLUMNS
+    from tenure.plugins.churn.rules import effective_rules
+    from tenure.plugins.churn.scoring import score_everyone
+    from tenure.plugins.churn.settings import churn_settings
+    from tenure.plugins.churn.statements import SCORE_COLUMNS
 
     columns = ", ".join(("customer_id", *SCORE_COLUMNS))
     found: list[float | int] = []

@@ -190,7 +190,7 @@ INTERACTION_COLUMNS = ["id", "customer_id", "kind", "channel", "occurred_at", "s
 def _customer_columns() -> tuple[list[str], dict[str, Any]]:
     """The customers table's columns as the models declare them now (other parts of Tenure
     may add columns): every column we do not fill must be nullable or have a default."""
-    from core.models import Customer
+    from tenure.core.models import Customer
 
     columns, defaults = [], {}
     for column in Customer.__table__.columns:
@@ -233,7 +233,7 @@ def generate(database_url: str, customers: int, orders_per_customer: float = 10.
         planted = _fill_sqlite(database_url, customers, seed, chunk, progress, args)
     else:
         planted = asyncio.run(_fill_postgres(database_url, customers, seed, chunk, progress, args))
-    from core.services.order_months import rebuild_url
+    from tenure.core.services.order_months import rebuild_url
 
     rebuild_url(database_url, progress)  # the retention rollup, for orders loaded around the services
     planted.customers, planted.seconds = customers, time.perf_counter() - started
@@ -242,7 +242,7 @@ def generate(database_url: str, customers: int, orders_per_customer: float = 10.
 
 
 def _recreate(database_url: str) -> None:
-    from core.testing import create_all
+    from tenure.testing import create_all
 
     asyncio.run(create_all(database_url))
 

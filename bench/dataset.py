@@ -18,11 +18,11 @@ from typing import Any
 
 import asyncpg
 
-from core.db import Base, Database, enabled_tables
-from core.demo import load_demo
-from core.outbox import drain
-from core.plugins import PluginManager
-from core.settings import Settings
+from tenure.core.db import Base, Database, enabled_tables
+from tenure.core.outbox import drain
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
+from tenure.demo import load_demo
 
 BULK_KIND = "bench"
 HOT_KIND = "shop"  # what core.demo gives its customers

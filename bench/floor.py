@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.auth import AuthenticationError, verify_token
+from tenure.core.auth import AuthenticationError, verify_token
 
 LOYALTY = os.environ.get("BENCH_FLOOR_LOYALTY") == "1"
 REMINDER_DAYS, QUALIFYING_DAYS, RETURN_DAYS, EXPIRY_DAYS = 30, 365, 14, 365

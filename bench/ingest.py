@@ -71,7 +71,7 @@ def run_cli(url: str, *args: str) -> Step:
     """``tenure ARGS`` in its own process: wall time, its CPU time and peak RSS (from wait4)."""
     began = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", *args], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-c", "from tenure.cli import main; main()", *args], cwd=ROOT,
                                    env=_env(url), stdout=out, stderr=subprocess.STDOUT, text=True)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -91,7 +91,7 @@ async def _wipe(url: str) -> None:
         return
     from sqlalchemy import text
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     db = Database(url)
     try:
@@ -104,11 +104,11 @@ async def _wipe(url: str) -> None:
 
 async def _configure(url: str) -> None:
     """The earn rules and tiers both sides run with."""
-    from core.context import ServiceContext
-    from core.db import Database
-    from core.demo_plugins import TIERS
-    from core.plugins import load_plugins
-    from core.settings import Settings
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
+    from tenure.demo_plugins import TIERS
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)
@@ -117,14 +117,14 @@ async def _configure(url: str) -> None:
         async with db.transaction() as session:
             ctx = ServiceContext(session, settings, plugins, actor="bench")
             if plugins.is_enabled("loyalty"):
-                from plugins.loyalty.rules import EarnRuleData, create_rule
+                from tenure.plugins.loyalty.rules import EarnRuleData, create_rule
 
                 await create_rule(ctx, EarnRuleData(name="base", kind="base", points=POINTS_PER,
                                                     per_amount=PER_AMOUNT, currency="USD"))
                 await create_rule(ctx, EarnRuleData(name="welcome", kind="bonus", points=FIRST_ORDER_BONUS,
                                                     trigger="first_order"))
             if plugins.is_enabled("tiers"):
-                from plugins.tiers.service import TierData, create_tier
+                from tenure.plugins.tiers.service import TierData, create_tier
 
                 for name, rank, spend, orders, points, discount, perks in TIERS:
                     await create_tier(ctx, TierData(name=name, rank=rank, min_spend=spend, min_orders=orders,
@@ -182,7 +182,7 @@ def rss_run(url: str, folder: Path, orders: int, customers: int, seconds: float,
     asyncio.run(load_customers(url, people, now))
     say(f"tenure import orders for at most {seconds:g} s ...")
     began = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", "from core.cli import main; main()", "import", "orders",
+    process = subprocess.Popen([sys.executable, "-c", "from tenure.cli import main; main()", "import", "orders",
                                 str(path)], cwd=ROOT, env=_env(url), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     samples: list[tuple[float, float]] = []
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
             (RESULTS / f"{stamp}-ingest-rss-{args.orders}.json").write_text(json.dumps(memory, indent=2))
             return
         result = measure(url, Path(folder), args.orders, customers, say)
-    from core.plugins import load_plugins
-    from core.settings import Settings
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
 
     plugins = load_plugins(Settings.from_env()).names()
     text = table(rows(result))

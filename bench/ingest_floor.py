@@ -9,7 +9,7 @@ order lines, one loyalty entry per order at the base rule (and the first-order b
 the event log's ``order.recorded`` rows (an import is history: it publishes no points earned).
 Then it computes the rest set-based: each customer's order count, spend, first and last order; the loyalty
 accounts from the entries; the churn marks; and the order-months rollup with
-:func:`core.services.order_months.rebuild`. It evaluates no tier and runs no plugin code.
+:func:`tenure.core.services.order_months.rebuild`. It evaluates no tier and runs no plugin code.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ async def load_customers(url: str, path: Path, now: datetime) -> dict[str, int]:
 
 async def load_orders(url: str, path: Path, ids: dict[str, int], now: datetime) -> int:
     """The orders and what follows from them (see the module notes); the number of orders."""
-    from core.db import Database
-    from core.services.order_months import rebuild
+    from tenure.core.db import Database
+    from tenure.core.services.order_months import rebuild
 
     order_id = line_id = entry_id = event_id = 0
     seen: set[int] = set()
@@ -250,7 +250,7 @@ async def figures(url: str) -> dict[str, int]:
     """What a side left in the database, to compare the two."""
     from sqlalchemy import text
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     db = Database(url)
     try:

@@ -45,7 +45,7 @@ async def _reset(url: str) -> None:
         return
     from sqlalchemy import text
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     db = Database(url)
     try:
@@ -57,8 +57,8 @@ async def _reset(url: str) -> None:
 
 
 async def _admin_key(url: str) -> str:
-    from core import auth
-    from core.db import Database
+    from tenure.core import auth
+    from tenure.core.db import Database
 
     db = Database(url)
     try:
@@ -99,10 +99,10 @@ def main() -> None:
                "TENURE_ENVIRONMENT": "production", "TENURE_LOG_LEVEL": "WARNING",
                "TENURE_MEMBER_TOKEN_TTL_SECONDS": "86400"}
         asyncio.run(_reset(url))
-        subprocess.run([sys.executable, "-c", "from core.cli import main; main()", "migrate"], cwd=ROOT,
+        subprocess.run([sys.executable, "-c", "from tenure.cli import main; main()", "migrate"], cwd=ROOT,
                        env={**os.environ, **env}, check=True, capture_output=True)
         key = asyncio.run(_admin_key(url))
-        with Server("tenure", "schema.server:create_app", _free_port(), env) as server:
+        with Server("tenure", "tenure.schema.server:create_app", _free_port(), env) as server:
             ids, tokens = _seed(server, key, min(args.clients, 200))
             cases: dict[str, list[dict[str, Any]]] = {
                 "me (member token)": [{"body": ME, "headers": {"Authorization": f"Bearer {t}"}} for t in tokens],

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.testing import TenureHarness, create_all, truncate_all
+from tenure.testing import TenureHarness, create_all, truncate_all
 
 ORDERS = int(os.environ.get("TENURE_BENCH_ORDERS", "200"))
 ME_REQUESTS = int(os.environ.get("TENURE_BENCH_ME", "200"))

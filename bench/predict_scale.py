@@ -183,11 +183,11 @@ async def _build(url: str, customers: int, seed: int) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.schema import AddConstraint, CreateIndex
 
-    from core.db import Base, Database, enabled_tables
-    from core.models import Order
+    from tenure.core.db import Base, Database, enabled_tables
+    from tenure.core.models import Order
 
     await _ensure_database(url)
-    import plugins.predictions.models  # noqa: F401  (its tables join the metadata)
+    import tenure.plugins.predictions.models  # noqa: F401  (its tables join the metadata)
 
     db = Database(url)
     tables = enabled_tables(["predictions"])
@@ -254,13 +254,13 @@ def _rss_mb() -> float:
 async def measure(url: str) -> dict[str, Any]:
     from sqlalchemy import bindparam, text
 
-    from core.clock import FrozenClock, use_clock
-    from core.context import ServiceContext
-    from core.db import Database, UTCDateTime
-    from core.plugins import load_plugins
-    from core.settings import Settings
-    from plugins.predictions import scoring, service, statements
-    from plugins.predictions.settings import predictions_settings
+    from tenure.core.clock import FrozenClock, use_clock
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database, UTCDateTime
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
+    from tenure.plugins.predictions import scoring, service, statements
+    from tenure.plugins.predictions.settings import predictions_settings
 
     settings = Settings.from_env({"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "predictions",
                                   "TENURE_ENVIRONMENT": "test"}, env_file=None)

@@ -98,8 +98,8 @@ def main() -> None:
         sys.exit("py-spy is not installed: pip install py-spy")
     url = os.environ.get("TENURE_BENCH_DATABASE_URL", DEFAULT_URL)
     os.environ.update({"TENURE_DATABASE_URL": url, "TENURE_SECRET_KEY": SECRET})
-    from core.plugins import load_plugins
-    from core.settings import Settings
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)
@@ -131,7 +131,7 @@ def main() -> None:
             "headers": auth} for cid in hot[:50]]
     env = {"TENURE_DATABASE_URL": url, "TENURE_SECRET_KEY": SECRET, "TENURE_LOG_LEVEL": "WARNING",
            "TENURE_MAX_COMPLEXITY": "100000"}
-    with Server("tenure", "schema.server:create_app", TENURE_PORT, env) as server, \
+    with Server("tenure", "tenure.schema.server:create_app", TENURE_PORT, env) as server, \
             tempfile.TemporaryDirectory() as tmp:
         assert server.process is not None
         raw = Path(tmp) / "stacks.txt"

@@ -9,7 +9,7 @@ Over a data set built by :mod:`bench.datagen` (``python -m bench.churn_scale --c
 
 - **Tenure**: the ``retention`` query month by month over the whole range (three years), by
   quarter, split by channel, and ``cohorts`` over the same range, through GraphQL
-  (:class:`core.testing.TenureHarness`, median of ``--runs``), reading the order months rollup;
+  (:class:`tenure.testing.TenureHarness`, median of ``--runs``), reading the order months rollup;
 - **floor**: the best single hand-written statement computing the same figures from the orders
   (orders grouped per customer and month, LAG/LEAD over them, a cumulative histogram; the
   cohorts from the customers' first order month joined with the months they ordered in),
@@ -89,7 +89,7 @@ GROUP BY 1, 2"""
 
 def assemble_floor(rows: list[Any], first: int, last: int, window: int) -> dict[str, list[dict[str, Any]]]:
     """The floor's rows as the GraphQL answer would show them, per group."""
-    from core.services.retention import PeriodFigures, month_start
+    from tenure.core.services.retention import PeriodFigures, month_start
 
     hist: dict[str, dict[int, int]] = {}
     per: dict[tuple[str, int], tuple[int, ...]] = {}
@@ -141,7 +141,7 @@ async def _median(tenure: Any, query: str, variables: dict[str, Any], runs: int)
 async def _floor(db: Any, sql: str, params: dict[str, Any], runs: int) -> tuple[float, list[Any]]:
     from sqlalchemy import bindparam, text
 
-    from core.db import UTCDateTime
+    from tenure.core.db import UTCDateTime
 
     stmt = text(sql).bindparams(*[bindparam(n, type_=UTCDateTime()) for n in params])
     best, rows = float("inf"), []
@@ -163,9 +163,9 @@ def _utc(day: date) -> datetime:
 async def measure(url: str, now: datetime, runs: int, floor_runs: int) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from core.clock import FrozenClock, use_clock
-    from core.services.retention import month_index, month_start
-    from core.testing import TenureHarness
+    from tenure.core.clock import FrozenClock, use_clock
+    from tenure.core.services.retention import month_index, month_start
+    from tenure.testing import TenureHarness
 
     out: dict[str, Any] = {"cases": []}
     start = (now - timedelta(days=3 * 365)).date().replace(day=1)
@@ -241,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.INFO)
     from bench.datagen import read_planted
-    from core.services.order_months import rebuild_url
+    from tenure.core.services.order_months import rebuild_url
 
     rebuild_s = None
     if args.rebuild or not _has_rollup(args.url):

@@ -35,7 +35,7 @@ async def capture(url: str) -> dict[str, list[str]]:
     from sqlalchemy import event
 
     from bench.ingest import _configure, _wipe
-    from core.testing import TenureHarness
+    from tenure.testing import TenureHarness
 
     await _wipe(url)
     out: dict[str, list[str]] = {}
@@ -113,7 +113,7 @@ async def floor_statements(url: str, key: str, order: dict[str, Any], redeem: di
 
 def work(statements: list[str]) -> list[str]:
     """The statements that do work: transaction control and the pool's reset left out."""
-    from core.testing import CONTROL_STATEMENTS
+    from tenure.testing import CONTROL_STATEMENTS
 
     return [s for s in statements if not s.lstrip().upper().startswith((*CONTROL_STATEMENTS, "SELECT PG_ADVISORY"))]
 

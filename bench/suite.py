@@ -8,9 +8,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import auth
-from core.db import Database
-from core.settings import Settings
+from tenure.core import auth
+from tenure.core.db import Database
+from tenure.core.settings import Settings
 
 SECRET = "bench-secret-key-bench-secret-key-0123456789"
 
@@ -41,7 +41,7 @@ class Features:
 
     @classmethod
     def of(cls, settings: Settings, plugins: Any) -> Features:
-        from schema.build import build_schema
+        from tenure.schema.build import build_schema
 
         schema = build_schema(plugins, settings)
 
@@ -131,7 +131,7 @@ def same_json(tenure: Any, floor: Any) -> tuple[bool, list[str]]:
 
 async def statement_counts(url: str, features: Features, plugins: list[str], sizes: tuple[int, ...]) -> dict[int, int]:
     """SQL statements one ``customers(first: N)`` request runs, every plugin field asked for."""
-    from core.testing import TenureHarness
+    from tenure.testing import TenureHarness
 
     counts = {}
     async with TenureHarness.start(url, plugins=plugins, create_tables=False, max_complexity=1_000_000) as tenure:

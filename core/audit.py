@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
-from core.models import AuditEntry
-from core.reads import Write
+from tenure.core import clock
+from tenure.core.models import AuditEntry
+from tenure.core.reads import Write
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
-from core.errors import UserError
-from core.models import ApiKey, Role, StaffUser
+from tenure.core import clock
+from tenure.core.errors import UserError
+from tenure.core.models import ApiKey, Role, StaffUser
 
 KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.INTEGRATION)
 

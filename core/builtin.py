@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import __version__, clock, messages
-from core.contributions import (
+from tenure.core import __version__, clock, messages
+from tenure.core.contributions import (
     EventHandler,
     InvariantCheck,
     JobSpec,
@@ -16,11 +16,11 @@ from core.contributions import (
     RetentionDimension,
     TemplateDefault,
 )
-from core.events import CustomersMerged
-from core.messages.channels import EmailChannel, WebhookChannel
-from core.models import Customer, Order, OutboxEntry, OutboxStatus
-from core.plugins import hookimpl
-from core.services import order_months, webhooks
+from tenure.core.events import CustomersMerged
+from tenure.core.messages.channels import EmailChannel, WebhookChannel
+from tenure.core.models import Customer, Order, OutboxEntry, OutboxStatus
+from tenure.core.plugins import hookimpl
+from tenure.core.services import order_months, webhooks
 
 
 @hookimpl
@@ -29,7 +29,7 @@ def tenure_plugin_info() -> PluginInfo:
         name="core",
         version=__version__,
         summary="Customers, interactions, orders, tasks, webhooks and the events feed",
-        migrations="migrations:versions",
+        migrations="tenure.migrations:versions",
     )
 
 

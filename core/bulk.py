@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 #: What a duplicate key raises, through SQLAlchemy or straight from the driver (a COPY, a
-#: compiled statement of :mod:`core.reads`): callers that expect a clash catch both.
+#: compiled statement of :mod:`tenure.core.reads`): callers that expect a clash catch both.
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)
 try:
     from asyncpg.exceptions import IntegrityConstraintViolationError

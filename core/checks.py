@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from core.db import Database
-from core.plugins import PluginManager
-from core.settings import Settings
+from tenure.core.db import Database
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
 
 
 async def run_invariants(db: Database, plugins: PluginManager) -> list[str]:
@@ -20,7 +20,7 @@ async def run_invariants(db: Database, plugins: PluginManager) -> list[str]:
 
 async def outbox_line(db: Database) -> str:
     """How the queued work stands, for ``tenure check`` to print whether or not it passes."""
-    from core.builtin import outbox_waiting
+    from tenure.core.builtin import outbox_waiting
 
     async with db.reader() as session:
         expired, passed_over, waiting = await outbox_waiting(session)
@@ -40,7 +40,7 @@ def outbox_summary(settings: Settings) -> str:
 
 
 def run_checks(settings: Settings, plugins: PluginManager) -> list[str]:
-    from core.migrate import differences
+    from tenure.core.migrate import differences
 
     async def run() -> list[str]:
         db = Database(settings.resolved_database_url)

@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, object_session
 
-from core import clock
-from core.models import ConfigVersion
-from core.reads import Read
+from tenure.core import clock
+from tenure.core.models import ConfigVersion
+from tenure.core.reads import Read
 
 _TOKEN = "tenure.config_token"  # the transaction's token, once read (None: nothing is kept)
 _CHANGED = "tenure.config_changed"  # the transaction changed configuration: read past the cache

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
+from tenure.core import clock
 
 if TYPE_CHECKING:
-    from core.events import DomainEvent
-    from core.plugins import PluginManager
-    from core.settings import Settings
+    from tenure.core.events import DomainEvent
+    from tenure.core.plugins import PluginManager
+    from tenure.core.settings import Settings
 
 
 @dataclass
@@ -28,7 +28,7 @@ class ServiceContext:
     #: them as of their own time and tell nobody (no message, survey, task or webhook).
     history: bool = False
     #: In a job, which run of its outbox entry this is (1 the first time): for jobs that
-    #: keep their own retry schedule (:class:`core.outbox.RunAgain`).
+    #: keep their own retry schedule (:class:`tenure.core.outbox.RunAgain`).
     attempt: int = 1
     #: Outbox rows written in this transaction, handed to the job runner after commit.
     enqueued: list[int] = field(default_factory=list)
@@ -44,7 +44,7 @@ class ServiceContext:
     async def emit(self, *events: DomainEvent) -> None:
         """Run the events' handlers in this transaction, one batch per kind, then log and
         publish them."""
-        from core import events as domain_events
+        from tenure.core import events as domain_events
 
         await domain_events.dispatch(self, events)
 
@@ -61,7 +61,7 @@ class ServiceContext:
     ) -> int:
         """Record an event in the log (and on the customer's timeline when ``timeline``);
         webhook subscribers to ``type`` get it after commit. Returns the event id."""
-        from core import events
+        from tenure.core import events
 
         return await events.publish(
             self,
@@ -84,7 +84,7 @@ class ServiceContext:
     ) -> int | None:
         """Queue ``job`` to run after commit. With a ``dedupe_key`` already queued, nothing
         is added and ``None`` comes back: the same work is never done twice."""
-        from core import outbox
+        from tenure.core import outbox
 
         entry_id = await outbox.enqueue(
             self.session, job, payload or {}, dedupe_key=dedupe_key, delay=delay

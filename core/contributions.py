@@ -1,4 +1,4 @@
-"""The data that plugins return from their hooks (see :mod:`core.hookspecs`)."""
+"""The data that plugins return from their hooks (see :mod:`tenure.core.hookspecs`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from core.context import ServiceContext
-    from core.events import DomainEvent
+    from tenure.core.context import ServiceContext
+    from tenure.core.events import DomainEvent
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PluginInfo:
 class SchemaContribution:
     """What a plugin adds to the GraphQL schema. Each value is a ``@strawberry.type``
     class whose fields are added to the named type; their resolvers receive the core
-    object (a :class:`core.models.Customer` row for ``"Customer"``) as ``self``."""
+    object (a :class:`tenure.core.models.Customer` row for ``"Customer"``) as ``self``."""
 
     query: type | None = None
     mutation: type | None = None

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import bindparam, insert, select
 
-from core import bulk
-from core.config_cache import CachedConfig
-from core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
-from core.reads import Read, Write
+from tenure.core import bulk
+from tenure.core.config_cache import CachedConfig
+from tenure.core.models import Customer, Event, Interaction, Order, Task, WebhookSubscription
+from tenure.core.reads import Read, Write
 
 if TYPE_CHECKING:
-    from core.context import ServiceContext
+    from tenure.core.context import ServiceContext
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from core.db import Database
-from core.models import Customer, CustomerIdentity, Order
+from tenure.core.db import Database
+from tenure.core.models import Customer, CustomerIdentity, Order
 
 BATCH = 500
 COLUMNS: dict[str, tuple[str, ...]] = {

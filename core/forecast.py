@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from croniter import croniter
 
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.contributions import ForecastItem
-from core.errors import UserError
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import ForecastItem
+from tenure.core.errors import UserError
 
 if TYPE_CHECKING:
-    from core.db import Database
-    from core.plugins import PluginManager
-    from core.settings import Settings
+    from tenure.core.db import Database
+    from tenure.core.plugins import PluginManager
+    from tenure.core.settings import Settings
 
 #: The longest forecast asked for at once.
 MAX_DAYS = 366

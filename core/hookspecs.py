@@ -1,7 +1,7 @@
 """The plugin contract: every hook Tenure calls, and what it expects back.
 
 This module is the partner SDK. A plugin is a module (or object) with functions marked
-``@hookimpl`` (from :mod:`core.plugins`) whose names match the specs below. Tenure calls
+``@hookimpl`` (from :mod:`tenure.core.plugins`) whose names match the specs below. Tenure calls
 the *registration* hooks once, when it starts, and assembles the server from what they
 return; behaviour at run time (domain events, jobs) comes from the objects they return.
 
@@ -27,7 +27,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from core.contributions import (
+    from tenure.core.contributions import (
         EventHandler,
         Forecaster,
         InvariantCheck,
@@ -65,7 +65,7 @@ def tenure_schema() -> SchemaContribution:  # type: ignore[empty-body]
 
     A field name that another plugin or the core already uses on the same type stops the
     schema assembly with an error naming both. Every root field must declare who may call
-    it (``permission_classes=[allow(...)]`` from :mod:`schema.permissions`).
+    it (``permission_classes=[allow(...)]`` from :mod:`tenure.schema.permissions`).
     """
 
 
@@ -81,7 +81,7 @@ def tenure_jobs() -> list[JobSpec]:  # type: ignore[empty-body]
 
 @hookspec
 def tenure_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
-    """Handlers of domain events (:mod:`core.events`), run inside the transaction that
+    """Handlers of domain events (:mod:`tenure.core.events`), run inside the transaction that
     raised the event, in ascending ``priority`` (the core's own bookkeeping runs first).
 
     A handler writes through ``ctx.session``; anything slow or external (a message, a
@@ -99,7 +99,7 @@ def tenure_checks() -> list[InvariantCheck]:  # type: ignore[empty-body]
 @hookspec
 def tenure_personal_data() -> list[PersonalData]:  # type: ignore[empty-body]
     """What the plugin stores about a customer, for ``exportCustomer`` and ``eraseCustomer``:
-    a :class:`core.contributions.PersonalData` each (``export`` and ``erase`` over a session
+    a :class:`tenure.core.contributions.PersonalData` each (``export`` and ``erase`` over a session
     and a customer id). A plugin whose tables hold anything about a customer must return one.
 
     .. versionadded:: 0.1
@@ -109,7 +109,7 @@ def tenure_personal_data() -> list[PersonalData]:  # type: ignore[empty-body]
 @hookspec
 def tenure_retention_dimensions() -> list[RetentionDimension]:  # type: ignore[empty-body]
     """Ways to split the retention figures (``retention(by: TIER)``): a
-    :class:`core.contributions.RetentionDimension` each, a unique ``name`` and a SELECT of
+    :class:`tenure.core.contributions.RetentionDimension` each, a unique ``name`` and a SELECT of
     ``customer_id, label`` rows giving each customer's group now. The core contributes
     ``channel`` and ``tag``; the ``by`` enum of the schema lists exactly the dimensions of the
     enabled plugins.
@@ -122,8 +122,8 @@ def tenure_retention_dimensions() -> list[RetentionDimension]:  # type: ignore[e
 def tenure_forecasts() -> list[Forecaster]:  # type: ignore[empty-body]
     """What the plugin's scheduled rules will do in the coming days if nothing changes
     (reminders due, points expiring, members leaving a tier), for ``tenure forecast`` and
-    ``upcoming(days:)``: a :class:`core.contributions.Forecaster` each, whose ``forecast(ctx,
-    first, last)`` reads (never writes) and returns :class:`core.contributions.ForecastItem`
+    ``upcoming(days:)``: a :class:`tenure.core.contributions.Forecaster` each, whose ``forecast(ctx,
+    first, last)`` reads (never writes) and returns :class:`tenure.core.contributions.ForecastItem`
     rows, per UTC day, the days the plugin's jobs count in.
 
     .. versionadded:: 0.2
@@ -142,7 +142,7 @@ def tenure_cli_commands() -> list[click.Command]:  # type: ignore[empty-body]
 @hookspec
 def tenure_message_channels() -> list[MessageChannel]:  # type: ignore[empty-body]
     """Ways to deliver a message besides the core's ``email`` and ``webhook``: an SMS
-    gateway, a messaging app. Each a :class:`core.contributions.MessageChannel` with a
+    gateway, a messaging app. Each a :class:`tenure.core.contributions.MessageChannel` with a
     unique ``name`` (what ``send_message(channels=[...])`` and ``TENURE_MESSAGE_CHANNELS``
     name), the consent flag it needs, how it finds the address, and ``async send``.
 

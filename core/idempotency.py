@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import UserError
-from core.models import IdempotencyRecord
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import UserError
+from tenure.core.models import IdempotencyRecord
 
 PENDING: dict[str, Any] = {"__pending__": True}
 

@@ -1,6 +1,6 @@
 """Import files: reading CSV or JSON Lines as a stream of batches of rows (fields renamed,
 lines that cannot be parsed set aside), the rejects file a user fixes and feeds back, and
-the progress line of a long import. What the rows do is :mod:`core.imports`."""
+the progress line of a long import. What the rows do is :mod:`tenure.core.imports`."""
 
 from __future__ import annotations
 

@@ -34,24 +34,24 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from core import idempotency
-from core.context import ServiceContext
-from core.db import Database
-from core.errors import UserError
-from core.events import Publication, publish_many
-from core.import_files import (
+from tenure.core import idempotency
+from tenure.core.context import ServiceContext
+from tenure.core.db import Database
+from tenure.core.errors import UserError
+from tenure.core.events import Publication, publish_many
+from tenure.core.import_files import (
     BATCH,
     LIST_SEPARATOR,
     Rejected,
     Row,
     RowStream,
 )
-from core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
-from core.plugins import PluginManager
-from core.services.customers import CustomerData, create_customers, identity, upsert_customer
-from core.services.interactions import log_interaction
-from core.services.orders import LineData, OrderData, cancel_order, in_rounds, record_orders, refund_order
-from core.settings import Settings
+from tenure.core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
+from tenure.core.plugins import PluginManager
+from tenure.core.services.customers import CustomerData, create_customers, identity, upsert_customer
+from tenure.core.services.interactions import log_interaction
+from tenure.core.services.orders import LineData, OrderData, cancel_order, in_rounds, record_orders, refund_order
+from tenure.core.settings import Settings
 
 
 @dataclass

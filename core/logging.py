@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.settings import Settings
+from tenure.core.settings import Settings
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("tenure_request_id", default=None)
 HEADER = "x-request-id"

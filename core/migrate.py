@@ -28,10 +28,10 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from alembic.util import CommandError  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-import migrations  # noqa: E402
-from core.db import Base  # noqa: E402
-from core.plugins import PluginManager  # noqa: E402
-from core.settings import Settings  # noqa: E402
+import tenure.migrations  # noqa: E402
+from tenure.core.db import Base  # noqa: E402
+from tenure.core.plugins import PluginManager  # noqa: E402
+from tenure.core.settings import Settings  # noqa: E402
 
 
 class MigrationError(Exception):
@@ -50,7 +50,7 @@ def alembic_config(settings: Settings, plugins: PluginManager, *, enabled_only: 
     """``enabled_only`` leaves out the revisions of installed plugins that are off (writing
     a revision needs the database at every head alembic knows)."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(Path(tenure.migrations.__file__).parent))
     cfg.set_main_option("path_separator", "os")
     found = plugins.migration_locations()
     if enabled_only:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, BigId, Json
+from tenure.core.db import Base, BigId, Json
 
 CASCADE = "CASCADE"
 
@@ -330,7 +330,7 @@ class WebhookSubscription(Base):
 class ConfigVersion(Base):
     """One row: a random token replaced by every transaction that changes configuration
     (tiers, earn rules, surveys, webhook subscriptions), so each process knows when what it
-    keeps of them is stale (see :mod:`core.config_cache`)."""
+    keeps of them is stale (see :mod:`tenure.core.config_cache`)."""
 
     __tablename__ = "config_version"
 
@@ -454,7 +454,7 @@ class AuditEntry(Base):
 class OrderMonth(Base):
     """One customer's non-cancelled orders in one calendar month (UTC), linked to their
     previous and next active months: the rollup the retention figures read, kept current by
-    :mod:`core.services.order_months` in the order's own transaction. Months are
+    :mod:`tenure.core.services.order_months` in the order's own transaction. Months are
     ``year * 12 + month - 1``."""
 
     __tablename__ = "order_months"

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock, tracing
-from core.db import Database, insert_ignoring_conflicts
-from core.models import OutboxEntry, OutboxStatus
+from tenure.core import clock, tracing
+from tenure.core.db import Database, insert_ignoring_conflicts
+from tenure.core.models import OutboxEntry, OutboxStatus
 
 if TYPE_CHECKING:
-    from core.plugins import PluginManager
-    from core.settings import Settings
+    from tenure.core.plugins import PluginManager
+    from tenure.core.settings import Settings
 
 log = logging.getLogger("tenure.jobs")
 
@@ -149,7 +149,7 @@ async def _run_claimed(
     db: Database, plugins: PluginManager, settings: Settings, entry: OutboxEntry, token: str,
     dispatch: Dispatch | None,
 ) -> str:
-    from core.context import ServiceContext
+    from tenure.core.context import ServiceContext
 
     spec = plugins.jobs.get(entry.job)
     if spec is None:

@@ -1,28 +1,27 @@
 """The plugin manager: finds plugins, switches them on or off, and answers typed questions
 about what the enabled ones contribute.
 
-Built-in plugins are the packages under ``plugins/``; third-party ones are found through the
-entry-point group ``tenure.plugins``. The core's own jobs and handlers are registered the
-same way, as the plugin named ``core``.
+Every plugin is found through the entry-point group ``tenure.plugins``: the built-in ones
+(the packages under ``plugins/``) are the entries of the ``tenure`` distribution itself,
+third-party ones those of any other installed distribution. The core's own jobs and handlers
+are registered the same way, as the plugin named ``core``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 from croniter import croniter
 
-from core import hookspecs
-from core.contributions import (
+from tenure.core import hookspecs
+from tenure.core.contributions import (
     EventHandler,
     Forecaster,
     InvariantCheck,
@@ -30,12 +29,12 @@ from core.contributions import (
     PluginInfo,
     SchemaContribution,
 )
-from core.settings import Settings, SettingsError
+from tenure.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     import click
 
-    from core.events import DomainEvent
+    from tenure.core.events import DomainEvent
 
 hookimpl = pluggy.HookimplMarker("tenure")
 ENTRY_POINT_GROUP = "tenure.plugins"
@@ -51,23 +50,31 @@ class Candidate:
     origin: str  # "built-in" or the distribution that provides it
 
 
-def builtin_candidates() -> list[Candidate]:
-    import plugins
+DISTRIBUTION = "tenure"
 
+
+def _distribution(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist else ep.value
+
+
+def builtin_candidates() -> list[Candidate]:
+    """The plugins that ship with Tenure (the entries of its own distribution), by name."""
     found = []
-    for module_info in sorted(pkgutil.iter_modules(plugins.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"plugins.{module_info.name}")
-        if hasattr(module, "tenure_plugin_info"):
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if _distribution(ep) == DISTRIBUTION:
+            module = ep.load()
             found.append(Candidate(module.tenure_plugin_info(), module, "built-in"))
-    return found
+    return sorted(found, key=lambda c: c.info.name)
 
 
 def entry_point_candidates() -> list[Candidate]:
+    """The plugins that other installed distributions provide."""
     found = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        module = ep.load()
-        dist = ep.dist.name if ep.dist else ep.value
-        found.append(Candidate(module.tenure_plugin_info(), module, dist))
+        dist = _distribution(ep)
+        if dist != DISTRIBUTION:
+            module = ep.load()
+            found.append(Candidate(module.tenure_plugin_info(), module, dist))
     return found
 
 
@@ -86,7 +93,7 @@ class PluginManager:
 
     def __init__(self, enabled: Iterable[Candidate], installed: Iterable[Candidate] = (),
                  schedules: Mapping[str, str] | None = None) -> None:
-        from core import builtin
+        from tenure.core import builtin
 
         self.schedules = dict(schedules or {})
         self.pm = pluggy.PluginManager("tenure")

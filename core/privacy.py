@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.context import ServiceContext
-from core.contributions import PersonalData
-from core.db import Base, plugin_tables
-from core.errors import NotFound
-from core.models import Customer, CustomerContact, CustomerIdentity, CustomerTag, Order, OrderLine
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import PersonalData
+from tenure.core.db import Base, plugin_tables
+from tenure.core.errors import NotFound
+from tenure.core.models import Customer, CustomerContact, CustomerIdentity, CustomerTag, Order, OrderLine
 
 ERASED_NAME = "erased"
 

@@ -162,7 +162,7 @@ class Route:
     transaction SQLAlchemy began) and nothing listens to the engine's statements (tracing,
     the tests' statement counts would not see a statement sent around them); otherwise the
     session's own connection. Valid while the session keeps its connection: a request
-    finds it once for its reads (:meth:`schema.context.Context.read_route`)."""
+    finds it once for its reads (:meth:`tenure.schema.context.Context.read_route`)."""
 
     connection: Any
     dialect: Any

@@ -46,7 +46,7 @@ class Names:
         return self.pascal[0].lower() + self.pascal[1:]
 
     def tokens(self) -> dict[str, str]:
-        from core import __version__
+        from tenure.core import __version__
 
         return {
             "name": self.name,
@@ -65,10 +65,10 @@ def core_head() -> str:
     """The core's latest revision, which a plugin's first revision depends on."""
     from alembic.script import ScriptDirectory
 
-    from core.migrate import resolve_location
+    from tenure.core.migrate import resolve_location
 
-    script = ScriptDirectory(resolve_location("migrations"),
-                             version_locations=[resolve_location("migrations:versions")])
+    script = ScriptDirectory(resolve_location("tenure.migrations"),
+                             version_locations=[resolve_location("tenure.migrations:versions")])
     head = script.get_revision("core@head")
     assert head is not None
     return head.revision

@@ -25,8 +25,8 @@ from sqlalchemy import make_url
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
-    from core.plugins import PluginManager
-    from core.settings import Settings
+    from tenure.core.plugins import PluginManager
+    from tenure.core.settings import Settings
 
 log = logging.getLogger("tenure.startup")
 
@@ -139,7 +139,7 @@ def driver_problem(url: str) -> Problem | None:
 def _ancestry(settings: Settings, plugins: PluginManager) -> tuple[dict[str, str], Any]:
     from alembic.script import ScriptDirectory
 
-    from core.migrate import alembic_config, heads_by_branch
+    from tenure.core.migrate import alembic_config, heads_by_branch
 
     return heads_by_branch(settings, plugins), ScriptDirectory.from_config(alembic_config(settings, plugins))
 
@@ -173,7 +173,7 @@ def not_migrated(missing: dict[str, list[str]], current: list[str]) -> Problem:
 
 async def current_revisions(connection: Any) -> list[str]:
     """What ``alembic_version`` holds (nothing when the table is not there)."""
-    from core.migrate import _quiet_alembic  # before alembic: importing it quiets alembic's import-time notes
+    from tenure.core.migrate import _quiet_alembic  # before alembic: importing it quiets alembic's import-time notes
 
     _quiet_alembic()
 

@@ -27,12 +27,12 @@ import sys
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from core.logging import REQUEST_ID
+from tenure.core.logging import REQUEST_ID
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from core.db import Database
+    from tenure.core.db import Database
 
 log = logging.getLogger("tenure.tracing")
 #: Requests that would only add noise to traces: probes and scrapes.

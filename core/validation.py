@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from core.errors import UserError
+from tenure.core.errors import UserError
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # ISO 4217 codes in circulation; a code outside this list is a typo, not a currency.

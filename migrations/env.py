@@ -8,8 +8,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import core.models  # noqa: F401  (the core's tables)
-from core.db import Base
+import tenure.core.models  # noqa: F401  (the core's tables)
+from tenure.core.db import Base
 
 config = context.config
 enabled: list[str] = config.attributes.get("tenure_enabled", [])

@@ -33,7 +33,7 @@ def is_unavailable(error: BaseException) -> bool:
     down, refusing the credentials, without the database named, or not migrated."""
     import sqlalchemy.exc
 
-    from core.startup import database_problem
+    from tenure.core.startup import database_problem
 
     if database_problem(error) is not None:
         return True

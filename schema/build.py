@@ -22,25 +22,25 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from core.plugins import PluginManager
-from core.settings import Settings
-from schema.availability import UnavailableErrors
-from schema.error_log import log_errors
-from schema.forecast import ForecastQuery
-from schema.inputs import guard_fields
-from schema.limits import ComplexityLimiter, TokenLimitedParser, Validation, document_limits_rule
-from schema.messages import MessageMutations, MessageQuery
-from schema.mutations.admin import AdminMutations
-from schema.mutations.customers import CustomerMutations
-from schema.mutations.orders import OrderMutations
-from schema.mutations.tasks import TaskMutations
-from schema.permissions import TenurePermission
-from schema.privacy import PrivacyMutations, PrivacyQuery, audit_root_fields
-from schema.queries import CoreQuery
-from schema.retention import retention_query
-from schema.subscriptions import Subscription
-from schema.types.common import SCALARS
-from schema.types.member import MemberMutations, MemberQuery
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
+from tenure.schema.availability import UnavailableErrors
+from tenure.schema.error_log import log_errors
+from tenure.schema.forecast import ForecastQuery
+from tenure.schema.inputs import guard_fields
+from tenure.schema.limits import ComplexityLimiter, TokenLimitedParser, Validation, document_limits_rule
+from tenure.schema.messages import MessageMutations, MessageQuery
+from tenure.schema.mutations.admin import AdminMutations
+from tenure.schema.mutations.customers import CustomerMutations
+from tenure.schema.mutations.orders import OrderMutations
+from tenure.schema.mutations.tasks import TaskMutations
+from tenure.schema.permissions import TenurePermission
+from tenure.schema.privacy import PrivacyMutations, PrivacyQuery, audit_root_fields
+from tenure.schema.queries import CoreQuery
+from tenure.schema.retention import retention_query
+from tenure.schema.subscriptions import Subscription
+from tenure.schema.types.common import SCALARS
+from tenure.schema.types.member import MemberMutations, MemberQuery
 
 ROOTS = ("Query", "Mutation", "Subscription")
 
@@ -90,8 +90,8 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
     """Fields each enabled plugin adds, by the name of the type they join."""
     converter = StrawberryConfig().name_converter
     core_types: dict[str, type] = {"Query": Query, "Mutation": Mutation, "Subscription": Subscription}
-    from schema.types import core as core_types_module
-    from schema.types.member import Member
+    from tenure.schema.types import core as core_types_module
+    from tenure.schema.types.member import Member
 
     for name in ("Customer", "Order", "Interaction", "Task", "StaffUser"):
         core_types[name] = getattr(core_types_module, name)
@@ -130,8 +130,8 @@ def collect_additions(plugins: PluginManager) -> dict[str, list[StrawberryField]
 
 
 def _core_type_fields() -> list[StrawberryField]:
-    from schema.types import core as core_types_module
-    from schema.types.member import Member
+    from tenure.schema.types import core as core_types_module
+    from tenure.schema.types.member import Member
 
     classes = [getattr(core_types_module, n) for n in ("Customer", "Order", "Interaction", "Task", "StaffUser")]
     return [f for cls in [*classes, Member] for f in _fields(cls)]

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from core.auth import Principal
-from core.context import ServiceContext
-from core.db import Database
-from core.reads import Route
+from tenure.core.auth import Principal
+from tenure.core.context import ServiceContext
+from tenure.core.db import Database
+from tenure.core.reads import Route
 
 if TYPE_CHECKING:
-    from schema.server import Runtime
+    from tenure.schema.server import Runtime
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -85,7 +85,7 @@ class Context:
 
     @contextlib.asynccontextmanager
     async def read_route(self) -> AsyncIterator[Route]:
-        """Where the request's compiled reads (:class:`core.reads.Read`) go, found once per
+        """Where the request's compiled reads (:class:`tenure.core.reads.Read`) go, found once per
         read session rather than once per statement."""
         async with self.db() as session:
             if self._route is None:
@@ -106,7 +106,7 @@ class Context:
                                      actor=self.principal.actor if self.principal else "anonymous")
                 yield ctx
                 if self.pending_audit is not None:
-                    from core import audit
+                    from tenure.core import audit
 
                     await audit.record(session, self.pending_audit)
                     self.pending_audit = None

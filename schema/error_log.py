@@ -11,8 +11,8 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from core.startup import database_problem
-from schema.availability import is_unavailable
+from tenure.core.startup import database_problem
+from tenure.schema.availability import is_unavailable
 
 log = logging.getLogger("tenure.api")
 #: Codes of errors about who is calling: worth a WARNING (a leaked or revoked key shows up).

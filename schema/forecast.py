@@ -8,12 +8,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.errors import UserError
-from core.forecast import PlannedItem, forecast
-from core.models import Role
-from schema.permissions import STAFF, allow
-from schema.types.common import Long
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError
+from tenure.core.forecast import PlannedItem, forecast
+from tenure.core.models import Role
+from tenure.schema.permissions import STAFF, allow
+from tenure.schema.types.common import Long
 
 
 @strawberry.type(description="One thing a scheduled rule will do on a day, if nothing changes.")

@@ -22,7 +22,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 from strawberry.types.field import StrawberryField
 
-from schema.types.common import UserError
+from tenure.schema.types.common import UserError
 
 EARLIEST_YEAR, LATEST_YEAR = 1000, 9998
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from core.models import (
+from tenure.core.models import (
     Customer,
     CustomerContact,
     CustomerIdentity,
@@ -21,12 +21,12 @@ from core.models import (
     StaffUser,
     Task,
 )
-from core.reads import Read
-from schema.context import Context
+from tenure.core.reads import Read
+from tenure.schema.context import Context
 
 
 async def fetch(context: Context, read: Read, keys: Sequence[Any], **params: Any) -> list[Any]:
-    """Run a compiled :class:`~core.reads.Read` on the request's read session."""
+    """Run a compiled :class:`~tenure.core.reads.Read` on the request's read session."""
     async with context.read_route() as route:
         return await read.run(route, keys, **params)
 

@@ -11,16 +11,16 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import models
-from core.context import ServiceContext
-from core.messages import retry_message, templates
-from schema import loaders
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.queries import counter, runner, to_int
-from schema.relay import Connection, paginate
-from schema.types.common import JSON, UserError
-from schema.types.core import Customer
+from tenure.core import models
+from tenure.core.context import ServiceContext
+from tenure.core.messages import retry_message, templates
+from tenure.schema import loaders
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.queries import counter, runner, to_int
+from tenure.schema.relay import Connection, paginate
+from tenure.schema.types.common import JSON, UserError
+from tenure.schema.types.core import Customer
 
 
 @strawberry.enum(description="Where a message stands.")

@@ -2,7 +2,7 @@
 
 Request figures (requests, latency, errors by GraphQL operation) are counted by each server
 process. When ``PROMETHEUS_MULTIPROC_DIR`` is set (``tenure serve --workers N`` sets it up
-itself, see core.cli) every process writes them to its own file there and any process's
+itself, see tenure.cli) every process writes them to its own file there and any process's
 ``/metrics`` adds up all of them, so one scrape answers for the whole server whichever process
 it reaches. Job and outbox figures are read from the outbox table at scrape time, so every API
 process reports the same fleet-wide numbers however many ``tenure worker`` processes ran the
@@ -128,7 +128,7 @@ class Metrics:
         return generate_latest(registry)
 
     async def render(self, db: Any) -> str:
-        from core.tracing import quiet
+        from tenure.core.tracing import quiet
 
         with quiet():  # a scrape every few seconds: no trace of its own
             outbox = _Fixed(await outbox_figures(db))
@@ -150,8 +150,8 @@ class _Fixed:
 
 async def outbox_figures(db: Any) -> list[Metric]:
     """Entries by status, jobs by job and status, failed attempts, and the outbox's lag."""
-    from core import clock
-    from core.models import OutboxEntry, OutboxStatus
+    from tenure.core import clock
+    from tenure.core.models import OutboxEntry, OutboxStatus
 
     async with db.reader() as session:
         by_job = (await session.execute(

@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from core.models import Role
+from tenure.core.models import Role
 
 STAFF = (Role.ADMIN, Role.STAFF)
 BACKOFFICE = (Role.ADMIN, Role.STAFF, Role.INTEGRATION)

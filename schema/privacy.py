@@ -22,17 +22,17 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
-from core import audit, auth, privacy
-from core.context import ServiceContext
-from core.errors import NotFound
-from core.models import AuditEntry as AuditRow
-from core.models import Role
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import allow
-from schema.queries import counter, runner, to_int
-from schema.relay import Connection, paginate
-from schema.types.common import JSON, UserError
-from schema.types.core import Customer
+from tenure.core import audit, auth, privacy
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound
+from tenure.core.models import AuditEntry as AuditRow
+from tenure.core.models import Role
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import allow
+from tenure.schema.queries import counter, runner, to_int
+from tenure.schema.relay import Connection, paginate
+from tenure.schema.types.common import JSON, UserError
+from tenure.schema.types.core import Customer
 
 log = logging.getLogger("tenure.audit")
 

@@ -10,14 +10,14 @@ from graphql import GraphQLError
 from sqlalchemy import Select, func, select
 from strawberry.types import Info
 
-from core import models
-from core.models import Role
-from core.services.customers import CustomerFilter, duplicate_candidates_query, filter_customers
-from schema import loaders
-from schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow
-from schema.relay import Connection, count_of, paginate
-from schema.types.core import Customer, Order, StaffUser, Task, TaskStatus
-from schema.types.events import Event, WebhookDelivery, WebhookSubscription
+from tenure.core import models
+from tenure.core.models import Role
+from tenure.core.services.customers import CustomerFilter, duplicate_candidates_query, filter_customers
+from tenure.schema import loaders
+from tenure.schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow
+from tenure.schema.relay import Connection, count_of, paginate
+from tenure.schema.types.core import Customer, Order, StaffUser, Task, TaskStatus
+from tenure.schema.types.events import Event, WebhookDelivery, WebhookSubscription
 
 
 def to_int(value: Any, field: str) -> int:
@@ -145,7 +145,7 @@ class CoreQuery:
     @strawberry.field(permission_classes=[allow(*EVERYONE)],
                       description="Tenure's version and the plugins this server runs; works with introspection off.")
     def server_info(self, info: Info) -> ServerInfo:
-        from core import __version__
+        from tenure.core import __version__
 
         plugins = info.context.plugins
         return ServerInfo(version=__version__, currency=info.context.settings.currency, plugins=[
@@ -185,7 +185,7 @@ class CoreQuery:
     @strawberry.field(permission_classes=[allow(*STAFF)],
                       description="Pairs of customers that share an email or phone.")
     async def duplicate_candidates(self, info: Info, first: int = 20) -> list[DuplicateCandidate]:
-        from schema.relay import check_first
+        from tenure.schema.relay import check_first
 
         first = check_first(first, info.context.settings.max_page_size)
         rows = await runner(info)(duplicate_candidates_query(first))

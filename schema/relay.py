@@ -13,7 +13,7 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
-from core.clock import as_utc
+from tenure.core.clock import as_utc
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The retention figures and the cohort triangle (see :mod:`core.services.retention`)."""
+"""The retention figures and the cohort triangle (see :mod:`tenure.core.services.retention`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.errors import UserError
-from core.models import Role
-from core.services import retention as service
-from schema.permissions import STAFF, allow
-from schema.types.common import Long
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError
+from tenure.core.models import Role
+from tenure.core.services import retention as service
+from tenure.schema.permissions import STAFF, allow
+from tenure.schema.types.common import Long
 
 
 @strawberry.enum(description="How long each period is.")

@@ -22,22 +22,22 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
-from core import clock
-from core.auth import AuthenticationError, authenticate
-from core.db import Database
-from core.logging import RequestIdMiddleware
-from core.logging import configure as configure_logging
-from core.plugins import PluginManager, load_plugins
-from core.settings import Settings
-from core.tracing import instrument as instrument_tracing
-from core.tracing import instrument_app
-from schema import ide
-from schema.availability import DatabaseUnavailable
-from schema.build import build_schema
-from schema.context import Context
-from schema.graphql_http import GRAPHQL_RESPONSE, JSON, error_body, is_request_error, negotiate
-from schema.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from schema.metrics import Metrics, operation_label
+from tenure.core import clock
+from tenure.core.auth import AuthenticationError, authenticate
+from tenure.core.db import Database
+from tenure.core.logging import RequestIdMiddleware
+from tenure.core.logging import configure as configure_logging
+from tenure.core.plugins import PluginManager, load_plugins
+from tenure.core.settings import Settings
+from tenure.core.tracing import instrument as instrument_tracing
+from tenure.core.tracing import instrument_app
+from tenure.schema import ide
+from tenure.schema.availability import DatabaseUnavailable
+from tenure.schema.build import build_schema
+from tenure.schema.context import Context
+from tenure.schema.graphql_http import GRAPHQL_RESPONSE, JSON, error_body, is_request_error, negotiate
+from tenure.schema.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from tenure.schema.metrics import Metrics, operation_label
 
 log = logging.getLogger("tenure.api")
 
@@ -253,7 +253,7 @@ def create_app(
     async def readyz(request: Request) -> Response:
         """Ready when the database answers and is migrated to the enabled plugins' heads;
         otherwise 503 with the reason (unreachable, refused, not_migrated) and the fix."""
-        from core.startup import current_revisions, database_problem, missing_revisions, not_migrated
+        from tenure.core.startup import current_revisions, database_problem, missing_revisions, not_migrated
 
         try:
             async with db.read_engine.connect() as connection:  # no write lock on SQLite
@@ -273,7 +273,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from workers.runner import start_background
+        from tenure.workers.runner import start_background
 
         stop = None
         if dispatch is None:

@@ -12,11 +12,11 @@ import strawberry
 from sqlalchemy import func, select
 from strawberry.types import Info
 
-from core import models
-from core.models import Role
-from schema.mutations import parse_id
-from schema.permissions import allow
-from schema.types.events import Event
+from tenure.core import models
+from tenure.core.models import Role
+from tenure.schema.mutations import parse_id
+from tenure.schema.permissions import allow
+from tenure.schema.types.events import Event
 
 BATCH = 100
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from core import clock
-from core.testing import TenureHarness, create_all, truncate_all
+from tenure.core import clock
+from tenure.testing import TenureHarness, create_all, truncate_all
 
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("TENURE_TEST_REQUIRE_POSTGRES") == "1"

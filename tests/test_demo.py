@@ -14,9 +14,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from core.cli import main
-from core.demo import load_demo, plan_customer
-from core.testing import TenureHarness
+from tenure.cli import main
+from tenure.demo import load_demo, plan_customer
+from tenure.testing import TenureHarness
 
 PORTAL = """
 query($first: Int!) {
@@ -150,7 +150,7 @@ def test_demo_then_check_passes_and_tells_stuck_work_from_work_waiting(tmp_path:
     left claimed past its lease, or passed over while running other work, is."""
     env = {**os.environ, "TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db"}
     env = {k: v for k, v in env.items() if k not in ("TENURE_PLUGINS", "TENURE_NOW")}
-    tenure = [sys.executable, "-m", "core.cli"]
+    tenure = [sys.executable, "-m", "tenure.cli"]
     demo = subprocess.run([*tenure, "demo", "--customers", "60"], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=600)
     assert demo.returncode == 0, demo.stdout + demo.stderr

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import Settings
+from tenure.core.settings import Settings
 
 yaml = pytest.importorskip("yaml")  # PyYAML: in the [dev] extra
 
@@ -251,7 +251,7 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
                 process.kill()
                 process.wait()
         asyncio.run(empty_database(postgres_url))
-        from core.testing import create_all
+        from tenure.testing import create_all
 
         asyncio.run(create_all(postgres_url))
 

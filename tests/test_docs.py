@@ -10,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
-from core import hookspecs
-from core.plugins import builtin_candidates
+from tenure.core import hookspecs
+from tenure.core.plugins import builtin_candidates
 
 GUIDE = Path(__file__).parent.parent / "docs" / "plugins.md"
 

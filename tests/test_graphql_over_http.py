@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from core.testing import TenureHarness
-from schema import ide
-from schema.graphql_http import GRAPHQL_RESPONSE, negotiate
+from tenure.schema import ide
+from tenure.schema.graphql_http import GRAPHQL_RESPONSE, negotiate
+from tenure.testing import TenureHarness
 
 ROOT = Path(__file__).parent.parent
 AUDIT = ROOT / "tests" / "http_audit"

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
-from core.db import Database
-from core.exports import records
-from core.import_files import ImportError_, parse_mapping, read_rows
-from core.imports import ImportReport, import_rows
-from core.testing import TenureHarness
+from tenure.cli import main
+from tenure.core.db import Database
+from tenure.core.exports import records
+from tenure.core.import_files import ImportError_, parse_mapping, read_rows
+from tenure.core.imports import ImportReport, import_rows
+from tenure.testing import TenureHarness
 
 CUSTOMERS = """Kundennr,Name,E-Mail,tags,birthday,consent_email
 C1,Ada Lovelace,ada@example.com,vip;early,1815-12-10,yes

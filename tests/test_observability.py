@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
-from core import logging as tenure_logging
-from core.clock import FrozenClock
-from core.context import ServiceContext
-from core.contributions import JobSpec, PluginInfo
-from core.plugins import hookimpl
-from core.settings import Settings, SettingsError
-from core.testing import TenureHarness
+from tenure.core import logging as tenure_logging
+from tenure.core.clock import FrozenClock
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec, PluginInfo
+from tenure.core.plugins import hookimpl
+from tenure.core.settings import Settings, SettingsError
+from tenure.testing import TenureHarness
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ async def test_metrics_by_operation_job_and_outbox_lag(
 
 
 def test_operation_names_from_clients_cannot_flood_the_metrics() -> None:
-    from schema.metrics import MAX_OPERATIONS, Metrics, operation_label
+    from tenure.schema.metrics import MAX_OPERATIONS, Metrics, operation_label
 
     assert operation_label(None, "  mutation RecordSale($x: Int) { a }") == "RecordSale"
     assert operation_label("Given", "query Other { a }") == "Given"
@@ -244,7 +244,7 @@ def healthy(base: str) -> bool:
 
 
 def test_serve_with_several_workers_sets_up_a_fresh_folder_and_removes_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from schema.metrics import multiprocess_folder
+    from tenure.schema.metrics import multiprocess_folder
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     with multiprocess_folder(1) as none:

@@ -10,10 +10,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from core.cli import main
-from core.plugins import entry_point_candidates, load_plugins
-from core.settings import Settings
-from schema.build import build_schema
+from tenure.cli import main
+from tenure.core.plugins import entry_point_candidates, load_plugins
+from tenure.core.settings import Settings
+from tenure.schema.build import build_schema
 from tests.core.helpers import ERRORS, create_customer
 
 RECORD = f"""mutation($input: RecordVisitInput!) {{

@@ -137,10 +137,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 RUN_JOB = """
 import asyncio, sys
-from core.context import ServiceContext
-from core.db import Database
-from core.plugins import load_plugins
-from core.settings import Settings
+from tenure.core.context import ServiceContext
+from tenure.core.db import Database
+from tenure.core.plugins import load_plugins
+from tenure.core.settings import Settings
 
 async def main() -> None:
     settings = Settings.from_env()

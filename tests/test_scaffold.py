@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
+from tenure.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_the_project_has_every_part_of_a_plugin(project: Path) -> None:
     }
     pyproject = (project / "pyproject.toml").read_text()
     assert '[project.entry-points."tenure.plugins"]\ngift_cards = "tenure_gift_cards"' in pyproject
-    assert 'pytest_plugins = ["core.pytest_plugin"]' in (project / "tests/conftest.py").read_text()
+    assert 'pytest_plugins = ["tenure.pytest_plugin"]' in (project / "tests/conftest.py").read_text()
     lint = run([sys.executable, "-m", "ruff", "check", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
@@ -68,7 +68,7 @@ def test_installed_package_is_found_through_its_entry_point(project: Path, tmp_p
     (entry_points,) = target.glob("tenure_gift_cards-*.dist-info/entry_points.txt")
     assert "[tenure.plugins]\ngift_cards = tenure_gift_cards" in entry_points.read_text()
 
-    listing = run([sys.executable, "-m", "core.cli", "plugins"], tmp_path, PYTHONPATH=str(target),
+    listing = run([sys.executable, "-m", "tenure.cli", "plugins"], tmp_path, PYTHONPATH=str(target),
                   TENURE_PLUGINS="gift_cards")
     assert listing.returncode == 0, listing.stderr
     line = next(x for x in listing.stdout.splitlines() if x.startswith("gift_cards"))

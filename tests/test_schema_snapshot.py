@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.plugins import Candidate, PluginManager, builtin_candidates
-from core.settings import Settings
-from schema.build import build_schema
+from tenure.core.plugins import Candidate, PluginManager, builtin_candidates
+from tenure.core.settings import Settings
+from tenure.schema.build import build_schema
 
 ROOT = Path(__file__).parent.parent
 STORED = Path(__file__).parent / "schema"
@@ -93,7 +93,7 @@ def test_schema_matches_stored_sdl(configuration: str) -> None:
 
 
 def test_published_schema_is_what_tenure_schema_prints_with_every_builtin_plugin() -> None:
-    from core.cli import main
+    from tenure.cli import main
 
     env = {"TENURE_PLUGINS": ",".join(BUILTIN)}
     result = CliRunner().invoke(main, ["schema"], env=env)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from core import logging as tenure_logging
-from core.context import ServiceContext
-from core.contributions import JobSpec, PluginInfo
-from core.models import OutboxEntry
-from core.plugins import hookimpl
-from core.testing import TenureHarness
-from core.tracing import exporter_from_env
+from tenure.core import logging as tenure_logging
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec, PluginInfo
+from tenure.core.models import OutboxEntry
+from tenure.core.plugins import hookimpl
+from tenure.core.tracing import exporter_from_env
+from tenure.testing import TenureHarness
 from tests.support.receivers import http_receiver
 
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
@@ -177,7 +177,7 @@ async def test_json_log_lines_carry_the_trace_id_and_the_request_id_in_requests_
 
 def test_without_tracing_an_entry_keeps_only_the_request_id() -> None:
     """With no span current (tracing off, or outside any), nothing of a trace is stored."""
-    from core.tracing import trace_context
+    from tenure.core.tracing import trace_context
 
     assert trace_context() is None
     token = tenure_logging.REQUEST_ID.set("plain-1")
@@ -191,7 +191,7 @@ async def test_background_polling_leaves_no_traces_while_a_statement_of_its_own_
     spans: InMemorySpanExporter, tenure: TenureHarness
 ) -> None:
     """The scheduler polls every second: a trace each time would bury the requests'."""
-    from workers import scheduler
+    from tenure.workers import scheduler
 
     db = tenure.runtime.db
     spans.clear()

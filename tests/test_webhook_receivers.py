@@ -22,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import free_port
 

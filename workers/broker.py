@@ -18,8 +18,8 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from core.logging import shown_url
-from core.settings import Settings
+from tenure.core.logging import shown_url
+from tenure.core.settings import Settings
 
 log = logging.getLogger("tenure.worker")
 ACTOR = "tenure_run_outbox_entry"
@@ -80,9 +80,9 @@ class WorkerLoop:
     pools belong to one loop); actor threads hand their coroutines to it."""
 
     def __init__(self, settings: Settings) -> None:
-        from core.db import Database
-        from core.plugins import load_plugins
-        from core.tracing import instrument_database
+        from tenure.core.db import Database
+        from tenure.core.plugins import load_plugins
+        from tenure.core.tracing import instrument_database
 
         self.settings = settings
         self.plugins = load_plugins(settings)
@@ -96,7 +96,7 @@ class WorkerLoop:
         self.running: dict[int, asyncio.Task[Any]] = {}
 
     async def _run(self, entry_id: int) -> str:
-        from core import outbox
+        from tenure.core import outbox
 
         if self.stopping:  # a message taken while the worker stops: for the next worker
             await outbox.hand_back(self.db, [entry_id])
@@ -140,7 +140,7 @@ class WorkerLoop:
 
 def declare_actor(broker: dramatiq.Broker, worker_loop: WorkerLoop) -> dramatiq.Actor[Any, Any]:
     def run_outbox_entry(entry_id: int) -> None:
-        from core.startup import database_problem
+        from tenure.core.startup import database_problem
 
         try:
             outcome = worker_loop.run_entry(entry_id)

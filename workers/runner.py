@@ -14,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from core import outbox
-from core.db import Database
-from core.plugins import PluginManager
-from core.settings import Settings
-from core.startup import database_problem
-from workers import scheduler
+from tenure.core import outbox
+from tenure.core.db import Database
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
+from tenure.core.startup import database_problem
+from tenure.workers import scheduler
 
 log = logging.getLogger("tenure.jobs")
 Stop = Callable[[], Awaitable[None]]
@@ -115,7 +115,7 @@ async def start_background(
     runtime: Runtime, *, run_jobs: bool
 ) -> tuple[Callable[[list[int]], Awaitable[None]], Stop | None]:
     if runtime.settings.broker_url:
-        from workers.broker import BrokerDispatcher
+        from tenure.workers.broker import BrokerDispatcher
 
         dispatcher = BrokerDispatcher(runtime.settings)
         return dispatcher.dispatch, dispatcher.close

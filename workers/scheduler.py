@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 
-from core import clock, outbox, tracing
-from core.db import Database
-from core.outbox import Dispatch
-from core.plugins import PluginManager
-from core.settings import Settings
-from core.startup import database_problem
+from tenure.core import clock, outbox, tracing
+from tenure.core.db import Database
+from tenure.core.outbox import Dispatch
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
+from tenure.core.startup import database_problem
 
 log = logging.getLogger("tenure.scheduler")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from core import clock
-from core.contributions import DeliveryError, MessageChannel, Outgoing
-from core.services import webhook_signing
+from tenure.core import clock
+from tenure.core.contributions import DeliveryError, MessageChannel, Outgoing
+from tenure.core.services import webhook_signing
 
 MESSAGE_ID_HEADER = "X-Tenure-Message-Id"
 

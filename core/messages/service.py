@@ -21,15 +21,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core import validation as v
-from core.context import ServiceContext
-from core.contributions import DeliveryError, MessageChannel, Outgoing
-from core.db import insert_ignoring_conflicts
-from core.errors import NotFound, UserError
-from core.events import CustomersMerged
-from core.messages import templates
-from core.messages.channels import mail_domain
-from core.models import Customer, CustomerContact, Message, MessageStatus, StaffUser
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import DeliveryError, MessageChannel, Outgoing
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import CustomersMerged
+from tenure.core.messages import templates
+from tenure.core.messages.channels import mail_domain
+from tenure.core.models import Customer, CustomerContact, Message, MessageStatus, StaffUser
 
 DELIVER_JOB = "core.deliver_message"
 #: ``new_address``: an address the customer asked to add, sent its verification message

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import validation as v
-from core.context import ServiceContext
-from core.contributions import TemplateDefault
-from core.errors import NotFound, UserError
-from core.models import MessageTemplate
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import TemplateDefault
+from tenure.core.errors import NotFound, UserError
+from tenure.core.models import MessageTemplate
 
 _FORMATTER = string.Formatter()
 

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from core import validation as v
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import NotFound, UserError
-from core.events import CustomerCreated, CustomersMerged, CustomerUpdated
-from core.models import (
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import CustomerCreated, CustomersMerged, CustomerUpdated
+from tenure.core.models import (
     Customer,
     CustomerContact,
     CustomerIdentity,
@@ -25,7 +25,7 @@ from core.models import (
     StaffUser,
     Task,
 )
-from core.services import order_months
+from tenure.core.services import order_months
 
 UNSET: Any = object()
 
@@ -352,7 +352,7 @@ async def refresh_order_figures(ctx: ServiceContext, customer: Customer) -> None
     customer.order_count, customer.total_spent = int(row[0]), int(row[1])
     customer.first_order_at, customer.last_order_at = row[2], row[3]
     if ctx.dialect == "sqlite":
-        from core.clock import as_utc
+        from tenure.core.clock import as_utc
 
         customer.first_order_at = as_utc(row[2]) if row[2] else None
         customer.last_order_at = as_utc(row[3]) if row[3] else None
@@ -363,7 +363,7 @@ async def refresh_interaction_figures(ctx: ServiceContext, customer: Customer) -
         select(func.max(Interaction.occurred_at)).where(Interaction.customer_id == customer.id)
     )
     if ctx.dialect == "sqlite" and last is not None:
-        from core.clock import as_utc
+        from tenure.core.clock import as_utc
 
         last = as_utc(last)
     customer.last_interaction_at = last

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import validation as v
-from core.context import ServiceContext
-from core.errors import Conflict, NotFound, UserError
-from core.events import InteractionLogged
-from core.models import Customer, Interaction
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.errors import Conflict, NotFound, UserError
+from tenure.core.events import InteractionLogged
+from tenure.core.models import Customer, Interaction
 
 MAX_PAYLOAD_BYTES = 16_384
 

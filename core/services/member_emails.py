@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import validation as v
-from core.auth import AuthenticationError, sign_token, verify_token
-from core.context import ServiceContext
-from core.errors import NotFound, UserError
-from core.models import Customer, CustomerContact, CustomerIdentity
-from core.services import customers
+from tenure.core import validation as v
+from tenure.core.auth import AuthenticationError, sign_token, verify_token
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound, UserError
+from tenure.core.models import Customer, CustomerContact, CustomerIdentity
+from tenure.core.services import customers
 
 PURPOSE = "member-email"
 TEMPLATE = "core.member_email_verification"
@@ -59,7 +59,7 @@ async def hold_new_emails(ctx: ServiceContext, customer_id: int, wanted: list[st
     applied = [e for e in wanted if e in own]
     pending = [e for e in wanted if e not in own]
     ttl = timedelta(hours=ctx.settings.member_email_verify_hours)
-    from core.messages import send_message
+    from tenure.core.messages import send_message
 
     for address in pending:
         token = sign_token(ctx.settings.signing_key, PURPOSE, {"sub": str(customer_id), "email": address}, ttl)

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import OrderStatus
+from tenure.core.models import OrderStatus
 
 if TYPE_CHECKING:
-    from core.context import ServiceContext
-    from core.db import Database
-    from core.models import Customer, Order
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database
+    from tenure.core.models import Customer, Order
 
 TABLE = "order_months"
 
@@ -157,8 +157,8 @@ async def rebuild(db: Database, *, batch: int = 50_000,
     """Rebuild every customer's months from the orders, ``batch`` customer ids per
     transaction (set-based, so memory stays flat), creating the table if a data set was made
     without the migrations. Returns the number of rows written."""
-    from core.db import Base
-    from core.models import OrderMonth
+    from tenure.core.db import Base
+    from tenure.core.models import OrderMonth
 
     table: Any = OrderMonth.__table__
     async with db.engine.begin() as conn:
@@ -199,7 +199,7 @@ def rebuild_url(url: str, progress: bool = True, batch: int = 50_000) -> int:
     import asyncio
     import sys
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     started = time.perf_counter()
 

@@ -13,16 +13,16 @@ from sqlalchemy import bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import bulk, idempotency
-from core import validation as v
-from core.context import ServiceContext
-from core.db import UTCDateTime
-from core.errors import Conflict, NotFound, UserError
-from core.events import OrderCancelled, OrderRecorded, OrderRefunded
-from core.models import Customer, Order, OrderLine, OrderStatus
-from core.reads import Write
-from core.services import order_months
-from core.services.customers import refresh_order_figures
+from tenure.core import bulk, idempotency
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.db import UTCDateTime
+from tenure.core.errors import Conflict, NotFound, UserError
+from tenure.core.events import OrderCancelled, OrderRecorded, OrderRefunded
+from tenure.core.models import Customer, Order, OrderLine, OrderStatus
+from tenure.core.reads import Write
+from tenure.core.services import order_months
+from tenure.core.services.customers import refresh_order_figures
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ Definitions (every number is a setting, ``TENURE_RETENTION_<FIELD>``):
   are one purchase occasion);
   read from the orders (:func:`repeat_so_far`), once per request and only when asked for.
 
-The figures come from the order months rollup (:mod:`core.services.order_months`): one row
+The figures come from the order months rollup (:mod:`tenure.core.services.order_months`): one row
 per customer and active month, linked to the customer's previous and next active months, kept
 current in each order's transaction. So one statement reads each month row once and tests
 plain columns; no window function over the orders runs at read time. A customer counts at
@@ -49,10 +49,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core.context import ServiceContext
-from core.contributions import RetentionDimension
-from core.errors import UserError
-from core.settings import SettingsError
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import RetentionDimension
+from tenure.core.errors import UserError
+from tenure.core.settings import SettingsError
 
 
 class GroupBy(enum.StrEnum):

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import validation as v
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import NotFound, UserError
-from core.events import TaskCompleted, TaskCreated
-from core.models import Customer, StaffUser, Task, TaskStatus
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import TaskCompleted, TaskCreated
+from tenure.core.models import Customer, StaffUser, Task, TaskStatus
 
 
 async def open_task(

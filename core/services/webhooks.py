@@ -1,6 +1,6 @@
 """Webhook subscriptions and their deliveries: signed after the Standard Webhooks
-specification (:mod:`core.services.webhook_signing`), sent only to allowed targets
-(:mod:`core.services.webhook_targets`), retried on ``TENURE_WEBHOOK_RETRY_SCHEDULE`` with
+specification (:mod:`tenure.core.services.webhook_signing`), sent only to allowed targets
+(:mod:`tenure.core.services.webhook_targets`), retried on ``TENURE_WEBHOOK_RETRY_SCHEDULE`` with
 jitter until the delivery is dead, every attempt recorded, replayable on request."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import validation as v
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.errors import NotFound, UserError
-from core.logging import shown_url
-from core.models import Event, WebhookDelivery, WebhookSubscription
-from core.outbox import GiveUp, RunAgain
-from core.services import webhook_signing, webhook_targets
+from tenure.core import validation as v
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound, UserError
+from tenure.core.logging import shown_url
+from tenure.core.models import Event, WebhookDelivery, WebhookSubscription
+from tenure.core.outbox import GiveUp, RunAgain
+from tenure.core.services import webhook_signing, webhook_targets
 
 EVENT_ID_HEADER = "X-Tenure-Event-Id"
 EVENT_TYPE_HEADER = "X-Tenure-Event-Type"

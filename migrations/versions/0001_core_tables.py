@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('summary', sa.String(length=500), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('on_timeline', sa.Boolean(), nullable=False),
-    sa.Column('occurred_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
@@ -40,7 +40,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('operation', 'key', name=op.f('pk_idempotency_records'))
     )
     op.create_table('outbox',
@@ -50,13 +50,13 @@ def upgrade() -> None:
     sa.Column('dedupe_key', sa.String(length=300), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('available_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('dispatched_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('locked_until', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('available_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('dispatched_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claim_token', sa.String(length=40), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_dedupe_key'))
     )
@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_users')),
     sa.UniqueConstraint('email', name=op.f('uq_staff_users_email'))
     )
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('event_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('description', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions'))
     )
     op.create_table('api_keys',
@@ -90,10 +90,10 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('scopes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('staff_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_used_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['staff_user_id'], ['staff_users.id'], name=op.f('fk_api_keys_staff_user_id_staff_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash')),
@@ -109,14 +109,14 @@ def upgrade() -> None:
     sa.Column('consent_email', sa.Boolean(), nullable=False),
     sa.Column('consent_sms', sa.Boolean(), nullable=False),
     sa.Column('consent_push', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('first_order_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_order_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_order_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_order_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('order_count', sa.Integer(), nullable=False),
     sa.Column('total_spent', sa.BigInteger(), nullable=False),
-    sa.Column('last_interaction_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('erased_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_interaction_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('erased_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['staff_users.id'], name=op.f('fk_customers_owner_id_staff_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.Column('ok', sa.Boolean(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('duration_ms', sa.Integer(), nullable=False),
-    sa.Column('delivered_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscriptions.id'], name=op.f('fk_webhook_deliveries_subscription_id_webhook_subscriptions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
     )
@@ -179,11 +179,11 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=50), nullable=False),
     sa.Column('channel', sa.String(length=50), nullable=False),
-    sa.Column('occurred_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('summary', sa.String(length=500), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('external_id', sa.String(length=200), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_interactions_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_interactions')),
     sa.UniqueConstraint('channel', 'external_id', name=op.f('uq_interactions_channel_external_id'))
@@ -200,9 +200,9 @@ def upgrade() -> None:
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('refunded_amount', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('placed_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('placed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_orders_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
     sa.UniqueConstraint('channel', 'external_id', name=op.f('uq_orders_channel_external_id'))
@@ -216,13 +216,13 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('due_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('assignee_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('source', sa.String(length=50), nullable=False),
     sa.Column('source_key', sa.String(length=200), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['assignee_id'], ['staff_users.id'], name=op.f('fk_tasks_assignee_id_staff_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_tasks_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))

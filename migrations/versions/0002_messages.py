@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0002'
@@ -26,8 +26,8 @@ def upgrade() -> None:
     sa.Column('locale', sa.String(length=20), nullable=False),
     sa.Column('subject', sa.String(length=300), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_templates')),
     sa.UniqueConstraint('key', 'locale', name=op.f('uq_message_templates_key_locale'))
     )
@@ -48,9 +48,9 @@ def upgrade() -> None:
     sa.Column('skip_reason', sa.String(length=300), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('next_attempt_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
     sa.UniqueConstraint('dedupe_key', 'channel', name=op.f('uq_messages_dedupe_key_channel'))
     )

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import core.db
+import tenure.core.db
 
 revision = '0006'
 down_revision = '0005'
@@ -28,7 +28,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('previous_secrets', sa.JSON().with_variant(
             postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_attempt_at', core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('next_attempt_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('dead', sa.Boolean(), nullable=False, server_default=sa.false()))
     subscriptions = sa.table('webhook_subscriptions', sa.column('id', sa.BigInteger()),
                              sa.column('secret', sa.String()))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 
 revision = '0008'
 down_revision = '0007'
@@ -27,7 +27,7 @@ def upgrade() -> None:
         'config_version',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('token', sa.String(length=32), nullable=False),
-        sa.Column('changed_at', core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('changed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_config_version')),
     )
     op.bulk_insert(table, [{'id': 1, 'token': uuid.uuid4().hex, 'changed_at': datetime.now(UTC)}])

@@ -1,6 +1,6 @@
 """Churn warnings: RFM scores and segments, lifecycle stages, rules and a health score per
 customer, warnings with a follow-up task for the owner, win-back through a hook, and the
-report of who came back. Rescoring is set-based SQL in batches (see :mod:`plugins.churn.scoring`).
+report of who came back. Rescoring is set-based SQL in batches (see :mod:`tenure.plugins.churn.scoring`).
 
 Event handlers run at priority 300, after loyalty and tiers: an order resolves the
 customer's open warning in the order's transaction; every order, cancellation, refund,
@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from core import __version__
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
-from core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
-from core.plugins import hookimpl
-from core.settings import read_dataclass
-from plugins.churn import hookspecs, jobs, service
-from plugins.churn.settings import ChurnSettings
+from tenure.core import __version__
+from tenure.core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
+from tenure.core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
+from tenure.core.plugins import hookimpl
+from tenure.core.settings import read_dataclass
+from tenure.plugins.churn import hookspecs, jobs, service
+from tenure.plugins.churn.settings import ChurnSettings
 
 PRIORITY = 300
 
@@ -28,12 +28,12 @@ PRIORITY = 300
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="churn", version=__version__,
                       summary="Churn warnings: RFM segments, lifecycle, health score, follow-up and win-back",
-                      migrations="plugins.churn:migrations", hookspecs=hookspecs)
+                      migrations="tenure.plugins.churn:migrations", hookspecs=hookspecs)
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.churn.schema import contribution
+    from tenure.plugins.churn.schema import contribution
 
     return contribution()
 
@@ -56,20 +56,20 @@ def tenure_event_handlers() -> list[EventHandler]:
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.churn import privacy
+    from tenure.plugins.churn import privacy
 
     return privacy.personal_data()
 
 
 @hookimpl
 def tenure_cli_commands() -> list[Any]:
-    from plugins.churn.cli import churn
+    from tenure.plugins.churn.cli import churn
 
     return [churn]
 
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.churn.forecast import forecasters
+    from tenure.plugins.churn.forecast import forecasters
 
     return forecasters()

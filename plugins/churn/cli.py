@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import click
 
-from core.context import ServiceContext
+from tenure.core.context import ServiceContext
 
 
 @click.group("churn")
@@ -35,16 +35,16 @@ def rescore(recount: bool, as_of: str | None) -> None:
     The scoring is one transaction (an interrupted run leaves the previous scores whole);
     the follow-ups commit a batch at a time, so an interrupted run keeps the batches it
     finished and the next run completes the rest."""
-    from core import clock
-    from core.cli import _moment, _plugins, _settings
-    from core.db import Database
-    from plugins.churn.service import rescore_all
+    from tenure.core import clock
+    from tenure.core.commands import load_enabled_plugins, load_settings, parse_moment
+    from tenure.core.db import Database
+    from tenure.plugins.churn.service import rescore_all
 
-    settings = _settings()
-    moment = _moment(as_of)
+    settings = load_settings()
+    moment = parse_moment(as_of)
     if moment is not None:
         clock.install(clock.FrozenClock(moment))
-    plugins = _plugins(settings)
+    plugins = load_enabled_plugins(settings)
     if not plugins.is_enabled("churn"):
         raise click.ClickException("the churn plugin is off (TENURE_PLUGINS)")
 

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from core.models import Customer
-from plugins.churn.models import Warning
-from plugins.churn.rules import effective_rules
-from plugins.churn.settings import churn_settings
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.core.models import Customer
+from tenure.plugins.churn.models import Warning
+from tenure.plugins.churn.rules import effective_rules
+from tenure.plugins.churn.settings import churn_settings
 
 
 async def forecast(ctx: ServiceContext, first: date, last: date) -> list[ForecastItem]:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from core.context import ServiceContext
-    from plugins.churn.signals import ChurnSignal
+    from tenure.core.context import ServiceContext
+    from tenure.plugins.churn.signals import ChurnSignal
 
 hookspec = pluggy.HookspecMarker("tenure")
 
@@ -28,7 +28,7 @@ def churn_win_back(ctx: ServiceContext, customer_id: int, score: int,
 
 @hookspec
 def churn_signals() -> list[ChurnSignal]:  # type: ignore[empty-body]
-    """The churn signals this plugin measures (:class:`plugins.churn.signals.ChurnSignal`):
+    """The churn signals this plugin measures (:class:`tenure.plugins.churn.signals.ChurnSignal`):
     each a statement selecting the customers it flags, a reason in words, a default
     threshold and weight. Every rescore runs them, for one customer after an event or for
     everyone at night; staff tune or switch them off like the churn plugin's own rules.

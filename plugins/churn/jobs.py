@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.context import ServiceContext
-from core.contributions import JobSpec
-from plugins.churn import service
-from plugins.churn.settings import ChurnSettings
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec
+from tenure.plugins.churn import service
+from tenure.plugins.churn.settings import ChurnSettings
 
 
 async def rescore_everyone(ctx: ServiceContext, payload: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigId, Json, plugin_model_base
-from core.models import Customer
+from tenure.core.db import Base, BigId, Json, plugin_model_base
+from tenure.core.models import Customer
 
 if TYPE_CHECKING:  # mypy sees the declarative base; at run time the tables are marked as churn's
     Model = Base
@@ -22,7 +22,7 @@ CASCADE = "CASCADE"
 
 class Score(Model):
     """What the last rescore found: RFM figures and scores, the signals behind the health
-    score (``fired`` is a bit per rule, see :mod:`plugins.churn.rules`), lifecycle stage."""
+    score (``fired`` is a bit per rule, see :mod:`tenure.plugins.churn.rules`), lifecycle stage."""
 
     __tablename__ = "churn_scores"
     # No secondary index: a rescore rewrites the rows that changed, and with room left on each

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
-from core.privacy import export_rows
-from plugins.churn.models import Score, Warning
+from tenure.core.contributions import PersonalData
+from tenure.core.privacy import export_rows
+from tenure.plugins.churn.models import Score, Warning
 
 
 async def export(session: AsyncSession, customer_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ means for each:
 - ``interactions_falling``: the share by which interactions fell against the previous period.
 - ``complaints``: complaints plus cancelled orders in the complaint window.
 
-The other rules are the signals the enabled plugins contribute (:mod:`plugins.churn.signals`):
+The other rules are the signals the enabled plugins contribute (:mod:`tenure.plugins.churn.signals`):
 ``low_survey`` from nps, ``renewal_lapse`` from renewals, and whatever partners add.
 """
 
@@ -21,11 +21,11 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import delete, select
 
-from core.context import ServiceContext
-from core.errors import UserError
-from plugins.churn.models import Rule
-from plugins.churn.settings import ChurnSettings, churn_settings
-from plugins.churn.signals import OWN, ChurnSignal, bits, contributed
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError
+from tenure.plugins.churn.models import Rule
+from tenure.plugins.churn.settings import ChurnSettings, churn_settings
+from tenure.plugins.churn.signals import OWN, ChurnSignal, bits, contributed
 
 #: What the threshold of each own rule measures.
 MEANS = {

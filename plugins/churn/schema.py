@@ -11,13 +11,13 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.contributions import SchemaContribution
-from core.errors import UserError as DomainUserError
-from core.models import Role
-from plugins.churn import rules, service
-from plugins.churn.models import Segment, Warning
-from plugins.churn.types import (
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import SchemaContribution
+from tenure.core.errors import UserError as DomainUserError
+from tenure.core.models import Role
+from tenure.plugins.churn import rules, service
+from tenure.plugins.churn.models import Segment, Warning
+from tenure.plugins.churn.types import (
     ChurnCustomerFields,
     ChurnReport,
     ChurnRule,
@@ -27,10 +27,10 @@ from plugins.churn.types import (
     RiskLevel,
     WarningStatus,
 )
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.relay import Connection, count_of, paginate
-from schema.types.common import UserError
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.relay import Connection, count_of, paginate
+from tenure.schema.types.common import UserError
 
 
 @strawberry.input(description="Every condition given must hold.")

@@ -29,7 +29,7 @@ A full rescore (:func:`score_everyone`) runs in one transaction:
    are checked: every other customer kept the score the last run checked, under the same
    threshold (part of the run's basis).
 
-The SQL itself is built in :mod:`plugins.churn.statements`.
+The SQL itself is built in :mod:`tenure.plugins.churn.statements`.
 
 Rescoring a few customers after an event (:func:`score_batch`) counts their figures afresh
 and runs the same rules for their ids alone, inline, on the stored bounds.
@@ -47,13 +47,13 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Boolean, Table, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql
 
-from core.context import ServiceContext
-from core.db import Json, UTCDateTime
-from core.models import Customer
-from plugins.churn.models import Cutpoints, Run, Score, Stale
-from plugins.churn.rules import EffectiveRule, effective_rules
-from plugins.churn.settings import ChurnSettings, churn_settings
-from plugins.churn.statements import (
+from tenure.core.context import ServiceContext
+from tenure.core.db import Json, UTCDateTime
+from tenure.core.models import Customer
+from tenure.plugins.churn.models import Cutpoints, Run, Score, Stale
+from tenure.plugins.churn.rules import EffectiveRule, effective_rules
+from tenure.plugins.churn.settings import ChurnSettings, churn_settings
+from tenure.plugins.churn.statements import (
     EVERYONE,
     RECOUNT,
     TIMES,

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Integer, and_, bindparam, func, or_, select, text, update
 
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.db import UTCDateTime
-from core.errors import NotFound, UserError
-from core.events import (
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.db import UTCDateTime
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import (
     CustomersMerged,
     InteractionLogged,
     OrderCancelled,
@@ -30,12 +30,12 @@ from core.events import (
     Publication,
     publish_many,
 )
-from core.services.tasks import NewTask, open_tasks
-from plugins.churn import scoring
-from plugins.churn.models import Score, Segment, Warning
-from plugins.churn.rules import EffectiveRule, effective_rules
-from plugins.churn.settings import ChurnSettings, churn_settings
-from plugins.churn.statements import Scope
+from tenure.core.services.tasks import NewTask, open_tasks
+from tenure.plugins.churn import scoring
+from tenure.plugins.churn.models import Score, Segment, Warning
+from tenure.plugins.churn.rules import EffectiveRule, effective_rules
+from tenure.plugins.churn.settings import ChurnSettings, churn_settings
+from tenure.plugins.churn.statements import Scope
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "hibernating", "lost")
 STAGES = ("new", "active", "silent", "high_risk", "lost")
@@ -99,7 +99,7 @@ async def rescore_all(transaction: Transaction, progress: Progress | None = None
                       follow_up_now: bool = True, recount: bool = False) -> dict[str, Any]:
     """Rescore every customer in one ``transaction()`` (a job passes one that reuses its
     own): an interrupted rescore leaves the previous scores whole. The figures move on from
-    the last run's unless ``recount`` (or the settings they stand on changed): see :mod:`plugins.churn.scoring`.
+    the last run's unless ``recount`` (or the settings they stand on changed): see :mod:`tenure.plugins.churn.scoring`.
     Then, unless ``follow_up_now`` is false (the ``churn.follow_up`` job does it then),
     follow up the new warnings a batch per transaction. ``progress(done, total)`` is told
     after each step. Returns counts of what it did, how (``mode``) and how long scoring and
@@ -337,7 +337,7 @@ def segment_condition(f: dict[str, Any], cfg: ChurnSettings) -> Any:
 
 async def save_segment(ctx: ServiceContext, name: str, raw_filter: dict[str, Any],
                        segment_id: int | None = None) -> Segment:
-    from core import validation as v
+    from tenure.core import validation as v
 
     name = v.text(name, "name", max_length=100)
     cleaned = clean_filter(raw_filter)

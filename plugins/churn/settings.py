@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.context import ServiceContext
-from core.settings import Settings, SettingsError
+from tenure.core.context import ServiceContext
+from tenure.core.settings import Settings, SettingsError
 
 
 @dataclass(frozen=True)

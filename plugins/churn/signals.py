@@ -3,7 +3,7 @@ customers at once, with a threshold and a weight on the health score.
 
 The churn plugin measures four itself from the figures of each rescore (no order, a long
 gap, interactions falling, complaints). Every other signal comes from a plugin through the
-``churn_signals`` hook (:mod:`plugins.churn.hookspecs`): the nps plugin's low survey score,
+``churn_signals`` hook (:mod:`tenure.plugins.churn.hookspecs`): the nps plugin's low survey score,
 the renewals plugin's subscription ending without renewal, a partner's "no check-in for 14
 days". A signal is a statement that selects the ids of the customers it flags, written with
 the placeholders a :class:`SignalQuery` gives, so the rescore embeds it in its own statements

@@ -1,7 +1,7 @@
 """The SQL of the churn rescore: each customer's window figures (counted from the orders and
 interactions, or moved on from the stored ones), the rules, health and lifecycle stage over
 them, R, F and M on the quintile bounds, and the statements that write score rows. Text
-only: :mod:`plugins.churn.scoring` runs them."""
+only: :mod:`tenure.plugins.churn.scoring` runs them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
-from plugins.churn.rules import EffectiveRule
-from plugins.churn.settings import ChurnSettings
-from plugins.churn.signals import SignalQuery
+from tenure.plugins.churn.rules import EffectiveRule
+from tenure.plugins.churn.settings import ChurnSettings
+from tenure.plugins.churn.signals import SignalQuery
 
 WINDOW_TIMES = ("now", "rfm_from", "orders_from", "complaint_from", "recent_from", "previous_from", "inter_from")
 #: The times of the window bounds, now and at the last run (``was_``).

@@ -15,18 +15,18 @@ import strawberry
 from sqlalchemy import and_, select
 from strawberry.types import Info
 
-from core import clock, models
-from core.context import ServiceContext
-from core.reads import Read
-from plugins.churn import service
-from plugins.churn.models import Score, Segment, Warning
-from plugins.churn.rules import EffectiveRule, effective_rules
-from plugins.churn.settings import churn_settings
-from schema import loaders
-from schema.context import Context
-from schema.relay import Connection, paginate
-from schema.types.common import Long
-from schema.types.core import Customer
+from tenure.core import clock, models
+from tenure.core.context import ServiceContext
+from tenure.core.reads import Read
+from tenure.plugins.churn import service
+from tenure.plugins.churn.models import Score, Segment, Warning
+from tenure.plugins.churn.rules import EffectiveRule, effective_rules
+from tenure.plugins.churn.settings import churn_settings
+from tenure.schema import loaders
+from tenure.schema.context import Context
+from tenure.schema.relay import Connection, paginate
+from tenure.schema.types.common import Long
+from tenure.schema.types.core import Customer
 
 _SCORES = Read(lambda keys: (
     select(Score, Warning)
@@ -188,7 +188,7 @@ class ChurnSegment:
                 return list((await session.execute(query)).all())
 
         async def count() -> int:
-            from schema.relay import count_of
+            from tenure.schema.relay import count_of
 
             async with info.context.db() as session:
                 return int(await session.scalar(count_of(stmt)) or 0)

@@ -2,15 +2,15 @@
 event of another plugin), conditions, steps separated by waits, actions (a message, a task,
 points, a tag, a webhook event) and exits, each step once per customer and trigger
 occurrence, measured against a holdout. Other plugins add triggers and actions through
-:mod:`plugins.journeys.hookspecs`."""
+:mod:`tenure.plugins.journeys.hookspecs`."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from core import __version__
-from core.contributions import (
+from tenure.core import __version__
+from tenure.core.contributions import (
     EventHandler,
     JobSpec,
     PersonalData,
@@ -18,12 +18,12 @@ from core.contributions import (
     SchemaContribution,
     TemplateDefault,
 )
-from core.events import CustomersMerged, OrderRecorded
-from core.plugins import hookimpl
-from core.settings import read_dataclass
-from plugins.journeys import engine, hookspecs
-from plugins.journeys import models as models  # registers the tables with the metadata
-from plugins.journeys.settings import JourneysSettings
+from tenure.core.events import CustomersMerged, OrderRecorded
+from tenure.core.plugins import hookimpl
+from tenure.core.settings import read_dataclass
+from tenure.plugins.journeys import engine, hookspecs
+from tenure.plugins.journeys import models as models  # registers the tables with the metadata
+from tenure.plugins.journeys.settings import JourneysSettings
 
 #: Before any plugin answers a batch of orders (tiers upgrade at 100): the log's mark, for history.
 HISTORY_MARK_PRIORITY = 1
@@ -35,12 +35,12 @@ ORDERS_PRIORITY = 900
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="journeys", version=__version__,
                       summary="Journeys: triggers, waits and actions, once per customer, measured against a holdout",
-                      migrations="plugins.journeys:migrations", hookspecs=hookspecs)
+                      migrations="tenure.plugins.journeys:migrations", hookspecs=hookspecs)
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.journeys.schema import contribution
+    from tenure.plugins.journeys.schema import contribution
 
     return contribution()
 
@@ -63,20 +63,20 @@ def tenure_event_handlers() -> list[EventHandler]:
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.journeys import privacy
+    from tenure.plugins.journeys import privacy
 
     return privacy.personal_data()
 
 
 @hookimpl
 def tenure_message_templates() -> list[TemplateDefault]:
-    from plugins.journeys.templates import MESSAGES
+    from tenure.plugins.journeys.templates import MESSAGES
 
     return MESSAGES
 
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.journeys.forecast import forecasters
+    from tenure.plugins.journeys.forecast import forecasters
 
     return forecasters()

@@ -1,5 +1,5 @@
 """What a journey can start on and do: the built-in triggers and actions, and those other
-plugins add through :mod:`plugins.journeys.hookspecs`, for the plugins that are on.
+plugins add through :mod:`tenure.plugins.journeys.hookspecs`, for the plugins that are on.
 
 Built-in triggers: ``first_order`` and ``order_recorded`` (answered in the order's own
 transaction, so an import of history, ``ctx.history``, starts nothing), ``birthday``,
@@ -25,17 +25,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, extract, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import validation as v
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.errors import UserError
-from core.messages import send_message
-from core.messages.templates import defaults as template_defaults
-from core.models import Customer, Message
-from core.services.customers import tag as clean_tag
-from core.services.customers import tag_customers
-from core.services.tasks import NewTask, open_tasks
-from plugins.journeys.hookspecs import Action, Params, StepTarget, Trigger
+from tenure.core import validation as v
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError
+from tenure.core.messages import send_message
+from tenure.core.messages.templates import defaults as template_defaults
+from tenure.core.models import Customer, Message
+from tenure.core.services.customers import tag as clean_tag
+from tenure.core.services.customers import tag_customers
+from tenure.core.services.tasks import NewTask, open_tasks
+from tenure.plugins.journeys.hookspecs import Action, Params, StepTarget, Trigger
 
 ORDER_TRIGGERS = ("first_order", "order_recorded")
 SEGMENT_TRIGGER = "entered_segment"
@@ -239,7 +239,7 @@ def _check_points(params: Params) -> Params:
 async def _points(ctx: ServiceContext, targets: Sequence[StepTarget], params: Params) -> dict[int, str]:
     if not ctx.plugins.is_enabled("loyalty"):
         return {t.entry_id: "the loyalty plugin is off" for t in targets}
-    from plugins.loyalty import service as loyalty
+    from tenure.plugins.loyalty import service as loyalty
 
     for target in targets:
         await loyalty.adjust_points(ctx, target.customer_id, params["points"],
@@ -319,7 +319,7 @@ def actions(plugins: Any) -> dict[str, Action]:
 
 
 async def known_template(ctx: ServiceContext, key: str) -> bool:
-    from core.models import MessageTemplate
+    from tenure.core.models import MessageTemplate
 
     if any(k == key for k, _ in template_defaults(ctx.plugins)):
         return True

@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core import validation as v
-from core.context import ServiceContext
-from core.errors import UserError
-from core.services.customers import tag as clean_tag
-from plugins.journeys import catalog
-from plugins.journeys.settings import journeys_settings
-from plugins.journeys.timing import parse_at, parse_wait
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError
+from tenure.core.services.customers import tag as clean_tag
+from tenure.plugins.journeys import catalog
+from tenure.plugins.journeys.settings import journeys_settings
+from tenure.plugins.journeys.timing import parse_at, parse_wait
 
 EXITS = {"ordered": None, "warning_resolved": "churn"}
 CONSENTS = ("email", "sms", "push")
@@ -86,7 +86,7 @@ async def clean_conditions(ctx: ServiceContext, conditions: dict[str, Any]) -> d
         if not ctx.plugins.is_enabled("tiers"):
             raise UserError("a tier condition needs the tiers plugin, which is off", "conditions.tiers",
                             "plugin_off")
-        from plugins.tiers.models import Tier
+        from tenure.plugins.tiers.models import Tier
 
         known = set(await ctx.session.scalars(select(func.lower(Tier.name))))
         missing = [t for t in tiers if t not in known]
@@ -154,7 +154,7 @@ def clean_trigger(ctx: ServiceContext, name: str, params: Any) -> tuple[str, dic
 
 
 async def _segment_exists(ctx: ServiceContext, name: str) -> None:
-    from plugins.churn.models import Segment
+    from tenure.plugins.churn.models import Segment
 
     if await ctx.session.scalar(select(Segment.id).where(Segment.name == name)) is None:
         known = ", ".join(await ctx.session.scalars(select(Segment.name).order_by(Segment.name))) or "none yet"

@@ -30,18 +30,18 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import as_utc, business_day
-from core.config_cache import CachedConfig
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.events import OrderRecorded, Publication, publish_many
-from core.models import Customer, CustomerTag, Event, Order
-from core.reads import Read
-from plugins.journeys import catalog
-from plugins.journeys.hookspecs import StepTarget
-from plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, SegmentMember, StepRun
-from plugins.journeys.settings import JourneysSettings, journeys_settings
-from plugins.journeys.timing import Wait, due_after, parse_at, parse_wait
+from tenure.core.clock import as_utc, business_day
+from tenure.core.config_cache import CachedConfig
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.events import OrderRecorded, Publication, publish_many
+from tenure.core.models import Customer, CustomerTag, Event, Order
+from tenure.core.reads import Read
+from tenure.plugins.journeys import catalog
+from tenure.plugins.journeys.hookspecs import StepTarget
+from tenure.plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, SegmentMember, StepRun
+from tenure.plugins.journeys.settings import JourneysSettings, journeys_settings
+from tenure.plugins.journeys.timing import Wait, due_after, parse_at, parse_wait
 
 log = logging.getLogger("tenure.journeys")
 RUN_JOB = "journeys.run"
@@ -114,7 +114,7 @@ async def passing(session: AsyncSession, plugins: Any, conditions: dict[str, Any
         for flag in conditions.get("consent", ()):
             stmt = stmt.where(getattr(Customer, f"consent_{flag}").is_(True))
         if tiers:
-            from plugins.tiers.models import Membership, Tier
+            from tenure.plugins.tiers.models import Membership, Tier
 
             stmt = stmt.where(exists().where(Membership.customer_id == Customer.id, Tier.id == Membership.tier_id,
                                              func.lower(Tier.name).in_(tiers)))
@@ -310,9 +310,9 @@ async def enter_from_segments(ctx: ServiceContext) -> int:
     journeys = [j for j in await active_journeys(ctx) if j.trigger == catalog.SEGMENT_TRIGGER]
     if not journeys or not ctx.plugins.is_enabled("churn"):
         return 0
-    from plugins.churn.models import Score, Segment
-    from plugins.churn.service import segment_condition
-    from plugins.churn.settings import churn_settings
+    from tenure.plugins.churn.models import Score, Segment
+    from tenure.plugins.churn.service import segment_condition
+    from tenure.plugins.churn.settings import churn_settings
 
     cfg = churn_settings(ctx)
     now = ctx.now()
@@ -453,7 +453,7 @@ async def _exit_before_step(ctx: ServiceContext, entries: list[Entry], journeys:
                 gone[e.id] = "ordered"
     resolving = [e for e in entries if "warning_resolved" in (journeys[e.journey_id].exits or []) and e.id not in gone]
     if resolving and ctx.plugins.is_enabled("churn"):
-        from plugins.churn.models import Warning
+        from tenure.plugins.churn.models import Warning
 
         resolved = dict((await ctx.session.execute(
             select(Warning.customer_id, func.max(Warning.resolved_at))

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import as_utc, business_day
-from core.errors import UserError
-from core.models import Customer, Event, Order
-from plugins.journeys import catalog
-from plugins.journeys.engine import first_due, in_holdout, passing, step_wait
-from plugins.journeys.models import ACTIVE, Entry, HistoryEvent, Journey, StepRun
-from plugins.journeys.timing import due_after
+from tenure.core.clock import as_utc, business_day
+from tenure.core.errors import UserError
+from tenure.core.models import Customer, Event, Order
+from tenure.plugins.journeys import catalog
+from tenure.plugins.journeys.engine import first_due, in_holdout, passing, step_wait
+from tenure.plugins.journeys.models import ACTIVE, Entry, HistoryEvent, Journey, StepRun
+from tenure.plugins.journeys.timing import due_after
 
 MAX_PREVIEW_DAYS = 366
 MAX_FORECAST_DAYS = 366

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from plugins.journeys import engine
-from plugins.journeys.figures import steps_due
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.plugins.journeys import engine
+from tenure.plugins.journeys.figures import steps_due
 
 
 async def forecast(ctx: ServiceContext, first: date, last: date) -> list[ForecastItem]:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from core.context import ServiceContext
+    from tenure.core.context import ServiceContext
 
 hookspec = pluggy.HookspecMarker("tenure")
 
@@ -44,7 +44,7 @@ class Trigger:
       enters once per occurrence however often the day is looked at.
 
     ``check(params)`` validates the parameters a journey gives the trigger and returns
-    them cleaned; it raises :class:`core.errors.UserError` (naming ``trigger.params``)
+    them cleaned; it raises :class:`tenure.core.errors.UserError` (naming ``trigger.params``)
     otherwise. ``requires`` is the plugin that must be on for the trigger to be offered.
     """
 
@@ -74,7 +74,7 @@ class StepTarget:
 @dataclass(frozen=True)
 class Action:
     """What a step does. ``check(params)`` validates the step's parameters when a journey
-    is saved (raise :class:`core.errors.UserError` naming the field) and returns them
+    is saved (raise :class:`tenure.core.errors.UserError` naming the field) and returns them
     cleaned. ``run(ctx, targets, params)`` acts for a batch of customers at the same step,
     in the transaction that marks the step done (so the effect and the mark commit
     together), and returns ``{entry_id: reason}`` for each customer it skipped, in words;

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
-from core.privacy import export_rows
-from plugins.journeys.models import Entry, Journey, StepRun
+from tenure.core.contributions import PersonalData
+from tenure.core.privacy import export_rows
+from tenure.plugins.journeys.models import Entry, Journey, StepRun
 
 
 async def export(session: AsyncSession, customer_id: int) -> dict[str, Any]:

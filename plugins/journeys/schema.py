@@ -15,18 +15,18 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import clock
-from core.contributions import SchemaContribution
-from core.errors import UserError as DomainError
-from plugins.journeys import catalog, figures, service
-from plugins.journeys.definition import JourneyData, StepData
-from plugins.journeys.models import Entry, Journey
-from plugins.journeys.templates import TEMPLATES
-from schema import loaders
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, allow
-from schema.queries import to_int
-from schema.types.common import JSON, UserError
+from tenure.core import clock
+from tenure.core.contributions import SchemaContribution
+from tenure.core.errors import UserError as DomainError
+from tenure.plugins.journeys import catalog, figures, service
+from tenure.plugins.journeys.definition import JourneyData, StepData
+from tenure.plugins.journeys.models import Entry, Journey
+from tenure.plugins.journeys.templates import TEMPLATES
+from tenure.schema import loaders
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, allow
+from tenure.schema.queries import to_int
+from tenure.schema.types.common import JSON, UserError
 
 READ = allow(*BACKOFFICE, scope="journeys:read")
 WRITE = allow(*BACKOFFICE, scope="journeys:write")

@@ -1,8 +1,8 @@
 """Journeys: creating, editing, pausing and resuming them, the shipped templates a business
 switches on, and what other plugins may call (:func:`steps_due`, for a forecast).
 
-The rules of entering and running live in :mod:`plugins.journeys.engine`; the figures and
-the preview in :mod:`plugins.journeys.figures`.
+The rules of entering and running live in :mod:`tenure.plugins.journeys.engine`; the figures and
+the preview in :mod:`tenure.plugins.journeys.figures`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.context import ServiceContext
-from core.errors import NotFound, UserError
-from plugins.journeys import engine
-from plugins.journeys.definition import JourneyData, StepData, clean
-from plugins.journeys.figures import DueStep, steps_due
-from plugins.journeys.models import ACTIVE, PAUSED, Journey
-from plugins.journeys.templates import TEMPLATES
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound, UserError
+from tenure.plugins.journeys import engine
+from tenure.plugins.journeys.definition import JourneyData, StepData, clean
+from tenure.plugins.journeys.figures import DueStep, steps_due
+from tenure.plugins.journeys.models import ACTIVE, PAUSED, Journey
+from tenure.plugins.journeys.templates import TEMPLATES
 
 __all__ = ["DueStep", "create_journey", "pause_journey", "resume_journey", "start_template", "steps_due",
            "update_journey"]

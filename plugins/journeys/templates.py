@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.contributions import TemplateDefault
+from tenure.core.contributions import TemplateDefault
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
-from core.clock import as_utc
-from core.errors import UserError
+from tenure.core.clock import as_utc
+from tenure.core.errors import UserError
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

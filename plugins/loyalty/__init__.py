@@ -13,8 +13,8 @@ import os
 from collections.abc import Awaitable
 from typing import Any
 
-from core import __version__
-from core.contributions import (
+from tenure.core import __version__
+from tenure.core.contributions import (
     EventHandler,
     InvariantCheck,
     JobSpec,
@@ -23,12 +23,12 @@ from core.contributions import (
     SchemaContribution,
     TemplateDefault,
 )
-from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded
-from core.plugins import hookimpl
-from core.settings import read_dataclass
-from plugins.loyalty import hookspecs, jobs, service
-from plugins.loyalty.notify import TEMPLATES
-from plugins.loyalty.settings import LoyaltySettings
+from tenure.core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded
+from tenure.core.plugins import hookimpl
+from tenure.core.settings import read_dataclass
+from tenure.plugins.loyalty import hookspecs, jobs, service
+from tenure.plugins.loyalty.notify import TEMPLATES
+from tenure.plugins.loyalty.settings import LoyaltySettings
 
 EARN_PRIORITY = 200
 
@@ -37,12 +37,12 @@ EARN_PRIORITY = 200
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="loyalty", version=__version__,
                       summary="Loyalty points: ledger, earn rules, rewards, expiry and reversal on refunds",
-                      migrations="plugins.loyalty:migrations", hookspecs=hookspecs)
+                      migrations="tenure.plugins.loyalty:migrations", hookspecs=hookspecs)
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.loyalty.schema import contribution
+    from tenure.plugins.loyalty.schema import contribution
 
     return contribution()
 
@@ -69,7 +69,7 @@ def tenure_checks() -> list[InvariantCheck]:
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.loyalty import privacy
+    from tenure.plugins.loyalty import privacy
 
     return privacy.personal_data()
 
@@ -87,6 +87,6 @@ def tiers_qualifying_points(session: Any, customer_ids: Any, since: Any) -> Awai
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.loyalty.forecast import forecasters
+    from tenure.plugins.loyalty.forecast import forecasters
 
     return forecasters()

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, extract, func, select
 
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from core.forecast import run_day
-from core.models import Customer
-from plugins.loyalty.models import Entry
-from plugins.loyalty.rules import load_rules
-from plugins.loyalty.settings import loyalty_settings
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.core.forecast import run_day
+from tenure.core.models import Customer
+from tenure.plugins.loyalty.models import Entry
+from tenure.plugins.loyalty.rules import load_rules
+from tenure.plugins.loyalty.settings import loyalty_settings
 
 
 async def forecast(ctx: ServiceContext, first: date, last: date) -> list[ForecastItem]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from core.context import ServiceContext
+    from tenure.core.context import ServiceContext
 
 hookspec = pluggy.HookspecMarker("tenure")
 

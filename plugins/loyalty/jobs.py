@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.contributions import JobSpec
-from plugins.loyalty import ledger, service
-from plugins.loyalty.models import Account, Entry
-from plugins.loyalty.notify import remind
-from plugins.loyalty.settings import LoyaltySettings, loyalty_settings
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec
+from tenure.plugins.loyalty import ledger, service
+from tenure.plugins.loyalty.models import Account, Entry
+from tenure.plugins.loyalty.notify import remind
+from tenure.plugins.loyalty.settings import LoyaltySettings, loyalty_settings
 
 BATCH = 500
 

@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import bulk
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import UserError
-from plugins.loyalty.models import Account, Draw, Entry, EntryKind
-from plugins.loyalty.notify import reward_thresholds
-from plugins.loyalty.settings import loyalty_settings
+from tenure.core import bulk
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import UserError
+from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
+from tenure.plugins.loyalty.notify import reward_thresholds
+from tenure.plugins.loyalty.settings import loyalty_settings
 
 #: The table itself: history's entries go as one executemany, without the ORM's bulk machinery.
 _ENTRIES: Any = Entry.__table__

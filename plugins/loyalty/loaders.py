@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select
 
-from core import clock
-from core.db import UTCDateTime
-from core.reads import Read
-from plugins.loyalty.models import Account, Draw, Entry, Reward
-from plugins.loyalty.settings import loyalty_settings
-from schema.context import Context
-from schema.loaders import fetch
+from tenure.core import clock
+from tenure.core.db import UTCDateTime
+from tenure.core.reads import Read
+from tenure.plugins.loyalty.models import Account, Draw, Entry, Reward
+from tenure.plugins.loyalty.settings import loyalty_settings
+from tenure.schema.context import Context
+from tenure.schema.loaders import fetch
 
 
 def _accounts(keys: Any) -> Any:

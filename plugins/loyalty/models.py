@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigId, Json, plugin_model_base
+from tenure.core.db import Base, BigId, Json, plugin_model_base
 
 if TYPE_CHECKING:  # mypy sees the declarative base; at run time the table is marked as the plugin's
     Model = Base

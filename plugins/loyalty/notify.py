@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.context import ServiceContext
-from core.contributions import TemplateDefault
-from core.messages import send_message
-from plugins.loyalty.models import Account, Reward
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import TemplateDefault
+from tenure.core.messages import send_message
+from tenure.plugins.loyalty.models import Account, Reward
 
 TEMPLATES = [
     TemplateDefault("loyalty.points_expiring", "en", "Your points expire soon",

@@ -11,12 +11,12 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from core.errors import UserError
-from core.models import Customer, CustomerTag, Order, OrderStatus
-from core.settings import Settings
-from plugins.loyalty.models import Account, EarnRule, Entry, EntryKind
-from plugins.loyalty.rules import RuleSet, load_rules, order_points
-from plugins.loyalty.settings import loyalty_settings
+from tenure.core.errors import UserError
+from tenure.core.models import Customer, CustomerTag, Order, OrderStatus
+from tenure.core.settings import Settings
+from tenure.plugins.loyalty.models import Account, EarnRule, Entry, EntryKind
+from tenure.plugins.loyalty.rules import RuleSet, load_rules, order_points
+from tenure.plugins.loyalty.settings import loyalty_settings
 
 
 @dataclass

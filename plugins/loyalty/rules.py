@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import validation as v
-from core.config_cache import CachedConfig
-from core.context import ServiceContext
-from core.errors import NotFound, UserError
-from core.reads import Read
-from core.services.customers import tag as clean_tag
-from plugins.loyalty.models import EarnRule
-from plugins.loyalty.settings import LoyaltySettings
+from tenure.core import validation as v
+from tenure.core.config_cache import CachedConfig
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound, UserError
+from tenure.core.reads import Read
+from tenure.core.services.customers import tag as clean_tag
+from tenure.plugins.loyalty.models import EarnRule
+from tenure.plugins.loyalty.settings import LoyaltySettings
 
 RULE_KINDS = ("base", "multiplier", "bonus")
 BONUS_TRIGGERS = ("first_order", "birthday", "referral")

@@ -10,14 +10,14 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import clock
-from core.context import ServiceContext
-from core.contributions import SchemaContribution
-from core.errors import UserError as DomainUserError
-from core.models import Role
-from plugins.loyalty import models as m
-from plugins.loyalty import reports, rules, service
-from plugins.loyalty.types import (
+from tenure.core import clock
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import SchemaContribution
+from tenure.core.errors import UserError as DomainUserError
+from tenure.core.models import Role
+from tenure.plugins.loyalty import models as m
+from tenure.plugins.loyalty import reports, rules, service
+from tenure.plugins.loyalty.types import (
     EarnRule,
     EarnSimulation,
     LoyaltyCustomerFields,
@@ -26,9 +26,9 @@ from plugins.loyalty.types import (
     PointsLiability,
     Reward,
 )
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow
-from schema.types.common import Long, Money, UserError
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow
+from tenure.schema.types.common import Long, Money, UserError
 
 
 @strawberry.input(description="An earn rule. kind base: `points` per `perAmount` minor units of `currency`; "

@@ -13,17 +13,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, extract, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import idempotency
-from core import validation as v
-from core.context import ServiceContext
-from core.errors import Conflict, NotFound, UserError
-from core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded, Publication, publish_many
-from core.models import Customer, CustomerTag, OrderStatus
-from plugins.loyalty import ledger
-from plugins.loyalty.hookspecs import Multiplier
-from plugins.loyalty.models import Entry, EntryKind, Reward
-from plugins.loyalty.rules import MAX_POINTS, load_rules, order_points
-from plugins.loyalty.settings import loyalty_settings
+from tenure.core import idempotency
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.errors import Conflict, NotFound, UserError
+from tenure.core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded, Publication, publish_many
+from tenure.core.models import Customer, CustomerTag, OrderStatus
+from tenure.plugins.loyalty import ledger
+from tenure.plugins.loyalty.hookspecs import Multiplier
+from tenure.plugins.loyalty.models import Entry, EntryKind, Reward
+from tenure.plugins.loyalty.rules import MAX_POINTS, load_rules, order_points
+from tenure.plugins.loyalty.settings import loyalty_settings
 
 
 async def _customer(ctx: ServiceContext, customer_id: int, field: str = "customerId") -> Customer:

@@ -8,13 +8,13 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from core import models
-from core.clock import as_utc
-from plugins.loyalty import loaders
-from plugins.loyalty import models as m
-from schema import loaders as core_loaders
-from schema.relay import Connection, Edge, PageInfo, check_first, paginate
-from schema.types.common import Money
+from tenure.core import models
+from tenure.core.clock import as_utc
+from tenure.plugins.loyalty import loaders
+from tenure.plugins.loyalty import models as m
+from tenure.schema import loaders as core_loaders
+from tenure.schema.relay import Connection, Edge, PageInfo, check_first, paginate
+from tenure.schema.types.common import Money
 
 
 @strawberry.enum(description="What a ledger entry did.")

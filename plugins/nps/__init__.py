@@ -5,21 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
-from core.events import CustomersMerged, OrderRecorded
-from core.plugins import hookimpl
-from plugins.nps import models as models  # registers the tables with the metadata
+from tenure.core.contributions import (
+    EventHandler,
+    JobSpec,
+    PersonalData,
+    PluginInfo,
+    SchemaContribution,
+    TemplateDefault,
+)
+from tenure.core.events import CustomersMerged, OrderRecorded
+from tenure.core.plugins import hookimpl
+from tenure.plugins.nps import models as models  # registers the tables with the metadata
 
 
 @hookimpl
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="nps", version="0.1.0", summary="NPS and CSAT surveys with follow-up tasks",
-                      migrations="plugins.nps:migrations")
+                      migrations="tenure.plugins.nps:migrations")
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.nps import schema
+    from tenure.plugins.nps import schema
 
     return SchemaContribution(query=schema.NpsQuery, mutation=schema.NpsMutation,
                               extends={"Customer": schema.CustomerSurveys, "Member": schema.MemberSurveys})
@@ -27,21 +34,21 @@ def tenure_schema() -> SchemaContribution:
 
 @hookimpl
 def tenure_jobs() -> list[JobSpec]:
-    from plugins.nps.jobs import jobs
+    from tenure.plugins.nps.jobs import jobs
 
     return jobs()
 
 
 @hookimpl
 def tenure_event_handlers() -> list[EventHandler]:
-    from plugins.nps import service
+    from tenure.plugins.nps import service
 
     return [EventHandler(OrderRecorded, service.on_orders, batch=True), EventHandler(CustomersMerged, service.on_merge)]
 
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.nps import privacy
+    from tenure.plugins.nps import privacy
 
     return privacy.personal_data()
 
@@ -58,13 +65,13 @@ def tenure_message_templates() -> list[TemplateDefault]:
 
 @hookimpl
 def churn_signals() -> list[Any]:
-    from plugins.nps.signals import signals
+    from tenure.plugins.nps.signals import signals
 
     return signals()
 
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.nps.forecast import forecasters
+    from tenure.plugins.nps.forecast import forecasters
 
     return forecasters()

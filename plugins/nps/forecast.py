@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from core.clock import as_utc
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from core.forecast import run_day
-from plugins.nps.models import Invitation, Survey
-from plugins.nps.service import SEND_JOB, _segment
+from tenure.core.clock import as_utc
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.core.forecast import run_day
+from tenure.plugins.nps.models import Invitation, Survey
+from tenure.plugins.nps.service import SEND_JOB, _segment
 
 
 async def forecast(ctx: ServiceContext, first: date, last: date) -> list[ForecastItem]:

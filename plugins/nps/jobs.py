@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.contributions import JobSpec
-from plugins.nps import service
+from tenure.core.contributions import JobSpec
+from tenure.plugins.nps import service
 
 
 def jobs() -> list[JobSpec]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigId, plugin_model_base
+from tenure.core.db import Base, BigId, plugin_model_base
 
 if TYPE_CHECKING:
     Model = Base

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
-from core.privacy import export_rows
-from plugins.nps.models import Invitation, Response, Survey
+from tenure.core.contributions import PersonalData
+from tenure.core.privacy import export_rows
+from tenure.plugins.nps.models import Invitation, Response, Survey
 
 invitations, responses = Invitation.__table__, Response.__table__
 

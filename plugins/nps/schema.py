@@ -12,15 +12,15 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.models import Role
-from plugins.nps import service
-from plugins.nps.models import Invitation, Response, Survey
-from schema import loaders
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, EVERYONE, STAFF, TenurePermission, allow
-from schema.relay import check_first
-from schema.types.common import UserError
+from tenure.core.context import ServiceContext
+from tenure.core.models import Role
+from tenure.plugins.nps import service
+from tenure.plugins.nps.models import Invitation, Response, Survey
+from tenure.schema import loaders
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, EVERYONE, STAFF, TenurePermission, allow
+from tenure.schema.relay import check_first
+from tenure.schema.types.common import UserError
 
 
 class AllowSurveyTokenHolders(TenurePermission):
@@ -207,8 +207,8 @@ class NpsQuery:
                          to: date | None = None,
                          group_by: ReportGrouping = ReportGrouping.MONTH,
                          survey_id: strawberry.ID | None = None) -> NpsReport:
-        from core import clock
-        from core.errors import UserError as DomainError
+        from tenure.core import clock
+        from tenure.core.errors import UserError as DomainError
 
         end = to or clock.now().date()
         try:

@@ -14,18 +14,18 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import validation as v
-from core.auth import AuthenticationError, sign_token, verify_token
-from core.config_cache import CachedConfig
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import NotFound, UserError
-from core.events import CustomersMerged, OrderRecorded
-from core.messages import send_message
-from core.models import Customer, CustomerTag, Message, MessageStatus
-from core.reads import Read
-from core.services.tasks import open_task
-from plugins.nps.models import Invitation, Response, Survey
+from tenure.core import validation as v
+from tenure.core.auth import AuthenticationError, sign_token, verify_token
+from tenure.core.config_cache import CachedConfig
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import CustomersMerged, OrderRecorded
+from tenure.core.messages import send_message
+from tenure.core.models import Customer, CustomerTag, Message, MessageStatus
+from tenure.core.reads import Read
+from tenure.core.services.tasks import open_task
+from tenure.plugins.nps.models import Invitation, Response, Survey
 
 PLUGIN = "nps"
 SCALES = {"nps": (0, 10), "csat": (1, 5)}
@@ -46,7 +46,7 @@ class NpsSettings:
 
     def check(self) -> None:
         if "{token}" not in self.survey_url:
-            from core.settings import SettingsError
+            from tenure.core.settings import SettingsError
 
             raise SettingsError("TENURE_NPS_SURVEY_URL: must contain {token}, where the link's token goes")
 

@@ -3,7 +3,7 @@ plugin through its ``churn_signals`` hook, while both are on)."""
 
 from __future__ import annotations
 
-from plugins.churn.signals import ChurnSignal, SignalQuery
+from tenure.plugins.churn.signals import ChurnSignal, SignalQuery
 
 
 def low_survey(q: SignalQuery) -> str:

@@ -15,10 +15,10 @@ def predict() -> None:
 
 
 def _setup() -> tuple[Any, Any]:
-    from core.cli import _plugins, _settings
+    from tenure.core.commands import load_enabled_plugins, load_settings
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     if not plugins.is_enabled("predictions"):
         raise click.ClickException("the predictions plugin is off (TENURE_PLUGINS)")
     return settings, plugins
@@ -27,7 +27,7 @@ def _setup() -> tuple[Any, Any]:
 def _clock(settings: Any) -> contextlib.AbstractContextManager[Any]:
     """TENURE_NOW, when set, is the moment the fit stands on (the core reads the setting but
     does not stop its clock for commands)."""
-    from core import clock
+    from tenure.core import clock
 
     if settings.now is None:
         return contextlib.nullcontext()
@@ -39,9 +39,9 @@ def fit() -> None:
     """Fit both models on the orders of the whole days before today, check them on the
     holdout days and score every customer now, in one transaction (the nightly job's work).
     Exits 1, saying why, when there are too few buyers; the previous predictions stay."""
-    from core.context import ServiceContext
-    from core.db import Database
-    from plugins.predictions import service
+    from tenure.core.context import ServiceContext
+    from tenure.core.db import Database
+    from tenure.plugins.predictions import service
 
     settings, plugins = _setup()
 
@@ -66,8 +66,8 @@ def fit() -> None:
 @predict.command("report")
 def report() -> None:
     """Print the last fit: parameters, sample, fit time and the holdout check."""
-    from core.db import Database
-    from plugins.predictions import service
+    from tenure.core.db import Database
+    from tenure.plugins.predictions import service
 
     settings, _ = _setup()
 

@@ -10,11 +10,11 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import Select, func, select
 
-from core import models
-from core.services.customers import CustomerFilter, filter_customers
-from plugins.predictions.models import Prediction
-from schema.queries import Direction
-from schema.types.common import Long
+from tenure.core import models
+from tenure.core.services.customers import CustomerFilter, filter_customers
+from tenure.plugins.predictions.models import Prediction
+from tenure.schema.queries import Direction
+from tenure.schema.types.common import Long
 
 #: More tags than this in one filter is a mistake, not a question.
 MAX_TAGS = 100

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from core.context import ServiceContext
-from core.contributions import JobSpec
-from plugins.predictions import service
-from plugins.predictions.settings import PredictionsSettings
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec
+from tenure.plugins.predictions import service
+from tenure.plugins.predictions.settings import PredictionsSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Date, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigId, Json, plugin_model_base
+from tenure.core.db import Base, BigId, Json, plugin_model_base
 
 if TYPE_CHECKING:  # mypy sees the declarative base; at run time the tables are marked as the plugin's
     Model = Base
@@ -42,7 +42,7 @@ class Fit(Model):
     q: Mapped[float | None] = mapped_column(Float)
     v: Mapped[float | None] = mapped_column(Float)
     gamma_gamma_log_likelihood: Mapped[float | None] = mapped_column(Float)
-    #: The calibration/holdout check (see :func:`plugins.predictions.service.holdout_check`).
+    #: The calibration/holdout check (see :func:`tenure.plugins.predictions.service.holdout_check`).
     holdout: Mapped[dict[str, Any] | None] = mapped_column(Json)
     #: The settings the figures stand on (same-day merging, horizon, discount rate ...).
     basis: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from core.contributions import RetentionDimension
-from plugins.predictions.settings import PredictionsSettings
+from tenure.core.contributions import RetentionDimension
+from tenure.plugins.predictions.settings import PredictionsSettings
 
 
 def _bands(column: str, bounds: list[str], labels: list[str]) -> str:

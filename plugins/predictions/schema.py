@@ -12,20 +12,25 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import models
-from core.contributions import SchemaContribution
-from core.models import Role
-from plugins.predictions import service
-from plugins.predictions.filters import PredictionFilterInput, PredictionOrderBy, prediction_sort, ranked_customers
-from plugins.predictions.models import Fit, Prediction
-from plugins.predictions.settings import predictions_settings
-from schema import loaders
-from schema.context import Context
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.queries import counter, runner
-from schema.relay import Connection, paginate
-from schema.types.common import Long
-from schema.types.core import Customer
+from tenure.core import models
+from tenure.core.contributions import SchemaContribution
+from tenure.core.models import Role
+from tenure.plugins.predictions import service
+from tenure.plugins.predictions.filters import (
+    PredictionFilterInput,
+    PredictionOrderBy,
+    prediction_sort,
+    ranked_customers,
+)
+from tenure.plugins.predictions.models import Fit, Prediction
+from tenure.plugins.predictions.settings import predictions_settings
+from tenure.schema import loaders
+from tenure.schema.context import Context
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.queries import counter, runner
+from tenure.schema.relay import Connection, paginate
+from tenure.schema.types.common import Long
+from tenure.schema.types.core import Customer
 
 MAX_DAYS = 3650
 

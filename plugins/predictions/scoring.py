@@ -1,8 +1,8 @@
 """Fitting the models on the orders and scoring every customer (numpy and scipy, imported
 only by the processes that fit or compute a figure).
 
-:func:`fit_and_score` reads the summary (:mod:`plugins.predictions.statements`, one
-statement), fits BG/NBD and Gamma-Gamma (:mod:`plugins.predictions.fitting`), checks a fit
+:func:`fit_and_score` reads the summary (:mod:`tenure.plugins.predictions.statements`, one
+statement), fits BG/NBD and Gamma-Gamma (:mod:`tenure.plugins.predictions.fitting`), checks a fit
 on the calibration days against the holdout days, scores every customer in one vectorised
 pass and rewrites the per-customer table in bulk, all in the caller's transaction. Too few
 buyers and it refuses in words, keeping the previous predictions.
@@ -19,14 +19,14 @@ import numpy as np
 from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import clock
-from core.context import ServiceContext
-from core.db import UTCDateTime
-from plugins.predictions import fitting, statements
-from plugins.predictions.fitting import Array, BgNbd, GammaGamma
-from plugins.predictions.models import Fit, Prediction
-from plugins.predictions.service import CustomerFigures, Refused
-from plugins.predictions.settings import PredictionsSettings, predictions_settings
+from tenure.core import clock
+from tenure.core.context import ServiceContext
+from tenure.core.db import UTCDateTime
+from tenure.plugins.predictions import fitting, statements
+from tenure.plugins.predictions.fitting import Array, BgNbd, GammaGamma
+from tenure.plugins.predictions.models import Fit, Prediction
+from tenure.plugins.predictions.service import CustomerFigures, Refused
+from tenure.plugins.predictions.settings import PredictionsSettings, predictions_settings
 
 EPOCH = date(1970, 1, 1)
 WEEK = 7.0
@@ -38,7 +38,7 @@ LOCK_KEY = 0x7072_6564  # "pred"
 
 @dataclass
 class Summary:
-    """One array per column of :func:`plugins.predictions.statements.summary`."""
+    """One array per column of :func:`tenure.plugins.predictions.statements.summary`."""
 
     customer_id: np.ndarray
     first_day: Array

@@ -1,6 +1,6 @@
 """The predictions plugin's rules: reading fits, the merge handler, the report, and the entry
 points of the fit and of a customer's figures, whose numeric work lives in
-:mod:`plugins.predictions.scoring` (numpy and scipy are imported there, when first needed,
+:mod:`tenure.plugins.predictions.scoring` (numpy and scipy are imported there, when first needed,
 so a server or worker that never fits starts without them)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.context import ServiceContext
-from plugins.predictions.models import Fit, Prediction
-from plugins.predictions.settings import PredictionsSettings
+from tenure.core.context import ServiceContext
+from tenure.plugins.predictions.models import Fit, Prediction
+from tenure.plugins.predictions.settings import PredictionsSettings
 
 if TYPE_CHECKING:
-    from plugins.predictions.scoring import Outcome
+    from tenure.plugins.predictions.scoring import Outcome
 
 
 class Refused(Exception):
@@ -34,8 +34,8 @@ class CustomerFigures:
 
 
 async def fit_and_score(ctx: ServiceContext) -> Outcome:
-    """Fit, check and score now (see :func:`plugins.predictions.scoring.fit_and_score`)."""
-    from plugins.predictions import scoring
+    """Fit, check and score now (see :func:`tenure.plugins.predictions.scoring.fit_and_score`)."""
+    from tenure.plugins.predictions import scoring
 
     return await scoring.fit_and_score(ctx)
 
@@ -44,7 +44,7 @@ def figures(cfg: PredictionsSettings, fit: Fit, row: Prediction, days: int | Non
     """A customer's figures over ``days``: the stored ones for the settings' horizon."""
     if days is None or days == cfg.horizon_days:
         return CustomerFigures(row.probability_active, row.expected_orders, row.predicted_value)
-    from plugins.predictions import scoring
+    from tenure.plugins.predictions import scoring
 
     return scoring.figures(cfg, fit, row, days)
 

@@ -5,7 +5,7 @@ says nothing before the first fit."""
 
 from __future__ import annotations
 
-from plugins.churn.signals import ChurnSignal, SignalQuery
+from tenure.plugins.churn.signals import ChurnSignal, SignalQuery
 
 
 def unlikely_active(q: SignalQuery) -> str:

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, TemplateDefault
-from core.events import CustomersMerged
-from core.plugins import hookimpl
-from plugins.renewals import models as models  # registers the tables with the metadata
+from tenure.core.contributions import (
+    EventHandler,
+    JobSpec,
+    PersonalData,
+    PluginInfo,
+    SchemaContribution,
+    TemplateDefault,
+)
+from tenure.core.events import CustomersMerged
+from tenure.core.plugins import hookimpl
+from tenure.plugins.renewals import models as models  # registers the tables with the metadata
 
 
 @hookimpl
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="renewals", version="0.1.0", summary="Subscriptions, renewal reminders and lapses",
-                      migrations="plugins.renewals:migrations")
+                      migrations="tenure.plugins.renewals:migrations")
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.renewals import schema
+    from tenure.plugins.renewals import schema
 
     return SchemaContribution(query=schema.RenewalsQuery, mutation=schema.RenewalsMutation,
                               extends={"Customer": schema.CustomerSubscriptions,
@@ -28,21 +35,21 @@ def tenure_schema() -> SchemaContribution:
 
 @hookimpl
 def tenure_jobs() -> list[JobSpec]:
-    from plugins.renewals.jobs import jobs
+    from tenure.plugins.renewals.jobs import jobs
 
     return jobs()
 
 
 @hookimpl
 def tenure_event_handlers() -> list[EventHandler]:
-    from plugins.renewals import service
+    from tenure.plugins.renewals import service
 
     return [EventHandler(CustomersMerged, service.on_merge)]
 
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.renewals import privacy
+    from tenure.plugins.renewals import privacy
 
     return privacy.personal_data()
 
@@ -64,13 +71,13 @@ def tenure_message_templates() -> list[TemplateDefault]:
 
 @hookimpl
 def churn_signals() -> list[Any]:
-    from plugins.renewals.signals import signals
+    from tenure.plugins.renewals.signals import signals
 
     return signals()
 
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.renewals.forecast import forecasters
+    from tenure.plugins.renewals.forecast import forecasters
 
     return forecasters()

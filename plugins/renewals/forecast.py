@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from plugins.renewals.models import Plan, Reminder, Subscription
-from plugins.renewals.service import next_end, offsets_for, settings_of
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.plugins.renewals.service import next_end, offsets_for, settings_of
 
 
 @dataclass(frozen=True)

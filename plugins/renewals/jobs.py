@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.contributions import JobSpec
-from plugins.renewals import service
+from tenure.core.contributions import JobSpec
+from tenure.plugins.renewals import service
 
 
 def jobs() -> list[JobSpec]:

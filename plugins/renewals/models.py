@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigId, Json, plugin_model_base
+from tenure.core.db import Base, BigId, Json, plugin_model_base
 
 if TYPE_CHECKING:
     Model = Base

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
-from core.privacy import export_rows
-from plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.core.contributions import PersonalData
+from tenure.core.privacy import export_rows
+from tenure.plugins.renewals.models import Plan, Reminder, Subscription
 
 subscriptions = Subscription.__table__
 

@@ -12,17 +12,17 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import clock
-from core.context import ServiceContext
-from core.errors import UserError as DomainError
-from plugins.renewals import service
-from plugins.renewals.models import Plan, Reminder, Subscription
-from schema import loaders
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.queries import counter, runner, to_int
-from schema.relay import Connection, paginate
-from schema.types.common import Long, Money, UserError
+from tenure.core import clock
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError as DomainError
+from tenure.plugins.renewals import service
+from tenure.plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.schema import loaders
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.queries import counter, runner, to_int
+from tenure.schema.relay import Connection, paginate
+from tenure.schema.types.common import Long, Money, UserError
 
 
 @strawberry.enum

@@ -21,16 +21,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import validation as v
-from core.context import ServiceContext
-from core.db import insert_ignoring_conflicts
-from core.errors import NotFound, UserError
-from core.events import CustomersMerged
-from core.messages import send_message
-from core.models import Customer, Task, TaskStatus
-from core.money import money_text
-from core.services.tasks import complete_task, open_task
-from plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.errors import NotFound, UserError
+from tenure.core.events import CustomersMerged
+from tenure.core.messages import send_message
+from tenure.core.models import Customer, Task, TaskStatus
+from tenure.core.money import money_text
+from tenure.core.services.tasks import complete_task, open_task
+from tenure.plugins.renewals.models import Plan, Reminder, Subscription
 
 PLUGIN = "renewals"
 DAILY_JOB = "renewals.daily"

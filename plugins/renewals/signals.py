@@ -3,7 +3,7 @@ by the churn plugin through its ``churn_signals`` hook, while both are on)."""
 
 from __future__ import annotations
 
-from plugins.churn.signals import ChurnSignal, SignalQuery
+from tenure.plugins.churn.signals import ChurnSignal, SignalQuery
 
 
 def ending_without_renewal(q: SignalQuery) -> str:

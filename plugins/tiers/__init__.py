@@ -15,8 +15,8 @@ import os
 from collections.abc import Awaitable
 from typing import Any
 
-from core import __version__
-from core.contributions import (
+from tenure.core import __version__
+from tenure.core.contributions import (
     EventHandler,
     JobSpec,
     PersonalData,
@@ -24,11 +24,11 @@ from core.contributions import (
     RetentionDimension,
     SchemaContribution,
 )
-from core.events import CustomersMerged, OrderRecorded
-from core.plugins import hookimpl
-from core.settings import read_dataclass
-from plugins.tiers import hookspecs, service
-from plugins.tiers.settings import TiersSettings
+from tenure.core.events import CustomersMerged, OrderRecorded
+from tenure.core.plugins import hookimpl
+from tenure.core.settings import read_dataclass
+from tenure.plugins.tiers import hookspecs, service
+from tenure.plugins.tiers.settings import TiersSettings
 
 UPGRADE_PRIORITY = 100
 
@@ -37,12 +37,12 @@ UPGRADE_PRIORITY = 100
 def tenure_plugin_info() -> PluginInfo:
     return PluginInfo(name="tiers", version=__version__,
                       summary="Membership tiers with benefits, instant upgrades and graceful downgrades",
-                      migrations="plugins.tiers:migrations", hookspecs=hookspecs)
+                      migrations="tenure.plugins.tiers:migrations", hookspecs=hookspecs)
 
 
 @hookimpl
 def tenure_schema() -> SchemaContribution:
-    from plugins.tiers.schema import contribution
+    from tenure.plugins.tiers.schema import contribution
 
     return contribution()
 
@@ -64,14 +64,14 @@ def tenure_event_handlers() -> list[EventHandler]:
 
 @hookimpl
 def tenure_personal_data() -> list[PersonalData]:
-    from plugins.tiers import privacy
+    from tenure.plugins.tiers import privacy
 
     return privacy.personal_data()
 
 
 @hookimpl
 def tenure_retention_dimensions() -> list[RetentionDimension]:
-    from plugins.tiers.retention import dimensions
+    from tenure.plugins.tiers.retention import dimensions
 
     return dimensions()
 
@@ -88,6 +88,6 @@ def loyalty_points_earned(ctx: Any, customer_id: int) -> Awaitable[None]:
 
 @hookimpl
 def tenure_forecasts() -> list[Any]:
-    from plugins.tiers.forecast import forecasters
+    from tenure.plugins.tiers.forecast import forecasters
 
     return forecasters()

@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from core.context import ServiceContext
-from core.contributions import Forecaster, ForecastItem
-from core.forecast import run_day
-from plugins.tiers.models import Membership, Tier
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import Forecaster, ForecastItem
+from tenure.core.forecast import run_day
+from tenure.plugins.tiers.models import Membership, Tier
 
 
 async def forecast(ctx: ServiceContext, first: date, last: date) -> list[ForecastItem]:

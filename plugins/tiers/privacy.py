@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
-from core.models import Event
-from core.privacy import export_rows
-from plugins.tiers.models import Membership, Tier
+from tenure.core.contributions import PersonalData
+from tenure.core.models import Event
+from tenure.core.privacy import export_rows
+from tenure.plugins.tiers.models import Membership, Tier
 
 memberships = Membership.__table__
 

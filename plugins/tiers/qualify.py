@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import UTCDateTime
-from core.models import Order, OrderStatus
-from plugins.tiers.models import Tier
+from tenure.core.db import UTCDateTime
+from tenure.core.models import Order, OrderStatus
+from tenure.plugins.tiers.models import Tier
 
 
 @dataclass

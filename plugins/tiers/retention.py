@@ -1,9 +1,9 @@
 """TIER for the core's retention figures: ``retention(by: TIER)`` splits them by each
-customer's current tier (see ``tenure_retention_dimensions`` in :mod:`core.hookspecs`)."""
+customer's current tier (see ``tenure_retention_dimensions`` in :mod:`tenure.core.hookspecs`)."""
 
 from __future__ import annotations
 
-from core.contributions import RetentionDimension
+from tenure.core.contributions import RetentionDimension
 
 # Every customer is in one group: their tier's name, or '' while they have none.
 CURRENT_TIER = """

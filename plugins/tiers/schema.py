@@ -10,12 +10,12 @@ from graphql import GraphQLError
 from sqlalchemy import func, select
 from strawberry.types import Info
 
-from core import clock
-from core.contributions import SchemaContribution
-from core.models import Order, OrderStatus
-from plugins.tiers import models as m
-from plugins.tiers import service
-from plugins.tiers.types import (
+from tenure.core import clock
+from tenure.core.contributions import SchemaContribution
+from tenure.core.models import Order, OrderStatus
+from tenure.plugins.tiers import models as m
+from tenure.plugins.tiers import service
+from tenure.plugins.tiers.types import (
     CustomerTier,
     SimulatedTier,
     Tier,
@@ -24,9 +24,9 @@ from plugins.tiers.types import (
     TierSimulation,
     customer_tier,
 )
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import EVERYONE, STAFF, allow
-from schema.types.common import UserError
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import EVERYONE, STAFF, allow
+from tenure.schema.types.common import UserError
 
 
 @strawberry.input(description="A tier: any one threshold set qualifies (all with requireAll); none: everyone's tier.")
@@ -159,7 +159,7 @@ class TiersMutation:
         customer_id, errors = await in_transaction(info, work)
         if customer_id is None:
             return SetCustomerTierPayload(tier=None, user_errors=errors)
-        from schema import loaders
+        from tenure.schema import loaders
 
         customer = await info.context.loader(loaders.customers_by_id).load(customer_id)
         return SetCustomerTierPayload(tier=await customer_tier(info, customer), user_errors=[])

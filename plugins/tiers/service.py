@@ -10,17 +10,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core import validation as v
-from core.config_cache import CachedConfig
-from core.context import ServiceContext
-from core.errors import Conflict, NotFound, UserError
-from core.events import CustomersMerged, OrderRecorded, Publication, publish_many
-from core.models import Customer
-from core.money import money_text
-from core.reads import Read
-from plugins.tiers import qualify
-from plugins.tiers.models import Membership, Tier
-from plugins.tiers.settings import tiers_settings
+from tenure.core import validation as v
+from tenure.core.config_cache import CachedConfig
+from tenure.core.context import ServiceContext
+from tenure.core.errors import Conflict, NotFound, UserError
+from tenure.core.events import CustomersMerged, OrderRecorded, Publication, publish_many
+from tenure.core.models import Customer
+from tenure.core.money import money_text
+from tenure.core.reads import Read
+from tenure.plugins.tiers import qualify
+from tenure.plugins.tiers.models import Membership, Tier
+from tenure.plugins.tiers.settings import tiers_settings
 
 
 @dataclass
@@ -228,7 +228,7 @@ async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dic
 async def multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Any]:
     """Each member's points multiplier by their tier, for a batch of orders, in one read
     (none when the memberships are in the session already, as after an order's upgrade)."""
-    from plugins.loyalty.hookspecs import Multiplier
+    from tenure.plugins.loyalty.hookspecs import Multiplier
 
     tiers = {t.id: t for t in await active_tiers(ctx) if t.points_multiplier != 100}
     if not tiers:
@@ -256,7 +256,7 @@ async def review(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         return
     now = ctx.now()
     longest = max(t.window_days for t in tiers)
-    from core.models import Order
+    from tenure.core.models import Order
 
     candidates = (select(Membership.customer_id).union(
         select(Order.customer_id).where(Order.placed_at > now - timedelta(days=longest)))).subquery()

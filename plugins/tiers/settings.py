@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Settings, SettingsError
+from tenure.core.settings import Settings, SettingsError
 
 
 @dataclass(frozen=True)

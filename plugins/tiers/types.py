@@ -9,13 +9,13 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import clock, models
-from core.money import money_text
-from core.reads import Read
-from plugins.tiers import models as m
-from plugins.tiers import qualify
-from schema.context import Context
-from schema.loaders import fetch
+from tenure.core import clock, models
+from tenure.core.money import money_text
+from tenure.core.reads import Read
+from tenure.plugins.tiers import models as m
+from tenure.plugins.tiers import qualify
+from tenure.schema.context import Context
+from tenure.schema.loaders import fetch
 
 
 @strawberry.type(description="What a tier gives its members.")

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.errors import UserError as DomainUserError
-from schema.types.common import UserError
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError as DomainUserError
+from tenure.schema.types.common import UserError
 
 T = TypeVar("T")
 

@@ -8,19 +8,19 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from core import auth
-from core import validation as v
-from core.context import ServiceContext
-from core.errors import NotFound
-from core.errors import UserError as DomainUserError
-from core.models import Customer, Role
-from core.models import StaffUser as StaffRow
-from core.services import webhooks
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import allow
-from schema.types.common import UserError
-from schema.types.core import StaffUser
-from schema.types.events import WebhookSubscription
+from tenure.core import auth
+from tenure.core import validation as v
+from tenure.core.context import ServiceContext
+from tenure.core.errors import NotFound
+from tenure.core.errors import UserError as DomainUserError
+from tenure.core.models import Customer, Role
+from tenure.core.models import StaffUser as StaffRow
+from tenure.core.services import webhooks
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import allow
+from tenure.schema.types.common import UserError
+from tenure.schema.types.core import StaffUser
+from tenure.schema.types.events import WebhookSubscription
 
 
 @strawberry.input

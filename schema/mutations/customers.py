@@ -7,13 +7,13 @@ from datetime import date
 import strawberry
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.services import customers as service
-from core.services.customers import UNSET, CustomerData
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.types.common import UserError
-from schema.types.core import Customer
+from tenure.core.context import ServiceContext
+from tenure.core.services import customers as service
+from tenure.core.services.customers import UNSET, CustomerData
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.types.common import UserError
+from tenure.schema.types.core import Customer
 
 
 @strawberry.input

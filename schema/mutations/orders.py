@@ -7,14 +7,14 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.errors import UserError as DomainUserError
-from core.services import interactions as interaction_service
-from core.services import orders as service
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, allow
-from schema.types.common import JSON, Long, UserError
-from schema.types.core import Interaction, Order, OrderStatus
+from tenure.core.context import ServiceContext
+from tenure.core.errors import UserError as DomainUserError
+from tenure.core.services import interactions as interaction_service
+from tenure.core.services import orders as service
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, allow
+from tenure.schema.types.common import JSON, Long, UserError
+from tenure.schema.types.core import Interaction, Order, OrderStatus
 
 
 def _order_data(input: RecordOrderInput) -> service.OrderData:

@@ -7,12 +7,12 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from core.context import ServiceContext
-from core.services import tasks as service
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, STAFF, allow
-from schema.types.common import UserError
-from schema.types.core import Task
+from tenure.core.context import ServiceContext
+from tenure.core.services import tasks as service
+from tenure.schema.mutations import in_transaction, parse_id
+from tenure.schema.permissions import BACKOFFICE, STAFF, allow
+from tenure.schema.types.common import UserError
+from tenure.schema.types.core import Task
 
 
 @strawberry.input

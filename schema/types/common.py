@@ -7,7 +7,7 @@ from typing import Any, NewType
 import strawberry
 from strawberry.scalars import JSON
 
-from core.errors import UserError as DomainUserError
+from tenure.core.errors import UserError as DomainUserError
 
 __all__ = ["JSON", "Long", "Money", "UserError", "user_errors"]
 
@@ -59,6 +59,6 @@ def user_errors(error: DomainUserError) -> list[UserError]:
 
 def unset_if_none(value: Any) -> Any:
     """Map GraphQL's "not given" to the services' UNSET."""
-    from core.services.customers import UNSET
+    from tenure.core.services.customers import UNSET
 
     return UNSET if value is strawberry.UNSET else value

@@ -1,7 +1,7 @@
 """The core's record types: customers, their orders, interactions and tasks, and staff.
 
 Resolvers receive ORM rows as ``self`` and read related rows through the request's
-dataloaders (:mod:`schema.loaders`), never one query per row.
+dataloaders (:mod:`tenure.schema.loaders`), never one query per row.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import strawberry
 from sqlalchemy import literal, select, union_all
 from strawberry.types import Info
 
-from core import models
-from schema import loaders
-from schema.relay import Connection, Edge, PageInfo, paginate
-from schema.types.common import JSON, Long, Money
+from tenure.core import models
+from tenure.schema import loaders
+from tenure.schema.relay import Connection, Edge, PageInfo, paginate
+from tenure.schema.types.common import JSON, Long, Money
 
 
 @strawberry.enum(description="Where an order stands.")
@@ -260,7 +260,7 @@ async def _latest(info: Info, model: Any, column: Any, customer_id: int, first: 
                   at: object, *, extra: object = None, key: object = None, after: str | None = None) -> Connection:
     """The newest ``first`` rows of one customer. The first page is batched across the
     customers of a list; a later page (``after`` a cursor) is one keyset query of its own."""
-    from schema.relay import check_first
+    from tenure.schema.relay import check_first
 
     context = info.context
     first = check_first(first, context.settings.max_page_size)
@@ -307,7 +307,7 @@ async def _timeline(info: Info, customer_id: int, first: int, after: str | None)
 
     from sqlalchemy import type_coerce
 
-    from core.db import UTCDateTime
+    from tenure.core.db import UTCDateTime
 
     at = type_coerce(parts.c.at, UTCDateTime())
     order = [(at, True), (parts.c.kind, True), (parts.c.ref, True)]

@@ -8,9 +8,9 @@ from typing import cast
 import strawberry
 from strawberry.types import Info
 
-from core import clock, models
-from core.services import webhooks
-from schema.types.common import JSON
+from tenure.core import clock, models
+from tenure.core.services import webhooks
+from tenure.schema.types.common import JSON
 
 
 @strawberry.type(description="An entry of the events feed; `id` only grows, so it is also the cursor.")

@@ -1,7 +1,7 @@
 """What a member (a customer signed in to a mobile app with a member token) sees of
 themselves. A separate type from ``Customer``: staff-only fields (owner, tasks, churn risk)
 are not reachable from here. Plugins add member-facing fields with ``extends={"Member": ...}``;
-their resolvers receive the member's :class:`core.models.Customer` row as ``self``."""
+their resolvers receive the member's :class:`tenure.core.models.Customer` row as ``self``."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from core import models
-from core.context import ServiceContext
-from core.models import Role
-from core.services import customers, member_emails
-from schema import loaders
-from schema.mutations import in_transaction
-from schema.mutations.customers import ConsentInput, CustomerInput, to_data
-from schema.permissions import EVERYONE, TenurePermission, allow, member_id
-from schema.types.common import UserError
-from schema.types.core import Consent, consent_of, emails_of
+from tenure.core import models
+from tenure.core.context import ServiceContext
+from tenure.core.models import Role
+from tenure.core.services import customers, member_emails
+from tenure.schema import loaders
+from tenure.schema.mutations import in_transaction
+from tenure.schema.mutations.customers import ConsentInput, CustomerInput, to_data
+from tenure.schema.permissions import EVERYONE, TenurePermission, allow, member_id
+from tenure.schema.types.common import UserError
+from tenure.schema.types.core import Consent, consent_of, emails_of
 
 
 @strawberry.type(description="The signed-in member's own profile.")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-TENURE = [sys.executable, "-c", "from core.cli import main; main()"]
+TENURE = [sys.executable, "-c", "from tenure.cli import main; main()"]
 
 
 def free_port() -> int:

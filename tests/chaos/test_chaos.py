@@ -57,8 +57,8 @@ async def _gql(port: int, key: str, query: str, variables: dict[str, Any] | None
 
 
 async def _admin_key(database_url: str) -> str:
-    from core import auth
-    from core.db import Database
+    from tenure.core import auth
+    from tenure.core.db import Database
 
     db = Database(database_url)
     try:
@@ -149,8 +149,8 @@ async def _run(requests: int, seed: int, *, restart_postgres: bool = False) -> d
         mark = time.monotonic()
         cluster.migrate()
         key = await _admin_key(database_url)
-        from core.plugins import load_plugins
-        from core.settings import Settings
+        from tenure.core.plugins import load_plugins
+        from tenure.core.settings import Settings
 
         settings = Settings.from_env(cluster.env, env_file=None)
         plugins = load_plugins(settings)

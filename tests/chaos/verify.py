@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core.checks import run_invariants
-from core.db import Database
-from core.plugins import PluginManager
-from core.settings import Settings
+from tenure.core.checks import run_invariants
+from tenure.core.db import Database
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
 from tests.chaos.driver import Book
 from tests.support.receivers import HttpReceiver
 

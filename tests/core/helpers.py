@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 ERRORS = "userErrors { field message code }"
 

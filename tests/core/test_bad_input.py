@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer, record_order, row_counts
 
 CREATE = f"mutation($i: CustomerInput!) {{ createCustomer(input: $i) {{ customer {{ id }} {ERRORS} }} }}"

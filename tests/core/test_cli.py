@@ -10,9 +10,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from core import auth
-from core.cli import main
-from core.db import Database
+from tenure.cli import main
+from tenure.core import auth
+from tenure.core.db import Database
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, RECORD_ORDER, create_customer
 
 UPSERT = f"""mutation($input: UpsertCustomerInput!) {{
@@ -39,7 +39,7 @@ async def test_the_same_customer_pushed_at_once_is_created_once(tenure: TenureHa
 
 
 async def test_a_second_push_while_the_first_is_uncommitted(tenure: TenureHarness) -> None:
-    from core.services.orders import OrderData, record_order
+    from tenure.core.services.orders import OrderData, record_order
 
     cid = int(await create_customer(tenure))
     data = OrderData(customer_id=cid, channel="web", external_id="SLOW-1", currency="USD", amount=900)
@@ -68,7 +68,7 @@ async def test_a_second_push_while_the_first_is_uncommitted(tenure: TenureHarnes
 
 
 async def test_a_second_upsert_while_the_first_is_uncommitted(tenure: TenureHarness) -> None:
-    from core.services.customers import CustomerData, upsert_customer
+    from tenure.core.services.customers import CustomerData, upsert_customer
 
     written, release = asyncio.Event(), asyncio.Event()
 

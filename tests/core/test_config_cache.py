@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 RULE = """mutation($i: EarnRuleInput!) { createEarnRule(input: $i) { rule { id } userErrors { message } } }"""
 TIER = """mutation($i: TierInput!) { createTier(input: $i) { tier { id } userErrors { message } } }"""
@@ -24,7 +24,7 @@ POINTS_AND_TIER = """query($id: ID!) { customer(id: $id) { points { pending bala
 
 ANOTHER_PROCESS = """
 import asyncio, sys
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 async def main() -> None:
     async with TenureHarness.start(sys.argv[1], plugins=["loyalty", "tiers"], create_tables=False) as app:
@@ -91,7 +91,7 @@ async def test_a_change_made_by_another_process_applies_to_the_next_order(
 
 async def test_a_change_in_a_transaction_is_seen_by_that_transaction_and_gone_with_its_rollback(
         make_tenure: Callable[..., Any]) -> None:
-    from plugins.loyalty.rules import load_rules
+    from tenure.plugins.loyalty.rules import load_rules
 
     async with make_tenure(plugins=["loyalty"]) as app:
         await app.ok(RULE, {"i": {"name": "Base", "kind": "base", "points": 1, "perAmount": 100}})
@@ -99,7 +99,7 @@ async def test_a_change_in_a_transaction_is_seen_by_that_transaction_and_gone_wi
             assert [r.points for r in (await load_rules(ctx.session)).rules] == [1]  # kept from here on
         try:
             async with app.transaction() as ctx:
-                from plugins.loyalty.models import EarnRule
+                from tenure.plugins.loyalty.models import EarnRule
 
                 stored = await ctx.session.get(EarnRule, await ctx.session.scalar(select(EarnRule.id)))
                 stored.points = 7

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import (
     CREATE_CUSTOMER,
     ERRORS,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.services.customers import CustomerData, create_customer
-from core.services.interactions import log_interaction
-from core.services.orders import LineData, OrderData, record_order
-from core.services.tasks import open_task
-from core.testing import TenureHarness
+from tenure.core.services.customers import CustomerData, create_customer
+from tenure.core.services.interactions import log_interaction
+from tenure.core.services.orders import LineData, OrderData, record_order
+from tenure.core.services.tasks import open_task
+from tenure.testing import TenureHarness
 
 PAGE = """query($n: Int!) { customers(first: $n) { totalCount edges { cursor node {
   id name emails phones tags identities { kind value } owner { id email }

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import strawberry
 
-from core.contributions import PluginInfo, SchemaContribution
-from core.logging import REQUEST_ID, RepeatThrottle, handler_for
-from core.models import Role
-from core.plugins import hookimpl
-from schema.permissions import allow
+from tenure.core.contributions import PluginInfo, SchemaContribution
+from tenure.core.logging import REQUEST_ID, RepeatThrottle, handler_for
+from tenure.core.models import Role
+from tenure.core.plugins import hookimpl
+from tenure.schema.permissions import allow
 
 
 class BrokenPlugin:

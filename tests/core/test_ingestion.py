@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core.db import Database
-from core.import_files import open_rows
-from core.imports import import_file
-from core.testing import TenureHarness, truncate_all
+from tenure.core.db import Database
+from tenure.core.import_files import open_rows
+from tenure.core.imports import import_file
+from tenure.testing import TenureHarness, truncate_all
 from tests.plugins.loyalty_support import create_reward, create_rule
 from tests.plugins.test_tiers import standard_tiers
 from tests.support.receivers import http_receiver, smtp_server
@@ -263,7 +263,7 @@ async def test_a_burst_of_orders_costs_one_rescore_that_equals_a_recount(make_te
         made = await tenure.ok('mutation { a: createCustomer(input: {name: "Ada"}) { customer { id } } '
                                'b: createCustomer(input: {name: "Ben"}) { customer { id } } }')
         ada, ben = made["a"]["customer"]["id"], made["b"]["customer"]["id"]
-        from plugins.churn.service import rescore_all
+        from tenure.plugins.churn.service import rescore_all
 
         await rescore_all(tenure.transaction)
         for n in range(12):

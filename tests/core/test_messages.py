@@ -15,14 +15,14 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from core.clock import FrozenClock
-from core.contributions import DeliveryError, MessageChannel, Outgoing, PluginInfo
-from core.errors import UserError
-from core.messages import send_message
-from core.models import StaffUser
-from core.plugins import hookimpl
-from core.services.customers import CustomerData, create_customer, merge_customers
-from core.testing import TenureHarness
+from tenure.core.clock import FrozenClock
+from tenure.core.contributions import DeliveryError, MessageChannel, Outgoing, PluginInfo
+from tenure.core.errors import UserError
+from tenure.core.messages import send_message
+from tenure.core.models import StaffUser
+from tenure.core.plugins import hookimpl
+from tenure.core.services.customers import CustomerData, create_customer, merge_customers
+from tenure.testing import TenureHarness
 from tests.support.receivers import free_port, http_receiver, smtp_server
 
 CREATE_TEMPLATE = """mutation($input: CreateTemplateInput!) { createTemplate(input: $input) {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.migrate import upgrade
-from core.plugins import load_plugins
-from core.settings import Settings
+from tenure.core.migrate import upgrade
+from tenure.core.plugins import load_plugins
+from tenure.core.settings import Settings
 
 
 def test_each_migration_step_is_one_line_with_its_summary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
-from core.migrate import MigrationError, differences, upgrade
-from core.plugins import installed_plugins, load_plugins
-from core.settings import Settings
-from core.testing import TenureHarness
+from tenure.cli import main
+from tenure.core.migrate import MigrationError, differences, upgrade
+from tenure.core.plugins import installed_plugins, load_plugins
+from tenure.core.settings import Settings
+from tenure.testing import TenureHarness
 
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL", "")
 
@@ -38,7 +38,7 @@ def _migrate(url: str, plugins: str) -> list[object]:
 async def _tables(url: str) -> set[str]:
     from sqlalchemy import inspect
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     db = Database(url)
     try:
@@ -108,9 +108,8 @@ def test_a_plugin_switched_off_after_migrating(fresh_url: str) -> None:
 def test_a_plugin_uninstalled_after_migrating_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}"
     assert _migrate(url, "visits") == []
-    import core.plugins
 
-    monkeypatch.setattr(core.plugins, "entry_point_candidates", lambda: [])
+    monkeypatch.setattr("tenure.core.plugins.entry_point_candidates", lambda: [])
     settings = _settings(url, "")
     with pytest.raises(MigrationError, match=r"visits_0001") as raised:
         upgrade(settings, load_plugins(settings))

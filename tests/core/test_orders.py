@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, LOG_INTERACTION, RECORD_ORDER, create_customer, record_order, row_counts
 
 FIGURES = "query($id: ID!) { customer(id: $id) { orderCount totalSpent { amount currency } firstOrderAt lastOrderAt } }"

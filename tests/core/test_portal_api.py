@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core import __version__
-from core.services.customers import CustomerData, create_customer
-from core.services.orders import OrderData, record_order
-from core.testing import TenureHarness
+from tenure.core import __version__
+from tenure.core.services.customers import CustomerData, create_customer
+from tenure.core.services.orders import OrderData, record_order
+from tenure.testing import TenureHarness
 
 PAGES = """query($id: ID!, $after: String) { customer(id: $id) {
   orders(first: 2, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, bindparam, event, insert, select
 
-from core.models import Customer, CustomerContact, Event, Order
-from core.reads import Read, Route, Write
-from core.services.customers import CustomerData, create_customer
-from core.services.orders import OrderData, record_order
-from core.testing import TenureHarness
-from schema.context import _request_reads
+from tenure.core.models import Customer, CustomerContact, Event, Order
+from tenure.core.reads import Read, Route, Write
+from tenure.core.services.customers import CustomerData, create_customer
+from tenure.core.services.orders import OrderData, record_order
+from tenure.schema.context import _request_reads
+from tenure.testing import TenureHarness
 
 CUSTOMERS = Read(lambda keys: select(Customer).where(keys(Customer.id)).order_by(Customer.id))
 WITH_ORDERS = Read(lambda keys: (

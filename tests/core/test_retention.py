@@ -36,10 +36,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from core.services import customers, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.testing import TenureHarness, freeze_time
+from tenure.core.services import customers, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.testing import TenureHarness, freeze_time
 
 ENV = {"TENURE_RETENTION_ACTIVE_WINDOW_MONTHS": "2", "TENURE_RETENTION_MAX_LIFETIME_YEARS": "1"}
 

@@ -18,13 +18,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import bindparam, text
 
-from core.checks import run_invariants
-from core.cli import main
-from core.services import customers, order_months, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.services.retention import PeriodFigures, month_start
-from core.testing import TenureHarness, freeze_time
+from tenure.cli import main
+from tenure.core.checks import run_invariants
+from tenure.core.services import customers, order_months, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.core.services.retention import PeriodFigures, month_start
+from tenure.testing import TenureHarness, freeze_time
 from tests.core.test_migrations import fresh_postgres  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
@@ -257,10 +257,10 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def test_the_migration_fills_the_rollup_from_existing_orders(migrated_url: str) -> None:
     from alembic import command
 
-    from core.db import Database, UTCDateTime
-    from core.migrate import alembic_config
-    from core.plugins import load_plugins
-    from core.settings import Settings
+    from tenure.core.db import Database, UTCDateTime
+    from tenure.core.migrate import alembic_config
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings
 
     settings = Settings.from_env({"TENURE_DATABASE_URL": migrated_url, "TENURE_PLUGINS": "",
                                   "TENURE_ENVIRONMENT": "test"}, env_file=None)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 CREATE = """
 mutation($input: CustomerInput!) {

@@ -23,7 +23,7 @@ from sqlalchemy import make_url
 from tests.support.receivers import free_port
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
-TENURE = [sys.executable, "-m", "core.cli"]
+TENURE = [sys.executable, "-m", "tenure.cli"]
 
 
 class Relay:
@@ -140,7 +140,7 @@ def test_a_database_behind_the_enabled_plugins_stops_the_scheduler(pg: str, tmp_
 
     from sqlalchemy import text
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     async def sql(statement: str) -> None:
         db = Database(pg)
@@ -182,7 +182,7 @@ def test_an_empty_sqlite_file_is_not_migrated_and_serve_says_so(tmp_path: Path) 
 def test_a_postgresql_url_without_its_driver_says_which_extra_to_install(pg: str, tmp_path: Path) -> None:
     # Python's documented way to make an import fail as if the package were absent.
     prefix = [sys.executable, "-c", "import sys; sys.modules['asyncpg'] = None; "
-              "sys.argv[0] = 'tenure'; from core.cli import main; main()"]
+              "sys.argv[0] = 'tenure'; from tenure.cli import main; main()"]
     result = _run(["serve"], _env(TENURE_DATABASE_URL=pg), tmp_path, prefix=prefix)
     assert result.returncode == 1
     assert _lines(result) == ["Error: TENURE_DATABASE_URL names PostgreSQL but its driver is not installed: "
@@ -331,7 +331,7 @@ def test_readyz_says_when_the_database_is_not_migrated(pg: str, tmp_path: Path) 
 
     from sqlalchemy import text
 
-    from core.db import Database
+    from tenure.core.db import Database
 
     async def sql(statement: str) -> None:
         db = Database(pg)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from core import auth
-from core.db import Base, Database, enabled_tables
-from core.plugins import load_plugins
-from core.settings import Settings
-from schema.server import create_app
+from tenure.core import auth
+from tenure.core.db import Base, Database, enabled_tables
+from tenure.core.plugins import load_plugins
+from tenure.core.settings import Settings
+from tenure.schema.server import create_app
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from core import clock
-from core.testing import TenureHarness
+from tenure.core import clock
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer
 
 CREATE_TASK = f"""mutation($input: CreateTaskInput!) {{

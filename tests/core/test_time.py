@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from core import clock
-from core.cli import main
-from core.services import customers, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.testing import TenureHarness, freeze_time
+from tenure.cli import main
+from tenure.core import clock
+from tenure.core.services import customers, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.testing import TenureHarness, freeze_time
 
 START = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
@@ -55,7 +55,7 @@ def test_renewal_reminders_arrive_once_each_as_the_clock_moves_day_by_day(tmp_pa
     ends = (START + timedelta(days=100)).date()
 
     async def subscribe() -> None:
-        from plugins.renewals import service
+        from tenure.plugins.renewals import service
 
         async with TenureHarness.start(url, plugins=["renewals"], create_tables=False) as app, \
                 app.transaction() as ctx:
@@ -144,7 +144,7 @@ def test_the_server_of_a_process_with_tenure_now_stands_at_that_moment(monkeypat
                                                                        tmp_path: Path) -> None:
     """``create_app()`` as the server process calls it (no settings given): the clock of
     the process stands at TENURE_NOW, so what it writes carries that time."""
-    from schema.server import create_app
+    from tenure.schema.server import create_app
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
     monkeypatch.setenv("TENURE_DATABASE_URL", url)

@@ -20,18 +20,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import clock
-from core.models import Customer, CustomerContact, MessageStatus
-from core.testing import TenureHarness
-from plugins.renewals import service
-from plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.core import clock
+from tenure.core.models import Customer, CustomerContact, MessageStatus
+from tenure.plugins.renewals import service
+from tenure.plugins.renewals.models import Plan, Reminder, Subscription
+from tenure.testing import TenureHarness
 from tests.support.receivers import Mailbox, smtp_server
 
 REMINDERS = 1000
 
 
 def worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "jobs", "run"], env=env, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "tenure.cli", "jobs", "run"], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

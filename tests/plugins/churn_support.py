@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.services import customers, interactions, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.testing import TenureHarness
+from tenure.core.services import customers, interactions, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.testing import TenureHarness
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -45,7 +45,7 @@ async def load_population(tenure: TenureHarness, owner_email: str | None = None)
     async with tenure.transaction() as ctx:
         owner_id = None
         if owner_email:
-            from core.models import StaffUser
+            from tenure.core.models import StaffUser
 
             staff = StaffUser(name="Owner", email=owner_email, active=True, created_at=NOW)
             ctx.session.add(staff)

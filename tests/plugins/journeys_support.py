@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.services.customers import CustomerData, create_customer
-from core.testing import TenureHarness
+from tenure.core.services.customers import CustomerData, create_customer
+from tenure.testing import TenureHarness
 
 ERRORS = "userErrors { field message code }"
 JOURNEY = """id name status trigger triggerParams version holdoutPercent conversionDays exits template

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 #: Points at once (no return window) unless a test says otherwise.
 NOW = {"TENURE_LOYALTY_RETURN_WINDOW_DAYS": "0"}
@@ -87,7 +87,7 @@ async def create_reward(tenure: TenureHarness, **reward: Any) -> int:
 
 
 async def check_invariants(tenure: TenureHarness) -> list[str]:
-    from core.checks import run_invariants
+    from tenure.core.checks import run_invariants
 
     return await run_invariants(tenure.db, tenure.plugins)
 

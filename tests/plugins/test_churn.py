@@ -23,9 +23,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.services import orders
-from core.services.orders import OrderData
-from core.testing import freeze_time
+from tenure.core.services import orders
+from tenure.core.services.orders import OrderData
+from tenure.testing import freeze_time
 from tests.plugins.churn_support import NOW, TUNED, load_population, risk
 
 WARNINGS = """query($f: ChurnWarningFilter) { churnWarnings(filter: $f, first: 50) { totalCount

@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from core.context import ServiceContext
-from core.models import Order
-from core.services import customers, interactions, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.testing import TenureHarness, freeze_time
-from plugins.churn import scoring
-from plugins.churn.rules import effective_rules
-from plugins.churn.settings import churn_settings
-from plugins.churn.statements import SCORE_COLUMNS
+from tenure.core.context import ServiceContext
+from tenure.core.models import Order
+from tenure.core.services import customers, interactions, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.plugins.churn import scoring
+from tenure.plugins.churn.rules import effective_rules
+from tenure.plugins.churn.settings import churn_settings
+from tenure.plugins.churn.statements import SCORE_COLUMNS
+from tenure.testing import TenureHarness, freeze_time
 from tests.plugins.churn_support import NOW, TUNED, load_population
 
 COLUMNS = ", ".join(f"churn_scores.{c}" for c in ("customer_id", *SCORE_COLUMNS))
@@ -56,7 +56,7 @@ async def _recounted(tenure: TenureHarness) -> dict[int, tuple[Any, ...]]:
 
 
 async def _nightly(tenure: TenureHarness) -> dict[str, Any]:
-    from plugins.churn.service import rescore_all
+    from tenure.plugins.churn.service import rescore_all
 
     done = await rescore_all(tenure.transaction, follow_up_now=False)
     async with tenure.transaction() as ctx:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core.models import StaffUser
-from core.services import customers, orders
-from core.services.customers import CustomerData
-from core.services.orders import OrderData
-from core.services.tasks import open_task
-from core.testing import TenureHarness, freeze_time
-from plugins.churn import service
+from tenure.core.models import StaffUser
+from tenure.core.services import customers, orders
+from tenure.core.services.customers import CustomerData
+from tenure.core.services.orders import OrderData
+from tenure.core.services.tasks import open_task
+from tenure.plugins.churn import service
+from tenure.testing import TenureHarness, freeze_time
 from tests.plugins.churn_support import NOW, TUNED
 
 #: Like L of churn_support: orders 94 to 178 days ago, usual gap 21: health 30, warned.
@@ -93,7 +93,7 @@ async def _warnings(tenure: TenureHarness, with_tasks: bool = False) -> list[tup
 
 
 async def test_a_webhook_subscriber_gets_each_warning_and_task_of_a_batch(make_tenure: Any) -> None:
-    from core.services.webhooks import create_subscription
+    from tenure.core.services.webhooks import create_subscription
 
     with freeze_time(NOW - timedelta(days=30)) as clock:
         async with make_tenure(plugins=["churn"], env=TUNED) as tenure:

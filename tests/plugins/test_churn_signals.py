@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from core.plugins import hookimpl
-from core.services import customers, interactions, orders
-from core.testing import TenureHarness, freeze_time, migration_differences
+from tenure.core.plugins import hookimpl
+from tenure.core.services import customers, interactions, orders
+from tenure.testing import TenureHarness, freeze_time, migration_differences
 from tests.plugins.churn_support import NOW, TUNED, load_population, risk
 
 
 async def test_a_low_survey_score_lowers_health_while_nps_is_on(make_tenure: Any) -> None:
-    from plugins.nps import service as nps
-    from plugins.nps.models import Invitation, Response
+    from tenure.plugins.nps import service as nps
+    from tenure.plugins.nps.models import Invitation, Response
 
     with freeze_time(NOW):
         async with make_tenure(plugins=["churn", "nps"], env=TUNED) as tenure:
@@ -43,7 +43,7 @@ async def test_a_low_survey_score_lowers_health_while_nps_is_on(make_tenure: Any
 
 
 async def test_a_subscription_ending_without_renewal_lowers_health(make_tenure: Any) -> None:
-    from plugins.renewals import service as renewals
+    from tenure.plugins.renewals import service as renewals
 
     with freeze_time(NOW):
         async with make_tenure(plugins=["churn", "renewals"], env=TUNED) as tenure:
@@ -90,7 +90,7 @@ def win_back_plugin() -> types.ModuleType:
 
     @hookimpl
     def tenure_plugin_info() -> Any:
-        from core.contributions import PluginInfo
+        from tenure.core.contributions import PluginInfo
 
         return PluginInfo(name="winback", version="0", summary="records win-back offers", requires=("churn",))
 
@@ -128,7 +128,7 @@ def test_the_cli_rescores_with_a_progress_bar(tmp_path: Path) -> None:
     with freeze_time(NOW):
         ids = asyncio.run(load())
         env = {**TUNED, "TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn", "TENURE_CHURN_RECOUNT_ABOVE": "1"}
-        cli = __import__("core.cli", fromlist=["main"]).main
+        cli = __import__("tenure.cli", fromlist=["main"]).main
         result = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
         again = CliRunner().invoke(cli, ["churn", "rescore"], env=env)
         recounted = CliRunner().invoke(cli, ["churn", "rescore", "--recount"], env=env)
@@ -178,8 +178,8 @@ async def test_each_rule_at_its_default_raises_a_warning_by_itself(make_tenure: 
 def check_in_plugin() -> types.ModuleType:
     """A partner's plugin (a gym): a customer's check-ins are interactions of kind
     ``check_in``; none for the threshold's days is a churn signal."""
-    from core.contributions import PluginInfo
-    from plugins.churn.signals import ChurnSignal, SignalQuery
+    from tenure.core.contributions import PluginInfo
+    from tenure.plugins.churn.signals import ChurnSignal, SignalQuery
 
     module = types.ModuleType("gym")
 
@@ -256,7 +256,7 @@ def test_a_rescore_as_of_the_end_of_an_old_history_scores_it_as_it_stood(tmp_pat
     with freeze_time(NOW):
         ids = asyncio.run(load())
     env = {**TUNED, "TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "churn"}
-    cli = __import__("core.cli", fromlist=["main"]).main
+    cli = __import__("tenure.cli", fromlist=["main"]).main
     today = CliRunner().invoke(cli, ["churn", "rescore"], env={**env, "TENURE_NOW": "2030-01-01T00:00:00+00:00"})
 
     async def stages() -> dict[str, Any]:

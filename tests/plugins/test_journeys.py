@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from core.clock import FrozenClock
-from core.services.orders import OrderData, record_orders
-from core.testing import TenureHarness, freeze_time
-from plugins.journeys import figures as journey_figures
-from plugins.journeys.engine import in_holdout
+from tenure.core.clock import FrozenClock
+from tenure.core.services.orders import OrderData, record_orders
+from tenure.plugins.journeys import figures as journey_figures
+from tenure.plugins.journeys.engine import in_holdout
+from tenure.testing import TenureHarness, freeze_time
 from tests.core.helpers import record_order
 from tests.core.test_messages import owner
 from tests.plugins.journeys_support import (
@@ -240,7 +240,7 @@ async def test_history_starts_no_journey(make_tenure: Callable[..., Any], frozen
                       steps=[WELCOME], holdoutPercent=0)
         past, live = await customers(tenure, 2)
         async with tenure.db.transaction() as session:
-            from core.context import ServiceContext
+            from tenure.core.context import ServiceContext
 
             ctx = ServiceContext(session, tenure.settings, tenure.plugins, actor="import:orders", history=True)
             outcomes = await record_orders(ctx, [OrderData(customer_id=past, channel="pos", external_id="old-1",
@@ -263,7 +263,7 @@ async def test_history_starts_no_journey(make_tenure: Callable[..., Any], frozen
 async def test_the_preview_counts_who_would_have_entered_and_does_nothing(
         make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
     async with make_tenure(plugins=["journeys"]) as tenure:
-        from core.services.customers import CustomerData, create_customer
+        from tenure.core.services.customers import CustomerData, create_customer
 
         birthdays = ["1990-05-25", "1985-05-31", "2000-06-01", "1970-04-01", "1999-06-02"]
         ids = []
@@ -298,7 +298,7 @@ async def test_date_triggers_fall_on_the_business_day_and_time(make_tenure: Call
                                                                frozen_clock: FrozenClock) -> None:
     frozen_clock.set(datetime(2025, 6, 1, 13, 0, tzinfo=UTC))  # 2 June 2025, 01:00 in Auckland
     async with make_tenure(plugins=["journeys"], timezone="Pacific/Auckland") as tenure:
-        from core.services.customers import CustomerData, create_customer
+        from tenure.core.services.customers import CustomerData, create_customer
 
         async with tenure.transaction() as ctx:
             signed = (await create_customer(ctx, CustomerData(name="Signed", emails=["s@example.com"],
@@ -450,7 +450,7 @@ async def _entries(tenure: TenureHarness) -> dict[int, set[int]]:
 async def test_a_merge_keeps_one_entry_per_occurrence_and_the_export_shows_them(
         make_tenure: Callable[..., Any], frozen_clock: FrozenClock) -> None:
     async with make_tenure(plugins=["journeys"]) as tenure:
-        from core.services.customers import CustomerData, create_customer, merge_customers
+        from tenure.core.services.customers import CustomerData, create_customer, merge_customers
 
         async with tenure.transaction() as ctx:
             twins = [(await create_customer(ctx, CustomerData(name=f"Twin {n}", birthday=datetime(1990, 6, 2).date())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import TenureHarness, freeze_time
+from tenure.testing import TenureHarness, freeze_time
 from tests.core.helpers import record_order
 from tests.core.test_messages import owner
 from tests.plugins.journeys_support import START, customers
@@ -26,7 +26,7 @@ DAY0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def tenure(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tenure.cli", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -90,8 +90,8 @@ def test_the_onboarding_template_walks_a_customer_through_thirty_days(tmp_path: 
 
 
 def test_the_schedule_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.plugins import load_plugins
-    from core.settings import Settings, SettingsError
+    from tenure.core.plugins import load_plugins
+    from tenure.core.settings import Settings, SettingsError
 
     def schedule(**env: str) -> str | None:
         for name, value in env.items():

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from core.services.orders import OrderData, record_orders
-from core.testing import TenureHarness
+from tenure.core.services.orders import OrderData, record_orders
+from tenure.testing import TenureHarness
 from tests.core.test_messages import owner
 from tests.plugins.journeys_support import CREATE, customers
 from tests.support.receivers import Mailbox, smtp_server
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "jobs", "run", "journeys.run"], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tenure.cli", "jobs", "run", "journeys.run"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import UserError
-from plugins.journeys.timing import due_after, parse_at, parse_wait
+from tenure.core.errors import UserError
+from tenure.plugins.journeys.timing import due_after, parse_at, parse_wait
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

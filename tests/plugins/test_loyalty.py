@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.clock import FrozenClock
+from tenure.core.clock import FrozenClock
 from tests.plugins.loyalty_support import (
     LEDGER,
     NOW,

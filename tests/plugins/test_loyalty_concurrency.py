@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import clock
-from core.testing import TenureHarness
+from tenure.core import clock
+from tenure.testing import TenureHarness
 from tests.plugins.loyalty_support import (
     NOW,
     REDEEM,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from core.models import Role
-from core.testing import TenureHarness
-from plugins.loyalty.models import Account, Entry
-from schema.permissions import TenurePermission
+from tenure.core.models import Role
+from tenure.plugins.loyalty.models import Account, Entry
+from tenure.schema.permissions import TenurePermission
+from tenure.testing import TenureHarness
 from tests.plugins.loyalty_support import NOW, adjust, create_reward, ledger, new_customer, points, record_order
 from tests.plugins.test_tiers import standard_tiers
 

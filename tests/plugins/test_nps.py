@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from core.clock import FrozenClock
-from core.testing import TenureHarness
-from plugins.nps.service import latest_scores
+from tenure.core.clock import FrozenClock
+from tenure.plugins.nps.service import latest_scores
+from tenure.testing import TenureHarness
 from tests.core.test_messages import MESSAGES, customer, owner
 from tests.support.receivers import smtp_server
 

@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from core.cli import main
-from core.import_files import read_rows
-from core.imports import import_rows
-from core.testing import TenureHarness, freeze_time, migration_differences
+from tenure.cli import main
+from tenure.core.import_files import read_rows
+from tenure.core.imports import import_rows
+from tenure.testing import TenureHarness, freeze_time, migration_differences
 from tests.plugins.loyalty_support import cancel, new_customer, record_order, refund
 
 CDNOW = Path(__file__).parent.parent / "data" / "CDNOW_sample.txt"
@@ -183,7 +183,7 @@ async def test_too_few_buyers_refuses_in_words_and_keeps_the_last_predictions(ma
             answer = await tenure.gql(MODEL, key=await tenure.key("admin"))
             clock.advance(days=1)
             async with tenure.transaction() as ctx:
-                from plugins.predictions import service
+                from tenure.plugins.predictions import service
 
                 with pytest.raises(service.Refused) as refused:
                     await service.fit_and_score(ctx)

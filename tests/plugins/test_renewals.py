@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from core.clock import FrozenClock
-from core.testing import TenureHarness
-from plugins.renewals.service import ending_without_renewal
+from tenure.core.clock import FrozenClock
+from tenure.plugins.renewals.service import ending_without_renewal
+from tenure.testing import TenureHarness
 from tests.core.test_messages import customer, owner
 from tests.support.receivers import smtp_server
 

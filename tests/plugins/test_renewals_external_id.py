@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.test_messages import customer
 
 CREATE = """mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) {

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.clock import FrozenClock
-from core.testing import TenureHarness
+from tenure.core.clock import FrozenClock
+from tenure.testing import TenureHarness
 from tests.plugins.loyalty_support import NOW, merge, new_customer, points, record_order, refund, run_job
 
 TIER = """query($id: ID!, $spend: Int!) { customer(id: $id) { tier { tier { name benefits { pointsMultiplier
@@ -217,7 +217,7 @@ async def test_a_dinar_business_reads_its_amounts_in_fils(make_tenure: Callable[
 
 
 def test_money_reads_in_each_currency_s_own_minor_unit() -> None:
-    from core.money import money_text
+    from tenure.core.money import money_text
 
     assert [money_text(125_000, "EUR"), money_text(125_000, "KWD"), money_text(4_000, "JPY"),
             money_text(-1_505, "USD"), money_text(7, "BHD")] == [

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from core.testing import freeze_time
+from tenure.testing import freeze_time
 from tests.plugins.loyalty_support import new_customer, record_order
 from tests.plugins.test_tiers import create_tier
 

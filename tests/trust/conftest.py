@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.checks import run_invariants
-from core.testing import TenureHarness
+from tenure.core.checks import run_invariants
+from tenure.testing import TenureHarness
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 
 def _closed_port() -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.test_deploy import free_port
 
 

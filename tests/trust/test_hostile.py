@@ -10,11 +10,11 @@ from typing import Any
 
 import strawberry
 
-from core.contributions import PluginInfo, SchemaContribution
-from core.models import Role
-from core.plugins import hookimpl
-from core.testing import TenureHarness
-from schema.permissions import allow
+from tenure.core.contributions import PluginInfo, SchemaContribution
+from tenure.core.models import Role
+from tenure.core.plugins import hookimpl
+from tenure.schema.permissions import allow
+from tenure.testing import TenureHarness
 
 MUTATION = 'mutation { createCustomer(input: {name: "Mallory"}) { customer { id } } }'
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 
 UPSERT = """mutation($kind: String!, $value: String!, $name: String!) {
   upsertCustomer(input: {identity: {kind: $kind, value: $value}, customer: {name: $name}}) {

@@ -19,8 +19,8 @@ from graphql import (
     Undefined,
 )
 
-from core.testing import TenureHarness
-from schema.build import build_schema
+from tenure.schema.build import build_schema
+from tenure.testing import TenureHarness
 from tests.core.helpers import row_counts
 
 PLAIN = {"String": "x", "ID": "1", "Int": 1, "Long": 1, "Float": 1.0, "Boolean": True, "JSON": {},

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from core.checks import run_invariants
-from core.testing import TenureHarness
+from tenure.core.checks import run_invariants
+from tenure.testing import TenureHarness
 
 RECORD = """mutation($input: RecordOrderInput!) {
   recordOrder(input: $input) { order { id } userErrors { message } } }"""
@@ -85,7 +85,7 @@ async def test_the_check_names_what_drifted(make_tenure: Any) -> None:
 def test_tenure_check_exits_non_zero_and_says_why(tmp_path: Path, database_url: str) -> None:
     env = {**os.environ, "TENURE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'check.db'}",
            "TENURE_PLUGINS": "loyalty"}
-    tenure = [sys.executable, "-c", "from core.cli import main; main()"]
+    tenure = [sys.executable, "-c", "from tenure.cli import main; main()"]
     subprocess.run([*tenure, "migrate"], env=env, check=True, capture_output=True, cwd=tmp_path)
     passed = subprocess.run([*tenure, "check"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert passed.returncode == 0 and "all checks passed" in passed.stdout, passed.stdout + passed.stderr

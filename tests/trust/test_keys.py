@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from core import auth, clock
-from core.testing import TenureHarness
+from tenure.core import auth, clock
+from tenure.testing import TenureHarness
 
 ROTATE = """mutation($id: ID!, $grace: Int!) { rotateApiKey(input: {keyId: $id, graceSeconds: $grace}) {
   key keyId prefix userErrors { field message code } } }"""

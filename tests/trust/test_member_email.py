@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer
 from tests.support.receivers import Mailbox, smtp_server
 

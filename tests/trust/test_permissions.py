@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.testing import TenureHarness
+from tenure.testing import TenureHarness
 from tests.trust.matrix import reachable_types, request_for, root_fields
 
 ANON, MEMBER, STAFF, INTEGRATION, ADMIN = "anonymous", "member", "staff", "integration", "admin"
@@ -200,7 +200,7 @@ async def test_every_root_field_declares_who_may_call_it_and_means_it(make_tenur
 
 
 def _schema(tenure: TenureHarness) -> Any:
-    from schema.build import build_schema
+    from tenure.schema.build import build_schema
 
     return build_schema(tenure.plugins, tenure.settings)._schema
 

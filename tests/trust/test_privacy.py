@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData, PluginInfo
-from core.models import CustomerTag, Order
-from core.plugins import hookimpl
-from core.testing import TenureHarness
+from tenure.core.contributions import PersonalData, PluginInfo
+from tenure.core.models import CustomerTag, Order
+from tenure.core.plugins import hookimpl
+from tenure.testing import TenureHarness
 
 CREATE = """mutation($input: CustomerInput!) { createCustomer(input: $input) {
   customer { id } userErrors { field message } } }"""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.checks import run_invariants
-from core.testing import TenureHarness, freeze_time
+from tenure.core.checks import run_invariants
+from tenure.testing import TenureHarness, freeze_time
 from tests.plugins.churn_support import NOW, load_population
 from tests.support.receivers import smtp_server
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.context import ServiceContext
-from core.contributions import JobSpec, PluginInfo
-from core.plugins import hookimpl
+from tenure.core.context import ServiceContext
+from tenure.core.contributions import JobSpec, PluginInfo
+from tenure.core.plugins import hookimpl
 
 NAME = "testjobs"
 #: The slow job signals ``started`` once its write is made, then waits for ``release``.

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from core.db import Database
-from core.testing import TenureHarness, truncate_all
+from tenure.core.db import Database
+from tenure.testing import TenureHarness, truncate_all
+from tenure.workers import scheduler
+from tenure.workers.broker import make_broker, run_worker
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import http_receiver
 from tests.workers import jobs_plugin
-from workers import scheduler
-from workers.broker import make_broker, run_worker
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
 
@@ -116,8 +116,9 @@ async def test_tenure_worker_and_scheduler_processes(postgres_url: str, tmp_path
     env = {**os.environ, "TENURE_DATABASE_URL": postgres_url, "TENURE_BROKER_URL": REDIS_URL,
            "TENURE_PLUGINS": "", "TENURE_RELAY_INTERVAL_SECONDS": "0.2", "TENURE_JOB_REDISPATCH_SECONDS": "0.5",
            "TENURE_LOG_LEVEL": "WARNING", "TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
-    processes = [await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", command, env=env, cwd=tmp_path,
-                                                      stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    processes = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tenure.cli", command, env=env,
+                                                      cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+                                                      stderr=asyncio.subprocess.STDOUT)
                  for command in ("worker", "scheduler")]
     try:
         async with TenureHarness.start(postgres_url, plugins=[], create_tables=False, broker_url=REDIS_URL) as api:

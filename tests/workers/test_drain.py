@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from core.testing import TenureHarness, truncate_all
+from tenure.testing import TenureHarness, truncate_all
+from tenure.workers.broker import make_broker
 from tests.core.helpers import ERRORS
 from tests.core.test_startup import Silent
-from workers.broker import make_broker
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "")
 DELIVERY = "SELECT status, claim_token, locked_until, attempts, available_at <= now() FROM outbox " \
@@ -36,7 +36,7 @@ async def test_sigterm_to_a_worker_releases_its_running_job_at_once(postgres_url
     log = tmp_path / "worker.log"
     silent = Silent()
     with log.open("w") as handle:
-        worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "core.cli", "worker", env=env,
+        worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "tenure.cli", "worker", env=env,
                                                       cwd=tmp_path, stdout=handle, stderr=handle)
     try:
         async with TenureHarness.start(postgres_url, plugins=[], create_tables=False, broker_url=REDIS_URL) as api:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from core import clock
-from core.checks import run_invariants
-from core.cli import main
-from core.outbox import run_entry
-from core.testing import TenureHarness
+from tenure.cli import main
+from tenure.core import clock
+from tenure.core.checks import run_invariants
+from tenure.core.outbox import run_entry
+from tenure.testing import TenureHarness
 from tests.workers import jobs_plugin
 
 
@@ -35,7 +35,7 @@ async def _entry(tenure: TenureHarness, entry_id: int) -> dict[str, Any]:
     async with tenure.db.reader() as session:
         from sqlalchemy import select
 
-        from core.models import OutboxEntry
+        from tenure.core.models import OutboxEntry
 
         row = await session.scalar(select(OutboxEntry).where(OutboxEntry.id == entry_id))
         assert row is not None

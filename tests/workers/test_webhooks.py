@@ -27,15 +27,15 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from core import clock
-from core.cli import main
-from core.migrate import alembic_config
-from core.models import OutboxEntry
-from core.plugins import load_plugins
-from core.services.webhook_targets import address_refusal
-from core.services.webhooks import retry_delay
-from core.settings import Settings, SettingsError
-from core.testing import TenureHarness
+from tenure.cli import main
+from tenure.core import clock
+from tenure.core.migrate import alembic_config
+from tenure.core.models import OutboxEntry
+from tenure.core.plugins import load_plugins
+from tenure.core.services.webhook_targets import address_refusal
+from tenure.core.services.webhooks import retry_delay
+from tenure.core.settings import Settings, SettingsError
+from tenure.testing import TenureHarness
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import Received, http_receiver
 

@@ -10,10 +10,17 @@ from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
-from core.events import CustomersMerged, InteractionLogged
-from core.plugins import hookimpl
-from core.settings import Settings
+from tenure.plugin import (
+    CustomersMerged,
+    EventHandler,
+    InteractionLogged,
+    JobSpec,
+    PersonalData,
+    PluginInfo,
+    SchemaContribution,
+    Settings,
+    hookimpl,
+)
 
 from tenure_education import (
     models,  # noqa: F401  (its table joins Tenure's metadata when the plugin loads)

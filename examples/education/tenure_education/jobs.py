@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.contributions import JobSpec
+from tenure.plugin import JobSpec
 
 from tenure_education import service
 

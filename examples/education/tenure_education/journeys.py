@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import UserError
-from plugins.journeys.hookspecs import Trigger
+from tenure.plugin import UserError
+from tenure.plugins.journeys.hookspecs import Trigger
 
 COMPLETED = "education.course_completed"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.db import BigId, plugin_model_base
 from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from tenure.plugin import BigId, plugin_model_base
 
 Model = plugin_model_base("education")
 

@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import strawberry
-from core import clock, models
-from schema.permissions import STAFF, allow
 from sqlalchemy import func, select
 from strawberry.types import Info
+from tenure.plugin import STAFF, Customer, allow, now
 
 from tenure_education import service
 from tenure_education.models import Completion
@@ -36,7 +35,7 @@ async def progress_of(context: Any, customer_ids: Sequence[int]) -> list[Progres
     async with context.db() as session:
         completions = await service.completions_of(session, customer_ids)
         logins = await service.last_logins(session, customer_ids, cfg.login_kind)
-    cutoff = clock.now() - timedelta(days=cfg.inactive_days)
+    cutoff = now() - timedelta(days=cfg.inactive_days)
     out = []
     for customer_id in customer_ids:
         done = completions[customer_id]
@@ -51,7 +50,7 @@ async def progress_of(context: Any, customer_ids: Sequence[int]) -> list[Progres
 @strawberry.type
 class LearnerFields:
     @strawberry.field(description="Courses completed and last login (education plugin).")
-    async def education(self: models.Customer, info: Info) -> Progress:
+    async def education(self: Customer, info: Info) -> Progress:
         return await info.context.loader(progress_of).load(self.id)  # type: ignore[no-any-return]
 
 

@@ -20,14 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.context import ServiceContext
-from core.errors import UserError
-from core.events import CustomersMerged, InteractionLogged
-from core.models import Interaction
-from core.services.tasks import open_task
-from core.settings import SettingsError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenure.plugin import (
+    CustomersMerged,
+    Interaction,
+    InteractionLogged,
+    ServiceContext,
+    SettingsError,
+    UserError,
+    open_task,
+)
 
 from tenure_education.models import Completion
 
@@ -80,7 +83,7 @@ async def record_completion(ctx: ServiceContext, interaction: Interaction) -> Co
                       summary=f"Completed course {course}", data={"customerId": customer_id, "course": course},
                       timeline=True, occurred_at=interaction.occurred_at)
     if ctx.plugins.is_enabled("tiers"):
-        from plugins.tiers import service as tiers
+        from tenure.plugins.tiers import service as tiers
 
         await tiers.evaluate(ctx, customer_id, f"course {course} completed")
     return completion
@@ -110,7 +113,7 @@ async def last_logins(session: AsyncSession, customer_ids: Sequence[int], login_
         select(Interaction.customer_id, func.max(Interaction.occurred_at))
         .where(Interaction.customer_id.in_(customer_ids), Interaction.kind == login_kind)
         .group_by(Interaction.customer_id))
-    from core.clock import as_utc
+    from tenure.plugin import as_utc
 
     return {customer_id: as_utc(at) for customer_id, at in rows if at is not None}
 
@@ -125,7 +128,7 @@ async def flag_inactive(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         select(Completion.customer_id, func.max(Completion.completed_at)).group_by(Completion.customer_id)
     )).all())
     logins = await last_logins(ctx.session, list(learners), cfg.login_kind)
-    from core.clock import as_utc
+    from tenure.plugin import as_utc
 
     for customer_id, last_completion in sorted(learners.items()):
         seen = logins.get(customer_id) or as_utc(last_completion)

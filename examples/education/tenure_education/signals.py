@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.settings import Settings
-from plugins.churn.signals import ChurnSignal, SignalQuery
+from tenure.plugin import Settings
+from tenure.plugins.churn.signals import ChurnSignal, SignalQuery
 
 from tenure_education.service import EducationSettings
 

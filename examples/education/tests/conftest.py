@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
-from core.testing import not_installed
+from tenure.testing import not_installed
 
 import tenure_education
 
-pytest_plugins = ["core.pytest_plugin"]
+pytest_plugins = ["tenure.pytest_plugin"]
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core.clock import FrozenClock
-from core.services.customers import merge_customers
-from core.testing import JobRunner, TenureHarness, migration_differences, not_installed
+from tenure.testing import FrozenClock, JobRunner, TenureHarness, merge_customers, migration_differences, not_installed
 
 import tenure_education
 

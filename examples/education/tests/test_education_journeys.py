@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from core.clock import FrozenClock
-from core.testing import TenureHarness
+from tenure.testing import FrozenClock, TenureHarness
 
 from tests.test_education import complete, learner
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'churn_0001'
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table('churn_cutpoints',
     sa.Column('metric', sa.String(length=20), nullable=False),
     sa.Column('bounds', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('computed_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('computed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('metric', name=op.f('pk_churn_cutpoints')),
     info={'plugin': 'churn'}
     )
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('threshold', sa.Float(), nullable=False),
     sa.Column('weight', sa.Integer(), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('kind', name=op.f('pk_churn_rules')),
     info={'plugin': 'churn'}
     )
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('filter', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_churn_segments')),
     sa.UniqueConstraint('name', name=op.f('uq_churn_segments_name')),
     info={'plugin': 'churn'}
@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('cancellations', sa.Integer(), nullable=False),
     sa.Column('fired', sa.Integer(), nullable=False),
     sa.Column('health', sa.Integer(), nullable=False),
-    sa.Column('scored_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scored_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_churn_scores_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_churn_scores')),
     info={'plugin': 'churn'},
@@ -76,10 +76,10 @@ def upgrade() -> None:
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('fired', sa.Integer(), nullable=False),
     sa.Column('reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('since', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('since', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('followed_up', sa.Boolean(), nullable=False),
     sa.Column('task_id', sa.BigInteger(), nullable=True),
-    sa.Column('resolved_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('came_back', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_churn_warnings_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_churn_warnings')),

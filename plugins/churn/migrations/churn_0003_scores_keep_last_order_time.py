@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 
 revision = 'churn_0003'
 down_revision = 'churn_0002'
@@ -21,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_order_at', core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_order_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True))
     op.execute(sa.text("UPDATE churn_scores SET last_order_at = "
                        "(SELECT c.last_order_at FROM customers c WHERE c.id = churn_scores.customer_id)"))
     with op.batch_alter_table('churn_scores', schema=None) as batch_op:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import core.db
+import tenure.core.db
 
 revision = 'churn_0004'
 down_revision = 'churn_0003'
@@ -24,16 +24,16 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('churn_scores', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('figures_at', core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('figures_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True))
     op.create_table('churn_stale',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
-    sa.Column('marked_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('marked_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_churn_stale')),
     info={'plugin': 'churn'}
     )
     op.create_table('churn_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('scored_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scored_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('mode', sa.String(length=10), nullable=False),
     sa.Column('basis', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('customers', sa.Integer(), nullable=False),

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import core.db
+import tenure.core.db
 
 revision = 'journeys_0001'
 down_revision = None
@@ -37,12 +37,12 @@ def upgrade() -> None:
     sa.Column('holdout_percent', sa.Integer(), nullable=False),
     sa.Column('conversion_days', sa.Integer(), nullable=False),
     sa.Column('template', sa.String(length=100), nullable=True),
-    sa.Column('active_since', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('active_since', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('events_after', sa.BigInteger(), nullable=False),
     sa.Column('dates_through', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journeys_journeys')),
     sa.UniqueConstraint('name', name=op.f('uq_journeys_journeys_name')),
     info={'plugin': 'journeys'}
@@ -52,13 +52,13 @@ def upgrade() -> None:
     sa.Column('journey_id', _ID, nullable=False),
     sa.Column('customer_id', _ID, nullable=False),
     sa.Column('occurrence', sa.String(length=200), nullable=False),
-    sa.Column('entered_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('entered_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('holdout', sa.Boolean(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('next_step', sa.Integer(), nullable=False),
-    sa.Column('due_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('exit_reason', sa.String(length=300), nullable=True),
-    sa.Column('finished_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_journeys_entries_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['journey_id'], ['journeys_journeys.id'], name=op.f('fk_journeys_entries_journey_id_journeys_journeys'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journeys_entries')),
@@ -73,7 +73,7 @@ def upgrade() -> None:
     sa.Column('step', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('detail', sa.String(length=300), nullable=False),
-    sa.Column('ran_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ran_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['journeys_entries.id'], name=op.f('fk_journeys_step_runs_entry_id_journeys_entries'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_journeys_step_runs')),
     sa.UniqueConstraint('entry_id', 'step', name=op.f('uq_journeys_step_runs_entry_id_step')),
@@ -89,7 +89,7 @@ def upgrade() -> None:
     )
     op.create_table('journeys_cursor',
     sa.Column('name', sa.String(length=50), nullable=False),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_journeys_cursor')),
     info={'plugin': 'journeys'}
     )

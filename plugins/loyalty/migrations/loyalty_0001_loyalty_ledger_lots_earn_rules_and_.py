@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'loyalty_0001'
@@ -31,10 +31,10 @@ def upgrade() -> None:
     sa.Column('tag', sa.String(length=50), nullable=True),
     sa.Column('category', sa.String(length=100), nullable=True),
     sa.Column('trigger', sa.String(length=20), nullable=True),
-    sa.Column('starts_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ends_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('starts_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ends_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_earn_rules')),
     info={'plugin': 'loyalty'}
     )
@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('stock', sa.Integer(), nullable=True),
     sa.Column('per_customer_limit', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('stock IS NULL OR stock >= 0', name=op.f('ck_loyalty_rewards_stock_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_rewards')),
     info={'plugin': 'loyalty'}
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('pending', sa.BigInteger(), nullable=False),
     sa.Column('lifetime_earned', sa.BigInteger(), nullable=False),
     sa.Column('shortfall', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('balance >= 0', name=op.f('ck_loyalty_accounts_balance_not_negative')),
     sa.CheckConstraint('pending >= 0', name=op.f('ck_loyalty_accounts_pending_not_negative')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_loyalty_accounts_customer_id_customers'), ondelete='CASCADE'),
@@ -79,10 +79,10 @@ def upgrade() -> None:
     sa.Column('reward_id', sa.BigInteger(), nullable=True),
     sa.Column('idempotency_key', sa.String(length=250), nullable=True),
     sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('available_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reminded_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('available_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminded_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('remaining >= 0', name=op.f('ck_loyalty_entries_remaining_not_negative')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_loyalty_entries_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_entries')),

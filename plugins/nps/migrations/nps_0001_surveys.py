@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'nps_0001'
@@ -30,8 +30,8 @@ def upgrade() -> None:
     sa.Column('segment_tag', sa.String(length=50), nullable=True),
     sa.Column('throttle_days', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('last_run_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_run_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nps_surveys')),
     info={'plugin': 'nps'}
     )
@@ -42,10 +42,10 @@ def upgrade() -> None:
     sa.Column('cause', sa.String(length=100), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('skip_reason', sa.String(length=300), nullable=True),
-    sa.Column('due_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('answered_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_nps_invitations_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['survey_id'], ['nps_surveys.id'], name=op.f('fk_nps_invitations_survey_id_nps_surveys'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nps_invitations')),
@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('category', sa.String(length=20), nullable=False),
-    sa.Column('answered_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_nps_responses_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['invitation_id'], ['nps_invitations.id'], name=op.f('fk_nps_responses_invitation_id_nps_invitations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['survey_id'], ['nps_surveys.id'], name=op.f('fk_nps_responses_survey_id_nps_surveys'), ondelete='CASCADE'),

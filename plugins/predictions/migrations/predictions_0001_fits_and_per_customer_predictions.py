@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'predictions_0001'
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('message', sa.String(length=500), nullable=False),
-    sa.Column('fitted_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fitted_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('seconds', sa.Float(), nullable=False),
     sa.Column('customers', sa.Integer(), nullable=False),
     sa.Column('repeat_buyers', sa.Integer(), nullable=False),

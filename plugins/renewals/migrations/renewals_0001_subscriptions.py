@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'renewals_0001'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=50), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('reminder_days', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_renewals_plans')),
     sa.UniqueConstraint('code', name=op.f('uq_renewals_plans_code')),
     info={'plugin': 'renewals'}
@@ -41,9 +41,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('armed_on', sa.Date(), nullable=False),
     sa.Column('renewed_to_id', sa.BigInteger(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_renewals_subscriptions_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['plan_id'], ['renewals_plans.id'], name=op.f('fk_renewals_subscriptions_plan_id_renewals_plans')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_renewals_subscriptions')),
@@ -56,7 +56,7 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('ends_on', sa.Date(), nullable=False),
     sa.Column('offset_days', sa.Integer(), nullable=False),
-    sa.Column('sent_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subscription_id'], ['renewals_subscriptions.id'], name=op.f('fk_renewals_reminders_subscription_id_renewals_subscriptions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_renewals_reminders')),
     sa.UniqueConstraint('subscription_id', 'ends_on', 'offset_days', name=op.f('uq_renewals_reminders_subscription_id_ends_on_offset_days')),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = 'tiers_0001'
@@ -34,8 +34,8 @@ def upgrade() -> None:
     sa.Column('perks', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('grace_days', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tiers')),
     sa.UniqueConstraint('name', name=op.f('uq_tiers_name')),
     sa.UniqueConstraint('rank', name=op.f('uq_tiers_rank')),
@@ -44,12 +44,12 @@ def upgrade() -> None:
     op.create_table('tier_memberships',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('tier_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('since', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('downgrade_on', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('since', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('downgrade_on', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('manual', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.String(length=300), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_tier_memberships_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tier_id'], ['tiers.id'], name=op.f('fk_tier_memberships_tier_id_tiers')),
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_tier_memberships')),

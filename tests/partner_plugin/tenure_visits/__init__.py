@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
-from core.events import CustomersMerged
-from core.plugins import hookimpl
+from tenure.plugin import CustomersMerged, EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution, hookimpl
 from tenure_visits import models  # noqa: F401  (its table joins Tenure's metadata when the plugin loads)
 
 NAME = "visits"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import BigId, plugin_model_base
+from tenure.plugin import BigId, plugin_model_base
 
 Model = plugin_model_base("visits")
 

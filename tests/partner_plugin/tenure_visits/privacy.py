@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.contributions import PersonalData
+from tenure.plugin import PersonalData
 from tenure_visits.models import Visit
 
 

@@ -11,11 +11,8 @@ import strawberry
 from sqlalchemy import func, select
 from strawberry.types import Info
 
-from core import models
-from core.context import ServiceContext
-from schema.mutations import in_transaction, parse_id
-from schema.permissions import BACKOFFICE, allow
-from schema.types.common import UserError
+from tenure.plugin import BACKOFFICE, Customer, ServiceContext, allow, in_transaction, parse_id
+from tenure.plugin import UserErrorType as UserError
 from tenure_visits import service
 from tenure_visits.models import Visit
 
@@ -49,11 +46,11 @@ async def visit_counts(context: Any, customer_ids: Sequence[int]) -> list[int]:
 @strawberry.type
 class CustomerVisits:
     @strawberry.field(description="The customer's visits, newest first.")
-    async def visits(self: models.Customer, info: Info) -> list[VisitType]:
+    async def visits(self: Customer, info: Info) -> list[VisitType]:
         return await info.context.loader(visits_by_customer).load(self.id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="How many times the customer came.")
-    async def visit_count(self: models.Customer, info: Info) -> int:
+    async def visit_count(self: Customer, info: Info) -> int:
         return await info.context.loader(visit_counts).load(self.id)  # type: ignore[no-any-return]
 
 

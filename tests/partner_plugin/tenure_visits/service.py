@@ -7,12 +7,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core import validation as v
-from core.context import ServiceContext
-from core.errors import NotFound, UserError
-from core.events import CustomersMerged
-from core.models import Customer
-from core.services.interactions import log_interaction
+from tenure.plugin import Customer, CustomersMerged, NotFound, ServiceContext, UserError, log_interaction
+from tenure.plugin import validation as v
 from tenure_visits.models import Visit
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 
 revision = 'education_0001'
 down_revision = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger(), nullable=False),
     sa.Column('course', sa.String(length=100), nullable=False),
-    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('interaction_id', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_education_completions_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_education_completions')),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.db
+import tenure.core.db
 
 revision = 'visits_0001'
 down_revision = None
@@ -24,8 +24,8 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('venue', sa.String(length=100), nullable=False),
     sa.Column('external_id', sa.String(length=200), nullable=False),
-    sa.Column('visited_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('thanked_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('visited_at', tenure.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('thanked_at', tenure.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_visits_visits_customer_id_customers'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visits_visits')),

@@ -2,7 +2,7 @@
 
 Register it in your project's ``tests/conftest.py`` and say which plugins are on::
 
-    pytest_plugins = ["core.pytest_plugin"]
+    pytest_plugins = ["tenure.pytest_plugin"]
 
     @pytest.fixture
     def tenure_plugins() -> list[str]:
@@ -14,7 +14,7 @@ Register it in your project's ``tests/conftest.py`` and say which plugins are on
 
 Fixtures:
 
-- ``tenure_app``: a running :class:`~core.testing.TenureHarness` (the API, its database,
+- ``tenure_app``: a running :class:`~tenure.testing.TenureHarness` (the API, its database,
   the plugins), tables created.
 - ``tenure_client``: ``await tenure_client("staff")`` (or ``"admin"``, ``"integration"``,
   ``"member", customer_id=...``) gives a GraphQL client acting as that caller.
@@ -36,8 +36,8 @@ from typing import Any
 
 import pytest
 
-from core import clock
-from core.testing import JobRunner, RoleClient, TenureHarness, freeze_time
+from tenure.core import clock
+from tenure.testing import JobRunner, RoleClient, TenureHarness, freeze_time
 
 
 @pytest.fixture

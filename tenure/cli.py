@@ -10,31 +10,12 @@ from typing import Any
 
 import click
 
-from core.settings import Settings, SettingsError
-
-
-def _settings() -> Settings:
-    from core import clock
-
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-    clock.freeze_from_setting(settings.now)
-    return settings
-
-
-def _plugins(settings: Settings) -> Any:
-    from core.plugins import load_plugins
-
-    try:
-        return load_plugins(settings)
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+from tenure.core.commands import load_enabled_plugins, load_settings, parse_moment
+from tenure.core.settings import Settings, SettingsError
 
 
 def _upgrade(settings: Settings, plugins: Any, **options: Any) -> list[str]:
-    from core.migrate import MigrationError, upgrade
+    from tenure.core.migrate import MigrationError, upgrade
 
     try:
         return upgrade(settings, plugins, **options)
@@ -83,7 +64,7 @@ def _preflight(settings: Settings, plugins: Any, wait: float | None, *, migrated
                broker: bool = True) -> None:
     """Stop with one line naming the setting and the fix when the database or the broker
     cannot serve this process (see core/startup.py)."""
-    from core.startup import StartupError, preflight
+    from tenure.core.startup import StartupError, preflight
 
     try:
         preflight(settings, plugins, wait=wait, migrated=migrated, broker=broker)
@@ -93,7 +74,7 @@ def _preflight(settings: Settings, plugins: Any, wait: float | None, *, migrated
 
 def _logging(settings: Settings) -> None:
     """Log lines as TENURE_LOG_FORMAT says (json or text), each with its request id."""
-    from core.logging import configure
+    from tenure.core.logging import configure
 
     configure(settings)
 
@@ -104,7 +85,7 @@ class TenureCLI(click.Group):
     def _plugin_commands(self) -> dict[str, click.Command]:
         try:
             settings = Settings.from_env()
-            return {c.name or "": c for c in _plugins(settings).cli_commands()}
+            return {c.name or "": c for c in load_enabled_plugins(settings).cli_commands()}
         except (SettingsError, click.ClickException):
             return {}
 
@@ -138,8 +119,8 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
     """
     import uvicorn
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     _logging(settings)
     if migrate is None:
         migrate = settings.resolved_database_url.startswith("sqlite")
@@ -152,19 +133,20 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
     click.echo(f"Tenure on http://{host or settings.host}:{port or settings.port}/graphql "
                f"({', '.join(plugins.names())}; database {settings.resolved_database_url.split('://')[0]}; "
                f"jobs {'via ' + settings.broker_url.split('://')[0] if settings.broker_url else 'in-process'})")
-    from schema.metrics import multiprocess_folder
+    from tenure.schema.metrics import multiprocess_folder
 
     with multiprocess_folder(workers):  # one /metrics scrape adds up every worker process
-        uvicorn.run("schema.server:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                    workers=workers, log_level=settings.log_level.lower(), access_log=False, log_config=None)
+        uvicorn.run("tenure.schema.server:create_app", factory=True, host=host or settings.host,
+                    port=port or settings.port, workers=workers, log_level=settings.log_level.lower(),
+                    access_log=False, log_config=None)
 
 
 def _has_api_key(settings: Settings) -> bool:
     """Whether any key exists (``False`` also when the tables are not there yet)."""
     from sqlalchemy import select
 
-    from core.db import Database
-    from core.models import ApiKey
+    from tenure.core.db import Database
+    from tenure.core.models import ApiKey
 
     async def run() -> bool:
         db = Database(settings.resolved_database_url)
@@ -182,8 +164,8 @@ def _has_api_key(settings: Settings) -> bool:
 @main.command()
 def migrate() -> None:
     """Bring the database to the latest revision of the core and every enabled plugin."""
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     _preflight(settings, plugins, None, migrated=False, broker=False)
     for target in _upgrade(settings, plugins):
         click.echo(f"up to date: {target}")
@@ -194,13 +176,13 @@ def migrate() -> None:
 @_wait_option
 def worker(threads: int, wait: float | None) -> None:
     """Run background jobs from the broker (TENURE_BROKER_URL must be set)."""
-    from workers.broker import run_worker
+    from tenure.workers.broker import run_worker
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.broker_url:
         raise click.ClickException("TENURE_BROKER_URL is not set: without a broker, `tenure serve` runs jobs itself")
     _logging(settings)
-    _preflight(settings, _plugins(settings), wait)
+    _preflight(settings, load_enabled_plugins(settings), wait)
     run_worker(settings, threads=threads)
 
 
@@ -208,16 +190,16 @@ def worker(threads: int, wait: float | None) -> None:
 @_wait_option
 def scheduler(wait: float | None) -> None:
     """Enqueue periodic jobs at their cron times, and re-send work whose hand-off was lost."""
-    from core.db import Database
-    from workers.broker import BrokerDispatcher
-    from workers.scheduler import run_forever
+    from tenure.core.db import Database
+    from tenure.workers.broker import BrokerDispatcher
+    from tenure.workers.scheduler import run_forever
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.broker_url:
         raise click.ClickException(
             "TENURE_BROKER_URL is not set: without a broker, `tenure serve` schedules jobs itself")
     _logging(settings)
-    plugins = _plugins(settings)
+    plugins = load_enabled_plugins(settings)
     _preflight(settings, plugins, wait)
 
     async def run() -> None:
@@ -242,9 +224,9 @@ def scheduler(wait: float | None) -> None:
 @main.command("plugins")
 def list_plugins() -> None:
     """List installed plugins: on or off, version, and what each contributes."""
-    from core.plugins import installed_plugins, load_plugins
+    from tenure.core.plugins import installed_plugins, load_plugins
 
-    settings = _settings()
+    settings = load_settings()
     try:
         enabled = load_plugins(settings)
     except SettingsError as error:
@@ -274,7 +256,7 @@ def list_plugins() -> None:
             jobs = [j for j in enabled.jobs if j.startswith(f"{name}.")]
             if jobs:
                 parts.append(f"{len(jobs)} jobs")
-            from core.db import plugin_tables
+            from tenure.core.db import plugin_tables
 
             tables = plugin_tables(name)
             if tables:
@@ -292,10 +274,10 @@ def list_plugins() -> None:
 @main.command("schema")
 def print_schema() -> None:
     """Print the GraphQL schema (SDL) of the enabled plugins, for typed clients."""
-    from schema.build import build_schema
+    from tenure.schema.build import build_schema
 
-    settings = _settings()
-    click.echo(str(build_schema(_plugins(settings), settings)))
+    settings = load_settings()
+    click.echo(str(build_schema(load_enabled_plugins(settings), settings)))
 
 
 @main.group()
@@ -310,10 +292,10 @@ def apikey() -> None:
 @click.option("--scope", "scopes", multiple=True, help="An integration scope (repeat); none means all.")
 def apikey_create(name: str, role: str, staff_email: str | None, scopes: tuple[str, ...]) -> None:
     """Create a key and print it once: it is stored hashed and cannot be shown again."""
-    from core import auth
-    from core.db import Database
+    from tenure.core import auth
+    from tenure.core.db import Database
 
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> auth.CreatedKey:
         db = Database(settings.resolved_database_url)
@@ -333,10 +315,10 @@ def apikey_create(name: str, role: str, staff_email: str | None, scopes: tuple[s
 @click.argument("key_id", type=int)
 def apikey_revoke(key_id: int) -> None:
     """Revoke a key by its id: requests with it fail from now on."""
-    from core import auth
-    from core.db import Database
+    from tenure.core import auth
+    from tenure.core.db import Database
 
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> bool:
         db = Database(settings.resolved_database_url)
@@ -355,10 +337,10 @@ def apikey_revoke(key_id: int) -> None:
 def check() -> None:
     """Verify the invariants (balances equal ledgers, figures match orders, no stuck work,
     models match migrations); exits non-zero and says what is wrong."""
-    from core.checks import outbox_summary, run_checks
+    from tenure.core.checks import outbox_summary, run_checks
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     _preflight(settings, plugins, None, broker=False)
     problems = run_checks(settings, plugins)
     click.echo(outbox_summary(settings))
@@ -382,30 +364,15 @@ def retention_rebuild(batch: int) -> None:
     """Rebuild the order months from the orders, set-based, with a progress line: after
     orders were loaded around the services (COPY, a restore), or when `tenure check` finds drift.
     The retention figures are partial until it ends; run it while no orders are being written."""
-    from core.services.order_months import rebuild_url
+    from tenure.core.services.order_months import rebuild_url
 
-    rows = rebuild_url(_settings().resolved_database_url, batch=batch)
+    rows = rebuild_url(load_settings().resolved_database_url, batch=batch)
     click.echo(f"{rows:,} customer months written")
 
 
 @main.group()
 def jobs() -> None:
     """Inspect and run background jobs."""
-
-
-def _moment(value: str | None) -> Any:
-    """An ``--at``/``--as-of`` time: ISO 8601, with its offset (``2027-03-01T09:00:00Z``)."""
-    from datetime import datetime
-
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 time such as 2027-03-01T09:00:00Z, got {value!r}") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"give the time with its offset, such as {value}Z or {value}+01:00")
-    return moment
 
 
 @jobs.command("list")
@@ -415,11 +382,11 @@ def jobs_list() -> None:
 
     from croniter import croniter
 
-    from core import clock
-    from core.plugins import schedule_variable
+    from tenure.core import clock
+    from tenure.core.plugins import schedule_variable
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     now = clock.now()
     click.echo(f"{'job':<30} {'plugin':<12} {'schedule':<16} {'next run (UTC)':<20} setting")
     for name, spec in sorted(plugins.jobs.items()):
@@ -444,13 +411,13 @@ def jobs_run(name: str | None, at: str | None) -> None:
     """
     from datetime import UTC, datetime
 
-    from core import clock, outbox
-    from core.db import Database
-    from workers.scheduler import tick
+    from tenure.core import clock, outbox
+    from tenure.core.db import Database
+    from tenure.workers.scheduler import tick
 
-    settings = _settings()
-    plugins = _plugins(settings)
-    moment = _moment(at)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
+    moment = parse_moment(at)
     if moment is not None:
         clock.install(clock.FrozenClock(moment))
     if name is not None and name not in plugins.jobs:
@@ -480,11 +447,11 @@ def forecast(days: int) -> None:
     renewal reminders and lapses, points expiring and their value, members leaving a tier,
     survey invitations and journey steps due, customers reaching the no-order rule. Nothing
     is done. With TENURE_NOW, from that day."""
-    from core.db import Database
-    from core.forecast import read_forecast
+    from tenure.core.db import Database
+    from tenure.core.forecast import read_forecast
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
 
     async def run() -> Any:
         db = Database(settings.resolved_database_url)
@@ -510,11 +477,11 @@ def forecast(days: int) -> None:
 def demo(customers: int, seed: int) -> None:
     """Load a realistic demo data set (customers, orders over two years, interactions, refunds,
     tasks) through the services, so the enabled plugins act on it. Running it again adds nothing."""
-    from core.demo import demo_database, load_demo
-    from core.migrate import upgrade
+    from tenure.core.migrate import upgrade
+    from tenure.demo import demo_database, load_demo
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     _preflight(settings, plugins, None, migrated=False, broker=False)
     upgrade(settings, plugins)
     click.echo(f"loading {customers} demo customers into {settings.resolved_database_url.split('://')[0]} ...")
@@ -550,10 +517,10 @@ def demo(customers: int, seed: int) -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many to list.")
 def jobs_failed(limit: int) -> None:
     """List jobs that failed for good: id, job, attempts, and the last error."""
-    from core.db import Database
-    from core.outbox import dead_entries
+    from tenure.core.db import Database
+    from tenure.core.outbox import dead_entries
 
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> list[Any]:
         db = Database(settings.resolved_database_url)
@@ -574,10 +541,10 @@ def jobs_failed(limit: int) -> None:
 @click.argument("entry_id", type=int)
 def jobs_retry(entry_id: int) -> None:
     """Run a failed job again (after fixing what made it fail), with a fresh set of attempts."""
-    from core.db import Database
-    from core.outbox import retry_dead
+    from tenure.core.db import Database
+    from tenure.core.outbox import retry_dead
 
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> bool:
         db = Database(settings.resolved_database_url)
@@ -601,10 +568,10 @@ def migrations() -> None:
 @click.option("-m", "--message", required=True, help="What the revision changes.")
 def migrations_new(plugin: str, message: str) -> None:
     """Autogenerate a revision of PLUGIN's tables on its own branch."""
-    from core.migrate import new_revision
+    from tenure.core.migrate import new_revision
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     _upgrade(settings, plugins, skip_unstarted=True)
     click.echo(new_revision(settings, plugins, plugin, message))
 
@@ -621,7 +588,7 @@ def plugin_group() -> None:
 def plugin_new(name: str, where: Path, summary: str | None) -> None:
     """Create tenure-NAME/: a plugin package with its entry point, hooks, models, first migration,
     GraphQL type, Customer field, query, mutation, job and passing tests."""
-    from core.scaffold import ScaffoldError, new_plugin
+    from tenure.core.scaffold import ScaffoldError, new_plugin
 
     try:
         root = new_plugin(name, where, summary)
@@ -648,12 +615,12 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
     """Import customers, orders or interactions from CSV or JSON Lines, each row through the
     same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
     second run changes nothing. Exits 1 when rows were rejected."""
-    from core.db import Database
-    from core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping, write_rejected
-    from core.imports import import_file
+    from tenure.core.db import Database
+    from tenure.core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping, write_rejected
+    from tenure.core.imports import import_file
 
-    settings = _settings()
-    plugins = _plugins(settings)
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
     try:
         stream = open_rows(file, kind, fmt, parse_mapping(mapping, kind))
     except ImportError_ as error:
@@ -699,11 +666,11 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
               help="The identity kind written as external_id / customer_external_id.")
 def export_command(kind: str, file: Path, fmt: str | None, identity_kind: str) -> None:
     """Export customers or orders to CSV or JSON Lines, in the columns `tenure import` reads."""
-    from core.db import Database
-    from core.exports import count, export
-    from core.import_files import ImportError_, file_format
+    from tenure.core.db import Database
+    from tenure.core.exports import count, export
+    from tenure.core.import_files import ImportError_, file_format
 
-    settings = _settings()
+    settings = load_settings()
     try:
         chosen = file_format(file, fmt)
     except ImportError_ as error:

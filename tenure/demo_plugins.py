@@ -26,12 +26,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from core import clock
-from core.context import ServiceContext
-from core.db import Database
-from core.models import OutboxEntry, OutboxStatus
-from core.plugins import PluginManager
-from core.settings import Settings
+from tenure.core import clock
+from tenure.core.context import ServiceContext
+from tenure.core.db import Database
+from tenure.core.models import OutboxEntry, OutboxStatus
+from tenure.core.plugins import PluginManager
+from tenure.core.settings import Settings
 
 SURVEY_NAME = "How are we doing?"
 SURVEY_QUESTION = "How likely are you to recommend us to a friend, from 0 to 10?"
@@ -105,7 +105,7 @@ async def setup(ctx: ServiceContext) -> None:
     """Tier definitions, the survey and the plan, once (a second run finds them)."""
     plugins = ctx.plugins
     if plugins.is_enabled("tiers"):
-        from plugins.tiers import service as tiers
+        from tenure.plugins.tiers import service as tiers
 
         if not await tiers.active_tiers(ctx):
             for name, rank, spend, orders, points, discount, perks in TIERS:
@@ -113,14 +113,14 @@ async def setup(ctx: ServiceContext) -> None:
                     name=name, rank=rank, min_spend=spend, min_orders=orders, points_multiplier=points,
                     discount_percent=discount, perks=list(perks)))
     if plugins.is_enabled("nps"):
-        from plugins.nps import service as nps
-        from plugins.nps.models import Survey
+        from tenure.plugins.nps import service as nps
+        from tenure.plugins.nps.models import Survey
 
         if await ctx.session.scalar(select(Survey.id).where(Survey.name == SURVEY_NAME)) is None:
             await nps.create_survey(ctx, name=SURVEY_NAME, question=SURVEY_QUESTION, scale="nps", trigger="manual")
     if plugins.is_enabled("renewals"):
-        from plugins.renewals import service as renewals
-        from plugins.renewals.models import Plan
+        from tenure.plugins.renewals import service as renewals
+        from tenure.plugins.renewals.models import Plan
 
         if await ctx.session.scalar(select(Plan.id).where(Plan.code == PLAN_CODE)) is None:
             await renewals.create_plan(ctx, code=PLAN_CODE, name="Coffee club (yearly)", reminder_days=None)
@@ -142,7 +142,7 @@ async def apply(ctx: ServiceContext, customer_id: int, kind: str, data: dict[str
     if kind == "survey" and plugins.is_enabled("nps"):
         await _survey(ctx, customer_id, data, frozen, tally)
     elif kind == "subscribe" and plugins.is_enabled("renewals"):
-        from plugins.renewals import service as renewals
+        from tenure.plugins.renewals import service as renewals
 
         starts = ctx.now().date()
         subscription = await renewals.create_subscription(
@@ -151,12 +151,12 @@ async def apply(ctx: ServiceContext, customer_id: int, kind: str, data: dict[str
         subscriptions[data["key"]] = subscription.id
         tally.subscriptions += 1
     elif kind == "renew" and data["key"] in subscriptions:
-        from plugins.renewals import service as renewals
+        from tenure.plugins.renewals import service as renewals
 
         await renewals.renew_subscription(ctx, subscriptions[data["key"]])
         tally.renewals += 1
     elif kind == "cancel_subscription" and data["key"] in subscriptions:
-        from plugins.renewals import service as renewals
+        from tenure.plugins.renewals import service as renewals
 
         await renewals.cancel_subscription(ctx, subscriptions[data["key"]], "Moved away")
 
@@ -165,8 +165,8 @@ async def _survey(ctx: ServiceContext, customer_id: int, data: dict[str, Any], f
                   tally: Tally) -> None:
     """Staff send the survey to this customer; the due-surveys job sends it (or skips it:
     no consent, asked too recently); the customer answers through the link's token."""
-    from plugins.nps import service as nps
-    from plugins.nps.models import Invitation, Survey
+    from tenure.plugins.nps import service as nps
+    from tenure.plugins.nps.models import Invitation, Survey
 
     if tally.survey_id is None:
         tally.survey_id = await ctx.session.scalar(select(Survey.id).where(Survey.name == SURVEY_NAME))
@@ -202,21 +202,21 @@ async def finish(db: Database, settings: Settings, plugins: PluginManager) -> di
 
     found: dict[str, int] = {}
     if plugins.is_enabled("loyalty"):
-        from plugins.loyalty import jobs as loyalty
+        from tenure.plugins.loyalty import jobs as loyalty
 
         async with transaction() as ctx:
             await loyalty.release_pending(ctx, {})
             await loyalty.expire_points(ctx, {})
     if plugins.is_enabled("renewals"):
-        from plugins.renewals import service as renewals
-        from plugins.renewals.models import Subscription
+        from tenure.plugins.renewals import service as renewals
+        from tenure.plugins.renewals.models import Subscription
 
         async with transaction() as ctx:
             await renewals.daily(ctx, {})
             found["lapsed"] = int(await ctx.session.scalar(
                 select(func.count()).select_from(Subscription).where(Subscription.status == "lapsed")) or 0)
     if plugins.is_enabled("churn"):
-        from plugins.churn import service as churn
+        from tenure.plugins.churn import service as churn
 
         async with transaction() as ctx:
             # Each order and interaction of the load queued a rescore of its customer; the

@@ -6,7 +6,7 @@ stop buying, visits, support tickets and complaints, refunds, and follow-up task
 
 Everything goes through the core services, with the clock set to the moment each thing
 happened, so the enabled plugins' handlers (points earned, tiers reached ...) fire exactly as
-they would have in real life; :mod:`core.demo_plugins` adds what the retention plugins need
+they would have in real life; :mod:`tenure.core.demo_plugins` adds what the retention plugins need
 (tiers, surveys, subscriptions, the periodic jobs at the end). Customer ``i`` is made from
 its own seeded random stream, so the same seed always gives the same people, and a customer
 already loaded (known by its ``shop`` identity) is skipped: running the demo twice adds
@@ -32,17 +32,17 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import func, make_url, select, update
 
-from core import clock
-from core import demo_plugins as extras
-from core.context import ServiceContext
-from core.db import Database, is_sqlite
-from core.models import CustomerIdentity, OutboxEntry, OutboxStatus, StaffUser
-from core.plugins import PluginManager
-from core.services import customers as customer_service
-from core.services import interactions as interaction_service
-from core.services import orders as order_service
-from core.services import tasks as task_service
-from core.settings import Settings
+from tenure import demo_plugins as extras
+from tenure.core import clock
+from tenure.core.context import ServiceContext
+from tenure.core.db import Database, is_sqlite
+from tenure.core.models import CustomerIdentity, OutboxEntry, OutboxStatus, StaffUser
+from tenure.core.plugins import PluginManager
+from tenure.core.services import customers as customer_service
+from tenure.core.services import interactions as interaction_service
+from tenure.core.services import orders as order_service
+from tenure.core.services import tasks as task_service
+from tenure.core.settings import Settings
 
 IDENTITY_KIND = "shop"
 YEARS = 2

@@ -20,16 +20,22 @@ from typing import Any
 import httpx
 from sqlalchemy import event, text
 
-from core import auth, clock
-from core.context import ServiceContext
-from core.db import Base, Database, enabled_tables
-from core.outbox import drain
-from core.plugins import PluginManager, load_plugins
-from core.settings import Settings
+from tenure.core import auth, clock
+from tenure.core.clock import FrozenClock
+from tenure.core.context import ServiceContext
+from tenure.core.db import Base, Database, enabled_tables
+from tenure.core.outbox import drain
+from tenure.core.plugins import PluginManager, load_plugins
+from tenure.core.services.customers import merge_customers
+from tenure.core.settings import Settings
 
 #: Transaction control, not work: :meth:`TenureHarness.count_statements` leaves these out.
 CONTROL_STATEMENTS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
 
+
+#: What a plugin's tests import (with the pytest plugin ``tenure.pytest_plugin``).
+__all__ = ["FrozenClock", "GraphQLErrors", "JobRunner", "RoleClient", "StatementCounter", "TenureHarness",
+           "freeze_time", "merge_customers", "migration_differences", "not_installed"]
 
 class GraphQLErrors(AssertionError):
     """The response carried GraphQL errors where none were expected."""
@@ -46,7 +52,7 @@ class StatementCounter:
 
 class TenureHarness:
     def __init__(self, settings: Settings, plugins: PluginManager, *, background: bool = False) -> None:
-        from schema.server import create_app
+        from tenure.schema.server import create_app
 
         self.settings = settings
         self.plugins = plugins
@@ -228,7 +234,7 @@ def not_installed(*modules: ModuleType) -> list[ModuleType]:
     """The plugin modules that no installed distribution provides through the
     ``tenure.plugins`` entry point, to pass as ``extra_plugins``: a plugin's own tests then
     run the same whether its package was ``pip install``-ed or not."""
-    from core.plugins import entry_point_candidates
+    from tenure.core.plugins import entry_point_candidates
 
     installed = {c.info.name for c in entry_point_candidates()}
     return [m for m in modules if m.tenure_plugin_info().name not in installed]
@@ -240,9 +246,9 @@ def migration_differences(database_url: str, plugins: list[str], extra_plugins: 
     still write: empty when the migrations create exactly what the models declare. With
     ``only``, just the differences in that plugin's tables. Call it from a synchronous test
     (alembic runs its own event loop)."""
-    from core.db import plugin_tables
-    from core.migrate import differences, upgrade
-    from core.plugins import load_plugins
+    from tenure.core.db import plugin_tables
+    from tenure.core.migrate import differences, upgrade
+    from tenure.core.plugins import load_plugins
 
     env = {"TENURE_DATABASE_URL": database_url, "TENURE_ENVIRONMENT": "test", "TENURE_PLUGINS": ",".join(plugins)}
     settings = Settings.from_env(env, env_file=None)
@@ -280,7 +286,7 @@ async def truncate_all(database_url: str) -> None:
 
 
 async def create_all(database_url: str) -> None:
-    from core.plugins import installed_plugins
+    from tenure.core.plugins import installed_plugins
 
     installed_plugins()  # imports every plugin, so every table is known
     heads = _installed_heads()
@@ -304,7 +310,7 @@ def _installed_heads() -> list[str]:
     """The head revision of the core and of every installed plugin."""
     from alembic.script import ScriptDirectory
 
-    from core.migrate import alembic_config
+    from tenure.core.migrate import alembic_config
 
     settings = Settings.from_env({"TENURE_PLUGINS": "all"})
     return list(ScriptDirectory.from_config(alembic_config(settings, load_plugins(settings))).get_heads())
