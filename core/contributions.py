@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +77,68 @@ class Forecaster:
     name: str
     forecast: ForecastFunction
     description: str = ""
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    """One customer of ``tenure demo``'s made-up history, as a plugin's demo part plans it:
+    ``rng`` is the plugin's own random stream for this customer (the same seed gives the same
+    history), ``profile`` one of ``loyal``, ``regular``, ``occasional`` and ``churner``, and
+    ``stopped`` when a churner stopped buying."""
+
+    index: int
+    rng: random.Random
+    profile: str
+    signup: datetime
+    stopped: datetime | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """Something a plugin makes a demo customer do at ``at``: ``kind`` and ``data`` are the
+    plugin's own, handed back to its ``apply``."""
+
+    at: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass
+class DemoRun:
+    """What a plugin's demo part keeps while the history loads: ``clock`` is the frozen
+    clock the history runs on (``clock.set(moment)`` to act later than the step, as a
+    customer answering a survey two days on), ``counts`` the plugin's figures for the
+    summary, and ``memo`` whatever else it keeps from one step to the next."""
+
+    clock: Any
+    counts: dict[str, int] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+
+#: ``transaction()``: a new transaction's ServiceContext, for work done after the history.
+DemoTransaction = Callable[[], AbstractAsyncContextManager["ServiceContext"]]
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """A plugin's part of ``tenure demo``, so each of its screens has something to show.
+
+    ``setup(ctx)`` defines what the history needs before it starts (tiers, a survey, a plan)
+    and finds it on a second run; ``plan(customer)`` returns the steps a customer takes;
+    ``apply(ctx, customer_id, step, run)`` does one at the clock's time through the plugin's
+    services; ``finish(transaction, run)`` runs what the scheduler would have run by now
+    (points released and expired, renewals closed, a churn rescore); ``summary(counts)``
+    says in a line or two what was made."""
+
+    setup: Callable[[ServiceContext], Awaitable[None]] | None = None
+    plan: Callable[[DemoCustomer], list[DemoStep]] | None = None
+    apply: Callable[[ServiceContext, int, DemoStep, DemoRun], Awaitable[None]] | None = None
+    finish: Callable[[DemoTransaction, DemoRun], Awaitable[None]] | None = None
+    summary: Callable[[dict[str, int]], list[str]] | None = None
 
 
 @dataclass(frozen=True)

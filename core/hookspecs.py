@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import click
 
     from tenure.core.contributions import (
+        DemoData,
         EventHandler,
         Forecaster,
         InvariantCheck,
@@ -125,6 +126,18 @@ def tenure_forecasts() -> list[Forecaster]:  # type: ignore[empty-body]
     ``upcoming(days:)``: a :class:`tenure.core.contributions.Forecaster` each, whose ``forecast(ctx,
     first, last)`` reads (never writes) and returns :class:`tenure.core.contributions.ForecastItem`
     rows, per UTC day, the days the plugin's jobs count in.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def tenure_demo() -> DemoData | None:
+    """The plugin's part of ``tenure demo``: a :class:`tenure.core.contributions.DemoData`
+    whose functions define what the made-up history needs, plan each customer's steps, do
+    them through the plugin's services and run its periodic jobs once at the end. Without
+    it, the demo still runs the plugin's event handlers on the core history (orders earn
+    points, tiers move) but adds nothing of its own.
 
     .. versionadded:: 0.2
     """

@@ -22,6 +22,7 @@ from croniter import croniter
 
 from tenure.core import hookspecs
 from tenure.core.contributions import (
+    DemoData,
     EventHandler,
     Forecaster,
     InvariantCheck,
@@ -170,6 +171,11 @@ class PluginManager:
     def forecasters(self) -> list[tuple[str, Forecaster]]:
         """Each enabled plugin's forecasters, with the plugin's name."""
         return [(name, f) for name, found in self._per_plugin("tenure_forecasts") for f in found]
+
+    @cached_property
+    def demo_parts(self) -> list[tuple[str, DemoData]]:
+        """Each enabled plugin's part of ``tenure demo``, with the plugin's name."""
+        return self._per_plugin("tenure_demo")
 
     @cached_property
     def checks(self) -> list[tuple[str, InvariantCheck]]:

@@ -117,6 +117,10 @@ class Settings:
     max_batch_size: int = 10
     graphiql: bool = True
     introspection: bool = True
+    # Persisted documents (schema/documents.py): the manifest of the apps' operations by
+    # SHA-256, and whether member tokens may run only those.
+    persisted_documents: str = ""
+    member_persisted_only: bool = False
     # Tokens and keys.
     member_token_ttl_seconds: int = 3600
     # A member's new e-mail address is confirmed by a link sent to it: your app's page for

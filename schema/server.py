@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
+from graphql import ExecutionResult, GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,6 +28,7 @@ from tenure.core.auth import AuthenticationError, authenticate
 from tenure.core.db import Database
 from tenure.core.logging import RequestIdMiddleware
 from tenure.core.logging import configure as configure_logging
+from tenure.core.models import Role
 from tenure.core.plugins import PluginManager, load_plugins
 from tenure.core.settings import Settings
 from tenure.core.tracing import instrument as instrument_tracing
@@ -35,6 +37,7 @@ from tenure.schema import ide
 from tenure.schema.availability import DatabaseUnavailable
 from tenure.schema.build import build_schema
 from tenure.schema.context import Context
+from tenure.schema.documents import PersistedDocuments
 from tenure.schema.graphql_http import GRAPHQL_RESPONSE, JSON, error_body, is_request_error, negotiate
 from tenure.schema.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tenure.schema.metrics import Metrics, operation_label
@@ -57,7 +60,9 @@ class Runtime:
 class TenureGraphQL(GraphQL):
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         self.runtime = runtime
-        super().__init__(build_schema(runtime.plugins, runtime.settings), **kwargs)
+        settings = runtime.settings
+        self.documents = PersistedDocuments.load(settings.persisted_documents, settings.member_persisted_only)
+        super().__init__(build_schema(runtime.plugins, settings), **kwargs)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
         context = Context(runtime=self.runtime, principal=None, request=request)
@@ -133,6 +138,18 @@ class TenureGraphQL(GraphQL):
             if context is not None:
                 await context.close()
             self.runtime.metrics.observe_request(time.perf_counter() - started)
+
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """Persisted documents are resolved here, before the view picks a transport, so a
+        member held to them cannot run another document over SSE either."""
+        context, request_data = kwargs["context"], kwargs["request_data"]
+        principal = context.principal
+        member = principal is not None and principal.role == Role.MEMBER
+        try:
+            request_data.query = self.documents.resolve(request_data.query, request_data.extensions, member)
+        except GraphQLError as refused:
+            return ExecutionResult(data=None, errors=[refused])
+        return await super().execute_operation(*args, **kwargs)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()

@@ -6,8 +6,9 @@ stop buying, visits, support tickets and complaints, refunds, and follow-up task
 
 Everything goes through the core services, with the clock set to the moment each thing
 happened, so the enabled plugins' handlers (points earned, tiers reached ...) fire exactly as
-they would have in real life; :mod:`tenure.core.demo_plugins` adds what the retention plugins need
-(tiers, surveys, subscriptions, the periodic jobs at the end). Customer ``i`` is made from
+they would have in real life. Each plugin adds its own part through the ``tenure_demo`` hook
+(``plugins/<name>/demo.py``: tiers, surveys, subscriptions, the periodic jobs at the end), so
+the demo names no plugin. Customer ``i`` is made from
 its own seeded random stream, so the same seed always gives the same people, and a customer
 already loaded (known by its ``shop`` identity) is skipped: running the demo twice adds
 nothing the second time.
@@ -19,11 +20,12 @@ hand-over to aiosqlite's worker thread and back.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -32,9 +34,9 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import func, make_url, select, update
 
-from tenure import demo_plugins as extras
 from tenure.core import clock
 from tenure.core.context import ServiceContext
+from tenure.core.contributions import DemoCustomer, DemoData, DemoRun, DemoStep
 from tenure.core.db import Database, is_sqlite
 from tenure.core.models import CustomerIdentity, OutboxEntry, OutboxStatus, StaffUser
 from tenure.core.plugins import PluginManager
@@ -111,7 +113,8 @@ class CustomerPlan:
     steps: list[Step] = field(default_factory=list)
     #: When a churner stopped buying.
     stopped: datetime | None = None
-    extras: list[extras.Extra] = field(default_factory=list)
+    #: The plugins' own steps (surveys, subscriptions), by plugin.
+    extras: list[tuple[str, DemoStep]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,8 +130,9 @@ class DemoSummary:
     jobs_queued: int = 0
     seconds: float = 0.0
     plugins: list[str] = field(default_factory=list)
-    tally: extras.Tally = field(default_factory=extras.Tally)
-    finished: dict[str, int] = field(default_factory=dict)
+    #: Each plugin's figures, and its lines for the summary.
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    plugin_lines: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [
@@ -137,14 +141,7 @@ class DemoSummary:
             f"interactions: {self.interactions}; tasks: {self.tasks}; staff users: {self.staff_users}",
             f"plugins on: {', '.join(self.plugins) or 'none'}",
         ]
-        if "nps" in self.plugins:
-            out.append(f"surveys: {self.tally.surveys_sent} sent, {self.tally.answers} answered")
-        if "renewals" in self.plugins:
-            out.append(f"subscriptions: {self.tally.subscriptions} ({self.tally.renewals} renewed by hand, "
-                       f"{self.finished.get('lapsed', 0)} lapsed)")
-        if "churn" in self.plugins:
-            out.append(f"churn warnings open after the rescore: {self.finished.get('open_warnings', 0)} "
-                       f"(it covered the {self.finished.get('rescores_covered', 0)} rescores the load had queued)")
+        out.extend(self.plugin_lines)
         out.append(f"took {self.seconds:.1f} s")
         if self.jobs_queued:
             out.append(f"{self.jobs_queued} background jobs queued: `tenure serve` or `tenure jobs run` runs them")
@@ -177,7 +174,7 @@ def _moment(rng: random.Random, start: datetime, end: datetime) -> datetime:
     return min(max(at, start), end)
 
 
-def plan_customer(seed: int, index: int, now: datetime) -> CustomerPlan:
+def plan_customer(seed: int, index: int, now: datetime, parts: dict[str, DemoData] | None = None) -> CustomerPlan:
     """Customer ``index``: who they are and everything they did, from their own random stream."""
     rng = random.Random(f"{seed}:{index}")
     key = f"S{index:06d}"
@@ -207,7 +204,12 @@ def plan_customer(seed: int, index: int, now: datetime) -> CustomerPlan:
     )
     plan = CustomerPlan(key=key, signup=signup, profile=profile, data=data, owner_index=owner_index)
     _plan_history(rng, plan, now)
-    plan.extras = extras.plan_extras(seed, index, profile, signup, plan.stopped, now)
+    for name, part in (parts or {}).items():
+        if part.plan is not None:
+            # The plugin's own random stream: adding a plugin leaves the core history unchanged.
+            customer = DemoCustomer(index=index, rng=random.Random(f"{seed}:{index}:{name}"), profile=profile,
+                                    signup=signup, stopped=plan.stopped, now=now)
+            plan.extras.extend((name, step) for step in part.plan(customer) if step.at < now)
     return plan
 
 
@@ -289,7 +291,7 @@ def _order(rng: random.Random, key: str, n: int, at: datetime, now: datetime) ->
 def _expand(plan: CustomerPlan, now: datetime) -> list[Step]:
     """The plan's steps with each order's later cancellation or refund as steps of their own,
     and the plugins' extra steps."""
-    steps = list(plan.steps) + [Step(e.at, e.kind, e.data) for e in plan.extras]
+    steps = list(plan.steps) + [Step(e.at, "plugin", {"plugin": name, "step": e}) for name, e in plan.extras]
     for step in plan.steps:
         if step.kind != "order":
             continue
@@ -316,12 +318,11 @@ async def _ensure_staff(db: Database, now: datetime) -> list[int]:
 
 
 async def _apply(ctx: ServiceContext, plan: CustomerPlan, staff: list[int], frozen: clock.FrozenClock,
-                 now: datetime, summary: DemoSummary) -> None:
+                 now: datetime, summary: DemoSummary, parts: dict[str, DemoData], runs: dict[str, DemoRun]) -> None:
     frozen.set(plan.signup)
     plan.data.owner_id = staff[plan.owner_index] if plan.owner_index is not None else None
     customer = await customer_service.create_customer(ctx, plan.data)
     orders: dict[str, Any] = {}
-    subscriptions: dict[str, int] = {}
     for step in _expand(plan, now):
         frozen.set(step.at)
         data = step.data
@@ -352,8 +353,10 @@ async def _apply(ctx: ServiceContext, plan: CustomerPlan, staff: list[int], froz
                 frozen.set(min(step.at + timedelta(days=2), now))
                 await task_service.complete_task(ctx, task.id)
             summary.tasks += 1
-        else:
-            await extras.apply(ctx, customer.id, step.kind, data, subscriptions, frozen, summary.tally)
+        elif step.kind == "plugin":
+            apply = parts[data["plugin"]].apply
+            if apply is not None:
+                await apply(ctx, customer.id, data["step"], runs[data["plugin"]])
 
 
 async def load_demo(
@@ -372,13 +375,23 @@ async def load_demo(
     started = time.perf_counter()
     now = clock.now().replace(microsecond=0)
     summary = DemoSummary(plugins=[n for n in plugins.names() if n != "core"])
+    parts = dict(plugins.demo_parts)
     staff = await _ensure_staff(db, now)
     summary.staff_users = len(staff)
     frozen = clock.FrozenClock(now - timedelta(days=365 * YEARS + 1))
+    runs = {name: DemoRun(clock=frozen) for name in parts}
+
+    @contextlib.asynccontextmanager
+    async def transaction() -> AsyncIterator[ServiceContext]:
+        async with db.transaction() as session:
+            yield ServiceContext(session, settings, plugins, actor="demo")
+
     try:
         with clock.use_clock(frozen):
-            async with db.transaction() as session:
-                await extras.setup(ServiceContext(session, settings, plugins, actor="demo"))
+            async with transaction() as ctx:
+                for part in parts.values():
+                    if part.setup is not None:
+                        await part.setup(ctx)
             for first in range(1, customers + 1, batch):
                 indexes = list(range(first, min(first + batch, customers + 1)))
                 keys = {f"S{i:06d}": i for i in indexes}
@@ -393,14 +406,20 @@ async def load_demo(
                         if key in known:
                             summary.customers_skipped += 1
                         else:
-                            await _apply(ctx, plan_customer(seed, index, now), staff, frozen, now, summary)
+                            await _apply(ctx, plan_customer(seed, index, now, parts), staff, frozen, now, summary,
+                                         parts, runs)
                             summary.customers_created += 1
                         if progress is not None and (index % PROGRESS_EVERY == 0 or index == customers):
                             progress(index, customers)
             frozen.set(now)
             if note is not None:
                 note("running the plugins' periodic jobs once (points, renewals, churn rescore) ...")
-            summary.finished = await extras.finish(db, settings, plugins)
+            for name, part in parts.items():
+                if part.finish is not None:
+                    await part.finish(transaction, runs[name])
+            summary.counts = {name: run.counts for name, run in runs.items()}
+            summary.plugin_lines = [line for name, part in parts.items() if part.summary is not None
+                                    for line in part.summary(runs[name].counts)]
     finally:
         summary.seconds = time.perf_counter() - started
     async with db.transaction() as session:

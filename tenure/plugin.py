@@ -19,6 +19,11 @@ from tenure.core.clock import as_utc, now
 from tenure.core.context import ServiceContext
 from tenure.core.contributions import (
     DeliveryError,
+    DemoCustomer,
+    DemoData,
+    DemoRun,
+    DemoStep,
+    DemoTransaction,
     EventHandler,
     Forecaster,
     ForecastItem,
@@ -75,6 +80,11 @@ __all__ = [
     "CustomerUpdated",
     "CustomersMerged",
     "DeliveryError",
+    "DemoCustomer",
+    "DemoData",
+    "DemoRun",
+    "DemoStep",
+    "DemoTransaction",
     "DomainEvent",
     "EventHandler",
     "ForecastItem",

@@ -8,6 +8,7 @@ installed (CI installs Debian's nodejs and npm).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -92,8 +93,26 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Tenure with every built-in plugin on SQLite, one customer, keys and a member token."""
+def manifest(client_dir: Path) -> Path:
+    """The client's persisted documents, as `npm run persisted` writes them."""
+    run = npm("run", "--silent", "persisted", cwd=client_dir)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return client_dir / "persisted-documents.json"
+
+
+def test_the_manifest_holds_each_operation_by_its_hash(manifest: Path) -> None:
+    documents = json.loads(manifest.read_text())
+    assert len(documents) == 3
+    for key, text in documents.items():
+        assert hashlib.sha256(text.encode()).hexdigest() == key
+    assert sorted(text.split("(")[0].split("{")[0].strip() for text in documents.values()) == [
+        "mutation RecordOrder", "query Me", "query PortalCustomers"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Iterator[dict[str, Any]]:
+    """Tenure with every built-in plugin on SQLite, one customer, keys and a member token;
+    member tokens may run only the client's persisted documents."""
     folder = tmp_path_factory.mktemp("ts-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
     env.update(
@@ -103,6 +122,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         # The demo reads the customer's churn risk right after its order: rescore at once
         # rather than in the next 5-second window.
         TENURE_CHURN_RESCORE_DELAY_SECONDS="0",
+        TENURE_PERSISTED_DOCUMENTS=str(manifest),
+        TENURE_MEMBER_PERSISTED_ONLY="true",
     )
 
     def tenure(*args: str) -> str:
@@ -172,6 +193,7 @@ def test_the_typed_client_records_an_order_and_reads_it_back_as_staff_and_as_the
         TENURE_INTEGRATION_KEY=server["integration"],
         TENURE_MEMBER_TOKEN=server["token"],
         TENURE_CUSTOMER_ID=server["customer"],
+        TENURE_PERSISTED="1",
     )
     run = npm("run", "--silent", "demo", cwd=client_dir, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -197,3 +219,10 @@ def test_the_typed_client_records_an_order_and_reads_it_back_as_staff_and_as_the
     assert me["id"] == server["customer"] and me["name"] == "Ada"
     assert me["points"]["balance"] == customer["points"]["balance"]
     assert me["points"]["pending"] == customer["points"]["pending"]
+
+
+def test_a_member_token_cannot_run_a_document_the_app_did_not_ship(server: dict[str, Any]) -> None:
+    answer = httpx.post(server["url"], json={"query": "{ me { name emails } }"},
+                        headers={"Authorization": f"Bearer {server['token']}"}, timeout=30).json()
+    assert answer.get("data") is None
+    assert answer["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"

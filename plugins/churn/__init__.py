@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from tenure.core import __version__
-from tenure.core.contributions import EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
+from tenure.core.contributions import DemoData, EventHandler, JobSpec, PersonalData, PluginInfo, SchemaContribution
 from tenure.core.events import CustomersMerged, InteractionLogged, OrderCancelled, OrderRecorded, OrderRefunded
 from tenure.core.plugins import hookimpl
 from tenure.core.settings import read_dataclass
@@ -73,3 +73,10 @@ def tenure_forecasts() -> list[Any]:
     from tenure.plugins.churn.forecast import forecasters
 
     return forecasters()
+
+
+@hookimpl
+def tenure_demo() -> DemoData:
+    from tenure.plugins.churn.demo import DEMO
+
+    return DEMO

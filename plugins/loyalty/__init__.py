@@ -15,6 +15,7 @@ from typing import Any
 
 from tenure.core import __version__
 from tenure.core.contributions import (
+    DemoData,
     EventHandler,
     InvariantCheck,
     JobSpec,
@@ -90,3 +91,10 @@ def tenure_forecasts() -> list[Any]:
     from tenure.plugins.loyalty.forecast import forecasters
 
     return forecasters()
+
+
+@hookimpl
+def tenure_demo() -> DemoData:
+    from tenure.plugins.loyalty.demo import DEMO
+
+    return DEMO

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenure.core.contributions import (
+    DemoData,
     EventHandler,
     JobSpec,
     PersonalData,
@@ -81,3 +82,10 @@ def tenure_forecasts() -> list[Any]:
     from tenure.plugins.renewals.forecast import forecasters
 
     return forecasters()
+
+
+@hookimpl
+def tenure_demo() -> DemoData:
+    from tenure.plugins.renewals.demo import DEMO
+
+    return DEMO

@@ -17,6 +17,7 @@ from typing import Any
 
 from tenure.core import __version__
 from tenure.core.contributions import (
+    DemoData,
     EventHandler,
     JobSpec,
     PersonalData,
@@ -91,3 +92,10 @@ def tenure_forecasts() -> list[Any]:
     from tenure.plugins.tiers.forecast import forecasters
 
     return forecasters()
+
+
+@hookimpl
+def tenure_demo() -> DemoData:
+    from tenure.plugins.tiers.demo import DEMO
+
+    return DEMO

@@ -20,18 +20,31 @@ export class TenureError extends Error {
   }
 }
 
+/** The SHA-256 of a document's text, in hex: its key in persisted-documents.json. */
+export async function documentHash(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 export class TenureClient {
   // `token` is a staff/integration API key or a member token: both go as a Bearer token.
+  // `persisted`: send each document by its hash alone, as a member app must when the server
+  // holds member tokens to its persisted documents (`npm run persisted` writes the manifest).
   constructor(
     private readonly url: string,
     private readonly token: string,
+    private readonly persisted = false,
   ) {}
 
   async request<Result, Variables>(document: TypedDocumentNode<Result, Variables>, variables: Variables): Promise<Result> {
+    const text = print(document);
+    const body = this.persisted
+      ? { extensions: { persistedQuery: { version: 1, sha256Hash: await documentHash(text) } }, variables }
+      : { query: text, variables };
     const response = await fetch(this.url, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
-      body: JSON.stringify({ query: print(document), variables }),
+      body: JSON.stringify(body),
     });
     const answer = (await response.json()) as { data?: Result; errors?: { message: string }[] };
     if (answer.errors?.length || answer.data === undefined) {

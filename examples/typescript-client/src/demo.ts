@@ -16,7 +16,8 @@ const url = required("TENURE_URL");
 const customerId = required("TENURE_CUSTOMER_ID");
 const integration = new TenureClient(url, required("TENURE_INTEGRATION_KEY"));
 const staff = new TenureClient(url, required("TENURE_STAFF_KEY"));
-const member = new TenureClient(url, required("TENURE_MEMBER_TOKEN"));
+// The member app sends its documents by hash (TENURE_MEMBER_PERSISTED_ONLY on the server).
+const member = new TenureClient(url, required("TENURE_MEMBER_TOKEN"), process.env.TENURE_PERSISTED === "1");
 
 const recorded = await integration.recordOrder({
   customerId,
