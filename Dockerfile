@@ -2,11 +2,6 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
-COPY core core
-COPY schema schema
-COPY plugins plugins
-COPY migrations migrations
-COPY workers workers
 COPY tenure tenure
 # The exact versions the test suite passed on, not whatever is newest at build time.
 # otel: traces when OTEL_* names an exporter (core/tracing.py); idle otherwise.

@@ -19,8 +19,8 @@ services:
 	bash .ci/services
 
 lint:
-	ruff check tenure core schema plugins workers migrations tests bench examples
-	ruff format --check tenure core schema plugins workers migrations tests bench examples
+	ruff check tenure tests bench examples
+	ruff format --check tenure tests bench examples
 	mypy
 
 test: install services

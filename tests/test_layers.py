@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "tenure"
 LAYERS = ("core", "workers", "schema", "plugins")
 FOLDERS = ("core", "schema", "plugins", "migrations", "workers")
 
 #: The composition root's modules: only the root itself (and tests) may import them.
-COMPOSITION = {f"tenure.{path.stem}" for path in (ROOT / "tenure").glob("*.py") if path.stem != "__init__"}
+COMPOSITION = {f"tenure.{path.stem}" for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
 
 #: What each layer must not import, beside the composition root.
 FORBIDDEN = {
@@ -31,13 +32,19 @@ def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(["tenure", *parts])
+    return ".".join(parts)
 
 
 def sources(*folders: str) -> Iterator[Path]:
+    """The modules of the package's folders (``core`` is ``tenure/core``), of ``tenure``'s own
+    top (the composition root), or of a folder outside the package (``tests``)."""
     for folder in folders:
-        # tenure/ links to the other folders: its own modules are the files at its top.
-        yield from sorted((ROOT / folder).glob("*.py" if folder == "tenure" else "**/*.py"))
+        if folder == "tenure":
+            yield from sorted(PACKAGE.glob("*.py"))
+        elif folder in FOLDERS:
+            yield from sorted((PACKAGE / folder).glob("**/*.py"))
+        else:
+            yield from sorted((ROOT / folder).glob("**/*.py"))
 
 
 def statements(path: Path, *, top_level_only: bool = False) -> list[tuple[int, str, list[str]]]:
@@ -106,7 +113,7 @@ def test_nothing_imports_a_folder_by_its_bare_name() -> None:
 
 def is_module(name: str) -> bool:
     """Whether ``tenure.x.y`` is a module or package of the checkout."""
-    relative = Path(*name.split(".")[1:])
+    relative = Path(*name.split("."))
     return name.startswith("tenure.") and ((ROOT / relative).with_suffix(".py").exists()
                                              or (ROOT / relative / "__init__.py").exists())
 

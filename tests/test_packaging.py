@@ -94,7 +94,7 @@ def test_partner_packages_import_only_the_partner_api(package: str) -> None:
     assert wrong == []
 
 
-def test_the_folders_are_the_packages_under_tenure() -> None:
+def test_the_top_level_folders_are_the_packages_under_tenure() -> None:
     for folder in ("core", "schema", "plugins", "migrations", "workers"):
         module = importlib.import_module(f"tenure.{folder}")
-        assert Path(next(iter(module.__path__))).resolve() == ROOT / folder
+        assert Path(next(iter(module.__path__))).resolve() == (ROOT / folder).resolve() == ROOT / "tenure" / folder
