@@ -24,7 +24,8 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Awaitable, Generator, Iterator, Mapping
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 from tenure.core.logging import REQUEST_ID
@@ -101,8 +102,10 @@ def _argument_names_only(args: dict[str, Any], info: Any) -> dict[str, Any]:
 
 def tracing_extension() -> type:
     """A strawberry extension that traces operations (see the module notes)."""
+    from opentelemetry import trace
     from strawberry.extensions import LifecycleStep
     from strawberry.extensions.tracing import OpenTelemetryExtension
+    from strawberry.extensions.tracing.utils import should_skip_tracing
 
     class TenureTracing(OpenTelemetryExtension):
         def __init__(self, *, execution_context: Any = None) -> None:
@@ -118,6 +121,22 @@ def tracing_extension() -> type:
             yield
             with contextlib.suppress(StopIteration):
                 next(steps)
+
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            """A span for each field that awaits (loaders, I/O), from its call to its result;
+            a field that answers at once stays a plain call. (Wrapping every field in a
+            coroutine, as the base class does, costs a task per field, and when one field of
+            an object fails, graphql-core never awaits its siblings' coroutines.)"""
+            result = _next(root, info, *args, **kwargs)
+            if not isawaitable(result) or should_skip_tracing(_next, info):
+                return result
+            return self._traced(result, info, kwargs)
+
+        async def _traced(self, result: Awaitable[Any], info: Any, arguments: dict[str, Any]) -> Any:
+            parent = trace.set_span_in_context(self._span_holder[LifecycleStep.OPERATION])
+            with self._tracer.start_as_current_span(f"GraphQL Resolving: {info.field_name}", context=parent) as span:
+                self.add_tags(span, info, arguments)
+                return await result
 
     return TenureTracing
 
