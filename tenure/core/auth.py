@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core import clock
 from tenure.core.errors import UserError
 from tenure.core.models import ApiKey, Role, StaffUser
+from tenure.core.reads import Read
 
 KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.INTEGRATION)
 
@@ -130,13 +131,18 @@ async def rotate_api_key(session: AsyncSession, key_id: int, grace_seconds: int 
     return CreatedKey(key, record)
 
 
+#: Every request's key look-up, compiled once and sent on the driver.
+_KEY_BY_HASH = Read(lambda _keys: select(ApiKey).where(ApiKey.key_hash == bindparam("key_hash")))
+
+
 class AuthenticationError(Exception):
     """The credentials are missing, malformed, unknown, expired or revoked."""
 
 
 async def authenticate(session: AsyncSession, secret: bytes, token: str) -> Principal:
     if token.startswith("tnr_"):
-        record = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
+        found = await _KEY_BY_HASH.all(session, key_hash=hash_key(token))
+        record = found[0] if found else None
         if record is None:
             raise AuthenticationError("unknown API key")
         now = clock.now()

@@ -8,12 +8,13 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
 from tenure.core.errors import UserError
 from tenure.core.models import IdempotencyRecord
+from tenure.core.reads import Write
 
 PENDING: dict[str, Any] = {"__pending__": True}
 
@@ -33,13 +34,9 @@ async def once(
     ran now. The key is claimed first, so a concurrent twin waits for the first to commit
     (PostgreSQL) or queues behind its write lock (SQLite) and then reads its answer."""
     digest = request_hash(request)
-    claimed = await ctx.session.execute(
-        insert_ignoring_conflicts(ctx.dialect, IdempotencyRecord.__table__)
-        .values(operation=operation, key=key, request_hash=digest, result=PENDING,
-                created_at=ctx.now())
-        .returning(IdempotencyRecord.key)
-    )
-    if claimed.scalar_one_or_none() is None:
+    claimed = await _CLAIM[ctx.dialect == "postgresql"].all(
+        ctx.session, operation=operation, key=key, request_hash=digest, result=PENDING, created_at=ctx.now())
+    if not claimed:
         record = await ctx.session.scalar(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.operation == operation, IdempotencyRecord.key == key
@@ -54,9 +51,21 @@ async def once(
             )
         return dict(record.result), False
     result = await perform()
-    await ctx.session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.operation == operation, IdempotencyRecord.key == key)
-        .values(result=result)
-    )
+    await _RECORD_RESULT.count(ctx.session, of_operation=operation, of_key=key, result=result)
     return result, True
+
+
+_RECORDS: Any = IdempotencyRecord.__table__
+
+
+def _claim(dialect: str) -> Write:
+    columns = ("operation", "key", "request_hash", "result", "created_at")
+    return Write(lambda _keys: insert_ignoring_conflicts(dialect, _RECORDS).values(
+        {name: bindparam(name, type_=_RECORDS.c[name].type) for name in columns}).returning(_RECORDS.c.key))
+
+
+#: The key claimed (nothing back when a first run holds it), by "is it PostgreSQL".
+_CLAIM = {True: _claim("postgresql"), False: _claim("sqlite")}
+_RECORD_RESULT = Write(lambda _keys: update(_RECORDS).where(
+    _RECORDS.c.operation == bindparam("of_operation"), _RECORDS.c.key == bindparam("of_key"))
+    .values(result=bindparam("result", type_=_RECORDS.c.result.type)))

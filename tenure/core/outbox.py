@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core import clock, tracing
 from tenure.core.db import Database, insert_ignoring_conflicts
 from tenure.core.models import OutboxEntry, OutboxStatus
+from tenure.core.reads import Write
 
 if TYPE_CHECKING:
     from tenure.core.plugins import PluginManager
@@ -42,7 +43,7 @@ async def enqueue(
     delay: timedelta | None = None,
 ) -> int | None:
     now = clock.now()
-    values = {
+    values: dict[str, Any] = {
         "job": job,
         "payload": payload,
         "dedupe_key": dedupe_key,
@@ -54,14 +55,27 @@ async def enqueue(
         "trace_context": tracing.trace_context(),  # the job's spans and log lines join this request
     }
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dedupe_key is None:
-        result = await session.execute(
-            insert(OutboxEntry).values(values).returning(OutboxEntry.id)
-        )
-    else:
-        stmt = insert_ignoring_conflicts(dialect, OutboxEntry.__table__).values(values)
-        result = await session.execute(stmt.returning(OutboxEntry.id))
-    return result.scalar_one_or_none()
+    written = await _ENQUEUE[(dialect == "postgresql", dedupe_key is not None)].all(session, **values)
+    return written[0] if written else None
+
+
+_OUTBOX: Any = OutboxEntry.__table__
+_ENQUEUED_COLUMNS = ("job", "payload", "dedupe_key", "status", "attempts", "available_at", "dispatched_at",
+                     "created_at", "trace_context")
+
+
+def _enqueue(dialect: str, deduplicated: bool) -> Write:
+    def build(_keys: Any) -> Any:
+        statement = insert_ignoring_conflicts(dialect, _OUTBOX) if deduplicated else insert(_OUTBOX)
+        return statement.values({name: bindparam(name, type_=_OUTBOX.c[name].type)
+                                 for name in _ENQUEUED_COLUMNS}).returning(_OUTBOX.c.id)
+
+    return Write(build)
+
+
+#: One entry queued, by (is it PostgreSQL, is there a dedupe key): compiled once, on the driver.
+_ENQUEUE = {(pg, deduplicated): _enqueue("postgresql" if pg else "sqlite", deduplicated)
+            for pg in (True, False) for deduplicated in (True, False)}
 
 
 async def claim(db: Database, entry_id: int, lease_seconds: int) -> tuple[str, OutboxEntry] | None:

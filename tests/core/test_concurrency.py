@@ -92,3 +92,47 @@ async def test_a_second_upsert_while_the_first_is_uncommitted(tenure: TenureHarn
     assert first_created and not second_created and first_id == second_id
     assert await tenure.scalar("SELECT count(*) FROM customers") == 1
     assert await tenure.scalar("SELECT tag FROM customer_tags") == "late"
+
+
+async def test_the_same_external_id_for_another_customer_while_the_first_is_uncommitted(
+        tenure: TenureHarness) -> None:
+    """Two customers' orders under one channel and external id at once: the first is recorded,
+    the second is refused with a userError and its transaction goes on (its other writes land)."""
+    from tenure.core.errors import Conflict
+    from tenure.core.services.orders import OrderData, record_order
+
+    ada, bob = int(await create_customer(tenure)), int(await create_customer(tenure, name="Bob"))
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> int:
+        async with tenure.transaction() as ctx:
+            order, _ = await record_order(ctx, OrderData(customer_id=ada, channel="web", external_id="TWIN-1",
+                                                         currency="USD", amount=500))
+            written.set()
+            await release.wait()
+            return order.id
+
+    async def second() -> str:
+        await written.wait()
+        async with tenure.transaction() as ctx:
+            try:
+                await record_order(ctx, OrderData(customer_id=bob, channel="web", external_id="TWIN-1",
+                                                  currency="USD", amount=500))
+            except Conflict as error:
+                refused = error.field
+            await record_order(ctx, OrderData(customer_id=bob, channel="web", external_id="TWIN-2",
+                                              currency="USD", amount=300))
+            return refused
+
+    async def let_go() -> None:
+        await written.wait()
+        await asyncio.sleep(0.3)  # the second is waiting on the first's insert (PostgreSQL) or lock
+        release.set()
+
+    order_id, refused, _ = await asyncio.gather(first(), second(), let_go())
+    assert refused == "externalId"
+    assert await tenure.scalar("SELECT customer_id FROM orders WHERE external_id = 'TWIN-1'") == ada
+    assert await tenure.scalar("SELECT count(*) FROM orders") == 2
+    assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=bob) == 1
+    assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=ada) == 1
+    assert order_id

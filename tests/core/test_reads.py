@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, bindparam, event, insert, select
+from sqlalchemy import and_, bindparam, event, insert, select, update
 
 from tenure.core.models import Customer, CustomerContact, Event, Order
-from tenure.core.reads import Read, Route, Write
+from tenure.core.reads import Read, Route, Write, attach
 from tenure.core.services.customers import CustomerData, create_customer
 from tenure.core.services.orders import OrderData, record_order
 from tenure.schema.context import _request_reads
@@ -26,6 +26,7 @@ EMAILS = Read(lambda keys: (
 INSERT_EVENT = Write(lambda _keys: insert(Event).values(
     {name: bindparam(name) for name in ("type", "source", "customer_id", "summary", "data", "on_timeline",
                                          "occurred_at")}).returning(Event.id, Event.occurred_at))
+RENAME = Write(lambda _keys: update(Customer).where(Customer.id == bindparam("c")).values(name=bindparam("n")))
 
 
 async def _two_customers(tenure: TenureHarness) -> list[int]:
@@ -75,14 +76,18 @@ async def test_a_compiled_write_runs_in_the_callers_transaction(tenure: TenureHa
 
 
 async def test_the_driver_path_only_where_it_is_safe(tenure: TenureHarness) -> None:
-    """PostgreSQL: the request's reads (autocommit) and a begun transaction go to the driver;
-    a transaction not begun yet, and an engine something listens to, keep to the session."""
+    """PostgreSQL: the request's reads (autocommit) and a transaction go to the driver (one
+    whose BEGIN SQLAlchemy has not sent yet is begun first, as its first statement would
+    begin it); an engine something listens to keeps to the session."""
     await _two_customers(tenure)
     postgres = tenure.db.dialect == "postgresql"
     async with _request_reads(tenure.db)() as session:
         assert ((await Route.of(session)).driver is not None) is postgres
     async with tenure.db.transaction() as session:
-        assert (await Route.of(session)).driver is None  # SQLAlchemy has not sent BEGIN yet
+        route = await Route.of(session)
+        assert (route.driver is not None) is postgres
+        if postgres:
+            assert route.driver.is_in_transaction()
         await session.execute(select(Customer.id).limit(1))
         assert ((await Route.of(session)).driver is not None) is postgres
     seen: list[str] = []
@@ -98,3 +103,24 @@ async def test_the_driver_path_only_where_it_is_safe(tenure: TenureHarness) -> N
     finally:
         event.remove(tenure.db.engine.sync_engine, "before_cursor_execute", listen)
     assert any("FROM customers" in statement for statement in seen)  # a listener sees every statement
+
+
+async def test_written_counts_and_attached_rows_behave_as_the_orms(tenure: TenureHarness) -> None:
+    """A compiled update tells how many rows it wrote, an executemany writes each row, and a
+    row read on the driver and attached is the session's own: the instance it already held
+    takes the row's values, and a change to a newly attached one is flushed."""
+    ada, bob = await _two_customers(tenure)
+    async with tenure.transaction() as ctx:
+        held = await ctx.session.get(Customer, ada)
+        assert held is not None
+        assert await RENAME.count(ctx.session, c=ada, n="Ada L.") == 1
+        assert await RENAME.count(ctx.session, c=10**9, n="nobody") == 0
+        (same, fresh) = attach(ctx.session, await CUSTOMERS.all(ctx.session, [ada, bob]))
+        assert same is held and held.name == "Ada L."
+        assert fresh in ctx.session and not ctx.session.dirty
+        fresh.name = "Bob B."
+        await ctx.session.flush()
+        assert await ctx.session.scalar(select(Customer.name).where(Customer.id == bob)) == "Bob B."
+        await RENAME.many(ctx.session, [{"c": ada, "n": "Ada"}, {"c": bob, "n": "Robert"}])
+    assert await tenure.scalar("SELECT name FROM customers WHERE id = :c", c=ada) == "Ada"
+    assert await tenure.scalar("SELECT name FROM customers WHERE id = :c", c=bob) == "Robert"

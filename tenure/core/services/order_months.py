@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core.models import OrderStatus
+from tenure.core.reads import Write
 
 if TYPE_CHECKING:
     from tenure.core.context import ServiceContext
@@ -115,7 +116,8 @@ async def _recorded(ctx: ServiceContext, customer: Customer, order: Order, month
     values = {"c": cid, "m": month, "r": order.amount}
     last = None if customer.last_order_at is None else month_of(customer.last_order_at)
     if last is None:
-        await session.execute(text(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, NULL, NULL, :m)"), values)
+        await _written(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, NULL, NULL, :m)").count(
+            session, **values)
         return
     if month > last:
         assert customer.first_order_at is not None
@@ -123,15 +125,26 @@ async def _recorded(ctx: ServiceContext, customer: Customer, order: Order, month
         insert = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, :p, NULL, :f)"
         link = f"UPDATE {TABLE} SET next_month = :m WHERE customer_id = :c AND month = :p"
         if ctx.dialect == "postgresql":
-            await session.execute(text(f"WITH linked AS ({link}) {insert}"), values)
+            await _written(f"WITH linked AS ({link}) {insert}").count(session, **values)
         else:
-            await session.execute(text(link), values)
-            await session.execute(text(insert), values)
+            await _written(link).count(session, **values)
+            await _written(insert).count(session, **values)
         return
-    result = await session.execute(text(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}"),
-                                   values)
-    if not _rowcount(result):  # a backdated order in a month of its own: relink the list
+    changed = await _written(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}").count(
+        session, **values)
+    if not changed:  # a backdated order in a month of its own: relink the list
         await _rebuild_customer(ctx, cid)
+
+
+_WRITES: dict[str, Write] = {}
+
+
+def _written(sql: str) -> Write:
+    """The order's upkeep statement, compiled once per dialect and sent on the driver."""
+    found = _WRITES.get(sql)
+    if found is None:
+        found = _WRITES[sql] = Write(lambda _keys: text(sql))
+    return found
 
 
 def _rowcount(result: Any) -> int:

@@ -16,11 +16,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from tenure.core import bulk, idempotency
 from tenure.core import validation as v
 from tenure.core.context import ServiceContext
-from tenure.core.db import UTCDateTime
+from tenure.core.db import UTCDateTime, insert_ignoring_conflicts
 from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from tenure.core.models import Customer, Order, OrderLine, OrderStatus
-from tenure.core.reads import Write
+from tenure.core.reads import Read, Write, attach
 from tenure.core.services import order_months
 from tenure.core.services.customers import refresh_order_figures
 
@@ -57,12 +57,12 @@ def _clean_lines(lines: list[LineData]) -> list[OrderLine]:
         if line.quantity < 1 or line.quantity > 100_000:
             raise UserError("quantity must be between 1 and 100000", f"{where}.quantity", "invalid_quantity")
         price = v.amount(line.unit_price, f"{where}.unitPrice")
-        out.append(OrderLine(
-            sku=v.text(line.sku, f"{where}.sku", max_length=100),
-            name=v.text(line.name, f"{where}.name", max_length=200, required=False),
-            category=v.text(line.category, f"{where}.category", max_length=100, required=False) or None,
-            quantity=line.quantity, unit_price=price, amount=price * line.quantity,
-        ))
+        out.append(_built(_LINES_MANAGER, {
+            "sku": v.text(line.sku, f"{where}.sku", max_length=100),
+            "name": v.text(line.name, f"{where}.name", max_length=200, required=False),
+            "category": v.text(line.category, f"{where}.category", max_length=100, required=False) or None,
+            "quantity": line.quantity, "unit_price": price, "amount": price * line.quantity,
+        }))
     return out
 
 
@@ -142,10 +142,7 @@ async def record_orders(ctx: ServiceContext, batch: Sequence[OrderData]) -> list
     customer_ids = sorted({c.customer_id for c in clean})
     customers: dict[int, Customer] = {}
     for part in _chunks(customer_ids):
-        query = select(Customer).where(Customer.id.in_(part)).order_by(Customer.id)
-        if ctx.dialect == "postgresql":
-            query = query.with_for_update()
-        customers.update((c.id, c) for c in await session.scalars(query.execution_options(populate_existing=True)))
+        customers.update((c.id, c) for c in attach(session, await _LOCK_CUSTOMERS.all(session, part)))
     known = await _recorded_already(ctx, [(c.channel, c.external_id) for c in clean])
     new: list[_Clean] = []
     first: dict[tuple[str, str], _Clean] = {}  # the batch's own first occurrence of each order
@@ -172,9 +169,14 @@ async def record_orders(ctx: ServiceContext, batch: Sequence[OrderData]) -> list
         new.append(c)
     for round_ in in_rounds(new, lambda c: c.customer_id):
         try:
-            async with session.begin_nested():
+            if len(round_) == 1:
+                # No savepoint: the order's insert skips a clash on its external id, which is
+                # the one way another writer can get in the way of a round of one.
                 orders = await _write_round(ctx, round_, customers)
-        except bulk.INTEGRITY_ERRORS:
+            else:
+                async with session.begin_nested():
+                    orders = await _write_round(ctx, round_, customers)
+        except _ROUND_CLASHES:
             # An order of the round was recorded at this moment by another writer: the
             # round goes again one by one, each order then finding that one.
             for c in round_:
@@ -217,9 +219,15 @@ async def _recorded_already(ctx: ServiceContext, keys: list[tuple[str, str]]) ->
     found: dict[tuple[str, str], Order] = {}
     for channel, external_ids in by_channel.items():
         for part in _chunks(sorted(external_ids)):
-            query = (select(Order).where(Order.channel == channel, Order.external_id.in_(part))
-                     .options(selectinload(Order.lines)).execution_options(populate_existing=True))
-            found.update(((o.channel, o.external_id), o) for o in await ctx.session.scalars(query))
+            orders: list[Order] = await _RECORDED.all(ctx.session, part, channel=channel)
+            if not orders:
+                continue
+            lines_of: dict[int, list[OrderLine]] = {order.id: [] for order in orders}
+            for line in await _LINES_OF.all(ctx.session, list(lines_of)):
+                lines_of[line.order_id].append(line)
+            for order in orders:
+                order.__dict__["lines"] = lines_of[order.id]
+                found[(order.channel, order.external_id)] = order
     return found
 
 
@@ -235,7 +243,7 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
     order_rows = [{"customer_id": c.customer_id, "channel": c.channel, "external_id": c.external_id,
                    "currency": c.currency, "amount": c.amount, "refunded_amount": 0, "status": c.status,
                    "placed_at": c.placed_at, "created_at": now, "updated_at": now} for c in round_]
-    order_ids = await _written(session, _ORDERS, _INSERT_ORDER, order_rows)
+    order_ids = await _written(session, _ORDERS, _INSERT_ORDER[ctx.dialect == "postgresql"], order_rows)
     line_rows: list[dict[str, Any]] = [
         {"order_id": order_id, "sku": line.sku, "name": line.name, "category": line.category,
          "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount}
@@ -265,7 +273,7 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
             set_committed_value(customer, "last_order_at", order.placed_at)
     # The same change in the database, one executemany: what the session holds (set above
     # without history, so no flush writes it again) and the rows agree.
-    await session.execute(_MOVE_FIGURES, moved)
+    await _MOVE_FIGURES.many(session, moved)
     return orders
 
 
@@ -276,7 +284,10 @@ async def _written(session: Any, table: Any, one: Write, rows: list[dict[str, An
     if not rows:
         return []
     if len(rows) == 1:
-        return [int(await one.one(session, **rows[0]))]
+        written = await one.all(session, **rows[0])
+        if not written:
+            raise _AlreadyRecorded
+        return [int(written[0])]
     ids = await bulk.new_ids(session, table, len(rows))
     if ids is not None:
         await bulk.insert_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
@@ -298,12 +309,31 @@ _LINES_MANAGER: Any = OrderLine._sa_class_manager  # type: ignore[attr-defined]
 #: The tables themselves: a round's rows go as one executemany of the driver.
 _ORDERS: Any = Order.__table__
 _LINES: Any = OrderLine.__table__
-_INSERT_ORDER = Write(lambda _keys: insert(_ORDERS).values(
-    {c.key: bindparam(c.key) for c in _ORDERS.columns if c.key != "id"}).returning(_ORDERS.c.id))
+
+
+class _AlreadyRecorded(Exception):
+    """Another writer recorded the round's one order (its channel and external id) just now."""
+
+
+def _insert_order(dialect: str) -> Write:
+    return Write(lambda _keys: insert_ignoring_conflicts(dialect, _ORDERS).values(
+        {c.key: bindparam(c.key) for c in _ORDERS.columns if c.key != "id"}).returning(_ORDERS.c.id))
+
+
+#: What a round meets when another writer records one of its orders at the same moment.
+_ROUND_CLASHES: tuple[type[Exception], ...] = (_AlreadyRecorded, *bulk.INTEGRITY_ERRORS)
+#: One order, by "is it PostgreSQL": no id back when its external id was taken meanwhile.
+_INSERT_ORDER = {True: _insert_order("postgresql"), False: _insert_order("sqlite")}
 _INSERT_LINE = Write(lambda _keys: insert(_LINES).values(
     {c.key: bindparam(c.key) for c in _LINES.columns if c.key != "id"}).returning(_LINES.c.id))
 _CUSTOMERS: Any = Customer.__table__
-_MOVE_FIGURES: Any = (
+#: The customers of a batch, locked in id order (SQLite renders no FOR UPDATE: its write
+#: transactions are serialised already).
+_LOCK_CUSTOMERS = Read(lambda keys: select(Customer).where(keys(Customer.id)).order_by(Customer.id).with_for_update())
+#: Orders already recorded under one channel's external ids, and their lines.
+_RECORDED = Read(lambda keys: select(Order).where(Order.channel == bindparam("channel"), keys(Order.external_id)))
+_LINES_OF = Read(lambda keys: select(OrderLine).where(keys(OrderLine.order_id)).order_by(OrderLine.id))
+_MOVE_FIGURES = Write(lambda _keys: (
     update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c"))
     .values(order_count=_CUSTOMERS.c.order_count + 1,
             total_spent=_CUSTOMERS.c.total_spent + bindparam("amount"),
@@ -312,7 +342,7 @@ _MOVE_FIGURES: Any = (
                                  bindparam("placed", type_=UTCDateTime())), else_=_CUSTOMERS.c.first_order_at),
             last_order_at=case((or_(_CUSTOMERS.c.last_order_at.is_(None),
                                     _CUSTOMERS.c.last_order_at < bindparam("placed", type_=UTCDateTime())),
-                                bindparam("placed", type_=UTCDateTime())), else_=_CUSTOMERS.c.last_order_at)))
+                                bindparam("placed", type_=UTCDateTime())), else_=_CUSTOMERS.c.last_order_at))))
 
 
 def _chunks(values: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:

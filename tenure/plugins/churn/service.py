@@ -30,6 +30,7 @@ from tenure.core.events import (
     Publication,
     publish_many,
 )
+from tenure.core.reads import Write
 from tenure.core.services.tasks import NewTask, open_tasks
 from tenure.plugins.churn import scoring
 from tenure.plugins.churn.models import Score, Segment, Warning
@@ -199,11 +200,8 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     came_back = {"status": "resolved", "resolved_at": ctx.now(), "came_back": True}
     if len(placed) == 1:
         ((customer_id, placed_at),) = placed.items()
-        result = await ctx.session.execute(
-            update(Warning).where(Warning.customer_id == customer_id, Warning.status == "open",
-                                  Warning.since <= placed_at)
-            .values(came_back).returning(Warning.customer_id).execution_options(synchronize_session=False))
-        resolved = list(result.scalars())
+        resolved = await _CAME_BACK.all(ctx.session, customer=customer_id, placed_at=placed_at,
+                                        resolved_at=came_back["resolved_at"])
     else:
         open_warnings = (await ctx.session.execute(select(Warning.id, Warning.customer_id, Warning.since).where(
             Warning.customer_id.in_(list(placed)), Warning.status == "open"))).all()
@@ -238,9 +236,9 @@ async def mark_for_rescore(ctx: ServiceContext, customer_ids: list[int]) -> None
     now = ctx.now()
     ids = sorted(set(customer_ids))
     if ctx.dialect == "postgresql":  # one statement over an array, not a row each
-        await ctx.session.execute(_MARK_MANY, {"ids": ids, "at": now})
+        await _MARK_MANY.count(ctx.session, ids=ids, at=now)
     else:
-        await ctx.session.execute(_MARK_ONE, [{"c": customer_id, "at": now} for customer_id in ids])
+        await _MARK_ONE.many(ctx.session, [{"c": customer_id, "at": now} for customer_id in ids])
     delay = churn_settings(ctx).rescore_delay_seconds
     if delay <= 0:
         await ctx.enqueue("churn.rescore_marked", {"since": now.isoformat()})
@@ -252,10 +250,18 @@ async def mark_for_rescore(ctx: ServiceContext, customer_ids: list[int]) -> None
 
 
 _UPSERT = " ON CONFLICT (customer_id) DO UPDATE SET marked_at = excluded.marked_at"
-_MARK_ONE = text("INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at)" + _UPSERT).bindparams(
-    bindparam("at", type_=UTCDateTime()))
-_MARK_MANY = text("INSERT INTO churn_stale (customer_id, marked_at) SELECT unnest(:ids), :at" + _UPSERT).bindparams(
-    bindparam("ids", type_=ARRAY(BigInteger())), bindparam("at", type_=UTCDateTime()))
+_MARK_ONE = Write(lambda _keys: text(
+    "INSERT INTO churn_stale (customer_id, marked_at) VALUES (:c, :at)" + _UPSERT).bindparams(
+    bindparam("at", type_=UTCDateTime())))
+_MARK_MANY = Write(lambda _keys: text(
+    "INSERT INTO churn_stale (customer_id, marked_at) SELECT unnest(:ids), :at" + _UPSERT).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger())), bindparam("at", type_=UTCDateTime())))
+#: A customer who ordered again: their open warnings raised before the order resolve.
+_CAME_BACK = Write(lambda _keys: update(Warning).where(
+    Warning.customer_id == bindparam("customer"), Warning.status == "open",
+    Warning.since <= bindparam("placed_at", type_=UTCDateTime()))
+    .values(status="resolved", resolved_at=bindparam("resolved_at", type_=UTCDateTime()), came_back=True)
+    .returning(Warning.customer_id))
 
 
 async def rescore_marked(ctx: ServiceContext, since: datetime) -> int:

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenure.core import bulk
 from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
 from tenure.core.errors import UserError
+from tenure.core.reads import Read, Write, attach
 from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from tenure.plugins.loyalty.notify import reward_thresholds
 from tenure.plugins.loyalty.settings import loyalty_settings
@@ -28,11 +29,12 @@ _ENTRIES: Any = Entry.__table__
 async def locked_account(ctx: ServiceContext, customer_id: int) -> Account | None:
     """The customer's account locked for this transaction, or ``None`` if they have none
     (an account proves its customer exists: no read of the customer is needed)."""
-    account = await ctx.session.get(Account, customer_id, with_for_update=ctx.dialect == "postgresql",
-                                    populate_existing=True)
-    if account is not None:
-        account.updated_at = ctx.now()
-        _hold(ctx, [account])
+    found = attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, [customer_id]))
+    if not found:
+        return None
+    account: Account = found[0]
+    account.updated_at = ctx.now()
+    _hold(ctx, [account])
     return account
 
 
@@ -45,38 +47,38 @@ def _hold(ctx: ServiceContext, accounts: Sequence[Account]) -> None:
         held[account.customer_id] = account
 
 
+def held_account(ctx: ServiceContext, customer_id: int) -> Account | None:
+    """The customer's account as this transaction locked it, if it did (no statement)."""
+    held: dict[int, Account] = ctx.session.info.get("loyalty.locked_accounts", {})
+    return held.get(customer_id)
+
+
 async def lock_account(ctx: ServiceContext, customer_id: int) -> Account:
     """The customer's account, created if missing, locked for this transaction."""
-    pg = ctx.dialect == "postgresql"
-    account = await ctx.session.get(Account, customer_id, with_for_update=pg, populate_existing=True)
+    account = await locked_account(ctx, customer_id)
     if account is None:
         await ctx.session.execute(
             insert_ignoring_conflicts(ctx.dialect, Account.__table__).values(
                 customer_id=customer_id, balance=0, pending=0, lifetime_earned=0, shortfall=0,
                 updated_at=ctx.now())
         )
-        account = await ctx.session.get(Account, customer_id, with_for_update=pg, populate_existing=True)
+        account = await locked_account(ctx, customer_id)
     assert account is not None
-    account.updated_at = ctx.now()
-    _hold(ctx, [account])
     return account
 
 
 def new_entry(ctx: ServiceContext, customer_id: int, kind: str, points: int, *, source: str, reason: str = "",
               order_id: int | None = None, reward_id: int | None = None, key: str | None = None,
-              qualifying: int = 0, detail: dict[str, Any] | None = None, copied: bool = False) -> Entry:
-    """A new entry. ``copied``: one that :func:`credit_many` writes by COPY for history and
-    that never joins the session, built as a plain instance (the ORM's constructor costs
-    tens of microseconds an entry, an import makes one per order)."""
+              qualifying: int = 0, detail: dict[str, Any] | None = None) -> Entry:
+    """A new entry, built as a plain instance outside the session (the ORM's constructor
+    costs tens of microseconds an entry, an import makes one per order)."""
     values = {"customer_id": customer_id, "kind": kind, "points": points, "qualifying": qualifying,
               "pending": False, "remaining": 0, "shortfall": 0, "reason": reason[:300], "source": source,
               "order_id": order_id, "reward_id": reward_id, "idempotency_key": key, "detail": detail or {},
               "created_at": ctx.now(), "available_at": None, "expires_at": None}
-    if copied:
-        entry = _ENTRY_MANAGER.new_instance()
-        entry.__dict__.update(values)
-        return entry
-    return Entry(**values)
+    entry = _ENTRY_MANAGER.new_instance()
+    entry.__dict__.update(values)
+    return entry
 
 
 async def credit(ctx: ServiceContext, account: Account, entry: Entry, *,
@@ -92,18 +94,14 @@ async def lock_accounts(ctx: ServiceContext, customer_ids: Sequence[int]) -> dic
     ids = sorted(set(customer_ids))
     if len(ids) == 1:
         return {ids[0]: await lock_account(ctx, ids[0])}
-    query = select(Account).where(Account.customer_id.in_(ids)).order_by(Account.customer_id)
-    if ctx.dialect == "postgresql":
-        query = query.with_for_update()
-    found = {a.customer_id: a for a in await ctx.session.scalars(query.execution_options(populate_existing=True))}
+    found = {a.customer_id: a for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, ids))}
     missing = [customer_id for customer_id in ids if customer_id not in found]
     if missing:
         now = ctx.now()
         await ctx.session.execute(insert_ignoring_conflicts(ctx.dialect, Account.__table__), [
             {"customer_id": customer_id, "balance": 0, "pending": 0, "lifetime_earned": 0, "shortfall": 0,
              "updated_at": now} for customer_id in missing])
-        found.update((a.customer_id, a) for a in await ctx.session.scalars(
-            query.where(Account.customer_id.in_(missing)).execution_options(populate_existing=True)))
+        found.update((a.customer_id, a) for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, missing)))
     now = ctx.now()
     for account in found.values():
         account.updated_at = now
@@ -148,9 +146,8 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
         await bulk.insert_rows(ctx.session, _ENTRIES, [{c: e.__dict__.get(c) for c in _ENTRY_COLUMNS}
                                                        for _, e, _ in credits])
     else:
-        ctx.session.add_all([entry for _, entry, _ in credits])
+        await _insert_entries(ctx, [entry for _, entry, _ in credits])
     await _write_totals(ctx, [accounts[customer_id] for customer_id in dict.fromkeys(c for c, _, _ in credits)])
-    await ctx.session.flush()
     posted = {customer_id: entry for customer_id, entry, _ in credits if not entry.pending}
     for customer_id, entry in posted.items():
         account = accounts[customer_id]
@@ -162,11 +159,9 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
 
 async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> None:
     """The accounts' new totals in one executemany (the rows are locked), set in the
-    session as written, so that no flush writes them again row by row."""
-    if len(accounts) < 2:
-        return  # the flush writes one account as cheaply
+    session as written, so that no flush writes them again."""
     now = ctx.now()
-    await ctx.session.execute(_SET_TOTALS, [
+    await _SET_TOTALS.many(ctx.session, [
         {"c": a.customer_id, "balance": a.balance, "pending": a.pending, "lifetime_earned": a.lifetime_earned,
          "updated_at": now} for a in accounts])
     for account in accounts:
@@ -175,49 +170,84 @@ async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> Non
         set_committed_value(account, "updated_at", now)
 
 
+async def _insert_entries(ctx: ServiceContext, entries: Sequence[Entry]) -> None:
+    """Write new entries through the table (a compiled statement for one), outside the
+    session's unit of work; each gets its id and joins the session as written, so a later
+    change to one (a reversal's shortfall) is flushed as usual."""
+    rows = [{c: e.__dict__.get(c) for c in _ENTRY_COLUMNS} for e in entries]
+    if len(rows) == 1:
+        ids = [int(await _INSERT_ENTRY.one(ctx.session, **rows[0]))]
+    else:
+        ids = [int(i) for i in (await ctx.session.execute(
+            insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True), rows)).scalars()]
+    for entry, entry_id in zip(entries, ids, strict=True):
+        set_committed_value(entry, "id", entry_id)
+    attach(ctx.session, entries)
+
+
 _ACCOUNTS: Any = Account.__table__
-_SET_TOTALS: Any = update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
-    {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")})
+_LOCK_ACCOUNTS = Read(lambda keys: select(Account).where(keys(Account.customer_id))
+                      .order_by(Account.customer_id).with_for_update())
+_SET_TOTALS = Write(lambda _keys: update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
+    {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")}))
 _ENTRY_MANAGER: Any = Entry._sa_class_manager  # type: ignore[attr-defined]
 _ENTRY_COLUMNS = [c.key for c in _ENTRIES.columns if c.key != "id"]
+_INSERT_ENTRY = Write(lambda _keys: insert(_ENTRIES).values(
+    {name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS}).returning(_ENTRIES.c.id))
+#: A customer's posted lots with points left, oldest first.
+_OLDEST_LOTS = Read(lambda _keys: select(Entry).where(
+    Entry.customer_id == bindparam("customer_id"), Entry.pending.is_(False), Entry.remaining > 0)
+    .order_by(Entry.expires_at.asc().nulls_last(), Entry.id).limit(bindparam("limit")))
+_SET_REMAINING = Write(lambda _keys: update(_ENTRIES).where(_ENTRIES.c.id == bindparam("lot"))
+                       .values(remaining=bindparam("remaining")))
+_DRAWS: Any = Draw.__table__
+_INSERT_DRAW = Write(lambda _keys: insert(_DRAWS).values(
+    entry_id=bindparam("entry_id"), lot_id=bindparam("lot_id"), points=bindparam("points")))
 
 
 async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int,
                 first_from: Sequence[Entry] = ()) -> Entry:
-    """Take ``points`` of the posted balance: from ``first_from`` lots, then oldest first."""
+    """Take ``points`` of the posted balance: from ``first_from`` lots, then oldest first.
+
+    The entry, the lots drawn, the account and the draws are written by compiled
+    statements, each set in the session as written (the entry stays outside it)."""
     if points > account.balance:
         raise UserError(f"the balance is {account.balance} points, {points} asked", "points", "insufficient_points")
+    session = ctx.session
     entry.points = -points
     left = points
     draws: dict[int, int] = {}
+    drawn: dict[int, Entry] = {}
     for lot in first_from:
         if left and not lot.pending and lot.remaining > 0:
             take = min(left, lot.remaining)
             lot.remaining -= take
             draws[lot.id] = draws.get(lot.id, 0) + take
+            drawn[lot.id] = lot
             left -= take
+    if left and any(isinstance(o, Entry) for o in (*session.dirty, *session.new)):
+        await session.flush()  # the lots read below must be as this transaction left them
     while left:
-        lots = list(await ctx.session.scalars(
-            select(Entry).where(Entry.customer_id == account.customer_id, Entry.pending.is_(False),
-                                Entry.remaining > 0, Entry.id.not_in(list(draws) or [0]))
-            .order_by(Entry.expires_at.asc().nulls_last(), Entry.id).limit(100)
-        ))
+        lots = [lot for lot in attach(session, await _OLDEST_LOTS.all(
+            session, customer_id=account.customer_id, limit=100 + len(draws))) if lot.id not in draws]
         if not lots:
             raise RuntimeError(f"customer {account.customer_id}: lots hold less than the balance")
         for lot in lots:
             take = min(left, lot.remaining)
             lot.remaining -= take
             draws[lot.id] = take
+            drawn[lot.id] = lot
             left -= take
             if not left:
                 break
-    # One flush writes the entry, the lots drawn and the account (its id is needed for the
-    # draws only), where flushing the entry first wrote the locked account twice.
     account.balance -= points
-    ctx.session.add(entry)
-    await ctx.session.flush()
-    ctx.session.add_all([Draw(entry_id=entry.id, lot_id=lot_id, points=n) for lot_id, n in draws.items()])
-    await ctx.session.flush()
+    await _insert_entries(ctx, [entry])
+    await _SET_REMAINING.many(session, [{"lot": lot.id, "remaining": lot.remaining} for lot in drawn.values()])
+    for lot in drawn.values():
+        set_committed_value(lot, "remaining", lot.remaining)
+    await _write_totals(ctx, [account])
+    await _INSERT_DRAW.many(session, [{"entry_id": entry.id, "lot_id": lot_id, "points": n}
+                                      for lot_id, n in draws.items()])
     return entry
 
 

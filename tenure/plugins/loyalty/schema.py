@@ -15,8 +15,8 @@ from tenure.core.context import ServiceContext
 from tenure.core.contributions import SchemaContribution
 from tenure.core.errors import UserError as DomainUserError
 from tenure.core.models import Role
+from tenure.plugins.loyalty import ledger, reports, rules, service
 from tenure.plugins.loyalty import models as m
-from tenure.plugins.loyalty import reports, rules, service
 from tenure.plugins.loyalty.types import (
     EarnRule,
     EarnSimulation,
@@ -136,7 +136,7 @@ class SimulateEarnRuleInput:
 async def _entry_payload(info: Info, work: object) -> PointsEntryPayload:
     async def run(ctx: ServiceContext) -> tuple[m.Entry, int]:
         entry = await work(ctx)  # type: ignore[operator]
-        account = await ctx.session.get(m.Account, entry.customer_id)
+        account = ledger.held_account(ctx, entry.customer_id) or await ctx.session.get(m.Account, entry.customer_id)
         return entry, account.balance if account else 0
 
     result, errors = await in_transaction(info, run)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, extract, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from tenure.core import idempotency
 from tenure.core import validation as v
@@ -31,6 +32,13 @@ async def _customer(ctx: ServiceContext, customer_id: int, field: str = "custome
     if customer is None:
         raise NotFound("customer", customer_id, field)
     return customer
+
+
+async def _locked_customer(ctx: ServiceContext, customer_id: int) -> Customer:
+    """A customer the order's transaction holds locked (from the session's identity map
+    without a greenlet hop), else read."""
+    held = ctx.session.identity_map.get(identity_key(Customer, customer_id))
+    return held if held is not None else await _customer(ctx, customer_id)
 
 
 async def hook_multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, list[Multiplier]]:
@@ -75,7 +83,7 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     bonus = rules.bonus("first_order")
     bonus_due: set[int] = set()
     if bonus is not None:
-        first_orders = [o.customer_id for o in orders if (await _customer(ctx, o.customer_id)).order_count == 1]
+        first_orders = [o.customer_id for o in orders if (await _locked_customer(ctx, o.customer_id)).order_count == 1]
         had = set() if not first_orders else set(await ctx.session.scalars(select(Entry.customer_id).where(
             Entry.customer_id.in_(first_orders), Entry.idempotency_key == "first_order")))
         bonus_due = set(first_orders) - had
@@ -93,12 +101,12 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
             credits.append((order.customer_id, ledger.new_entry(
                 ctx, order.customer_id, EntryKind.EARN, points, source="order",
                 reason=f"order {order.external_id} ({order.channel})", order_id=order.id, key=f"order:{order.id}",
-                qualifying=points, detail=detail, copied=ctx.history), pending_until))
+                qualifying=points, detail=detail), pending_until))
             total += points
         if bonus is not None and order.customer_id in bonus_due:
             credits.append((order.customer_id, ledger.new_entry(
                 ctx, order.customer_id, EntryKind.EARN, bonus.points, source="order",
-                reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order", copied=ctx.history),
+                reason=f"first order bonus ({bonus.name})", order_id=order.id, key="first_order"),
                 pending_until))
             total += bonus.points
         if total:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core.db import UTCDateTime
 from tenure.core.models import Order, OrderStatus
+from tenure.core.reads import Read
 from tenure.plugins.tiers.models import Tier
 
 
@@ -119,8 +120,8 @@ async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequenc
     found: dict[int, Figures] = defaultdict(Figures)
     if not tiers or not customer_ids:
         return found
-    rows = orders if orders is not None else await session.execute(
-        recent_orders(lambda column: column.in_(customer_ids)), {"since": window_start(tiers, now)})
+    rows = orders if orders is not None else await _RECENT_ORDERS.all(
+        session, list(customer_ids), since=window_start(tiers, now))
     for customer_id, at, amount in rows:
         found[customer_id].orders.append((at, int(amount)))
     for days in sorted({t.window_days for t in tiers if t.min_points is not None}):
@@ -131,3 +132,6 @@ async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequenc
                 figures = found[customer_id]
                 figures.points[days] = figures.points.get(days, 0) + int(value)
     return found
+
+#: The same read, compiled once and sent on the driver, for the handlers and the review.
+_RECENT_ORDERS = Read(recent_orders)

@@ -17,7 +17,7 @@ from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import CustomersMerged, OrderRecorded, Publication, publish_many
 from tenure.core.models import Customer
 from tenure.core.money import money_text
-from tenure.core.reads import Read
+from tenure.core.reads import Read, attach
 from tenure.plugins.tiers import qualify
 from tenure.plugins.tiers.models import Membership, Tier
 from tenure.plugins.tiers.settings import tiers_settings
@@ -219,10 +219,14 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
 
 
 async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Membership]:
-    query = select(Membership).where(Membership.customer_id.in_(customer_ids)).order_by(Membership.customer_id)
-    if ctx.dialect == "postgresql":
-        query = query.with_for_update()
-    return {m.customer_id: m for m in await ctx.session.scalars(query.execution_options(populate_existing=True))}
+    locked = attach(ctx.session, await _LOCK_MEMBERSHIPS.all(ctx.session, sorted(set(customer_ids))))
+    return {m.customer_id: m for m in locked}
+
+
+#: The memberships of a batch's customers, locked in customer order (SQLite renders no FOR
+#: UPDATE), read on the driver and attached to the session, so a change is flushed as usual.
+_LOCK_MEMBERSHIPS = Read(lambda keys: select(Membership).where(keys(Membership.customer_id))
+                         .order_by(Membership.customer_id).with_for_update())
 
 
 async def multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Any]:
