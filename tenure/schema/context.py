@@ -19,7 +19,7 @@ from tenure.core.db import Database
 from tenure.core.reads import Route
 
 if TYPE_CHECKING:
-    from tenure.schema.server import Runtime
+    from tenure.schema.runtime import Runtime
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -8,7 +8,6 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own (its HTTP layer is cross-web)
@@ -40,21 +39,10 @@ from tenure.schema.context import Context
 from tenure.schema.documents import PersistedDocuments
 from tenure.schema.graphql_http import GRAPHQL_RESPONSE, JSON, error_body, is_request_error, negotiate
 from tenure.schema.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from tenure.schema.metrics import Metrics, operation_label
+from tenure.schema.metrics import operation_label
+from tenure.schema.runtime import Runtime
 
 log = logging.getLogger("tenure.api")
-
-
-@dataclass
-class Runtime:
-    """What one server process holds: settings, plugins, the database, the schema, and
-    the way queued work is handed to whoever runs it."""
-
-    settings: Settings
-    plugins: PluginManager
-    db: Database
-    dispatch: Callable[[list[int]], Awaitable[None]]
-    metrics: Metrics = field(default_factory=Metrics)
 
 
 class TenureGraphQL(GraphQL):

@@ -26,7 +26,7 @@ Stop = Callable[[], Awaitable[None]]
 
 
 class Runtime(Protocol):
-    """What running jobs needs of a process (the server's ``schema.server.Runtime`` is one)."""
+    """What running jobs needs of a process (the server's ``tenure.schema.runtime.Runtime`` is one)."""
 
     @property
     def settings(self) -> Settings: ...

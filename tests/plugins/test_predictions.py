@@ -184,8 +184,9 @@ async def test_too_few_buyers_refuses_in_words_and_keeps_the_last_predictions(ma
             clock.advance(days=1)
             async with tenure.transaction() as ctx:
                 from tenure.plugins.predictions import service
+                from tenure.plugins.predictions.results import Refused
 
-                with pytest.raises(service.Refused) as refused:
+                with pytest.raises(Refused) as refused:
                     await service.fit_and_score(ctx)
             assert await tenure.scalar("SELECT count(*) FROM predictions_customers") == 0
     expected = ("too few buyers to fit: 2 repeat buyers (customers who bought on two or more days) among 3 "

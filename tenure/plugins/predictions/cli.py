@@ -42,6 +42,7 @@ def fit() -> None:
     from tenure.core.context import ServiceContext
     from tenure.core.db import Database
     from tenure.plugins.predictions import service
+    from tenure.plugins.predictions.results import Refused
 
     settings, plugins = _setup()
 
@@ -57,7 +58,7 @@ def fit() -> None:
     try:
         with _clock(settings):
             lines = asyncio.run(run())
-    except service.Refused as refused:
+    except Refused as refused:
         raise click.ClickException(str(refused)) from None
     for line in lines:
         click.echo(line)

@@ -9,6 +9,7 @@ from typing import Any
 from tenure.core.context import ServiceContext
 from tenure.core.contributions import JobSpec
 from tenure.plugins.predictions import service
+from tenure.plugins.predictions.results import Refused
 from tenure.plugins.predictions.settings import PredictionsSettings
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 async def fit(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     try:
         outcome = await service.fit_and_score(ctx)
-    except service.Refused as refused:
+    except Refused as refused:
         # Recorded with the fit's day; retrying would refuse again, so the job ends here.
         log.warning("predictions: %s", refused)
         return

@@ -25,7 +25,7 @@ from tenure.core.db import UTCDateTime
 from tenure.plugins.predictions import fitting, statements
 from tenure.plugins.predictions.fitting import Array, BgNbd, GammaGamma
 from tenure.plugins.predictions.models import Fit, Prediction
-from tenure.plugins.predictions.service import CustomerFigures, Refused
+from tenure.plugins.predictions.results import CustomerFigures, Refused
 from tenure.plugins.predictions.settings import PredictionsSettings, predictions_settings
 
 EPOCH = date(1970, 1, 1)

@@ -5,7 +5,6 @@ so a server or worker that never fits starts without them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -14,23 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core.context import ServiceContext
 from tenure.plugins.predictions.models import Fit, Prediction
+from tenure.plugins.predictions.results import CustomerFigures
 from tenure.plugins.predictions.settings import PredictionsSettings
 
 if TYPE_CHECKING:
     from tenure.plugins.predictions.scoring import Outcome
-
-
-class Refused(Exception):
-    """Too few buyers to fit; the message says how many there are and how many it takes."""
-
-
-@dataclass(frozen=True)
-class CustomerFigures:
-    """A customer's figures over some days, as of the fit they were scored with."""
-
-    probability_active: float
-    expected_orders: float
-    predicted_value: int | None
 
 
 async def fit_and_score(ctx: ServiceContext) -> Outcome:
