@@ -62,19 +62,24 @@ from tenure.core.services.tasks import open_task
 from tenure.core.settings import Settings, SettingsError
 from tenure.schema.mutations import in_transaction, parse_id
 from tenure.schema.permissions import BACKOFFICE, EVERYONE, STAFF, allow, member_id
+from tenure.schema.relay import After, Before, Connection, First, Last, Node, id_of, node, paginate, to_global_id
 from tenure.schema.types.common import UserError as UserErrorType
+from tenure.schema.types.errors import ErrorCode
 
 #: The partner API's version: the major number changes when a name above is removed or
 #: changes meaning.
-API_VERSION = (1, 0)
+API_VERSION = (1, 1)
 
 __all__ = [
     "API_VERSION",
     "BACKOFFICE",
     "EVERYONE",
     "STAFF",
+    "After",
+    "Before",
     "BigId",
     "Conflict",
+    "Connection",
     "Customer",
     "CustomerCreated",
     "CustomerUpdated",
@@ -86,7 +91,9 @@ __all__ = [
     "DemoStep",
     "DemoTransaction",
     "DomainEvent",
+    "ErrorCode",
     "EventHandler",
+    "First",
     "ForecastItem",
     "Forecaster",
     "GiveUp",
@@ -94,7 +101,9 @@ __all__ = [
     "InteractionLogged",
     "InvariantCheck",
     "JobSpec",
+    "Last",
     "MessageChannel",
+    "Node",
     "NotFound",
     "Order",
     "OrderCancelled",
@@ -122,14 +131,18 @@ __all__ = [
     "as_utc",
     "export_rows",
     "hookimpl",
+    "id_of",
     "in_transaction",
     "log_interaction",
     "member_id",
+    "node",
     "now",
     "open_task",
+    "paginate",
     "parse_id",
     "plugin_model_base",
     "run_day",
     "send_message",
+    "to_global_id",
     "validation",
 ]

@@ -28,6 +28,7 @@ from tenure.core.outbox import drain
 from tenure.core.plugins import PluginManager, load_plugins
 from tenure.core.services.customers import merge_customers
 from tenure.core.settings import Settings
+from tenure.schema.relay import from_global_id, to_global_id
 
 #: Transaction control, not work: :meth:`TenureHarness.count_statements` leaves these out.
 CONTROL_STATEMENTS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
@@ -36,6 +37,19 @@ CONTROL_STATEMENTS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PR
 #: What a plugin's tests import (with the pytest plugin ``tenure.pytest_plugin``).
 __all__ = ["FrozenClock", "GraphQLErrors", "JobRunner", "RoleClient", "StatementCounter", "TenureHarness",
            "freeze_time", "merge_customers", "migration_differences", "not_installed"]
+
+def global_id(type_name: str, pk: int | str) -> str:
+    """The global id the API gives the ``type_name`` whose primary key is ``pk``."""
+    return str(to_global_id(type_name, pk))
+
+
+def pk_of(value: str | int) -> int:
+    """The primary key a global id holds (a plain decimal id is its own)."""
+    found = from_global_id(str(value)) if not str(value).isdigit() else None
+    if found is None:
+        return int(value)
+    return found[1]
+
 
 class GraphQLErrors(AssertionError):
     """The response carried GraphQL errors where none were expected."""
@@ -117,8 +131,9 @@ class TenureHarness:
             self._keys[cache] = created.key
         return created.key
 
-    def member_token(self, customer_id: int) -> str:
-        token, _ = auth.member_token(self.settings.signing_key, customer_id, 3600)
+    def member_token(self, customer_id: int | str) -> str:
+        """A member token for the customer, given by primary key or global id."""
+        token, _ = auth.member_token(self.settings.signing_key, pk_of(str(customer_id)), 3600)
         return token
 
     async def gql(
@@ -141,7 +156,7 @@ class TenureHarness:
             raise GraphQLErrors(answer["errors"])
         return answer["data"]
 
-    async def client_for(self, role: str = "admin", *, customer_id: int | None = None,
+    async def client_for(self, role: str = "admin", *, customer_id: int | str | None = None,
                          staff_email: str | None = None, scopes: list[str] | None = None) -> RoleClient:
         """A GraphQL client acting as ``role``; ``member`` needs the ``customer_id`` it acts as."""
         if role == "member":

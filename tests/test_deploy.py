@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tenure.core.settings import Settings
+from tenure.testing import pk_of
 
 yaml = pytest.importorskip("yaml")  # PyYAML: in the [dev] extra
 
@@ -227,7 +228,7 @@ def test_compose_commands_serve_and_work_with_postgres_and_redis(
                 "{ userErrors { message } } }", {"url": hook_url}, "deploy-1")
         created = graphql('mutation NewCustomer { createCustomer(input: {name: "Docker Dora"}) '
                           "{ customer { id } userErrors { message } } }", {}, "deploy-2")
-        customer_id = int(created["createCustomer"]["customer"]["id"])
+        customer_id = pk_of(created["createCustomer"]["customer"]["id"])
 
         wait_for(lambda: any(r["body"]["type"] == "customer.created" for r in received), 60,
                  "the worker to deliver the webhook")

@@ -14,6 +14,7 @@ from tenure.cli import main
 from tenure.core.plugins import entry_point_candidates, load_plugins
 from tenure.core.settings import Settings
 from tenure.schema.build import build_schema
+from tenure.testing import pk_of
 from tests.core.helpers import ERRORS, create_customer
 
 RECORD = f"""mutation($input: RecordVisitInput!) {{
@@ -49,13 +50,13 @@ async def test_visits_end_to_end(make_tenure: Callable[..., Any]) -> None:
         assert ("event", "Thanked for the visit to North") in timeline
         assert ("interaction", "Visited North") in timeline
         # The job is idempotent: run again by hand, it thanks nobody twice.
-        await tenure.jobs.run("visits.thank", {"visitId": int(first["visit"]["id"])})
+        await tenure.jobs.run("visits.thank", {"visitId": pk_of(first["visit"]["id"])})
         assert await tenure.scalar("SELECT count(*) FROM events WHERE type = 'visits.thanked'") == 1
         before = await tenure.scalar("SELECT count(*) FROM visits_visits")
         late = (await tenure.ok(RECORD, {"input": {**given, "externalId": "door-2",
                                                    "visitedAt": "2999-01-01T00:00:00Z"}}))["recordVisit"]
-        assert late["userErrors"] == [{"field": "visitedAt", "message": "must not be in the future",
-                                       "code": "invalid_time"}]
+        assert late["userErrors"] == [{"field": ["input", "visitedAt"], "message": "must not be in the future",
+                                       "code": "INVALID_TIME"}]
         assert await tenure.scalar("SELECT count(*) FROM visits_visits") == before
 
 
@@ -67,10 +68,10 @@ async def test_a_merge_moves_the_plugins_rows(make_tenure: Callable[..., Any]) -
             await tenure.ok(RECORD, {"input": {"customerId": cid, "venue": "South", "externalId": f"d{n}"}})
         dry = (await tenure.ok(MERGE, {"input": {"survivorId": survivor, "mergedId": merged, "dryRun": True}}))
         assert dry["mergeCustomers"]["customer"]["visitCount"] == 1
-        assert await tenure.scalar("SELECT count(*) FROM visits_visits WHERE customer_id = :c", c=int(merged)) == 2
+        assert await tenure.scalar("SELECT count(*) FROM visits_visits WHERE customer_id = :c", c=pk_of(merged)) == 2
         done = (await tenure.ok(MERGE, {"input": {"survivorId": survivor, "mergedId": merged}}))["mergeCustomers"]
         assert done["userErrors"] == [] and done["customer"]["visitCount"] == 3
-        assert await tenure.scalar("SELECT count(*) FROM visits_visits WHERE customer_id = :c", c=int(merged)) == 0
+        assert await tenure.scalar("SELECT count(*) FROM visits_visits WHERE customer_id = :c", c=pk_of(merged)) == 0
         assert await tenure.scalar("SELECT count(*) FROM visits_visits") == 3
 
 

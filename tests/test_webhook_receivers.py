@@ -22,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import free_port
 
@@ -72,7 +72,7 @@ async def test_the_python_receiver_takes_a_real_delivery_once_and_refuses_a_tamp
         await record_order(tenure, cid, "R-1", 2500)
         assert await tenure.run_jobs() == {"done": 1}
         assert [(e["type"], e["data"]["amount"], e["customerId"]) for e in events] == [
-            ("order.recorded", 2500, int(cid))]
+            ("order.recorded", 2500, pk_of(cid))]
 
         received, body = raw[0]
         # Sent again as they came, bar the framing headers httpx sets for each body.
@@ -122,7 +122,7 @@ async def test_the_node_receiver_takes_a_real_delivery_and_refuses_a_tampered_on
         await record_order(tenure, cid, "N-1", 1200)
         assert await tenure.run_jobs() == {"done": 1}
         printed = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
-        assert printed["type"] == "order.recorded" and printed["customerId"] == int(cid)
+        assert printed["type"] == "order.recorded" and printed["customerId"] == pk_of(cid)
         # Signed now with the subscription's secret, then altered on the way.
         body = json.dumps({**printed, "id": 999}).encode()
         now = datetime.now(UTC)

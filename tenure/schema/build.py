@@ -34,6 +34,7 @@ from tenure.schema.mutations.admin import AdminMutations
 from tenure.schema.mutations.customers import CustomerMutations
 from tenure.schema.mutations.orders import OrderMutations
 from tenure.schema.mutations.tasks import TaskMutations
+from tenure.schema.nodes import NodeQuery, node_kinds
 from tenure.schema.permissions import TenurePermission
 from tenure.schema.privacy import PrivacyMutations, PrivacyQuery, audit_root_fields
 from tenure.schema.queries import CoreQuery
@@ -46,7 +47,7 @@ ROOTS = ("Query", "Mutation", "Subscription")
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(CoreQuery, MemberQuery, MessageQuery, PrivacyQuery, ForecastQuery):
+class Query(CoreQuery, NodeQuery, MemberQuery, MessageQuery, PrivacyQuery, ForecastQuery):
     pass
 
 
@@ -67,6 +68,8 @@ class TenureSchema(strawberry.Schema):
         self.additions = additions
         kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALARS))
         super().__init__(**kwargs)
+        #: The ``Node`` types of this schema by name: what ``node(id:)`` can read.
+        self.node_kinds = node_kinds(self)
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
         return list(type_definition.fields) + self.additions.get(type_definition.name, [])

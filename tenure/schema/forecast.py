@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -29,7 +30,7 @@ class UpcomingItem:
 @strawberry.type(description="A day of the forecast.")
 class UpcomingDay:
     day: date = strawberry.field(description="The UTC calendar day the rules' jobs act on.")
-    items: list[UpcomingItem]
+    items: list[UpcomingItem] = strawberry.field(description="What each rule will do that day.")
 
 
 @strawberry.type
@@ -38,7 +39,8 @@ class ForecastQuery:
                       description="What the scheduled rules will do each day from today for `days` days if nothing "
                                   "changes (renewal reminders, points expiring, tier downgrades, surveys and journey "
                                   "steps due), without doing any of it. Days with nothing are left out.")
-    async def upcoming(self, info: Info, days: int = 30) -> list[UpcomingDay]:
+    async def upcoming(self, info: Info, days: Annotated[int, strawberry.argument(
+            description="How many days to look ahead, today included: 1 to 366.")] = 30) -> list[UpcomingDay]:
         async with info.context.db() as session:
             try:
                 found = await forecast(ServiceContext(session, info.context.settings, info.context.plugins), days)

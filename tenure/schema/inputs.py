@@ -32,6 +32,8 @@ class Refusal:
     field: str
     message: str
     code: str
+    #: The argument ``field`` lies under: ``input``, or ``None`` when ``field`` is an argument.
+    argument: str | None = None
 
 
 def _name(python_name: str) -> str:
@@ -91,7 +93,8 @@ class InputGuard(FieldExtension):
 
             def payload(refusal: Refusal) -> Any:
                 values = {f.python_name: _empty(f.type) for f in definition.fields}
-                values["user_errors"] = [UserError(field=refusal.field, message=refusal.message, code=refusal.code)]
+                values["user_errors"] = [UserError(field=refusal.field, message=refusal.message, code=refusal.code,
+                                                   argument=refusal.argument)]
                 return cls(**values)
 
             self.payload = payload
@@ -101,7 +104,7 @@ class InputGuard(FieldExtension):
             # Paths inside the one ``input`` argument read as the services name fields.
             found = find_refusal(value, "") if name == "input" else find_refusal(value, _name(name))
             if found:
-                return found
+                return dataclasses.replace(found, argument="input" if name == "input" else None)
         return None
 
     def _refuse(self, refusal: Refusal) -> Any:

@@ -13,7 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo, OperationType
@@ -27,11 +27,24 @@ from tenure.core.context import ServiceContext
 from tenure.core.errors import NotFound
 from tenure.core.models import AuditEntry as AuditRow
 from tenure.core.models import Role
+from tenure.schema import loaders
 from tenure.schema.mutations import in_transaction, parse_id
 from tenure.schema.permissions import allow
 from tenure.schema.queries import counter, runner, to_int
-from tenure.schema.relay import Connection, paginate
-from tenure.schema.types.common import JSON, UserError
+from tenure.schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    InvalidId,
+    Last,
+    Node,
+    decode_id,
+    id_of,
+    node,
+    paginate,
+)
+from tenure.schema.types.common import JSON, USER_ERRORS, UserError
 from tenure.schema.types.core import Customer
 
 log = logging.getLogger("tenure.audit")
@@ -43,49 +56,62 @@ CUSTOMER_ID_FIELDS = frozenset({"customer", "exportCustomer", "updateCustomer"})
 
 
 @strawberry.type(description="One audited call: who, what, about which customer, and how it ended.")
-class AuditEntry:
-    id: strawberry.ID
-    occurred_at: datetime
-    actor: str = strawberry.field(description="key:<id>, member:<customer id> or system.")
-    role: str
-    kind: str = strawberry.field(description="write (a mutation) or read.")
+@node(AuditRow, allow(Role.ADMIN))
+class AuditEntry(Node):
+    occurred_at: datetime = strawberry.field(description="When the call was made.")
+    actor: str = strawberry.field(description="Who called: `key:<id>`, `member:<customer id>` or `system`.")
+    role: str = strawberry.field(description="The caller's role then: `admin`, `staff`, `integration` or `member`.")
+    kind: str = strawberry.field(description="Whether it was a `write` (a mutation) or a `read`.")
     operation: str = strawberry.field(description="The root field called, e.g. recordOrder.")
-    customer_id: strawberry.ID | None
-    outcome: str = strawberry.field(description="ok, refused (userErrors), denied (no permission) or error.")
+    customer_id: strawberry.ID | None = id_of(
+        "Customer", "customer_id", deprecation_reason="Use `customer`, the customer itself.",
+        description="The global id of the customer whose data was read or written, when one was.")
+    outcome: str = strawberry.field(
+        description="How it ended: `ok`, `refused` (userErrors), `denied` (no permission) or `error`.")
+
+    @strawberry.field(description="The customer whose data was read or written, when one was (null once erased).")
+    async def customer(self: AuditRow, info: Info) -> Customer | None:
+        if self.customer_id is None:
+            return None
+        return await info.context.loader(loaders.customers_by_id).load(self.customer_id)
 
 
-@strawberry.input
+@strawberry.input(description="The customer whose personal data to remove.")
 class EraseCustomerInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(description="The customer's id.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of eraseCustomer.")
 class EraseCustomerPayload:
-    customer: Customer | None
-    erased_at: datetime | None
-    user_errors: list[UserError]
+    customer: Customer | None = strawberry.field(
+        description="The customer record as it stays, anonymised; null when refused.")
+    erased_at: datetime | None = strawberry.field(description="When the data was removed; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="The API key to replace.")
 class RotateApiKeyInput:
-    key_id: strawberry.ID
+    key_id: strawberry.ID = strawberry.field(description="The key's id.")
     grace_seconds: int = strawberry.field(default=0, description="How long the old key keeps working (max 30 days).")
 
 
 @strawberry.type(description="The new key is shown here once and never again.")
 class RotateApiKeyPayload:
-    key: str | None
-    key_id: strawberry.ID | None
-    prefix: str | None
-    user_errors: list[UserError]
+    key: str | None = strawberry.field(
+        description="The whole new key, to send as `Authorization: Bearer <key>`; null when refused.")
+    key_id: strawberry.ID | None = strawberry.field(description="The new key's id; null when refused.")
+    prefix: str | None = strawberry.field(
+        description="The new key's first characters, which identify it in lists and logs; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
 class PrivacyQuery:
     @strawberry.field(permission_classes=[allow(Role.ADMIN)],
                       description="Everything held about one customer, as JSON.")
-    async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
-        customer_id = to_int(id, "id")
+    async def export_customer(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
+            description="The customer's id.")]) -> JSON:
+        customer_id = to_int(id, "id", "Customer")
         async with info.context.db() as session:
             ctx = ServiceContext(session, info.context.settings, info.context.plugins,
                                  actor=info.context.principal.actor)
@@ -96,11 +122,16 @@ class PrivacyQuery:
 
     @strawberry.field(permission_classes=[allow(Role.ADMIN)], description="The audit log, newest first.")
     async def audit_log(
-        self, info: Info, first: int = 50, after: str | None = None, actor: str | None = None,
-        customer_id: strawberry.ID | None = None,
+        self, info: Info, first: First = 50, after: After = None, last: Last = None, before: Before = None,
+        actor: Annotated[str | None, strawberry.argument(
+            description="Only calls by this actor, such as `key:12`; null for every actor.")] = None,
+        customer_id: Annotated[strawberry.ID | None, strawberry.argument(
+            description="Only calls about this customer; null for all.")] = None,
     ) -> Connection[AuditEntry]:
-        stmt = audit.entries(actor=actor, customer_id=to_int(customer_id, "customerId") if customer_id else None)
-        return await paginate(runner(info), stmt, [(AuditRow.id, True)], first=first, after=after,
+        customer = to_int(customer_id, "customerId", "Customer") if customer_id else None
+        stmt = audit.entries(actor=actor, customer_id=customer)
+        return await paginate(runner(info), stmt, [(AuditRow.id, True)], first=first, after=after, last=last,
+                              before=before,
                               cap=info.context.settings.max_page_size, count=counter(info, stmt))
 
 
@@ -110,9 +141,10 @@ class PrivacyMutations:
         permission_classes=[allow(Role.ADMIN)],
         description="Remove a customer's personal data; orders, ledgers and counts stay, anonymised.",
     )
-    async def erase_customer(self, info: Info, input: EraseCustomerInput) -> EraseCustomerPayload:
+    async def erase_customer(self, info: Info, input: Annotated[EraseCustomerInput, strawberry.argument(
+            description="The customer.")]) -> EraseCustomerPayload:
         customer, errors = await in_transaction(
-            info, lambda ctx: privacy.erase_customer(ctx, parse_id(input.customer_id, "customerId")))
+            info, lambda ctx: privacy.erase_customer(ctx, parse_id(input.customer_id, "customerId", "Customer")))
         return EraseCustomerPayload(customer=customer, erased_at=customer.erased_at if customer else None,  # type: ignore[arg-type]
                                     user_errors=errors)
 
@@ -120,7 +152,8 @@ class PrivacyMutations:
         permission_classes=[allow(Role.ADMIN)],
         description="Replace a key with a new one of the same role and scopes; the old one stops working.",
     )
-    async def rotate_api_key(self, info: Info, input: RotateApiKeyInput) -> RotateApiKeyPayload:
+    async def rotate_api_key(self, info: Info, input: Annotated[RotateApiKeyInput, strawberry.argument(
+            description="The key, and how long the old one keeps working.")]) -> RotateApiKeyPayload:
         created, errors = await in_transaction(
             info, lambda ctx: auth.rotate_api_key(ctx.session, parse_id(input.key_id, "keyId"), input.grace_seconds))
         if created is None:
@@ -143,8 +176,11 @@ def _customer_id(field: str, arguments: dict[str, Any], info: GraphQLResolveInfo
             if field in CUSTOMER_ID_FIELDS:
                 candidates.append(getattr(value, "id", None))
     for candidate in candidates:
-        if isinstance(candidate, str | int) and str(candidate).isdigit() and 0 < int(candidate) < 2**63:
-            return int(candidate)
+        if isinstance(candidate, str | int):
+            try:
+                return decode_id(candidate, "Customer")
+            except InvalidId:
+                continue
     return None
 
 

@@ -23,9 +23,9 @@ from tenure.schema.types.common import Long
 
 @strawberry.enum(description="How long each period is.")
 class RetentionGroupBy(Enum):
-    MONTH = "month"
-    QUARTER = "quarter"
-    YEAR = "year"
+    MONTH = strawberry.enum_value("month", description="Calendar months.")
+    QUARTER = strawberry.enum_value("quarter", description="Calendar quarters: January to March, and so on.")
+    YEAR = strawberry.enum_value("year", description="Calendar years.")
 
 
 @strawberry.type(description="Retention figures of one period (and one group, when split). Rates are percentages; "
@@ -48,11 +48,11 @@ class RetentionPeriod:
     def end(self) -> date:
         return self._figures.end
 
-    @strawberry.field
+    @strawberry.field(description="Customers who counted (had ordered in the active window) on the period's first day.")
     def customers_at_start(self) -> int:
         return self._figures.customers_at_start
 
-    @strawberry.field
+    @strawberry.field(description="Customers who counted on the first day after the period.")
     def customers_at_end(self) -> int:
         return self._figures.customers_at_end
 
@@ -68,15 +68,17 @@ class RetentionPeriod:
     def retained_customers(self) -> int:
         return self._figures.retained
 
-    @strawberry.field(description="(at end - new - returning) / at start x 100; null with nobody at the start.")
+    @strawberry.field(description="Customer retention rate: (at end - new - returning) / at start x 100; null with "
+                                  "nobody at the start.")
     def retention_rate(self) -> float | None:
         return self._figures.crr
 
-    @strawberry.field(description="100 - retentionRate.")
+    @strawberry.field(description="100 - retentionRate; null with nobody at the start.")
     def churn_rate(self) -> float | None:
         return self._figures.churn_rate
 
-    @strawberry.field(description="Customers with 2+ orders in the period / customers with 1+, x 100.")
+    @strawberry.field(description="Customers with 2+ orders in the period / customers with 1+, x 100; null when "
+                                  "nobody ordered.")
     def repeat_purchase_rate(self) -> float | None:
         return self._figures.repeat_purchase_rate
 
@@ -88,15 +90,16 @@ class RetentionPeriod:
     def revenue(self) -> Long:
         return Long(self._figures.revenue)
 
-    @strawberry.field(description="Net revenue / orders, minor units.")
+    @strawberry.field(description="Net revenue / orders, minor units; null without orders.")
     def average_order_value(self) -> Long | None:
         return _long(self._figures.average_order_value)
 
-    @strawberry.field(description="Orders / customers who ordered in the period.")
+    @strawberry.field(description="Orders / customers who ordered in the period; null when nobody ordered.")
     def purchase_frequency(self) -> float | None:
         return self._figures.purchase_frequency
 
-    @strawberry.field(description="Net revenue up to the period's end / customers who had ordered by then.")
+    @strawberry.field(description="Net revenue up to the period's end / customers who had ordered by then, minor "
+                                  "units; null before anyone ordered.")
     def historic_clv(self) -> Long | None:
         return _long(self._figures.historic_clv)
 
@@ -125,15 +128,16 @@ class RetentionPeriod:
 class CohortCell:
     offset: int = strawberry.field(description="Months after the cohort's first month (0 = that month).")
     customers: int = strawberry.field(description="Customers of the cohort who ordered in that month.")
-    share: float = strawberry.field(description="customers / cohort size x 100.")
+    share: float = strawberry.field(description="Customers / cohort size x 100.")
 
 
 @strawberry.type(description="Customers whose first order fell in one month, and how many ordered in each later "
                              "month: one row of a heatmap.")
 class CohortRow:
-    month: date
-    size: int
-    cells: list[CohortCell]
+    month: date = strawberry.field(description="The first day of the cohort's month.")
+    size: int = strawberry.field(description="How many customers placed their first order in that month.")
+    cells: list[CohortCell] = strawberry.field(
+        description="One per month from the cohort's month up to the last month asked for, offset 0 first.")
 
 
 def _long(value: int | None) -> Long | None:
@@ -166,14 +170,18 @@ def retention_query(plugins: Any) -> type:
 @functools.cache
 def _query(dimension: type[Enum]) -> type:
     async def retention(
-        self: Any, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
-        group_by: RetentionGroupBy = RetentionGroupBy.MONTH, by: Any = None,
+        self: Any, info: Info,
+        from_: Annotated[date, strawberry.argument(name="from", description="The first day to report on.")],
+        to: Annotated[date, strawberry.argument(description="The last day to report on.")],
+        group_by: Annotated[RetentionGroupBy, strawberry.argument(
+            description="How long each period is; MONTH unless given.")] = RetentionGroupBy.MONTH,
+        by: Any = None,
     ) -> list[RetentionPeriod]:
         dimension_name = by.value if by is not None else None
         async with info.context.db() as session:
             ctx = ServiceContext(session, info.context.settings, info.context.plugins)
             try:
-                figures = await service.retention(ctx, from_, to, service.GroupBy(group_by.value), dimension_name)
+                figures = await service.retention(ctx, from_, to, service.GroupBy(str(group_by.value)), dimension_name)
             except UserError as error:
                 raise _bad(error) from None
 
@@ -192,7 +200,8 @@ def _query(dimension: type[Enum]) -> type:
         return [RetentionPeriod(_figures=f, _repeat=repeat) for f in figures]
 
     # The enum is made per schema, so the annotation is the class itself, not a name.
-    retention.__annotations__["by"] = dimension | None
+    retention.__annotations__["by"] = Annotated[dimension | None, strawberry.argument(
+        description="What to split each period's figures by; null for one row per period.")]
 
     @strawberry.type
     class RetentionQuery:
@@ -205,8 +214,11 @@ def _query(dimension: type[Enum]) -> type:
         @strawberry.field(permission_classes=[allow(*STAFF, Role.INTEGRATION, scope="reports:read")],
                           description="The cohort retention triangle: customers by first-order month from `from` "
                                       "to `to`, and the share of each still ordering N months later.")
-        async def cohorts(self, info: Info, from_: Annotated[date, strawberry.argument(name="from")],
-                          to: date) -> list[CohortRow]:
+        async def cohorts(self, info: Info,
+                          from_: Annotated[date, strawberry.argument(
+                              name="from", description="A day of the first cohort's month.")],
+                          to: Annotated[date, strawberry.argument(
+                              description="A day of the last month to report on.")]) -> list[CohortRow]:
             async with info.context.db() as session:
                 ctx = ServiceContext(session, info.context.settings, info.context.plugins)
                 try:

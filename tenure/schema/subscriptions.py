@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 from sqlalchemy import func, select
@@ -29,13 +30,17 @@ class Subscription:
         "the ones after that event first (\"0\": the whole feed).",
     )
     async def events(
-        self, info: Info, types: list[str] | None = None, after_id: strawberry.ID | None = None
+        self, info: Info,
+        types: Annotated[list[str] | None, strawberry.argument(
+            description="Only events of these types, such as `order.recorded`; null or empty for every type.")] = None,
+        after_id: Annotated[strawberry.ID | None, strawberry.argument(
+            description="Start after this event (\"0\" for the whole feed); null starts with the next one.")] = None,
     ) -> AsyncGenerator[Event, None]:
         runtime = info.context.runtime
         wanted = models.Event.type.in_(types) if types else None
         async with runtime.db.reader() as session:
             if after_id is not None:
-                last = 0 if str(after_id) == "0" else parse_id(after_id, "afterId")
+                last = 0 if str(after_id) == "0" else parse_id(after_id, "afterId", "Event")
             else:
                 last = int(await session.scalar(select(func.coalesce(func.max(models.Event.id), 0))) or 0)
         while True:

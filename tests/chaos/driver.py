@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tenure.testing import pk_of
+
 RECORD = """mutation($input: RecordOrderInput!) { recordOrder(input: $input) {
   order { id } userErrors { field message code } } }"""
 REFUND = """mutation($input: RefundOrderInput!) { refundOrder(input: $input) {
@@ -144,7 +146,7 @@ class Driver:
                                    "currency": "USD", "amount": amount}}
             order_id = await self.send(Sent("order", external, customer, amount), RECORD, variables, "recordOrder")
             if order_id is not None:
-                owned.orders.append((int(order_id), amount, external))
+                owned.orders.append((pk_of(order_id), amount, external))
         elif kind == "refund":
             order_id, amount, _ = self.rng.choice(refundable)
             part = self.rng.randint(1, (amount - owned.refunded.get(order_id, 0)) // 3)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tenure.testing import pk_of
 from tests.chaos.cluster import Cluster, flush_redis, recreate_database
 from tests.chaos.driver import Book, Driver, Owned
 from tests.chaos.verify import verify
@@ -82,7 +83,7 @@ async def _setup(port: int, key: str, webhook_url: str, plugins: set[str]) -> li
                               "{ customer { id } } }",
                               {"i": {"name": f"Chaos {client}-{n}", "emails": [f"chaos{client}.{n}@example.com"],
                                      "consent": {"email": True}}})
-            cid = int(data["createCustomer"]["customer"]["id"])
+            cid = pk_of(data["createCustomer"]["customer"]["id"])
             customers.append(cid)
             if "loyalty" in plugins:
                 await _gql(port, key, "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { balance } }",
@@ -93,7 +94,7 @@ async def _setup(port: int, key: str, webhook_url: str, plugins: set[str]) -> li
                                   "{ subscription { id } userErrors { message } } }",
                                   {"i": {"customerId": str(cid), "plan": "care", "value": 12_000,
                                          "startsOn": "2026-01-01", "endsOn": "2027-06-30"}})
-                subscriptions.append(int(data["createSubscription"]["subscription"]["id"]))
+                subscriptions.append(pk_of(data["createSubscription"]["subscription"]["id"]))
         return Owned(customers, subscriptions)
 
     return list(await asyncio.gather(*(one_client(c) for c in range(CLIENTS))))

@@ -14,6 +14,7 @@ from tenure.core.checks import run_invariants
 from tenure.core.db import Database
 from tenure.core.plugins import PluginManager
 from tenure.core.settings import Settings
+from tenure.testing import pk_of
 from tests.chaos.driver import Book
 from tests.support.receivers import HttpReceiver
 
@@ -48,7 +49,7 @@ async def verify(database_url: str, settings: Settings, plugins: PluginManager, 
                 losses.append(f"order {sent.key} was acknowledged but is not recorded")
             elif row is not None and (row.customer_id, row.amount) != (sent.target, sent.amount):
                 losses.append(f"order {sent.key} is recorded with other figures: {row}")
-            elif row is not None and sent.answer_ids - {str(row.id)}:
+            elif row is not None and {pk_of(answer) for answer in sent.answer_ids} - {row.id}:
                 duplicates.append(f"order {sent.key} was answered with several ids {sent.answer_ids}")
         for channel, external, n in await _rows(db, "SELECT channel, external_id, count(*) FROM orders "
                                                     "GROUP BY channel, external_id HAVING count(*) > 1"):

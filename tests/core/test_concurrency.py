@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import ERRORS, RECORD_ORDER, create_customer
 
 UPSERT = f"""mutation($input: UpsertCustomerInput!) {{
@@ -41,7 +41,7 @@ async def test_the_same_customer_pushed_at_once_is_created_once(tenure: TenureHa
 async def test_a_second_push_while_the_first_is_uncommitted(tenure: TenureHarness) -> None:
     from tenure.core.services.orders import OrderData, record_order
 
-    cid = int(await create_customer(tenure))
+    cid = pk_of(await create_customer(tenure))
     data = OrderData(customer_id=cid, channel="web", external_id="SLOW-1", currency="USD", amount=900)
     written, release = asyncio.Event(), asyncio.Event()
 
@@ -101,7 +101,7 @@ async def test_the_same_external_id_for_another_customer_while_the_first_is_unco
     from tenure.core.errors import Conflict
     from tenure.core.services.orders import OrderData, record_order
 
-    ada, bob = int(await create_customer(tenure)), int(await create_customer(tenure, name="Bob"))
+    ada, bob = pk_of(await create_customer(tenure)), pk_of(await create_customer(tenure, name="Bob"))
     written, release = asyncio.Event(), asyncio.Event()
 
     async def first() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import (
     CREATE_CUSTOMER,
     ERRORS,
@@ -108,8 +108,8 @@ async def test_identity_is_unique_per_kind(tenure: TenureHarness) -> None:
     before = await row_counts(tenure)
     data = await tenure.ok(CREATE_CUSTOMER, {"input": {"name": "B", "identities": [{"kind": "pos", "value": "7"}]}})
     assert data["createCustomer"]["customer"] is None
-    assert data["createCustomer"]["userErrors"][0]["field"] == "identities"
-    assert data["createCustomer"]["userErrors"][0]["code"] == "identity_taken"
+    assert data["createCustomer"]["userErrors"][0]["field"] == ["input", "identities"]
+    assert data["createCustomer"]["userErrors"][0]["code"] == "IDENTITY_TAKEN"
     assert await row_counts(tenure) == before
 
 
@@ -174,11 +174,11 @@ async def test_merge_moves_history_identities_and_tags(tenure: TenureHarness) ->
     assert kinds.count("order") == 3 and kinds.count("interaction") == 1
     events = await tenure.ok('{ events(first: 50, types: ["customer.merged"]) { nodes { customerId data } } }')
     assert events["events"]["nodes"] == [
-        {"customerId": survivor, "data": {"customerId": int(survivor), "mergedCustomerId": int(merged)}}
+        {"customerId": survivor, "data": {"customerId": pk_of(survivor), "mergedCustomerId": pk_of(merged)}}
     ]
     # The merged customer's identity is free again for the survivor's kinds it brought.
     taken = await tenure.ok(CREATE_CUSTOMER, {"input": {"name": "X", "identities": [{"kind": "shop", "value": "S2"}]}})
-    assert taken["createCustomer"]["userErrors"][0]["code"] == "identity_taken"
+    assert taken["createCustomer"]["userErrors"][0]["code"] == "IDENTITY_TAKEN"
 
 
 async def test_merge_refuses_bad_ids(tenure: TenureHarness) -> None:
@@ -194,7 +194,7 @@ async def test_merge_refuses_bad_ids(tenure: TenureHarness) -> None:
     for case, field in cases:
         payload = (await tenure.ok(MERGE, {"input": case}))["mergeCustomers"]
         assert payload["customer"] is None
-        assert payload["userErrors"][0]["field"] == field, payload
+        assert payload["userErrors"][0]["field"] == ["input", field], payload
     assert await row_counts(tenure) == before
 
 
@@ -210,12 +210,12 @@ async def test_tag_customers_adds_and_removes(tenure: TenureHarness) -> None:
     assert all(n["tags"] == ["gold"] for n in tagged["customers"]["nodes"])
     before = await row_counts(tenure)
     missing = await tenure.ok(TAG, {"input": {"customerIds": [a, "424242"], "add": ["x"]}})
-    assert missing["tagCustomers"]["userErrors"][0]["field"] == "customerIds"
+    assert missing["tagCustomers"]["userErrors"][0]["field"] == ["input", "customerIds"]
     long_tag = await tenure.ok(TAG, {"input": {"customerIds": [a], "add": ["t" * 51]}})
     assert long_tag["tagCustomers"]["userErrors"][0] == {
-        "field": "add",
+        "field": ["input", "add"],
         "message": "must be at most 50 characters (got 51)",
-        "code": "too_long",
+        "code": "TOO_LONG",
     }
     assert await row_counts(tenure) == before
 

@@ -6,7 +6,7 @@ from tenure.core.services.customers import CustomerData, create_customer
 from tenure.core.services.interactions import log_interaction
 from tenure.core.services.orders import LineData, OrderData, record_order
 from tenure.core.services.tasks import open_task
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 
 PAGE = """query($n: Int!) { customers(first: $n) { totalCount edges { cursor node {
   id name emails phones tags identities { kind value } owner { id email }
@@ -19,7 +19,7 @@ PAGE = """query($n: Int!) { customers(first: $n) { totalCount edges { cursor nod
 
 async def _load(tenure: TenureHarness, count: int) -> None:
     key = await tenure.key("staff", staff_email="owner@example.com")
-    staff_id = int((await tenure.ok("{ viewer { staffUser { id } } }", key=key))["viewer"]["staffUser"]["id"])
+    staff_id = pk_of((await tenure.ok("{ viewer { staffUser { id } } }", key=key))["viewer"]["staffUser"]["id"])
     async with tenure.transaction() as ctx:
         for n in range(count):
             customer = await create_customer(

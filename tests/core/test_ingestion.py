@@ -19,7 +19,7 @@ from sqlalchemy import text
 from tenure.core.db import Database
 from tenure.core.import_files import open_rows
 from tenure.core.imports import import_file
-from tenure.testing import TenureHarness, truncate_all
+from tenure.testing import TenureHarness, pk_of, truncate_all
 from tests.plugins.loyalty_support import create_reward, create_rule
 from tests.plugins.test_tiers import standard_tiers
 from tests.support.receivers import http_receiver, smtp_server
@@ -242,17 +242,18 @@ async def test_record_orders_answers_each_order(make_tenure: Callable[..., Any])
         assert [r["index"] for r in results] == list(range(7))
         assert [r["created"] for r in results] == [True, False, False, False, False, False, True]
         assert [[e["field"] for e in r["userErrors"]] for r in results] == [
-            [], ["currency"], ["customerId"], [], ["customerId"], ["amount"], []]
+            [], [["input", "orders", "1", "currency"]], [["input", "orders", "2", "customerId"]], [],
+            [["input", "orders", "4", "customerId"]], [["input", "orders", "5", "amount"]], []]
         assert results[3]["order"]["externalId"] == "A"  # the same order again: the one recorded
         # Sent again (a retry after a time-out): nothing new, the same orders come back.
         again = (await tenure.ok(batch, {"o": [order("A"), order("F")]}))["recordOrders"]["results"]
         assert [(r["created"], r["order"]["externalId"]) for r in again] == [(False, "A"), (False, "F")]
         assert await tenure.scalar("SELECT count(*) FROM orders") == 2
-        assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=int(ada)) == 2
+        assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=pk_of(ada)) == 2
         # Both earned points, and the first carried the welcome bonus: 20 + 50 + 20.
         assert await tenure.scalar("SELECT lifetime_earned FROM loyalty_accounts") == 90
         too_many = (await tenure.ok(batch, {"o": [order(f"M{n}") for n in range(tenure.settings.max_page_size + 1)]}))
-        assert too_many["recordOrders"]["userErrors"] == [{"field": "orders", "code": "too_many"}]
+        assert too_many["recordOrders"]["userErrors"] == [{"field": ["input", "orders"], "code": "TOO_MANY"}]
         assert await tenure.scalar("SELECT count(*) FROM orders") == 2
 
 
@@ -277,7 +278,7 @@ async def test_a_burst_of_orders_costs_one_rescore_that_equals_a_recount(make_te
         frozen_clock.advance(seconds=6)
         assert (await tenure.run_jobs()).get("done", 0) >= 1
         coalesced = await scores(tenure)
-        assert coalesced[int(ada)][0] == 8 and coalesced[int(ben)][0] == 4  # orders in the RFM window
+        assert coalesced[pk_of(ada)][0] == 8 and coalesced[pk_of(ben)][0] == 4  # orders in the RFM window
         await rescore_all(tenure.transaction, recount=True)
         assert await scores(tenure) == coalesced
 

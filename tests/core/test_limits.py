@@ -43,7 +43,7 @@ async def test_a_request_over_a_cap_is_refused_by_name(
         error = answer["errors"][0]
         assert setting in error["message"], error
         assert error["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": limit}
-        assert (await tenure.ok(FINE))["viewer"]["role"] == "admin"
+        assert (await tenure.ok(FINE))["viewer"]["role"] == "ADMIN"
 
 
 async def test_the_same_query_under_the_caps_runs(make_tenure: Callable[..., Any]) -> None:
@@ -73,7 +73,7 @@ async def test_a_body_over_the_limit_is_refused(make_tenure: Callable[..., Any])
             yield small.encode()
 
         fine = await tenure.client.post("/graphql", content=one_chunk(), headers=headers)
-        assert fine.status_code == 200 and fine.json()["data"]["viewer"]["role"] == "admin"
+        assert fine.status_code == 200 and fine.json()["data"]["viewer"]["role"] == "ADMIN"
 
 
 async def test_default_page_sizes_count_toward_complexity(make_tenure: Callable[..., Any]) -> None:

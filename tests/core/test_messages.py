@@ -22,7 +22,7 @@ from tenure.core.messages import send_message
 from tenure.core.models import StaffUser
 from tenure.core.plugins import hookimpl
 from tenure.core.services.customers import CustomerData, create_customer, merge_customers
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.support.receivers import free_port, http_receiver, smtp_server
 
 CREATE_TEMPLATE = """mutation($input: CreateTemplateInput!) { createTemplate(input: $input) {
@@ -106,7 +106,7 @@ async def test_email_and_webhook_arrive_once_signed_and_in_the_customers_languag
             assert ada_email["messageId"] == to_ada["Message-ID"] and ada_email["attempts"] == 1
             # The broker delivering the job twice (or an operator replaying it) sends nothing more.
             async with tenure.transaction() as ctx:
-                await ctx.enqueue("core.deliver_message", {"messageId": int(ada_email["id"])}, dedupe_key="again")
+                await ctx.enqueue("core.deliver_message", {"messageId": pk_of(ada_email["id"])}, dedupe_key="again")
             await tenure.run_jobs()
             assert len(mailbox.messages) == 2
             timeline = await tenure.ok(f'{{ customer(id: "{ada}") {{ timeline {{ nodes {{ summary }} }} }} }}')
@@ -154,7 +154,7 @@ async def test_failures_are_retried_with_backoff_and_shown(
                 """mutation($id: ID!) { retryMessage(input: {id: $id}) {
                      message { status } userErrors { field code } } }""",
                 {"id": by_channel["webhook"]["id"]})
-            assert again["retryMessage"]["userErrors"] == [{"field": "id", "code": "invalid_status"}]
+            assert again["retryMessage"]["userErrors"] == [{"field": ["input", "id"], "code": "INVALID_STATUS"}]
 
 
 async def test_quiet_hours_hold_messages_until_morning(
@@ -212,16 +212,16 @@ async def test_bad_templates_are_refused_and_nothing_is_written(make_tenure: Cal
             data = await tenure.ok(CREATE_TEMPLATE, {"input": {"key": "shop.hello", "locale": "en",
                                                                "subject": "Hi", "body": body}})
             [error] = data["createTemplate"]["userErrors"]
-            assert error["field"] == "body" and fragment in error["message"]
+            assert error["field"] == ["input", "body"] and fragment in error["message"]
         missing = await tenure.ok(
             """mutation { updateTemplate(input: {id: "999", body: "x"}) { userErrors { field code } } }""")
-        assert missing["updateTemplate"]["userErrors"] == [{"field": "id", "code": "not_found"}]
+        assert missing["updateTemplate"]["userErrors"] == [{"field": ["input", "id"], "code": "NOT_FOUND"}]
         listed = (await tenure.ok("{ templates { key builtIn } }"))["templates"]
         assert [t for t in listed if not t["builtIn"]] == []  # only the core's built-in texts
         await templates(tenure)
         twice = await tenure.ok(CREATE_TEMPLATE, {"input": {"key": "shop.hello", "locale": "EN",
                                                             "subject": "x", "body": "y"}})
-        assert twice["createTemplate"]["userErrors"][0]["code"] == "conflict"
+        assert twice["createTemplate"]["userErrors"][0]["code"] == "CONFLICT"
         member = tenure.member_token(1)
         denied = await tenure.gql("{ messages { totalCount } }", key=member)
         assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

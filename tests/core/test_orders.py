@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import ERRORS, LOG_INTERACTION, RECORD_ORDER, create_customer, record_order, row_counts
 
 FIGURES = "query($id: ID!) { customer(id: $id) { orderCount totalSpent { amount currency } firstOrderAt lastOrderAt } }"
@@ -40,7 +40,7 @@ async def test_same_external_id_with_another_amount_is_refused(tenure: TenureHar
     before = await row_counts(tenure)
     clash = await record_order(tenure, cid, "A-1", 999)
     assert clash["order"] is None and clash["created"] is False
-    assert clash["userErrors"][0]["field"] == "externalId" and clash["userErrors"][0]["code"] == "conflict"
+    assert clash["userErrors"][0]["field"] == ["input", "externalId"] and clash["userErrors"][0]["code"] == "CONFLICT"
     assert await row_counts(tenure) == before
     figures = (await tenure.ok(FIGURES, {"id": cid}))["customer"]
     assert figures["orderCount"] == 1 and figures["totalSpent"]["amount"] == 1250
@@ -75,7 +75,7 @@ async def test_cancel_takes_the_order_out_of_the_figures(tenure: TenureHarness) 
     again = await tenure.ok(CANCEL, {"id": cancelled["order"]["id"]})
     assert again["cancelOrder"]["order"]["status"] == "CANCELLED"
     refund = await tenure.ok(REFUND, {"input": {"orderId": cancelled["order"]["id"]}})
-    assert refund["refundOrder"]["userErrors"][0]["field"] == "orderId"
+    assert refund["refundOrder"]["userErrors"][0]["field"] == ["input", "orderId"]
     assert kept["order"]["status"] == "PAID"
     events = await tenure.ok('{ events(first: 10, types: ["order.cancelled"]) { totalCount } }')
     assert events["events"]["totalCount"] == 1
@@ -93,15 +93,15 @@ async def test_refund_whole_and_partial(tenure: TenureHarness) -> None:
     assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 7500
     too_much = await tenure.ok(REFUND, {"input": {"orderId": order["id"], "amount": 7501}})
     assert too_much["refundOrder"]["userErrors"] == [
-        {"field": "amount", "message": "at most 7500 is left to refund", "code": "too_much"}
+        {"field": ["input", "amount"], "message": "at most 7500 is left to refund", "code": "TOO_MUCH"}
     ]
     rest = await tenure.ok(REFUND, {"input": {"orderId": order["id"]}})
     assert rest["refundOrder"]["order"] == {"status": "REFUNDED", "refunded": {"amount": 10_000}, "net": {"amount": 0}}
     assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 0
     done = await tenure.ok(REFUND, {"input": {"orderId": order["id"]}})
-    assert done["refundOrder"]["userErrors"][0]["code"] == "already_refunded"
+    assert done["refundOrder"]["userErrors"][0]["code"] == "ALREADY_REFUNDED"
     cancel = await tenure.ok(CANCEL, {"id": order["id"]})
-    assert cancel["cancelOrder"]["userErrors"][0]["field"] == "orderId"
+    assert cancel["cancelOrder"]["userErrors"][0]["field"] == ["input", "orderId"]
 
 
 async def test_refund_with_an_idempotency_key_happens_once(tenure: TenureHarness) -> None:
@@ -116,7 +116,7 @@ async def test_refund_with_an_idempotency_key_happens_once(tenure: TenureHarness
     events = await tenure.ok('{ events(first: 10, types: ["order.refunded"]) { totalCount } }')
     assert events["events"]["totalCount"] == 1
     reused = await tenure.ok(REFUND, {"input": {**request, "amount": 2000}})
-    assert reused["refundOrder"]["userErrors"][0]["field"] == "idempotencyKey"
+    assert reused["refundOrder"]["userErrors"][0]["field"] == ["input", "idempotencyKey"]
     assert (await tenure.ok(FIGURES, {"id": cid}))["customer"]["totalSpent"]["amount"] == 4000
 
 
@@ -165,12 +165,12 @@ async def test_timeline_mixes_orders_interactions_and_plugin_events_newest_first
         await ctx.publish(
             "loyalty.points_earned",
             source="loyalty",
-            customer_id=int(cid),
+            customer_id=pk_of(cid),
             summary="+20 points",
             timeline=True,
             occurred_at=base + timedelta(days=4),
         )
-        await ctx.publish("internal.noise", source="loyalty", customer_id=int(cid), summary="not on the timeline")
+        await ctx.publish("internal.noise", source="loyalty", customer_id=pk_of(cid), summary="not on the timeline")
     query = (
         "query($id: ID!, $after: String) { customer(id: $id) { timeline(first: 3, after: $after) { totalCount "
         "pageInfo { hasNextPage endCursor } edges { node { kind summary at order { externalId } "

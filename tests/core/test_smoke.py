@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, global_id, pk_of
 
 CREATE = """
 mutation($input: CustomerInput!) {
@@ -35,10 +35,10 @@ async def test_create_and_read_customer(tenure: TenureHarness) -> None:
 
 async def test_member_sees_only_self(tenure: TenureHarness) -> None:
     data = await tenure.ok(CREATE, {"input": {"name": "Grace", "emails": ["g@example.com"]}})
-    cid = int(data["createCustomer"]["customer"]["id"])
+    cid = pk_of(data["createCustomer"]["customer"]["id"])
     token = tenure.member_token(cid)
     me = await tenure.ok("{ me { id name emails } }", key=token)
-    assert me["me"] == {"id": str(cid), "name": "Grace", "emails": ["g@example.com"]}
+    assert me["me"] == {"id": global_id("Customer", cid), "name": "Grace", "emails": ["g@example.com"]}
     denied = await tenure.gql(f'{{ customer(id: "{cid}") {{ name }} }}', key=token)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     anonymous = await tenure.gql("{ me { id } }")

@@ -15,6 +15,7 @@ from tenure.core.db import Base, Database, enabled_tables
 from tenure.core.plugins import load_plugins
 from tenure.core.settings import Settings
 from tenure.schema.server import create_app
+from tenure.testing import pk_of
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
@@ -86,7 +87,7 @@ def test_events_stream_to_a_subscriber(served: tuple[TestClient, dict[str, str]]
         assert first["payload"]["data"]["events"]["type"] == "customer.created"
         assert first["payload"]["data"]["events"]["customerId"] == cid
         assert second["payload"]["data"]["events"]["type"] == "order.recorded"
-        assert int(second["payload"]["data"]["events"]["id"]) > int(first["payload"]["data"]["events"]["id"])
+        assert pk_of(second["payload"]["data"]["events"]["id"]) > pk_of(first["payload"]["data"]["events"]["id"])
         ws.send_json({"id": "1", "type": "complete"})
     finally:
         socket.__exit__(None, None, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 
 #: Points at once (no return window) unless a test says otherwise.
 NOW = {"TENURE_LOYALTY_RETURN_WINDOW_DAYS": "0"}
@@ -18,7 +18,7 @@ async def new_customer(tenure: TenureHarness, name: str = "Ada", **fields: Any) 
     data = await tenure.ok(
         "mutation($i: CustomerInput!) { createCustomer(input: $i) { customer { id } userErrors { message } } }",
         {"i": {"name": name, **fields}})
-    return int(data["createCustomer"]["customer"]["id"])
+    return pk_of(data["createCustomer"]["customer"]["id"])
 
 
 async def record_order(tenure: TenureHarness, customer_id: int, external_id: str, amount: int,
@@ -28,7 +28,7 @@ async def record_order(tenure: TenureHarness, customer_id: int, external_id: str
         {"i": {"customerId": str(customer_id), "channel": "web", "externalId": external_id, "currency": "USD",
                "amount": amount, "lines": lines or [], **extra}})
     assert data["recordOrder"]["userErrors"] == [], data
-    return int(data["recordOrder"]["order"]["id"])
+    return pk_of(data["recordOrder"]["order"]["id"])
 
 
 async def refund(tenure: TenureHarness, order_id: int, amount: int | None = None) -> None:
@@ -83,7 +83,7 @@ async def create_reward(tenure: TenureHarness, **reward: Any) -> int:
         """mutation($i: RewardInput!) { createReward(input: $i) { reward { id } userErrors { field message } } }""",
         {"i": reward})
     assert data["createReward"]["userErrors"] == [], data
-    return int(data["createReward"]["reward"]["id"])
+    return pk_of(data["createReward"]["reward"]["id"])
 
 
 async def check_invariants(tenure: TenureHarness) -> list[str]:

@@ -152,11 +152,11 @@ async def test_rules_are_switched_and_tuned_through_the_api(make_tenure: Any) ->
     assert relaxed["churnRisk"]["score"] == 60 and relaxed["churnRisk"]["level"] == "LOW"
     # L's warning resolved by the rescore without an order: recovered, not came back.
     assert [(w["status"], w["cameBack"]) for w in warnings] == [("RESOLVED", False)]
-    assert bad_weight["userErrors"] == [{"field": "weight", "message": "a weight from 0 to 100",
-                                         "code": "invalid_weight"}]
-    assert bad_kind["userErrors"][0]["field"] == "kind" and bad_kind["rule"] is None
+    assert bad_weight["userErrors"] == [{"field": ["input", "weight"], "message": "a weight from 0 to 100",
+                                         "code": "INVALID_WEIGHT"}]
+    assert bad_kind["userErrors"][0]["field"] == ["input", "kind"] and bad_kind["rule"] is None
     # The nps plugin's rule exists while nps is on.
-    assert survey["userErrors"][0]["code"] == "unknown_rule" and "while the plugin is on" in survey[
+    assert survey["userErrors"][0]["code"] == "UNKNOWN_RULE" and "while the plugin is on" in survey[
         "userErrors"][0]["message"]
     assert stricter["saveChurnRule"]["rule"]["weight"] == 50
     # P: 60 days without an order is now past the 30-day rule: 100 - 50 = 50, below 60.
@@ -184,8 +184,8 @@ async def test_saved_segments_list_their_customers(make_tenure: Any) -> None:
     segment = at_risk["saveSegment"]["segment"]
     assert segment["customers"] == {"totalCount": 2, "nodes": [{"name": "L"}, {"name": "P"}]}
     assert warned["saveSegment"]["segment"]["customers"]["nodes"] == [{"name": "L"}]
-    assert bad["saveSegment"]["userErrors"] == [{"field": "filter.segments", "code": "invalid_value"}]
-    assert dup["saveSegment"]["userErrors"] == [{"field": "name", "code": "duplicate"}]
+    assert bad["saveSegment"]["userErrors"] == [{"field": ["input", "filter", "segments"], "code": "INVALID_VALUE"}]
+    assert dup["saveSegment"]["userErrors"] == [{"field": ["input", "name"], "code": "DUPLICATE"}]
     assert listed == [{"name": "At risk"}, {"name": "Warned"}]
 
 

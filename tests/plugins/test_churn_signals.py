@@ -236,7 +236,7 @@ async def test_a_partner_plugin_adds_a_signal_that_staff_tune_like_any_rule(make
     assert first["Lapsing"]["churnRisk"]["score"] == 55 and first["Lapsing"]["churnRisk"]["level"] == "MEDIUM"
     assert first["Lapsing"]["churnRisk"]["reasons"] == ["no check-in for 14 days"]
     assert first["Lapsing"]["churnRisk"]["since"] is not None
-    assert too_low["userErrors"][0]["field"] == "threshold" and "days without a check-in" in too_low[
+    assert too_low["userErrors"][0]["field"] == ["input", "threshold"] and "days without a check-in" in too_low[
         "userErrors"][0]["message"]
     assert relaxed["rule"] == {"kind": "no_check_in", "threshold": 30.0}
     assert after_relaxing["churnRisk"]["score"] == 100 and after_relaxing["churnRisk"]["since"] is None

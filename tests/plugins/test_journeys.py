@@ -5,6 +5,7 @@ exits; history starts nothing; the preview does nothing; the forecast of due ste
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from tenure.core.clock import FrozenClock
 from tenure.core.services.orders import OrderData, record_orders
 from tenure.plugins.journeys import figures as journey_figures
 from tenure.plugins.journeys.engine import in_holdout
-from tenure.testing import TenureHarness, freeze_time
+from tenure.testing import TenureHarness, freeze_time, global_id, pk_of
 from tests.core.helpers import record_order
 from tests.core.test_messages import owner
 from tests.plugins.journeys_support import (
@@ -64,7 +65,8 @@ async def test_a_bad_definition_is_refused_naming_the_field_and_nothing_is_writt
         before = await counts(tenure, *JOURNEY_TABLES, "events")
         payload = await create(tenure, **{**base, **fields})
         assert payload["journey"] is None
-        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(field, code)]
+        path = ["input", *re.findall(r"[^.\[\]]+", field)]
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(path, code.upper())]
         assert payload["userErrors"][0]["message"]  # said in words
         assert await counts(tenure, *JOURNEY_TABLES, "events") == before
 
@@ -85,12 +87,13 @@ async def test_staff_create_edit_pause_and_resume_a_journey(make_tenure: Callabl
         jid = journey["journey"]["id"]
 
         twin = await create(tenure, name="Onboarding", trigger="birthday", steps=[WELCOME])
-        assert [(e["field"], e["code"]) for e in twin["userErrors"]] == [("name", "conflict")]
+        assert [(e["field"], e["code"]) for e in twin["userErrors"]] == [(["input", "name"], "CONFLICT")]
 
         # An edit with one bad step changes nothing, not even the good fields given with it.
         bad = (await tenure.ok(UPDATE, {"input": {"id": jid, "name": "Renamed", "steps": [WELCOME, {
             **CALL, "wait": "P2X"}]}}))["updateJourney"]
-        assert [(e["field"], e["code"]) for e in bad["userErrors"]] == [("steps[1].wait", "invalid_duration")]
+        assert [(e["field"], e["code"]) for e in bad["userErrors"]] == [
+            (["input", "steps", "1", "wait"], "INVALID_DURATION")]
         unchanged = (await tenure.ok("query($id: ID!) { journey(id: $id) { name version } }", {"id": jid}))
         assert unchanged["journey"] == {"name": "Onboarding", "version": 1}
 
@@ -104,10 +107,10 @@ async def test_staff_create_edit_pause_and_resume_a_journey(make_tenure: Callabl
         paused = (await tenure.ok(PAUSE, {"id": jid}))["pauseJourney"]
         assert paused == {"journey": {"id": jid, "status": "PAUSED"}, "userErrors": []}
         again = (await tenure.ok(PAUSE, {"id": jid}))["pauseJourney"]
-        assert again["journey"] is None and again["userErrors"][0]["code"] == "invalid_status"
+        assert again["journey"] is None and again["userErrors"][0]["code"] == "INVALID_STATUS"
         assert (await tenure.ok(RESUME, {"id": jid}))["resumeJourney"]["journey"]["status"] == "ACTIVE"
         missing = (await tenure.ok(PAUSE, {"id": "999999"}))["pauseJourney"]
-        assert missing["userErrors"] == [{"field": "id", "message": "no journey with id 999999", "code": "not_found"}]
+        assert missing["userErrors"] == [{"field": ["id"], "message": "no journey with id 999999", "code": "NOT_FOUND"}]
 
         # A scoped integration key needs journeys:write to change journeys.
         reader = await tenure.client_for("integration", scopes=["journeys:read"])
@@ -169,7 +172,7 @@ async def test_the_holdout_is_kept_out_and_the_lift_is_measured(make_tenure: Cal
         await first_orders(tenure, people)
         await run_journeys(tenure)
         await run_journeys(tenure)
-        expected = {c for c in people if in_holdout(int(journey["id"]), c, 30)}
+        expected = {c for c in people if in_holdout(pk_of(journey["id"]), c, 30)}
         assert 0 < len(expected) < 40  # the share is a share, not all or nothing
         held = {int(c) for c in await _held_out(tenure)}
         assert held == expected
@@ -285,9 +288,9 @@ async def test_the_preview_counts_who_would_have_entered_and_does_nothing(
         # Birthdays on May 25 and June 1 in the last ten days, with the tag; May 31 lacks it,
         # April is too long ago and June 2 is tomorrow.
         assert preview == {"days": 10, "entries": 2, "customers": 2, "heldOut": 0,
-                           "sampleCustomerIds": [str(ids[0]), str(ids[2])]}
+                           "sampleCustomerIds": [global_id("Customer", ids[0]), global_id("Customer", ids[2])]}
         first = (await tenure.ok(PREVIEW, {"id": orders_journey["id"], "days": 1}))["journeyPreview"]
-        expected_held = sum(in_holdout(int(orders_journey["id"]), c, 50) for c in buyers)
+        expected_held = sum(in_holdout(pk_of(orders_journey["id"]), c, 50) for c in buyers)
         assert (first["customers"], first["heldOut"]) == (3, expected_held)
         bad = await tenure.gql(PREVIEW, {"id": paused["id"], "days": 0}, key=await tenure.key())
         assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "days"}
@@ -383,11 +386,12 @@ async def test_churn_triggers_saved_segments_and_the_win_back_template(make_tenu
             ids = await load_population(tenure)
             await tenure.jobs.run("churn.rescore")
             saved = (await tenure.ok(save, {"i": {"name": "Warned", "filter": {"levels": ["MEDIUM", "HIGH"]}}}))
-            before = {int(n["id"]) for n in saved["saveSegment"]["segment"]["customers"]["nodes"]}
+            before = {pk_of(n["id"]) for n in saved["saveSegment"]["segment"]["customers"]["nodes"]}
             assert ids["L"] in before
             missing = await create(tenure, name="Nope", trigger="entered_segment", triggerParams={"segment": "VIPs"},
                                    steps=[TAG])
-            assert [(e["field"], e["code"]) for e in missing["userErrors"]] == [("triggerParams", "not_found")]
+            assert [(e["field"], e["code"]) for e in missing["userErrors"]] == [
+                (["input", "triggerParams"], "NOT_FOUND")]
             mark = int(await tenure.scalar("SELECT max(id) FROM events"))
             segment_journey = await created(tenure, name="Rescue", trigger="entered_segment", holdoutPercent=0,
                                             triggerParams={"segment": "Warned"},
@@ -400,7 +404,7 @@ async def test_churn_triggers_saved_segments_and_the_win_back_template(make_tenu
 
             frozen.advance(days=120)  # the steady customer's last order is now 125 days ago
             await tenure.jobs.run("churn.rescore")
-            after = {int(n["id"]) for s in (await tenure.ok(members))["segments"]
+            after = {pk_of(n["id"]) for s in (await tenure.ok(members))["segments"]
                      for n in s["customers"]["nodes"]}
             assert ids["S"] in after - before
             warned_now = {int(c) for c in await _event_customers(tenure, "churn.warned", after=mark)}
@@ -408,8 +412,8 @@ async def test_churn_triggers_saved_segments_and_the_win_back_template(make_tenu
             await run_journeys(tenure)
             await run_journeys(tenure)
             entered = await _entries(tenure)
-            assert entered[int(segment_journey["id"])] == after - before  # L was in it already: not again
-            assert entered[int(win_back["journey"]["id"])] == warned_now  # warnings raised since it started
+            assert entered[pk_of(segment_journey["id"])] == after - before  # L was in it already: not again
+            assert entered[pk_of(win_back["journey"]["id"])] == warned_now  # warnings raised since it started
             tagged = await tenure.scalar("SELECT count(*) FROM customer_tags WHERE tag = 'rescue'")
             assert tagged == len(after - before)
             # The coupon message is recorded, but these customers gave no consent: the step says why.
@@ -422,7 +426,7 @@ async def test_churn_triggers_saved_segments_and_the_win_back_template(make_tenu
             frozen.advance(days=8)
             await run_journeys(tenure)
             reason = await tenure.scalar("SELECT exit_reason FROM journeys_entries WHERE customer_id = :c AND "
-                                         "journey_id = :j", c=ids["S"], j=int(win_back["journey"]["id"]))
+                                         "journey_id = :j", c=ids["S"], j=pk_of(win_back["journey"]["id"]))
             assert reason in ("ordered", "warning_resolved")
             calls = await tenure.scalar("SELECT count(*) FROM tasks WHERE source = 'journeys'")
             assert calls == len(warned_now) - 1
@@ -443,7 +447,7 @@ async def _entries(tenure: TenureHarness) -> dict[int, set[int]]:
         found: dict[int, set[int]] = {}
         for journey_id, customer_id in await session.execute(text("SELECT journey_id, customer_id FROM "
                                                                    "journeys_entries")):
-            found.setdefault(int(journey_id), set()).add(int(customer_id))
+            found.setdefault(pk_of(journey_id), set()).add(pk_of(customer_id))
         return found
 
 
@@ -471,7 +475,7 @@ async def test_a_merge_keeps_one_entry_per_occurrence_and_the_export_shows_them(
         journeys = exported["exportCustomer"]["plugins"]["journeys"]
         assert sorted(e["journey"] for e in journeys["entries"]) == ["Birthday", "Thanks"]
         assert [s["status"] for s in journeys["steps"]] == ["done"]  # the order's tag ran on day 1
-        assert int(thanks["id"]) in rows
+        assert pk_of(thanks["id"]) in rows
 
 
 async def test_journey_messages_keep_consent_and_quiet_hours(make_tenure: Callable[..., Any],

@@ -43,7 +43,7 @@ async def test_fifty_concurrent_redemptions_never_overdraw(make_tenure: Callable
         succeeded = [r for r in results if not r["userErrors"]]
         refused = [r for r in results if r["userErrors"]]
         assert len(succeeded) == 10 and len(refused) == 40
-        assert {r["userErrors"][0]["code"] for r in refused} == {"insufficient_points"}
+        assert {r["userErrors"][0]["code"] for r in refused} == {"INSUFFICIENT_POINTS"}
         assert sorted(r["balance"] for r in succeeded) == list(range(0, 100, 10))
         assert (await points(tenure, cid))["balance"] == 0
         assert len([e for e in await ledger(tenure, cid) if e["kind"] == "REDEEM"]) == 10

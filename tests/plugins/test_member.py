@@ -11,7 +11,7 @@ from typing import Any
 from tenure.core.models import Role
 from tenure.plugins.loyalty.models import Account, Entry
 from tenure.schema.permissions import TenurePermission
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, global_id
 from tests.plugins.loyalty_support import NOW, adjust, create_reward, ledger, new_customer, points, record_order
 from tests.plugins.test_tiers import standard_tiers
 
@@ -44,7 +44,7 @@ async def test_me_shows_points_tier_progress_and_what_can_be_afforded(make_tenur
         assert me["points"] == {"balance": 600, "pending": 0, "lifetimeEarned": 600, "qualifying": 600,
                                 "expiringSoon": []}
         assert [e["node"]["points"] for e in me["pointsLedger"]["edges"]] == [600]
-        assert me["affordableRewards"] == [{"id": str(mug), "name": "Mug", "cost": 500}]
+        assert me["affordableRewards"] == [{"id": global_id("Reward", mug), "name": "Mug", "cost": 500}]
         assert me["tier"]["tier"] == {"name": "Silver", "benefits": {"pointsMultiplier": 100, "discountPercent": 5,
                                                                      "perks": []}}
         assert me["tier"]["progress"] == {"nextTier": {"name": "Gold"}, "spendToGo": 40_000}
@@ -61,7 +61,7 @@ async def test_a_member_redeems_a_reward_for_themselves(make_tenure: Callable[..
         again = await tenure.ok(REDEEM_REWARD, {"i": {"rewardId": str(mug), "idempotencyKey": "app-1"}}, key=token)
         assert again["redeemReward"]["entry"] == done["redeemReward"]["entry"]
         short = await tenure.ok(REDEEM_REWARD, {"i": {"rewardId": str(mug)}}, key=token)
-        assert short["redeemReward"]["userErrors"] == [{"field": "rewardId", "code": "insufficient_points"}]
+        assert short["redeemReward"]["userErrors"] == [{"field": ["input", "rewardId"], "code": "INSUFFICIENT_POINTS"}]
         me = (await tenure.ok(ME, key=token))["me"]
         assert me["points"]["balance"] == 100 and me["affordableRewards"] == []
 
@@ -112,7 +112,7 @@ async def test_a_member_can_never_read_or_change_another_customer(make_tenure: C
         shown = [e["node"] for e in me["pointsLedger"]["edges"]]
         assert {e["id"] for e in shown} == mine
         assert all(d["lotId"] in mine for e in shown for d in e["draws"])
-        assert me["id"] == str(ada) and me["points"]["balance"] == 100
+        assert me["id"] == global_id("Customer", ada) and me["points"]["balance"] == 100
         assert me["tier"]["tier"]["name"] == "Silver"
         assert (await points(tenure, bob))["balance"] == 2_400  # 1,200 points doubled: that order reached Gold
 

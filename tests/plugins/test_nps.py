@@ -62,7 +62,7 @@ async def test_survey_after_an_order_answered_once_with_follow_up_and_report(
             assert mailbox.to("cy@example.com") == []
             surveys = await tenure.ok(f'{{ customer(id: "{cy}") {{ surveys {{ status skipReason }} }} }}')
             [cy_invite] = surveys["customer"]["surveys"]
-            assert cy_invite["status"] == "skipped" and "consented to email" in cy_invite["skipReason"]
+            assert cy_invite["status"] == "SKIPPED" and "consented to email" in cy_invite["skipReason"]
 
             # A second order inside the throttle window asks nobody again.
             frozen_clock.advance(days=1)
@@ -77,8 +77,8 @@ async def test_survey_after_an_order_answered_once_with_follow_up_and_report(
                               {"token": "garbage", "score": 3}):
                 answer = await tenure.gql(SUBMIT, {"input": variables})  # anonymous: no credentials at all
                 refused.append(answer["data"]["submitSurveyResponse"]["userErrors"][0])
-            assert refused[0]["field"] == "score" and "from 0 to 10" in refused[0]["message"]
-            assert [e["code"] for e in refused[1:]] == ["invalid_token", "invalid_token"]
+            assert refused[0]["field"] == ["input", "score"] and "from 0 to 10" in refused[0]["message"]
+            assert [e["code"] for e in refused[1:]] == ["INVALID_TOKEN", "INVALID_TOKEN"]
             assert await tenure.scalar("SELECT count(*) FROM nps_responses") == 0
 
             answer = await tenure.gql(SUBMIT, {"input": {"token": token, "score": 3, "comment": "Slow delivery"}})
@@ -86,7 +86,7 @@ async def test_survey_after_an_order_answered_once_with_follow_up_and_report(
             assert result["userErrors"] == []
             assert result["response"]["category"] == "detractor"
             again = await tenure.gql(SUBMIT, {"input": {"token": token, "score": 9}})
-            assert again["data"]["submitSurveyResponse"]["userErrors"][0]["code"] == "already_answered"
+            assert again["data"]["submitSurveyResponse"]["userErrors"][0]["code"] == "ALREADY_ANSWERED"
 
             tasks = await tenure.ok("""{ tasks(filter: {source: "nps"}) { nodes { title reason assignee { email }
                                         customer { name } } } }""")
@@ -98,7 +98,7 @@ async def test_survey_after_an_order_answered_once_with_follow_up_and_report(
 
             ben_token = token_in(to_ben)
             wrong = await tenure.ok(SUBMIT, {"input": {"token": ben_token, "score": 10}}, key=tenure.member_token(ada))
-            assert wrong["submitSurveyResponse"]["userErrors"][0]["code"] == "forbidden"
+            assert wrong["submitSurveyResponse"]["userErrors"][0]["code"] == "FORBIDDEN"
             mine = await tenure.ok("{ me { openSurveys { question token } } }", key=tenure.member_token(ben))
             [open_survey] = mine["me"]["openSurveys"]
             good = await tenure.ok(SUBMIT, {"input": {"token": open_survey["token"], "score": 10}},
@@ -142,13 +142,13 @@ async def test_csat_survey_to_a_segment(make_tenure: Callable[..., Any], frozen_
             token = token_in(mailbox.to("ada@example.com")[0])
             out_of_scale = await tenure.gql(SUBMIT, {"input": {"token": token, "score": 6}})
             [error] = out_of_scale["data"]["submitSurveyResponse"]["userErrors"]
-            assert error["field"] == "score" and error["message"].startswith("must be from 1 to 5")
+            assert error["field"] == ["input", "score"] and error["message"].startswith("must be from 1 to 5")
             low = await tenure.gql(SUBMIT, {"input": {"token": token, "score": 2, "comment": "No answer for days"}})
             assert low["data"]["submitSurveyResponse"]["response"]["category"] == "dissatisfied"
             tasks = await tenure.ok('{ tasks(filter: {source: "nps"}) { nodes { title reason } } }')
             assert "2/5" in tasks["tasks"]["nodes"][0]["title"]
             bad = await tenure.ok(CREATE, {"input": {"name": "x", "trigger": "SCHEDULE"}})
-            assert bad["createSurvey"]["userErrors"][0]["field"] == "everyDays"
+            assert bad["createSurvey"]["userErrors"][0]["field"] == ["input", "everyDays"]
 
 
 async def test_surveys_on_a_page_of_customers_cost_the_same_statements(
@@ -192,4 +192,4 @@ async def test_scheduled_survey_asks_its_segment_no_more_often_than_the_throttle
             assert mailbox.to("no@example.com") == []
             surveys = await tenure.ok(f'{{ customer(id: "{vip}") {{ surveys {{ status skipReason }} }} }}')
             statuses = [s["status"] for s in surveys["customer"]["surveys"]]
-            assert statuses == ["skipped", "sent", "skipped", "sent"]  # newest first; day 90 is 30 days after 60
+            assert statuses == ["SKIPPED", "SENT", "SKIPPED", "SENT"]  # newest first; day 90 is 30 days after 60

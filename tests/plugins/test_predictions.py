@@ -22,7 +22,7 @@ from sqlalchemy import text
 from tenure.cli import main
 from tenure.core.import_files import read_rows
 from tenure.core.imports import import_rows
-from tenure.testing import TenureHarness, freeze_time, migration_differences
+from tenure.testing import TenureHarness, freeze_time, migration_differences, pk_of
 from tests.plugins.loyalty_support import cancel, new_customer, record_order, refund
 
 CDNOW = Path(__file__).parent.parent / "data" / "CDNOW_sample.txt"
@@ -267,15 +267,15 @@ async def test_customers_by_prediction_sorts_pages_and_filters_on_the_stored_fig
 
     assert len(stored) == 16 + 5 + 1  # everyone who bought, not the customer who never did
     order = sorted(stored, key=lambda c: (stored[c][0], c))
-    assert [int(c["id"]) for c in lost_first] == order and lost_totals == {len(stored)}
+    assert [pk_of(c["id"]) for c in lost_first] == order and lost_totals == {len(stored)}
     names = [c["name"] for c in lost_first]
     assert names.index("silent") < names.index("recent") and names[-3:] == ["once0", "once1", "once2"]
-    assert all(c["prediction"]["probabilityActive"] == stored[int(c["id"])][0] for c in lost_first)
-    assert [int(c["id"]) for c in richest_first] == sorted(stored, key=lambda c: (stored[c][1], c), reverse=True)
+    assert all(c["prediction"]["probabilityActive"] == stored[pk_of(c["id"])][0] for c in lost_first)
+    assert [pk_of(c["id"]) for c in richest_first] == sorted(stored, key=lambda c: (stored[c][1], c), reverse=True)
     assert richest_first[0]["name"] == "VIP"
-    assert {int(c["id"]) for c in likely} == {c for c, (p, _) in stored.items() if p >= 0.5}
+    assert {pk_of(c["id"]) for c in likely} == {c for c, (p, _) in stored.items() if p >= 0.5}
     assert 0 < len(likely) < len(stored)
-    assert {int(c["id"]) for c in valued} == {c for c, (_, v) in stored.items() if middle[0] <= v <= middle[-1]}
+    assert {pk_of(c["id"]) for c in valued} == {c for c, (_, v) in stored.items() if middle[0] <= v <= middle[-1]}
     assert value_totals == {len(valued)} and len(valued) >= len(middle)
     assert [c["name"] for c in tagged] == ["VIP"]
     assert as_member["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.test_messages import customer
 
 CREATE = """mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) {
@@ -43,10 +43,10 @@ async def test_a_retry_with_the_same_external_id_creates_one_subscription(make_t
             refused = (await tenure.ok(CREATE, {"input": _input(ada, **change)}))["createSubscription"]
             assert refused["subscription"] is None
             [error] = refused["userErrors"]
-            assert (error["field"], error["code"]) == ("externalId", "conflict"), change
-            assert f"subscription {first['subscription']['id']}" in error["message"]
+            assert (error["field"], error["code"]) == (["input", "externalId"], "CONFLICT"), change
+            assert f"subscription {pk_of(first['subscription']['id'])}" in error["message"]
         too_long = (await tenure.ok(CREATE, {"input": _input(ada, externalId="x" * 101)}))["createSubscription"]
-        assert [(e["field"], e["code"]) for e in too_long["userErrors"]] == [("externalId", "too_long")]
+        assert [(e["field"], e["code"]) for e in too_long["userErrors"]] == [(["input", "externalId"], "TOO_LONG")]
         assert await _count(tenure) == 1 and await _timeline_entries(tenure) == 1
 
         # Without an externalId nothing is deduplicated; another id is another subscription.

@@ -103,7 +103,7 @@ async def test_a_manual_tier_is_not_undone_by_the_review(
         assert (await tier_of(tenure, cid))["tier"]["name"] == "Gold"
         bad = await tenure.ok("""mutation($i: SetCustomerTierInput!) { setCustomerTier(input: $i) {
             userErrors { field code } } }""", {"i": {"customerId": str(cid), "tierId": "999", "reason": "x"}})
-        assert bad["setCustomerTier"]["userErrors"] == [{"field": "tierId", "code": "not_found"}]
+        assert bad["setCustomerTier"]["userErrors"] == [{"field": ["input", "tierId"], "code": "NOT_FOUND"}]
         await tenure.ok("""mutation($i: SetCustomerTierInput!) { setCustomerTier(input: $i) {
             userErrors { field } } }""", {"i": {"customerId": str(cid), "reason": "deal over"}})
         await run_job(tenure, "tiers.review")
@@ -171,11 +171,11 @@ async def test_bad_tiers_are_refused_and_simulate_writes_nothing(make_tenure: Ca
     async with make_tenure(plugins=["tiers"]) as tenure:
         await standard_tiers(tenure)
         copper = await create_tier(tenure, name="Copper", rank=1)
-        assert copper["userErrors"] == [{"field": "rank", "code": "conflict"}]
+        assert copper["userErrors"] == [{"field": ["input", "rank"], "code": "CONFLICT"}]
         assert (await create_tier(tenure, name="Tin", rank=7, minSpend=-1))["userErrors"] == [
-            {"field": "minSpend", "code": "invalid_threshold"}]
+            {"field": ["input", "minSpend"], "code": "INVALID_THRESHOLD"}]
         assert (await create_tier(tenure, name="Iron", rank=8, discountPercent=120))["userErrors"][0]["field"] == \
-            "discountPercent"
+            ["input", "discountPercent"]
         for n, amount in enumerate((10_000, 60_000, 90_000, 150_000)):
             await record_order(tenure, await new_customer(tenure, f"C{n}"), f"S{n}", amount)
         data = await tenure.ok("""{ simulateTiers(input: {months: 12, tiers: [

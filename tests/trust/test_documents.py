@@ -98,7 +98,7 @@ async def test_a_document_of_several_operations_must_name_one(tenure: TenureHarn
     assert "operationName" in unnamed["errors"][0]["message"]
     named = await tenure.client.post("/graphql", json={"query": document, "operationName": "A"},
                                      headers={"Authorization": f"Bearer {await tenure.key()}"})
-    assert named.json() == {"data": {"viewer": {"role": "admin"}}}
+    assert named.json() == {"data": {"viewer": {"role": "ADMIN"}}}
 
 
 @pytest.mark.parametrize("introspection", [True, False])

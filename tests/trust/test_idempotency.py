@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 
 UPSERT = """mutation($kind: String!, $value: String!, $name: String!) {
   upsertCustomer(input: {identity: {kind: $kind, value: $value}, customer: {name: $name}}) {
@@ -75,7 +75,7 @@ async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed:
                 plan.identities[value] = name = f"Name {step}"
                 variables = {"kind": "pos", "value": value, "name": name}
                 answers = await _send(tenure, key, UPSERT, variables, times, together)
-                cid = int(_one_answer(answers, "upsertCustomer", "customer"))
+                cid = pk_of(_one_answer(answers, "upsertCustomer", "customer"))
                 if cid not in customers:
                     customers.append(cid)
                     if loyalty:
@@ -88,7 +88,7 @@ async def test_repeated_requests_have_one_effect_each(checked_tenure: Any, seed:
                 plan.orders[external] = (customer, amount)
                 variables = {"input": {"customerId": str(customer), "channel": "shop", "externalId": external,
                                        "currency": "USD", "amount": amount}}
-                order_ids[external] = int(_one_answer(await _send(tenure, key, RECORD, variables, times, together),
+                order_ids[external] = pk_of(_one_answer(await _send(tenure, key, RECORD, variables, times, together),
                                                       "recordOrder", "order"))
             elif kind == "refund" and order_ids:
                 external = rng.choice(sorted(order_ids))
@@ -150,18 +150,18 @@ async def test_the_same_key_with_other_parameters_is_refused(make_tenure: Any) -
         order = {"customerId": customer, "channel": "shop", "externalId": "X1", "currency": "USD", "amount": 1000}
         order_id = (await tenure.ok(RECORD, {"input": order}, key=key))["recordOrder"]["order"]["id"]
         other = await tenure.ok(RECORD, {"input": {**order, "amount": 999}}, key=key)
-        assert other["recordOrder"]["userErrors"][0]["field"] == "externalId"
+        assert other["recordOrder"]["userErrors"][0]["field"] == ["input", "externalId"]
         first = {"orderId": order_id, "amount": 100, "idempotencyKey": "K1"}
         assert (await tenure.ok(REFUND, {"input": first}, key=key))["refundOrder"]["userErrors"] == []
         reused = await tenure.ok(REFUND, {"input": {**first, "amount": 200}}, key=key)
         assert reused["refundOrder"]["userErrors"][0] == {
-            "field": "idempotencyKey", "code": "idempotency_key_reused",
+            "field": ["input", "idempotencyKey"], "code": "IDEMPOTENCY_KEY_REUSED",
             "message": "this idempotency key was already used with different parameters"}
         grant = {"customerId": customer, "points": 500, "reason": "start", "idempotencyKey": "G"}
         assert (await tenure.ok(ADJUST, {"input": grant}))["adjustPoints"]["userErrors"] == []
         spend = {"customerId": customer, "points": 50, "reason": "tea", "idempotencyKey": "S1"}
         assert (await tenure.ok(REDEEM, {"input": spend}, key=key))["redeemPoints"]["userErrors"] == []
         changed = await tenure.ok(REDEEM, {"input": {**spend, "points": 60}}, key=key)
-        assert changed["redeemPoints"]["userErrors"][0]["field"] == "idempotencyKey"
+        assert changed["redeemPoints"]["userErrors"][0]["field"] == ["input", "idempotencyKey"]
         assert await tenure.scalar("SELECT refunded_amount FROM orders") == 100
         assert await tenure.scalar("SELECT count(*) FROM loyalty_entries WHERE idempotency_key = 'S1'") == 1

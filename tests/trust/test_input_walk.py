@@ -12,6 +12,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -20,7 +21,7 @@ from graphql import (
 )
 
 from tenure.schema.build import build_schema
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import row_counts
 
 PLAIN = {"String": "x", "ID": "1", "Int": 1, "Long": 1, "Float": 1.0, "Boolean": True, "JSON": {},
@@ -72,6 +73,14 @@ def _leaves(type_: Any, scalar: tuple[str, ...], path: list[str], seen: frozense
             yield from _leaves(f.type, scalar, [*path, name], seen | {inner.name})
 
 
+def _named(path: list[str]) -> str:
+    """A userError's path as :func:`_shown` writes it: ``["emails", "0"]`` is ``emails[0]``."""
+    out = ""
+    for part in path:
+        out = f"{out}[{part}]" if part.isdigit() else f"{out}.{part}" if out else part
+    return out
+
+
 def _shown(path: list[str], argument: str, type_: Any) -> str:
     """The field as the answer names it: paths inside ``input`` leave it out; list items
     carry their index."""
@@ -110,7 +119,7 @@ def _cases(tenure: TenureHarness) -> Iterator[tuple[str, str, str, dict[str, Any
                                              if n in values and isinstance(a, GraphQLArgument))
                         passed = ", ".join(f"{n}: ${n}" for n in values)
                         document = f"{root}({declared}) {{ {field_name}({passed}) {{ {selection} }} }}"
-                        if not isinstance(returned, GraphQLObjectType):
+                        if not isinstance(returned, GraphQLObjectType | GraphQLInterfaceType):
                             document = f"{root}({declared}) {{ {field_name}({passed}) }}"
                         yield field_name, document, _shown(path, argument_name, argument.type), values, scalar[0]
 
@@ -119,7 +128,7 @@ async def test_every_text_and_time_input_refuses_what_no_service_may_see(tenure:
     async with TenureHarness.start(tenure.settings.database_url, plugins=None, create_tables=False) as everything:
         customer = await everything.ok('mutation { createCustomer(input: {name: "Ann", emails: '
                                        '["ann@example.com"]}) { customer { id } } }')
-        member = everything.member_token(int(customer["createCustomer"]["customer"]["id"]))
+        member = everything.member_token(pk_of(customer["createCustomer"]["customer"]["id"]))
         before = await row_counts(everything)
         answers = await _send_every_case(everything, [await everything.key(), member])
         after = await row_counts(everything)
@@ -127,7 +136,7 @@ async def test_every_text_and_time_input_refuses_what_no_service_may_see(tenure:
     for shown, kind, refusal, case in answers:
         # A GraphQL error naming the argument, or a userError naming the field; nothing ran.
         assert refusal in (("BAD_USER_INPUT", shown), ("FORBIDDEN", None),
-                           ("invalid_text" if kind != "DateTime" else "invalid_time", shown)), case
+                           ("INVALID_TEXT" if kind != "DateTime" else "INVALID_TIME", shown)), case
     assert after == before
 
 
@@ -152,6 +161,8 @@ async def _send_every_case(tenure: TenureHarness,
             code = extensions.get("code")
             refusal = (code, extensions.get("field") if code != "FORBIDDEN" else None)
         elif isinstance(payload, dict) and payload.get("userErrors"):
-            refusal = (payload["userErrors"][0]["code"], payload["userErrors"][0]["field"])
+            path = payload["userErrors"][0]["field"] or []
+            # The path starts at the argument; the shown name leaves ``input`` out.
+            refusal = (payload["userErrors"][0]["code"], _named(path[1:] if path[:1] == ["input"] else path))
         answers.append((shown, kind, refusal, (document, values, answer)))
     return answers

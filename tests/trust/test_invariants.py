@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tenure.core.checks import run_invariants
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 
 RECORD = """mutation($input: RecordOrderInput!) {
   recordOrder(input: $input) { order { id } userErrors { message } } }"""
@@ -73,12 +73,12 @@ async def test_the_check_names_what_drifted(make_tenure: Any) -> None:
             from sqlalchemy import text
 
             await session.execute(text("UPDATE customers SET total_spent = total_spent + 1 WHERE id = :c"),
-                                  {"c": int(ids[2])})
+                                  {"c": pk_of(ids[2])})
             await session.execute(text("UPDATE loyalty_accounts SET balance = balance + 7 WHERE customer_id = :c"),
-                                  {"c": int(ids[3])})
+                                  {"c": pk_of(ids[3])})
         problems = await run_invariants(tenure.db, tenure.plugins)
-        assert any(f"customer {ids[2]}" in p for p in problems), problems
-        assert any(p.startswith("loyalty:") and ids[3] in p for p in problems), problems
+        assert any(f"customer {pk_of(ids[2])}" in p for p in problems), problems
+        assert any(p.startswith("loyalty:") and f"customer {pk_of(ids[3])}" in p for p in problems), problems
 
 
 @pytest.mark.sqlite_only

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.trust.matrix import reachable_types, request_for, root_fields
 
 ANON, MEMBER, STAFF, INTEGRATION, ADMIN = "anonymous", "member", "staff", "integration", "admin"
@@ -23,6 +23,9 @@ RULES: dict[str, tuple[frozenset[str], str | None]] = {
     "Query.viewer": (KEYS | {MEMBER}, None),
     "Query.serverInfo": (KEYS | {MEMBER}, None),
     "Query.me": (frozenset({MEMBER}), None),
+    # Any caller may ask; each type then answers by its own query's rule (tests/core/test_relay.py).
+    "Query.node": (KEYS | {MEMBER}, None),
+    "Query.nodes": (KEYS | {MEMBER}, None),
     "Query.customer": (KEYS, "customers:read"),
     "Query.customers": (KEYS, "customers:read"),
     "Query.duplicateCandidates": (BACK, None),
@@ -141,7 +144,7 @@ DENIED = {"UNAUTHENTICATED", "FORBIDDEN"}
 
 async def _callers(tenure: TenureHarness) -> dict[str, str | None]:
     data = await tenure.ok('mutation { createCustomer(input: {name: "Member"}) { customer { id } } }')
-    member = tenure.member_token(int(data["createCustomer"]["customer"]["id"]))
+    member = tenure.member_token(pk_of(data["createCustomer"]["customer"]["id"]))
     return {
         ANON: None,
         MEMBER: member,
@@ -219,7 +222,7 @@ async def test_a_member_sees_nothing_of_another_customer(make_tenure: Any) -> No
         order = await tenure.ok(f'mutation {{ recordOrder(input: {{customerId: "{bob}", channel: "web", '
                                 'externalId: "B1", currency: "USD", amount: 500}) { order { id } } }')
         bob_order = order["recordOrder"]["order"]["id"]
-        token = tenure.member_token(int(ann))
+        token = tenure.member_token(pk_of(ann))
         me = await tenure.ok("{ me { id name emails } }", key=token)
         assert me["me"] == {"id": ann, "name": "Ann", "emails": ["ann@x.io"]}
         attempts = [

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenure.core.contributions import PersonalData, PluginInfo
 from tenure.core.models import CustomerTag, Order
 from tenure.core.plugins import hookimpl
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 
 CREATE = """mutation($input: CustomerInput!) { createCustomer(input: $input) {
   customer { id } userErrors { field message } } }"""
@@ -104,7 +104,7 @@ async def test_erase_removes_personal_fields_and_keeps_history_and_totals(make_t
         assert reused["upsertCustomer"]["created"] is True and reused["upsertCustomer"]["customer"]["id"] != cid
         assert again["erasedAt"] == erased["erasedAt"]
         problems = await tenure.gql(ERASE, {"id": "424242"}, key=await tenure.key("admin"))
-        assert problems["data"]["eraseCustomer"]["userErrors"][0]["field"] == "customerId"
+        assert problems["data"]["eraseCustomer"]["userErrors"][0]["field"] == ["input", "customerId"]
 
 
 async def test_audit_log_records_writes_and_staff_reads_for_admins(tenure: TenureHarness) -> None:
@@ -113,10 +113,10 @@ async def test_audit_log_records_writes_and_staff_reads_for_admins(tenure: Tenur
     await tenure.ok("query($id: ID!) { customer(id: $id) { name } }", {"id": cid}, key=staff_key)
     refused = await tenure.ok(ORDER, {"input": {"customerId": cid, "channel": "web", "externalId": "E3",
                                                 "currency": "XXX", "amount": 5}}, key=staff_key)
-    assert refused["recordOrder"]["userErrors"][0]["field"] == "currency"
+    assert refused["recordOrder"]["userErrors"][0]["field"] == ["input", "currency"]
     denied = await tenure.gql('mutation { revokeApiKey(keyId: "1") { revoked } }', key=staff_key)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    await tenure.ok("{ me { name } }", key=tenure.member_token(int(cid)))
+    await tenure.ok("{ me { name } }", key=tenure.member_token(pk_of(cid)))
 
     viewer = await tenure.ok("{ viewer { name } }", key=staff_key)
     assert viewer["viewer"]["name"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tenure.core.db import Database
-from tenure.testing import TenureHarness, truncate_all
+from tenure.testing import TenureHarness, pk_of, truncate_all
 from tenure.workers import scheduler
 from tenure.workers.broker import make_broker, run_worker
 from tests.core.helpers import ERRORS, create_customer, record_order
@@ -133,7 +133,7 @@ async def test_tenure_worker_and_scheduler_processes(postgres_url: str, tmp_path
                 await _wait_for(first)
                 # A hand-off lost with a crashed API process: only the scheduler can find it.
                 async with api.transaction() as ctx:
-                    await ctx.publish("customer.updated", source="test", customer_id=int(cid), summary="lost")
+                    await ctx.publish("customer.updated", source="test", customer_id=pk_of(cid), summary="lost")
 
                 async def second() -> bool:
                     return len(receiver.requests) >= 2

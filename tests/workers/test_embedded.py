@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tenure.testing import pk_of
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import HttpReceiver, http_receiver
 
@@ -39,7 +40,7 @@ async def test_work_runs_in_process_after_commit(make_tenure: Callable[..., Any]
             await _delivered(tenure, receiver, 1)
             # A hand-off lost with a crashed process: the entry is in the outbox, no one was told.
             async with tenure.transaction() as ctx:
-                await ctx.publish("order.recorded", source="test", customer_id=int(cid), summary="lost")
+                await ctx.publish("order.recorded", source="test", customer_id=pk_of(cid), summary="lost")
             await _delivered(tenure, receiver, 2)
             assert len(receiver.requests) == 2
             assert len({r.headers["x-tenure-event-id"] for r in receiver.requests}) == 2

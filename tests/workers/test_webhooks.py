@@ -35,7 +35,7 @@ from tenure.core.plugins import load_plugins
 from tenure.core.services.webhook_targets import address_refusal
 from tenure.core.services.webhooks import retry_delay
 from tenure.core.settings import Settings, SettingsError
-from tenure.testing import TenureHarness
+from tenure.testing import TenureHarness, pk_of
 from tests.core.helpers import ERRORS, create_customer, record_order
 from tests.support.receivers import Received, http_receiver
 
@@ -85,7 +85,7 @@ async def test_a_delivery_verifies_with_the_reference_library_and_a_replay_or_ta
         assert await tenure.run_jobs() == {"done": 1}
         (delivery,) = receiver.requests
         event = Webhook(secret).verify(delivery.body, delivery.headers)
-        assert event["type"] == "customer.created" and event["customerId"] == int(cid)
+        assert event["type"] == "customer.created" and event["customerId"] == pk_of(cid)
         assert delivery.headers["webhook-id"] == f"evt_{event['id']}"
         assert delivery.headers["x-tenure-event-type"] == "customer.created"
         assert "x-tenure-signature" not in delivery.headers  # the body-only signature is gone
@@ -165,7 +165,7 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(t
         refused = await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription, "keepPreviousSeconds": -1}})
         assert refused["rotateWebhookSecret"]["secret"] is None
         assert refused["rotateWebhookSecret"]["userErrors"] == [{
-            "field": "keepPreviousSeconds", "code": "out_of_range",
+            "field": ["input", "keepPreviousSeconds"], "code": "OUT_OF_RANGE",
             "message": "must be from 0 to 2592000 seconds (30 days), got -1"}]
         rotated = (await tenure.ok(ROTATE, {"input": {"subscriptionId": subscription, "keepPreviousSeconds": 60}}))
         new = rotated["rotateWebhookSecret"]["secret"]
@@ -209,7 +209,7 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_its_window_ends(t
                 Webhook(stopped).verify(last.body, last.headers)
     missing = await tenure.ok(ROTATE, {"input": {"subscriptionId": "999999"}})
     assert missing["rotateWebhookSecret"]["userErrors"] == [{
-        "field": "subscriptionId", "code": "not_found", "message": "no webhook subscription with id 999999"}]
+        "field": ["input", "subscriptionId"], "code": "NOT_FOUND", "message": "no webhook subscription with id 999999"}]
 
 
 async def test_the_default_rotation_window_is_a_setting_and_a_repeated_rotation_strands_no_one(
@@ -335,7 +335,7 @@ async def test_a_delivery_that_never_succeeds_is_dead_and_shows_where_users_look
             failed = await asyncio.to_thread(CliRunner().invoke, main, ["jobs", "failed"], env=env)
             assert failed.exit_code == 0, failed.output
             (line,) = [line for line in failed.output.splitlines() if "core.deliver_webhook" in line]
-            assert line.endswith(f"webhook {nodes[0]['webhookId']} to subscription {subscription} gave up after "
+            assert line.endswith(f"webhook {nodes[0]['webhookId']} to subscription {pk_of(subscription)} gave up after "
                                  "3 attempts: the receiver answered HTTP 503")
 
             receiver.answers.clear()  # the receiver is mended; the job is run again by hand
@@ -373,7 +373,7 @@ async def test_private_targets_are_refused_when_subscribing(
         created = answer["data"]["createWebhookSubscription"]
         assert created["secret"] is None
         (error,) = created["userErrors"]
-        assert (error["field"], error["code"]) == ("url", "invalid_url")
+        assert (error["field"], error["code"]) == (["input", "url"], "INVALID_URL")
         assert error["message"].startswith(reason) and "TENURE_WEBHOOK_ALLOW_PRIVATE_TARGETS" in error["message"]
         assert (await tenure.ok("{ webhookSubscriptions { id } }"))["webhookSubscriptions"] == []
 
@@ -391,7 +391,7 @@ async def test_a_url_tenure_cannot_send_to_is_refused_in_words(
     answer = await tenure.ok(SUBSCRIBE, {"input": {"url": url}})
     assert answer["createWebhookSubscription"] == {
         "subscription": None, "secret": None,
-        "userErrors": [{"field": "url", "code": "invalid_url", "message": message}]}
+        "userErrors": [{"field": ["input", "url"], "code": "INVALID_URL", "message": message}]}
 
 
 async def test_a_name_that_does_not_resolve_is_accepted_then_retried_with_the_reason(
@@ -463,7 +463,7 @@ async def test_production_wants_https_unless_allowed(make_tenure: Callable[..., 
                 'mutation($u: String!) { createWebhookSubscription(input: {url: $u}) '
                 '{ secret userErrors { field code message } } }', {"u": receiver.url}, key=await tenure.key("admin"))
             assert answer["data"]["createWebhookSubscription"]["userErrors"] == [{
-                "field": "url", "code": "invalid_url",
+                "field": ["input", "url"], "code": "INVALID_URL",
                 "message": "must be https in production (TENURE_WEBHOOK_ALLOW_HTTP allows http)"}]
         async with make_tenure(plugins=[], webhook_allow_http=True, **production) as tenure:
             await subscribe(tenure, receiver.url)
@@ -491,8 +491,8 @@ async def test_signed_delivery_retry_and_replay(tenure: TenureHarness, frozen_cl
             assert signed_by(secret, request)
             assert request.headers["x-tenure-event-type"] == "order.recorded"
         body = json.loads(receiver.requests[1].body)
-        assert body["type"] == "order.recorded" and body["data"]["orderId"] == int(order["order"]["id"])
-        assert body["data"]["amount"] == 4200 and body["customerId"] == int(cid)
+        assert body["type"] == "order.recorded" and body["data"]["orderId"] == pk_of(order["order"]["id"])
+        assert body["data"]["amount"] == 4200 and body["customerId"] == pk_of(cid)
         assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
         deliveries = (await tenure.ok(DELIVERIES, {"id": subscription}))["webhookDeliveries"]["nodes"]
         assert [(d["attempt"], d["ok"]) for d in deliveries] == [(2, True), (1, False)]
@@ -564,7 +564,7 @@ async def test_a_partner_catches_up_from_the_feed(tenure: TenureHarness) -> None
     )
     page = (await tenure.ok(query, {"after": cursor}, key=partner))["events"]
     assert [n["type"] for n in page["nodes"]] == ["order.recorded", "interaction.logged"]
-    ids = [int(n["id"]) for n in page["nodes"]]
+    ids = [pk_of(n["id"]) for n in page["nodes"]]
     assert ids == sorted(ids)
     empty = (await tenure.ok(query, {"after": page["pageInfo"]["endCursor"]}, key=partner))["events"]
     assert empty["nodes"] == [] and empty["pageInfo"]["hasNextPage"] is False

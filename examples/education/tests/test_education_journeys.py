@@ -40,4 +40,4 @@ async def test_completing_the_course_starts_the_journey(tenure_app: TenureHarnes
         "name": "Wrong", "trigger": "education.course_completed", "triggerParams": {"lesson": 3},
         "steps": [{"action": "tag", "params": {"tag": "x"}}]}}))["createJourney"]
     assert bad["journey"] is None
-    assert [(e["field"], e["code"]) for e in bad["userErrors"]] == [("triggerParams", "invalid")]
+    assert [(e["field"], e["code"]) for e in bad["userErrors"]] == [(["input", "triggerParams"], "INVALID")]

@@ -26,7 +26,7 @@ async function openSession(key: string): Promise<Session> {
   const answer = await client.query(SessionDocument, {}, { requestPolicy: "network-only" }).toPromise();
   if (answer.error) throw new Error(answer.error.graphQLErrors[0]?.message ?? answer.error.message);
   if (!answer.data) throw new Error("The server gave no answer.");
-  if (answer.data.viewer.role === "member") throw new Error("A member token opens the member app, not the portal.");
+  if (answer.data.viewer.role === "MEMBER") throw new Error("A member token opens the member app, not the portal.");
   return { client, data: answer.data };
 }
 
@@ -102,7 +102,7 @@ function Shell({ session, onSignOut }: { session: SessionQuery; onSignOut: () =>
         </nav>
         <div className="account">
           <span id="who">
-            {who} <span className="role">{session.viewer.role}</span>
+            {who} <span className="role">{session.viewer.role.toLowerCase()}</span>
           </span>
           <button type="button" className="ghost" id="signout" onClick={onSignOut}>
             Sign out

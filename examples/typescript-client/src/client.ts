@@ -69,7 +69,7 @@ export class TenureClient {
     const data: RecordOrderMutation = await this.request(RecordOrderDocument, { input });
     const { userErrors, order, created } = data.recordOrder;
     if (userErrors.length > 0) {
-      throw new TenureError(userErrors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)));
+      throw new TenureError(userErrors.map((e) => (e.field ? `${e.field.join(".")}: ${e.message}` : e.message)));
     }
     return { order, created };
   }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -26,16 +26,17 @@ from tenure.schema import loaders
 from tenure.schema.mutations import in_transaction, parse_id
 from tenure.schema.permissions import BACKOFFICE, allow
 from tenure.schema.queries import to_int
-from tenure.schema.types.common import JSON, UserError
+from tenure.schema.relay import Node, node, to_global_id
+from tenure.schema.types.common import JSON, USER_ERRORS, UserError
 
 READ = allow(*BACKOFFICE, scope="journeys:read")
 WRITE = allow(*BACKOFFICE, scope="journeys:write")
 
 
-@strawberry.enum
+@strawberry.enum(description="Whether a journey runs.")
 class JourneyStatus(Enum):
-    ACTIVE = "active"
-    PAUSED = "paused"
+    ACTIVE = strawberry.enum_value("active", description="Customers enter and steps run.")
+    PAUSED = strawberry.enum_value("paused", description="Nobody enters and no step runs until resumed.")
 
 
 @strawberry.type(description="A step: a wait, then an action.")
@@ -43,8 +44,8 @@ class JourneyStep:
     position: int = strawberry.field(description="1 for the first step.")
     wait: str = strawberry.field(description="ISO 8601 duration after the previous step (or the entry): P3D.")
     at: str | None = strawberry.field(description="Time of day (HH:MM, business time zone) the step lands on.")
-    action: str
-    params: JSON
+    action: str = strawberry.field(description="What the step does: a name from journeyActions.")
+    params: JSON = strawberry.field(description="The action's settings, as a JSON object (journeyActions says which).")
 
 
 @strawberry.type(description="Conditions a customer must meet to enter (all of them).")
@@ -58,9 +59,9 @@ class JourneyConditions:
 
 @strawberry.type(description="How many passed one step.")
 class JourneyStepFigures:
-    position: int
-    action: str
-    done: int
+    position: int = strawberry.field(description="The step's position, 1 for the first.")
+    action: str = strawberry.field(description="What the step does.")
+    done: int = strawberry.field(description="Entries for which the step's action ran.")
     skipped: int = strawberry.field(description="Reached but not acted on (no consent, late, plugin off).")
 
 
@@ -68,46 +69,49 @@ class JourneyStepFigures:
 class JourneyFigures:
     entered: int = strawberry.field(description="Entries, the holdout included.")
     held_out: int = strawberry.field(description="Entries kept out on purpose: no step runs for them.")
-    active: int
-    completed: int
+    active: int = strawberry.field(description="Entries still on their way through the steps.")
+    completed: int = strawberry.field(description="Entries that went through every step.")
     exited: int = strawberry.field(description="Left early on an exit condition.")
-    steps: list[JourneyStepFigures]
+    steps: list[JourneyStepFigures] = strawberry.field(description="The same per step, first step first.")
     converted: int = strawberry.field(description="Treated entries that ordered within conversionDays.")
     holdout_converted: int = strawberry.field(description="Held-out entries that ordered within conversionDays.")
-    conversion_rate: float | None = strawberry.field(description="converted / treated entries (0-1).")
-    holdout_conversion_rate: float | None = strawberry.field(description="holdoutConverted / heldOut (0-1).")
-    lift: float | None = strawberry.field(description="conversionRate minus holdoutConversionRate: the effect.")
+    conversion_rate: float | None = strawberry.field(
+        description="Converted / treated entries (0-1); null without treated entries.")
+    holdout_conversion_rate: float | None = strawberry.field(
+        description="HoldoutConverted / heldOut (0-1); null without held-out entries.")
+    lift: float | None = strawberry.field(
+        description="ConversionRate minus holdoutConversionRate: the journey's effect; null when either is null.")
 
 
 @strawberry.type(name="Journey", description="Automation a business designs: trigger, conditions, steps, exits.")
-class JourneyType:
-    id: strawberry.ID
-    name: str
-    description: str
+@node(Journey, READ)
+class JourneyType(Node):
+    name: str = strawberry.field(description="The journey's name.")
+    description: str = strawberry.field(description="What the journey is for, in words.")
     trigger: str = strawberry.field(description="A name from journeyTriggers.")
     holdout_percent: int = strawberry.field(description="Share of entrants kept out to measure the lift.")
     conversion_days: int = strawberry.field(description="An entrant converts by ordering within this many days.")
     template: str | None = strawberry.field(description="The shipped template it was started from.")
     version: int = strawberry.field(description="1 when created; each edit adds one.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last changed.")
 
-    @strawberry.field
+    @strawberry.field(description="Whether it runs.")
     def status(self: Journey) -> JourneyStatus:
         return JourneyStatus(self.status)
 
-    @strawberry.field
+    @strawberry.field(description="The trigger's settings, as a JSON object.")
     def trigger_params(self: Journey) -> JSON:
         return cast(JSON, dict(self.trigger_params or {}))
 
-    @strawberry.field
+    @strawberry.field(description="Who may enter.")
     def conditions(self: Journey) -> JourneyConditions:
         c = self.conditions or {}
         return JourneyConditions(tags=c.get("tags", []), without_tags=c.get("without_tags", []),
                                  tiers=c.get("tiers", []), channels=c.get("channels", []),
                                  consent=c.get("consent", []))
 
-    @strawberry.field
+    @strawberry.field(description="The steps, first step first.")
     def steps(self: Journey) -> list[JourneyStep]:
         return [JourneyStep(position=n + 1, wait=s["wait"], at=s.get("at"), action=s["action"],
                             params=cast(JSON, s.get("params") or {})) for n, s in enumerate(self.steps)]
@@ -130,45 +134,46 @@ class JourneyType:
 
 @strawberry.type(description="Who would have entered over the last days; nothing was written or sent.")
 class JourneyPreview:
-    days: int
+    days: int = strawberry.field(description="How many days back it looked.")
     entries: int = strawberry.field(description="Trigger occurrences that meet the conditions now.")
-    customers: int
+    customers: int = strawberry.field(description="Different customers among those entries.")
     held_out: int = strawberry.field(description="Of those customers, how many the holdout would keep out.")
     sample_customer_ids: list[strawberry.ID] = strawberry.field(description="Up to 20, lowest id first.")
 
 
 @strawberry.type(description="A way into a journey.")
 class JourneyTrigger:
-    name: str
-    description: str
+    name: str = strawberry.field(description="The trigger's name, for CreateJourneyInput.trigger.")
+    description: str = strawberry.field(description="What starts it, in words.")
     event_type: str | None = strawberry.field(description="The event-log type it starts on, if an event.")
-    kind: str = strawberry.field(description="order, event, date or segment.")
+    kind: str = strawberry.field(description="What starts it: `order`, `event`, `date` or `segment`.")
 
 
 @strawberry.type(description="What a step can do.")
 class JourneyAction:
-    name: str
-    description: str
+    name: str = strawberry.field(description="The action's name, for JourneyStepInput.action.")
+    description: str = strawberry.field(description="What it does and the params it takes, in words.")
 
 
 @strawberry.type(description="A shipped journey, switched on with startJourneyTemplate.")
 class JourneyTemplate:
-    key: str
-    name: str
-    description: str
-    trigger: str
+    key: str = strawberry.field(description="The template's key, for startJourneyTemplate.")
+    name: str = strawberry.field(description="The journey's name.")
+    description: str = strawberry.field(description="What the journey does, in words.")
+    trigger: str = strawberry.field(description="The trigger it starts on.")
     available: bool = strawberry.field(description="False when a plugin it needs is off.")
 
 
 @strawberry.type(name="JourneyEntry", description="A customer in a journey for one trigger occurrence.")
 class JourneyEntryType:
-    entered_at: datetime
-    holdout: bool
+    entered_at: datetime = strawberry.field(description="When the customer entered.")
+    holdout: bool = strawberry.field(description="True when kept out to measure the lift: no step runs.")
     due_at: datetime | None = strawberry.field(description="When the next step is due.")
-    exit_reason: str | None
-    finished_at: datetime | None
+    exit_reason: str | None = strawberry.field(
+        description="Why the entry left early (an exit condition); null unless exited.")
+    finished_at: datetime | None = strawberry.field(description="When it completed or exited; null while active.")
 
-    @strawberry.field(description="active, completed, exited or held_out.")
+    @strawberry.field(description="Where the entry stands: `active`, `completed`, `exited` or `held_out`.")
     def status(self: Entry) -> str:
         return self.status
 
@@ -176,68 +181,79 @@ class JourneyEntryType:
     def next_step(self: Entry) -> int | None:
         return self.next_step + 1 if self.status == "active" else None
 
-    @strawberry.field
+    @strawberry.field(description="The journey.")
     async def journey(self: Entry, info: Info) -> JourneyType:
         return await info.context.loader(loaders.by_id_cached(Journey)).load(self.journey_id)
 
 
 @strawberry.input(description="Every condition given must hold when the customer would enter.")
 class JourneyConditionsInput:
-    tags: list[str] | None = None
-    without_tags: list[str] | None = None
-    tiers: list[str] | None = None
-    channels: list[str] | None = None
+    tags: list[str] | None = strawberry.field(default=None, description="The customer has every one of these tags.")
+    without_tags: list[str] | None = strawberry.field(default=None, description="The customer has none of these tags.")
+    tiers: list[str] | None = strawberry.field(
+        default=None, description="The customer is in one of these tiers (tiers plugin).")
+    channels: list[str] | None = strawberry.field(
+        default=None, description="The customer came from one of these source channels.")
     consent: list[str] | None = strawberry.field(default=None, description="email, sms, push.")
 
 
 @strawberry.input(description="A wait, then an action. journeyActions lists the actions and their params.")
 class JourneyStepInput:
-    action: str
+    action: str = strawberry.field(description="What the step does: a name from journeyActions.")
     wait: str = strawberry.field(default="P0D", description="ISO 8601 duration: P3D, PT2H, P1M.")
     at: str | None = strawberry.field(default=None, description="HH:MM in the business time zone.")
-    params: JSON = strawberry.field(default_factory=dict)
+    params: JSON = strawberry.field(
+        default_factory=dict, description="The action's settings, as a JSON object (journeyActions says which).")
 
 
-@strawberry.input
+@strawberry.input(description="A new journey.")
 class CreateJourneyInput:
-    name: str
+    name: str = strawberry.field(description="The journey's name.")
     trigger: str = strawberry.field(description="A name from journeyTriggers.")
-    steps: list[JourneyStepInput]
-    description: str = ""
-    trigger_params: JSON = strawberry.field(default_factory=dict)
-    conditions: JourneyConditionsInput | None = None
+    steps: list[JourneyStepInput] = strawberry.field(description="The steps, in order: at least one.")
+    description: str = strawberry.field(default="", description="What the journey is for, in words.")
+    trigger_params: JSON = strawberry.field(
+        default_factory=dict, description="The trigger's settings, as a JSON object.")
+    conditions: JourneyConditionsInput | None = strawberry.field(
+        default=None, description="Who may enter; null for every customer the trigger finds.")
     exits: list[str] = strawberry.field(default_factory=list, description="ordered, warning_resolved.")
     holdout_percent: int | None = strawberry.field(default=None, description="0-50; TENURE_JOURNEYS_HOLDOUT_PERCENT.")
-    conversion_days: int | None = None
+    conversion_days: int | None = strawberry.field(
+        default=None, description="An entrant converts by ordering within this many days; null for the default "
+                                  "(TENURE_JOURNEYS_CONVERSION_DAYS).")
     paused: bool = strawberry.field(default=False, description="Create it paused: preview it, then resume it.")
 
 
 @strawberry.input(description="Fields left out stay as they are.")
 class UpdateJourneyInput:
-    id: strawberry.ID
-    name: str | None = None
-    description: str | None = None
-    trigger: str | None = None
-    trigger_params: JSON | None = None
-    conditions: JourneyConditionsInput | None = None
-    steps: list[JourneyStepInput] | None = None
-    exits: list[str] | None = None
-    holdout_percent: int | None = None
-    conversion_days: int | None = None
+    id: strawberry.ID = strawberry.field(description="The journey's id.")
+    name: str | None = strawberry.field(default=None, description="The new name.")
+    description: str | None = strawberry.field(default=None, description="The new description.")
+    trigger: str | None = strawberry.field(default=None, description="The new trigger, a name from journeyTriggers.")
+    trigger_params: JSON | None = strawberry.field(default=None, description="The trigger's new settings.")
+    conditions: JourneyConditionsInput | None = strawberry.field(default=None, description="The new conditions.")
+    steps: list[JourneyStepInput] | None = strawberry.field(
+        default=None, description="The new steps, replacing every step.")
+    exits: list[str] | None = strawberry.field(
+        default=None, description="The new exit conditions: ordered, warning_resolved.")
+    holdout_percent: int | None = strawberry.field(default=None, description="The new holdout share, 0-50.")
+    conversion_days: int | None = strawberry.field(default=None, description="The new conversion window in days.")
 
 
-@strawberry.input
+@strawberry.input(description="A shipped journey to switch on.")
 class StartJourneyTemplateInput:
     template: str = strawberry.field(description="A key from journeyTemplates.")
-    name: str | None = None
-    holdout_percent: int | None = None
-    paused: bool = False
+    name: str | None = strawberry.field(default=None, description="The journey's name; null for the template's.")
+    holdout_percent: int | None = strawberry.field(
+        default=None, description="The holdout share, 0-50; null for TENURE_JOURNEYS_HOLDOUT_PERCENT.")
+    paused: bool = strawberry.field(default=False, description="Start it paused, to preview it first.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of createJourney, updateJourney, pauseJourney, resumeJourney or "
+                             "startJourneyTemplate.")
 class JourneyPayload:
-    journey: JourneyType | None
-    user_errors: list[UserError]
+    journey: JourneyType | None = strawberry.field(description="The journey after the change; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def _conditions(given: JourneyConditionsInput | None) -> dict[str, Any] | None:
@@ -272,16 +288,20 @@ class JourneysQuery:
         async with info.context.db() as session:
             return list(await session.scalars(select(Journey).order_by(Journey.id)))
 
-    @strawberry.field(permission_classes=[READ])
-    async def journey(self, info: Info, id: strawberry.ID) -> JourneyType | None:
+    @strawberry.field(permission_classes=[READ], description="One journey; null when no journey has this id.")
+    async def journey(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
+            description="The journey's id.")]) -> JourneyType | None:
         async with info.context.db() as session:
-            return await session.get(Journey, to_int(id, "id"))
+            return await session.get(Journey, to_int(id, "id", "Journey"))
 
     @strawberry.field(permission_classes=[READ],
                       description="Who would have entered over the last `days` days (1-366), with the conditions "
                                   "as they are now; nothing is written or sent.")
-    async def journey_preview(self, info: Info, id: strawberry.ID, days: int = 30) -> JourneyPreview:
-        journey_id = to_int(id, "id")
+    async def journey_preview(self, info: Info,
+                              id: Annotated[strawberry.ID, strawberry.argument(description="The journey's id.")],
+                              days: Annotated[int, strawberry.argument(
+                                  description="How many days back to look, 1-366.")] = 30) -> JourneyPreview:
+        journey_id = to_int(id, "id", "Journey")
         try:
             async with info.context.db() as session:
                 journey = await session.get(Journey, journey_id)
@@ -293,7 +313,7 @@ class JourneysQuery:
             raise GraphQLError(f"{error.field}: {error.message}",
                                extensions={"code": "BAD_USER_INPUT", "field": error.field}) from None
         return JourneyPreview(days=p.days, entries=p.entries, customers=p.customers, held_out=p.held_out,
-                              sample_customer_ids=[strawberry.ID(str(c)) for c in p.sample_customer_ids])
+                              sample_customer_ids=[to_global_id("Customer", c) for c in p.sample_customer_ids])
 
     @strawberry.field(permission_classes=[READ], description="Triggers of the plugins that are on.")
     def journey_triggers(self, info: Info) -> list[JourneyTrigger]:
@@ -305,7 +325,8 @@ class JourneysQuery:
         return [JourneyAction(name=a.name, description=a.description)
                 for a in catalog.actions(info.context.plugins).values()]
 
-    @strawberry.field(permission_classes=[READ])
+    @strawberry.field(permission_classes=[READ],
+                      description="The shipped journeys, and whether the plugins each needs are on.")
     def journey_templates(self, info: Info) -> list[JourneyTemplate]:
         plugins = info.context.plugins
         return [JourneyTemplate(key=t.key, name=t.name, description=t.description, trigger=t.trigger,
@@ -315,8 +336,10 @@ class JourneysQuery:
 
 @strawberry.type
 class JourneysMutation:
-    @strawberry.mutation(permission_classes=[WRITE])
-    async def create_journey(self, info: Info, input: CreateJourneyInput) -> JourneyPayload:
+    @strawberry.mutation(permission_classes=[WRITE],
+                         description="Create a journey; it runs at once unless created paused.")
+    async def create_journey(self, info: Info, input: Annotated[CreateJourneyInput, strawberry.argument(
+            description="The journey.")]) -> JourneyPayload:
         data = JourneyData(name=input.name, description=input.description, trigger=input.trigger,
                            trigger_params=input.trigger_params,
                            conditions=_conditions(input.conditions), steps=_steps(input.steps), exits=input.exits,
@@ -326,24 +349,30 @@ class JourneysMutation:
 
     @strawberry.mutation(permission_classes=[WRITE],
                          description="Customers in the journey go on from their step under the new definition.")
-    async def update_journey(self, info: Info, input: UpdateJourneyInput) -> JourneyPayload:
+    async def update_journey(self, info: Info, input: Annotated[UpdateJourneyInput, strawberry.argument(
+            description="The journey and what to change.")]) -> JourneyPayload:
         data = JourneyData(name=input.name, description=input.description, trigger=input.trigger,
                            trigger_params=input.trigger_params,
                            conditions=_conditions(input.conditions), steps=_steps(input.steps), exits=input.exits,
                            holdout_percent=input.holdout_percent, conversion_days=input.conversion_days)
         return _payload(await in_transaction(info, lambda ctx: service.update_journey(
-            ctx, parse_id(input.id, "id"), data)))
+            ctx, parse_id(input.id, "id", "Journey"), data)))
 
     @strawberry.mutation(permission_classes=[WRITE], description="Nobody enters and no step runs until resumed.")
-    async def pause_journey(self, info: Info, id: strawberry.ID) -> JourneyPayload:
-        return _payload(await in_transaction(info, lambda ctx: service.pause_journey(ctx, parse_id(id, "id"))))
+    async def pause_journey(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
+            description="The journey's id.")]) -> JourneyPayload:
+        return _payload(await in_transaction(
+            info, lambda ctx: service.pause_journey(ctx, parse_id(id, "id", "Journey"))))
 
     @strawberry.mutation(permission_classes=[WRITE], description="Triggers count again from now.")
-    async def resume_journey(self, info: Info, id: strawberry.ID) -> JourneyPayload:
-        return _payload(await in_transaction(info, lambda ctx: service.resume_journey(ctx, parse_id(id, "id"))))
+    async def resume_journey(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
+            description="The journey's id.")]) -> JourneyPayload:
+        return _payload(await in_transaction(
+            info, lambda ctx: service.resume_journey(ctx, parse_id(id, "id", "Journey"))))
 
     @strawberry.mutation(permission_classes=[WRITE], description="Switch on a shipped journey.")
-    async def start_journey_template(self, info: Info, input: StartJourneyTemplateInput) -> JourneyPayload:
+    async def start_journey_template(self, info: Info, input: Annotated[StartJourneyTemplateInput, strawberry.argument(
+            description="The template, and the name and holdout to start it with.")]) -> JourneyPayload:
         return _payload(await in_transaction(info, lambda ctx: service.start_template(
             ctx, input.template, name=input.name, holdout_percent=input.holdout_percent, paused=input.paused)))
 

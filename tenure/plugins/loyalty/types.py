@@ -13,101 +13,132 @@ from tenure.core.clock import as_utc
 from tenure.plugins.loyalty import loaders
 from tenure.plugins.loyalty import models as m
 from tenure.schema import loaders as core_loaders
-from tenure.schema.relay import Connection, Edge, PageInfo, check_first, paginate
+from tenure.schema.permissions import EVERYONE, STAFF, allow
+from tenure.schema.relay import (
+    After,
+    Before,
+    Connection,
+    Edge,
+    First,
+    Last,
+    Node,
+    PageInfo,
+    Window,
+    check_first,
+    id_of,
+    node,
+    paginate,
+    to_global_id,
+)
 from tenure.schema.types.common import Money
 
 
 @strawberry.enum(description="What a ledger entry did.")
 class PointsEntryKind(Enum):
-    EARN = "earn"
-    REDEEM = "redeem"
-    EXPIRE = "expire"
-    ADJUST = "adjust"
-    REVERSE = "reverse"
+    EARN = strawberry.enum_value("earn", description="Points earned (by an order, a bonus, a referral).")
+    REDEEM = strawberry.enum_value("redeem", description="Points spent on a reward or an order.")
+    EXPIRE = strawberry.enum_value("expire", description="Points that ran out unspent.")
+    ADJUST = strawberry.enum_value("adjust", description="Points added or taken away by hand, with a reason.")
+    REVERSE = strawberry.enum_value(
+        "reverse", description="Points taken back because their order was refunded or cancelled.")
 
 
 @strawberry.type(description="Points that expire on a day (unless spent first).")
 class ExpiringPoints:
-    points: int
-    at: datetime
+    points: int = strawberry.field(description="How many points expire.")
+    at: datetime = strawberry.field(description="When they expire.")
 
 
 @strawberry.type(description="A customer's points: only `balance` can be spent.")
 class PointsSummary:
     balance: int = strawberry.field(description="Spendable now: the sum of the posted ledger entries.")
     pending: int = strawberry.field(description="Earned by orders still inside their return window.")
-    lifetime_earned: int
+    lifetime_earned: int = strawberry.field(description="Every point ever earned, spent or not.")
     qualifying: int = strawberry.field(description="Points that count toward a tier over the qualifying window; "
                                                    "spending never lowers them.")
     shortfall: int = strawberry.field(description="Points of refunded orders that had been spent; new points "
                                                   "pay them off first.")
-    expiring_soon: list[ExpiringPoints]
+    expiring_soon: list[ExpiringPoints] = strawberry.field(description="Points due to expire soon, soonest first.")
 
 
 @strawberry.type(description="Part of an earlier lot that a spend, expiry or reversal used.")
 class PointsDraw:
-    lot_id: strawberry.ID
-    points: int
+    lot_id: strawberry.ID = strawberry.field(description="The global id of the lot (a `PointsEntry`) drawn from.")
+    points: int = strawberry.field(description="How many points were taken from that lot.")
 
 
 @strawberry.type(description="One line of the points ledger (append-only).")
-class PointsEntry:
-    id: strawberry.ID
+@node(m.Entry, allow(*EVERYONE, scope="customers:read"), owner=lambda entry: entry.customer_id)
+class PointsEntry(Node):
     points: int = strawberry.field(description="Positive adds a lot, negative takes from earlier lots.")
-    qualifying: int
-    pending: bool
+    qualifying: int = strawberry.field(description="The points of this entry that count toward a tier.")
+    pending: bool = strawberry.field(
+        description="True while the points wait out the order's return window: not spendable yet.")
     remaining: int = strawberry.field(description="For a lot: what is left of it to spend.")
     shortfall: int = strawberry.field(description="For a reversal: what could not be taken back (spent already).")
-    reason: str
-    source: str = strawberry.field(description="order, referral, birthday, manual, reward, expiry or a plugin")
-    created_at: datetime
-    available_at: datetime | None
-    expires_at: datetime | None
+    reason: str = strawberry.field(description="Why, in words (for an adjustment, the staff member's reason).")
+    source: str = strawberry.field(
+        description="What caused it: order, referral, birthday, manual, reward, expiry or a plugin's name.")
+    created_at: datetime = strawberry.field(description="When the entry was written.")
+    available_at: datetime | None = strawberry.field(
+        description="When pending points become spendable; null once they are.")
+    expires_at: datetime | None = strawberry.field(
+        description="When what is left of this lot expires; null for never, and for entries that take points.")
 
-    @strawberry.field
+    @strawberry.field(description="What the entry did.")
     def kind(self: m.Entry) -> PointsEntryKind:
         return PointsEntryKind(self.kind)
 
-    @strawberry.field
-    def order_id(self: m.Entry) -> strawberry.ID | None:
-        return strawberry.ID(str(self.order_id)) if self.order_id else None
+    # No link to the order: members read their ledger, and an Order leads on to staff-only fields.
+    order_id: strawberry.ID | None = id_of("Order", "order_id", description="The global id of the order that "
+                                           "earned or reversed these points, when one did.")
+    reward_id: strawberry.ID | None = id_of(
+        "Reward", "reward_id", deprecation_reason="Use `reward`, the reward itself.",
+        description="The global id of the reward these points were spent on, when they were.")
 
-    @strawberry.field
-    def reward_id(self: m.Entry) -> strawberry.ID | None:
-        return strawberry.ID(str(self.reward_id)) if self.reward_id else None
+    @strawberry.field(description="The reward these points were spent on, when they were.")
+    async def reward(self: m.Entry, info: Info) -> Reward | None:
+        if self.reward_id is None:
+            return None
+        return await info.context.loader(core_loaders.by_id_cached(m.Reward)).load(self.reward_id)
 
     @strawberry.field(description="Which earlier lots this entry drew from, oldest first: where the points went.")
     async def draws(self: m.Entry, info: Info) -> list[PointsDraw]:
         rows = await info.context.loader(loaders.draws).load(self.id)
-        return [PointsDraw(lot_id=strawberry.ID(str(r.lot_id)), points=r.points) for r in rows]
+        return [PointsDraw(lot_id=to_global_id("PointsEntry", r.lot_id), points=r.points) for r in rows]
 
 
 @strawberry.type(description="Something a member can spend points on.")
-class Reward:
-    id: strawberry.ID
-    name: str
-    description: str
+@node(m.Reward, allow(*EVERYONE))
+class Reward(Node):
+    name: str = strawberry.field(description="The reward's name, as shown to members.")
+    description: str = strawberry.field(description="What the member gets, in words.")
     cost: int = strawberry.field(description="Points.")
     stock: int | None = strawberry.field(description="Left to give; null is unlimited.")
-    per_customer_limit: int | None
-    active: bool
+    per_customer_limit: int | None = strawberry.field(
+        description="How many times one customer may redeem it; null for no limit.")
+    active: bool = strawberry.field(description="False once withdrawn: it can no longer be redeemed.")
 
 
 @strawberry.type(description="How orders earn points: a base rate, a multiplier or a fixed bonus.")
-class EarnRule:
-    id: strawberry.ID
-    name: str
-    kind: str
-    points: int
+@node(m.EarnRule, allow(*STAFF))
+class EarnRule(Node):
+    name: str = strawberry.field(description="The rule's name.")
+    kind: str = strawberry.field(description="What sort of rule: `base`, `multiplier` or `bonus`.")
+    points: int = strawberry.field(
+        description="Base rules: points per `perAmount`; bonuses: the points awarded; 0 for multipliers.")
     per_amount: int = strawberry.field(description="Base rules: `points` per this many minor units.")
-    currency: str | None
+    currency: str | None = strawberry.field(
+        description="Base rules: the ISO 4217 currency whose orders it applies to; null otherwise.")
     percent: int = strawberry.field(description="Multipliers: 100 is no change, 200 doubles.")
-    tag: str | None
-    category: str | None
+    tag: str | None = strawberry.field(description="Multipliers: only for customers with this tag; null for everyone.")
+    category: str | None = strawberry.field(
+        description="Multipliers: only for order lines of this product category; null for every line.")
     trigger: str | None = strawberry.field(description="Bonuses: first_order, birthday or referral.")
-    starts_at: datetime | None
-    ends_at: datetime | None
-    active: bool
+    starts_at: datetime | None = strawberry.field(
+        description="Multipliers: when the rule starts to apply; null for from the start.")
+    ends_at: datetime | None = strawberry.field(description="Multipliers: when it stops applying; null for never.")
+    active: bool = strawberry.field(description="Whether the rule applies to new orders.")
 
 
 async def points_summary(info: Info, customer_id: int) -> PointsSummary:
@@ -121,11 +152,11 @@ async def points_summary(info: Info, customer_id: int) -> PointsSummary:
         expiring_soon=[ExpiringPoints(points=p, at=at) for p, at in soon])
 
 
-async def ledger_page(info: Info, customer_id: int, first: int, after: str | None) -> Connection[PointsEntry]:
+async def ledger_page(info: Info, customer_id: int, window: Window) -> Connection[PointsEntry]:
     context = info.context
-    first = check_first(first, context.settings.max_page_size)
+    first = check_first(window.first, context.settings.max_page_size)
     counter = context.loader(core_loaders.count_per_customer(m.Entry), key=(m.Entry, "count"))
-    if after is None:
+    if window.plain:
         load = context.loader(core_loaders.latest_per_customer(m.Entry, m.Entry.created_at, first),  # type: ignore[arg-type]
                               key=(m.Entry, "latest", first))
         rows = await load.load(customer_id)
@@ -142,7 +173,8 @@ async def ledger_page(info: Info, customer_id: int, first: int, after: str | Non
     from sqlalchemy import select
 
     return await paginate(run, select(m.Entry).where(m.Entry.customer_id == customer_id),
-                          [(m.Entry.created_at, True), (m.Entry.id, True)], first=first, after=after,
+                          [(m.Entry.created_at, True), (m.Entry.id, True)], first=first, after=window.after,
+                          last=window.last, before=window.before,
                           cap=context.settings.max_page_size, count=lambda: counter.load(customer_id))
 
 
@@ -153,9 +185,9 @@ class LoyaltyCustomerFields:
         return await points_summary(info, self.id)
 
     @strawberry.field(description="The points ledger, newest first.")
-    async def points_ledger(self: models.Customer, info: Info, first: int = 20,
-                            after: str | None = None) -> Connection[PointsEntry]:
-        return await ledger_page(info, self.id, first, after)
+    async def points_ledger(self: models.Customer, info: Info, first: First = 20, after: After = None,
+                            last: Last = None, before: Before = None) -> Connection[PointsEntry]:
+        return await ledger_page(info, self.id, Window(first, after, last, before))
 
 
 @strawberry.type
@@ -167,24 +199,25 @@ class LoyaltyMemberFields(LoyaltyCustomerFields):
 
 @strawberry.type(description="Points issued and where they went; outstanding points are the liability.")
 class PointsLiability:
-    issued: int
-    redeemed: int
-    expired: int
+    issued: int = strawberry.field(description="Points ever earned.")
+    redeemed: int = strawberry.field(description="Points spent on rewards or orders.")
+    expired: int = strawberry.field(description="Points that expired unspent.")
     reversed: int = strawberry.field(description="Taken back from refunded or cancelled orders.")
-    adjusted_down: int
+    adjusted_down: int = strawberry.field(description="Points taken away by hand.")
     outstanding: int = strawberry.field(description="Spendable points held by customers.")
-    pending: int
+    pending: int = strawberry.field(description="Points earned but still inside their order's return window.")
     shortfall: int = strawberry.field(description="Points of refunds that had been spent, still owed.")
-    outstanding_value: Money
+    outstanding_value: Money = strawberry.field(
+        description="What the outstanding points are worth, at the configured value of a point.")
 
 
 @strawberry.type(description="What a candidate earn rule would have done over past orders (nothing written).")
 class EarnSimulation:
-    months: int
-    orders: int
-    points_issued: int
-    points_reversed: int
-    points_expired: int
-    liability: int
-    liability_value: Money
+    months: int = strawberry.field(description="How many months of orders were replayed.")
+    orders: int = strawberry.field(description="How many orders that was.")
+    points_issued: int = strawberry.field(description="Points the candidate rule would have issued.")
+    points_reversed: int = strawberry.field(description="Of those, points refunds would have taken back.")
+    points_expired: int = strawberry.field(description="Of those, points that would have expired by now.")
+    liability: int = strawberry.field(description="Points that would be outstanding now.")
+    liability_value: Money = strawberry.field(description="What those outstanding points would be worth.")
     current_rules_points: int = strawberry.field(description="What the rules in force gave the same orders.")

@@ -28,7 +28,7 @@ from tenure.schema import loaders
 from tenure.schema.context import Context
 from tenure.schema.permissions import BACKOFFICE, STAFF, allow
 from tenure.schema.queries import counter, runner
-from tenure.schema.relay import Connection, paginate
+from tenure.schema.relay import Before, Connection, Last, paginate
 from tenure.schema.types.common import Long
 from tenure.schema.types.core import Customer
 
@@ -70,14 +70,17 @@ class CustomerPrediction:
 
     @strawberry.field(description="Purchase occasions expected in the next `days` days "
                                   "(default TENURE_PREDICTIONS_HORIZON_DAYS).")
-    def expected_orders(self, info: Info, days: int | None = None) -> float:
+    def expected_orders(self, info: Info, days: Annotated[int | None, strawberry.argument(
+            description="How many days ahead, 1-3650; null for TENURE_PREDICTIONS_HORIZON_DAYS.")] = None) -> float:
         cfg = predictions_settings(info.context.settings)
         return service.figures(cfg, self.fit, self.row, _days(days)).expected_orders
 
     @strawberry.field(description="Net value, minor units, expected over the next `days` days "
                                   "(default TENURE_PREDICTIONS_HORIZON_DAYS), discounted to today at "
                                   "TENURE_PREDICTIONS_DISCOUNT_RATE a year; null if the value model is unusable.")
-    def predicted_value(self, info: Info, days: int | None = None) -> Long | None:
+    def predicted_value(self, info: Info, days: Annotated[int | None, strawberry.argument(
+            description="How many days ahead, 1-3650; null for TENURE_PREDICTIONS_HORIZON_DAYS.")] = None,
+    ) -> Long | None:
         cfg = predictions_settings(info.context.settings)
         return service.figures(cfg, self.fit, self.row, _days(days)).predicted_value  # type: ignore[return-value]
 
@@ -131,50 +134,56 @@ class PredictionMemberFields:
 @strawberry.type(description="BG/NBD parameters (Fader, Hardie and Lee 2005), times in weeks: purchase rates "
                              "Gamma(r, alpha), drop-out after a purchase Beta(a, b).")
 class BgNbdParameters:
-    r: float
-    alpha: float
-    a: float
-    b: float
-    log_likelihood: float
+    r: float = strawberry.field(description="Shape of the purchase-rate distribution.")
+    alpha: float = strawberry.field(description="Scale of the purchase-rate distribution, in weeks.")
+    a: float = strawberry.field(description="First shape of the drop-out distribution.")
+    b: float = strawberry.field(description="Second shape of the drop-out distribution.")
+    log_likelihood: float = strawberry.field(description="The fit's log-likelihood: higher fits the sample better.")
 
 
 @strawberry.type(description="Gamma-Gamma parameters (Fader, Hardie and Lee 2005b), minor units: the value of a "
                              "purchase Gamma(p, nu) with nu Gamma(q, v) across customers.")
 class GammaGammaParameters:
-    p: float
-    q: float
-    v: float
-    log_likelihood: float
+    p: float = strawberry.field(description="Shape of the value of one purchase.")
+    q: float = strawberry.field(description="Shape of nu across customers.")
+    v: float = strawberry.field(description="Scale of nu across customers, in minor units.")
+    log_likelihood: float = strawberry.field(description="The fit's log-likelihood: higher fits the sample better.")
 
 
 @strawberry.type(description="Customers grouped by repeat purchases in the calibration days: purchases in the "
                              "holdout days per customer, actual and as the calibration fit predicted.")
 class HoldoutRow:
     repeat_purchases: int = strawberry.field(description="0 to 7; the last group is 7 or more.")
-    label: str
-    customers: int
-    actual: float | None
-    predicted: float | None
+    label: str = strawberry.field(description="The group as shown: `0` to `6`, or `7+`.")
+    customers: int = strawberry.field(description="Customers in the group.")
+    actual: float | None = strawberry.field(
+        description="Mean purchases per customer in the holdout days; null for an empty group.")
+    predicted: float | None = strawberry.field(
+        description="The same as the calibration fit predicted; null for an empty group.")
 
 
 @strawberry.type(description="The models fitted on the days before `calibrationEnd`, against the holdout days.")
 class HoldoutCheck:
     calibration_end: date = strawberry.field(description="The first holdout day.")
-    days: int
-    customers: int
-    repeat_buyers: int
+    days: int = strawberry.field(description="How many holdout days.")
+    customers: int = strawberry.field(description="Customers in the calibration sample.")
+    repeat_buyers: int = strawberry.field(description="Of those, customers with purchases on two or more days.")
     skipped: str | None = strawberry.field(description="Why the check did not run; null when it did.")
-    bgnbd: BgNbdParameters | None
-    gamma_gamma: GammaGammaParameters | None
-    rows: list[HoldoutRow]
-    actual_total: int | None
-    predicted_total: float | None
+    bgnbd: BgNbdParameters | None = strawberry.field(
+        description="The purchase model fitted on the calibration days; null when the check did not run.")
+    gamma_gamma: GammaGammaParameters | None = strawberry.field(
+        description="The value model fitted on the calibration days; null when it did not run or was unusable.")
+    rows: list[HoldoutRow] = strawberry.field(description="The comparison by group, 0 repeat purchases first.")
+    actual_total: int | None = strawberry.field(
+        description="Purchases in the holdout days, all customers; null when the check did not run.")
+    predicted_total: float | None = strawberry.field(
+        description="The same as the calibration fit predicted; null when the check did not run.")
 
 
 @strawberry.type(description="A refused fit: too few buyers. The predictions of the last fit stay.")
 class PredictionRefusal:
-    as_of: date
-    message: str
+    as_of: date = strawberry.field(description="The day the refused fit stood on.")
+    message: str = strawberry.field(description="Why it was refused.")
 
 
 @strawberry.type(description="The last fit of the prediction models, its sample and its holdout check.")
@@ -214,13 +223,13 @@ class PredictionModel:
     def time_zone(self) -> str:
         return str(self.fit.basis.get("timeZone", "UTC"))
 
-    @strawberry.field
+    @strawberry.field(description="The purchase and activity model's parameters.")
     def bgnbd(self) -> BgNbdParameters:
         f = self.fit
         return BgNbdParameters(r=f.r or 0, alpha=f.alpha or 0, a=f.a or 0, b=f.b or 0,
                                log_likelihood=f.bgnbd_log_likelihood or 0)
 
-    @strawberry.field
+    @strawberry.field(description="The value model's parameters.")
     def gamma_gamma(self) -> GammaGammaParameters:
         f = self.fit
         return GammaGammaParameters(p=f.p or 0, q=f.q or 0, v=f.v or 0,
@@ -286,6 +295,8 @@ class PredictionsQuery:
             description="How many customers, at most TENURE_MAX_PAGE_SIZE.")] = 20,
         after: Annotated[str | None, strawberry.argument(
             description="The cursor of the last customer seen: the page starts after it.")] = None,
+        last: Last = None,
+        before: Before = None,
         order_by: Annotated[PredictionOrderBy | None, strawberry.argument(
             description="Default: probability active, lowest first.")] = None,
         filter: Annotated[PredictionFilterInput | None, strawberry.argument(
@@ -293,6 +304,7 @@ class PredictionsQuery:
     ) -> Connection[Customer]:
         stmt = ranked_customers(filter)
         page = await paginate(runner(info), stmt, prediction_sort(order_by), first=first, after=after,
+                              last=last, before=before,
                               cap=info.context.settings.max_page_size, count=counter(info, stmt))
         # The page's rows answer `prediction` and `order { customer }` without another query.
         by_id = info.context.loader(loaders.customers_by_id)

@@ -4,6 +4,7 @@ distribution report and ``simulateTiers``."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -26,72 +27,84 @@ from tenure.plugins.tiers.types import (
 )
 from tenure.schema.mutations import in_transaction, parse_id
 from tenure.schema.permissions import EVERYONE, STAFF, allow
-from tenure.schema.types.common import UserError
+from tenure.schema.types.common import USER_ERRORS, UserError
 
 
 @strawberry.input(description="A tier: any one threshold set qualifies (all with requireAll); none: everyone's tier.")
 class TierInput:
-    name: str
+    name: str = strawberry.field(description="The tier's name, as shown to members.")
     rank: int = strawberry.field(description="Higher is better; unique.")
     min_spend: int | None = strawberry.field(default=None, description="Minor units over windowDays.")
-    min_orders: int | None = None
-    min_points: int | None = None
+    min_orders: int | None = strawberry.field(
+        default=None, description="Orders (not cancelled) over windowDays that reach the tier; null when orders do "
+                                  "not count.")
+    min_points: int | None = strawberry.field(
+        default=None, description="Qualifying points over windowDays that reach the tier (loyalty plugin); null when "
+                                  "points do not count.")
     window_days: int | None = strawberry.field(default=None, description="Default TENURE_TIERS_WINDOW_DAYS.")
-    require_all: bool = False
+    require_all: bool = strawberry.field(
+        default=False, description="True when every threshold set must be met; false when any one is enough.")
     points_multiplier: int = strawberry.field(default=100, description="Percent of the usual points.")
-    discount_percent: int = 0
-    perks: list[str] = strawberry.field(default_factory=list)
+    discount_percent: int = strawberry.field(default=0, description="Percent off every order for members, 0 to 100.")
+    perks: list[str] = strawberry.field(
+        default_factory=list, description="Other benefits, in words, as shown to members.")
     grace_days: int | None = strawberry.field(default=None, description="Default TENURE_TIERS_GRACE_DAYS.")
-    active: bool = True
+    active: bool = strawberry.field(default=True, description="False retires the tier: no one new reaches it.")
 
     def data(self) -> service.TierData:
         return service.TierData(**{k: getattr(self, k) for k in service.TierData.__dataclass_fields__})
 
 
-@strawberry.input
+@strawberry.input(description="A tier and its new fields.")
 class UpdateTierInput:
-    id: strawberry.ID
-    tier: TierInput
+    id: strawberry.ID = strawberry.field(description="The tier's id.")
+    tier: TierInput = strawberry.field(description="Every field of the tier, as it is to be.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of createTier or updateTier.")
 class TierPayload:
-    tier: Tier | None
-    user_errors: list[UserError]
+    tier: Tier | None = strawberry.field(description="The tier as saved; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.input(description="Put a customer in a tier by hand; leave tierId out to end an override.")
 class SetCustomerTierInput:
-    customer_id: strawberry.ID
-    tier_id: strawberry.ID | None = None
-    reason: str
+    customer_id: strawberry.ID = strawberry.field(description="The customer's id.")
+    tier_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The tier to put the customer in; null ends the override and lets the review decide.")
+    reason: str = strawberry.field(description="Why, for the record and for colleagues.")
     until: datetime | None = strawberry.field(default=None, description="When the override ends (never if left out).")
 
 
-@strawberry.type
+@strawberry.type(description="The result of setCustomerTier.")
 class SetCustomerTierPayload:
-    tier: CustomerTier | None
-    user_errors: list[UserError]
+    tier: CustomerTier | None = strawberry.field(description="The customer's tier after the change; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.input
+@strawberry.input(description="A candidate tier's thresholds: any one reached qualifies.")
 class TierThresholdInput:
-    name: str
-    rank: int
-    min_spend: int | None = None
-    min_orders: int | None = None
+    name: str = strawberry.field(description="The candidate tier's name.")
+    rank: int = strawberry.field(description="Its place in the ladder: higher is better.")
+    min_spend: int | None = strawberry.field(
+        default=None, description="Net spend over the period that reaches it, in minor units; null when spend does "
+                                  "not count.")
+    min_orders: int | None = strawberry.field(
+        default=None, description="Orders over the period that reach it; null when orders do not count.")
 
 
-@strawberry.input
+@strawberry.input(description="Candidate tiers to try against recent orders.")
 class SimulateTiersInput:
-    months: int = 12
-    tiers: list[TierThresholdInput]
+    months: int = strawberry.field(default=12, description="How many months of orders to replay, 1 to 60.")
+    tiers: list[TierThresholdInput] = strawberry.field(
+        description="The candidate tiers, 1 to 20; one without thresholds holds everyone below the others.")
 
 
 @strawberry.type
 class TiersQuery:
     @strawberry.field(permission_classes=[allow(*EVERYONE)], description="The tiers, lowest rank first.")
-    async def tiers(self, info: Info, active_only: bool = True) -> list[Tier]:
+    async def tiers(self, info: Info, active_only: Annotated[bool, strawberry.argument(
+            description="False includes retired tiers.")] = True) -> list[Tier]:
         stmt = select(m.Tier).order_by(m.Tier.rank)
         if active_only:
             stmt = stmt.where(m.Tier.active.is_(True))
@@ -106,7 +119,8 @@ class TiersQuery:
 
     @strawberry.field(permission_classes=[allow(*STAFF)],
                       description="Replay candidate spend/order thresholds over the last `months`; writes nothing.")
-    async def simulate_tiers(self, info: Info, input: SimulateTiersInput) -> TierSimulation:
+    async def simulate_tiers(self, info: Info, input: Annotated[SimulateTiersInput, strawberry.argument(
+            description="The period and the candidate tiers.")]) -> TierSimulation:
         if not 1 <= input.months <= 60:
             raise GraphQLError("months must be between 1 and 60", extensions={"code": "BAD_USER_INPUT",
                                                                               "field": "months"})
@@ -136,23 +150,27 @@ class TiersQuery:
 
 @strawberry.type
 class TiersMutation:
-    @strawberry.mutation(permission_classes=[allow(*STAFF)])
-    async def create_tier(self, info: Info, input: TierInput) -> TierPayload:
+    @strawberry.mutation(permission_classes=[allow(*STAFF)], description="Add a tier to the ladder.")
+    async def create_tier(self, info: Info, input: Annotated[TierInput, strawberry.argument(
+            description="The tier.")]) -> TierPayload:
         tier, errors = await in_transaction(info, lambda ctx: service.create_tier(ctx, input.data()))
         return TierPayload(tier=tier, user_errors=errors)  # type: ignore[arg-type]
 
-    @strawberry.mutation(permission_classes=[allow(*STAFF)])
-    async def update_tier(self, info: Info, input: UpdateTierInput) -> TierPayload:
+    @strawberry.mutation(permission_classes=[allow(*STAFF)],
+                         description="Change a tier's name, thresholds or benefits.")
+    async def update_tier(self, info: Info, input: Annotated[UpdateTierInput, strawberry.argument(
+            description="The tier and its new fields.")]) -> TierPayload:
         tier, errors = await in_transaction(
-            info, lambda ctx: service.update_tier(ctx, parse_id(input.id, "id"), input.tier.data()))
+            info, lambda ctx: service.update_tier(ctx, parse_id(input.id, "id", "Tier"), input.tier.data()))
         return TierPayload(tier=tier, user_errors=errors)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=[allow(*STAFF)],
                          description="A manual tier (with its reason) that the periodic review does not undo.")
-    async def set_customer_tier(self, info: Info, input: SetCustomerTierInput) -> SetCustomerTierPayload:
+    async def set_customer_tier(self, info: Info, input: Annotated[SetCustomerTierInput, strawberry.argument(
+            description="The customer, the tier, the reason and until when.")]) -> SetCustomerTierPayload:
         async def work(ctx: object) -> int:
-            customer_id = parse_id(input.customer_id, "customerId")
-            tier_id = parse_id(input.tier_id, "tierId") if input.tier_id is not None else None
+            customer_id = parse_id(input.customer_id, "customerId", "Customer")
+            tier_id = parse_id(input.tier_id, "tierId", "Tier") if input.tier_id is not None else None
             await service.set_customer_tier(ctx, customer_id, tier_id, input.reason, input.until)  # type: ignore[arg-type]
             return customer_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 from sqlalchemy import select
@@ -16,29 +17,33 @@ from tenure.plugins.tiers import models as m
 from tenure.plugins.tiers import qualify
 from tenure.schema.context import Context
 from tenure.schema.loaders import fetch
+from tenure.schema.permissions import EVERYONE, allow
+from tenure.schema.relay import Node, node
 
 
 @strawberry.type(description="What a tier gives its members.")
 class TierBenefits:
     points_multiplier: int = strawberry.field(description="Percent of the usual points (200 doubles them).")
-    discount_percent: int
-    perks: list[str]
+    discount_percent: int = strawberry.field(
+        description="Percent off every order for members of the tier (0 for none).")
+    perks: list[str] = strawberry.field(description="Other benefits, in words, as shown to members.")
 
 
 @strawberry.type(description="A membership level and what reaches it.")
-class Tier:
-    id: strawberry.ID
-    name: str
-    rank: int
+@node(m.Tier, allow(*EVERYONE))
+class Tier(Node):
+    name: str = strawberry.field(description="The tier's name, as shown to members.")
+    rank: int = strawberry.field(description="The tier's place in the ladder: higher is better, unique among tiers.")
     min_spend: int | None = strawberry.field(description="Minor units, net of refunds, over windowDays.")
-    min_orders: int | None
+    min_orders: int | None = strawberry.field(
+        description="Orders (not cancelled) over windowDays that reach the tier; null when orders do not count.")
     min_points: int | None = strawberry.field(description="Qualifying points over windowDays (loyalty plugin).")
-    window_days: int
+    window_days: int = strawberry.field(description="How many days back spend, orders and points count.")
     require_all: bool = strawberry.field(description="All criteria set must be met (otherwise any one).")
-    grace_days: int
-    active: bool
+    grace_days: int = strawberry.field(description="How many days a member keeps the tier after no longer reaching it.")
+    active: bool = strawberry.field(description="False once retired: no one new reaches it.")
 
-    @strawberry.field
+    @strawberry.field(description="What the tier gives its members.")
     def benefits(self: m.Tier) -> TierBenefits:
         return TierBenefits(points_multiplier=self.points_multiplier, discount_percent=self.discount_percent,
                             perks=list(self.perks))
@@ -46,35 +51,37 @@ class Tier:
 
 @strawberry.type(description="What is left to reach the next tier (null where that tier sets no such bar).")
 class TierProgress:
-    next_tier: Tier | None
-    spend_to_go: int | None
-    orders_to_go: int | None
-    points_to_go: int | None
+    next_tier: Tier | None = strawberry.field(description="The tier above the current one; null at the top.")
+    spend_to_go: int | None = strawberry.field(
+        description="Spend still needed, in minor units of the business's currency.")
+    orders_to_go: int | None = strawberry.field(description="Orders still needed.")
+    points_to_go: int | None = strawberry.field(description="Qualifying points still needed (loyalty plugin).")
 
 
 @strawberry.type(description="What one more order would do.")
 class WhatIf:
-    tier: Tier | None
-    reaches_next_tier: bool
-    message: str
+    tier: Tier | None = strawberry.field(description="The tier the customer would then hold.")
+    reaches_next_tier: bool = strawberry.field(description="True when the order would move the customer up.")
+    message: str = strawberry.field(description="The same in a sentence fit to show a member.")
 
 
 @strawberry.type(description="A customer's tier, since when, and the way up.")
 class CustomerTier:
-    tier: Tier | None
-    since: datetime | None
+    tier: Tier | None = strawberry.field(description="The tier held; null when the customer holds none.")
+    since: datetime | None = strawberry.field(description="When the customer reached the tier; null without one.")
     expires_at: datetime | None = strawberry.field(
         description="When the tier stops being reached if no order comes (or an override ends).")
     will_downgrade_on: datetime | None = strawberry.field(description="When the member moves down, grace included.")
     manual: bool = strawberry.field(description="Set by staff (an override the review leaves alone).")
-    reason: str
-    progress: TierProgress
+    reason: str = strawberry.field(description="Why the tier was set by hand (for a manual tier); empty otherwise.")
+    progress: TierProgress = strawberry.field(description="What is left to reach the next tier.")
     customer_id: strawberry.Private[int]
     figures: strawberry.Private[qualify.Figures]
     tiers: strawberry.Private[list[m.Tier]]
 
     @strawberry.field(description="What one more order of `spend` minor units now would do.")
-    def what_if(self, info: Info, spend: int) -> WhatIf:
+    def what_if(self, info: Info, spend: Annotated[int, strawberry.argument(
+            description="The order's amount, in minor units of the business's currency.")]) -> WhatIf:
         now = clock.now()
         currency = info.context.settings.currency
         after = qualify.qualified(self.tiers, self.figures.with_order(now, max(0, spend)), now)
@@ -157,18 +164,19 @@ class TierCustomerFields:
 
 @strawberry.type(description="How many customers each tier holds (tier null: none).")
 class TierCount:
-    tier: Tier | None
-    customers: int
+    tier: Tier | None = strawberry.field(description="The tier; null for customers in no tier.")
+    customers: int = strawberry.field(description="How many customers hold it.")
 
 
 @strawberry.type(description="A candidate threshold's tier and how many customers it would hold.")
 class SimulatedTier:
-    name: str
-    customers: int
+    name: str = strawberry.field(description="The candidate tier's name; `(none)` for customers below every threshold.")
+    customers: int = strawberry.field(description="How many customers it would hold.")
 
 
 @strawberry.type(description="What candidate thresholds would give, replayed over recent orders (nothing written).")
 class TierSimulation:
-    months: int
+    months: int = strawberry.field(description="How many months of orders were replayed.")
     customers: int = strawberry.field(description="Customers with an order in the period.")
-    distribution: list[SimulatedTier]
+    distribution: list[SimulatedTier] = strawberry.field(
+        description="How many customers each candidate tier would hold, `(none)` first, then lowest rank first.")

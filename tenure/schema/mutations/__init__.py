@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from tenure.core.context import ServiceContext
 from tenure.core.errors import UserError as DomainUserError
+from tenure.schema.relay import InvalidId, decode_id
 from tenure.schema.types.common import UserError
 
 T = TypeVar("T")
@@ -24,14 +25,16 @@ async def in_transaction(
         async with info.context.transaction() as ctx:
             return await work(ctx), []
     except DomainUserError as error:
-        return None, [UserError.of(error)]
+        # Fields are named from the mutation's one ``input``, or else from its arguments.
+        argument = "input" if info.get_argument_definition("input") is not None else None
+        return None, [UserError.of(error, argument)]
 
 
-def parse_id(value: Any, field: str) -> int:
+def parse_id(value: Any, field: str, kind: str | None = None) -> int:
+    """The primary key an id in a mutation's input names: the global id of a ``kind`` (the
+    GraphQL type name; any type when ``None``) or a plain decimal id. Anything else,
+    including the global id of another type, is an ``invalid_id`` user error."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise DomainUserError(f"{value!r} is not an id", field, "invalid_id") from None
-    if number < 1 or number > 2**63 - 1:
-        raise DomainUserError(f"{value!r} is not an id", field, "invalid_id")
-    return number
+        return decode_id(value, kind)
+    except InvalidId as error:
+        raise DomainUserError(str(error), field, "invalid_id") from None

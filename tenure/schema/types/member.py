@@ -6,7 +6,7 @@ their resolvers receive the member's :class:`tenure.core.models.Customer` row as
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -20,22 +20,25 @@ from tenure.schema import loaders
 from tenure.schema.mutations import in_transaction
 from tenure.schema.mutations.customers import ConsentInput, CustomerInput, to_data
 from tenure.schema.permissions import EVERYONE, TenurePermission, allow, member_id
-from tenure.schema.types.common import UserError
+from tenure.schema.relay import id_of
+from tenure.schema.types.common import USER_ERRORS, UserError
 from tenure.schema.types.core import Consent, consent_of, emails_of
 
 
 @strawberry.type(description="The signed-in member's own profile.")
 class Member:
-    id: strawberry.ID
-    name: str
-    birthday: date | None
-    locale: str | None
+    id: strawberry.ID = id_of("Customer", "id", required=True,
+                              description="The global id of the member's customer record.")
+    name: str = strawberry.field(description="The member's name.")
+    birthday: date | None = strawberry.field(description="The date of birth; null when not given.")
+    locale: str | None = strawberry.field(
+        description="The language for messages, as a BCP 47 tag such as `en` or `de-CH`; null for the default.")
 
-    @strawberry.field
+    @strawberry.field(description="What the member agreed to be contacted by.")
     def consent(self: models.Customer) -> Consent:
         return consent_of(self)
 
-    @strawberry.field
+    @strawberry.field(description="The member's confirmed email addresses.")
     async def emails(self: models.Customer, info: Info) -> list[str]:
         return await emails_of(self, info)
 
@@ -54,18 +57,25 @@ class MemberQuery:
 
 @strawberry.input(description="What a member may change of their own profile; a field left out stays as it is.")
 class UpdateMeInput:
-    name: str | None = strawberry.UNSET
-    emails: list[str] | None = strawberry.UNSET
-    phones: list[str] | None = strawberry.UNSET
-    birthday: date | None = strawberry.UNSET
-    locale: str | None = strawberry.UNSET
-    consent: ConsentInput | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="The new name; null keeps the name.")
+    emails: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The whole list of addresses wanted; a new one waits for confirmation "
+                    "(see MePayload.pendingEmails).")
+    phones: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="The whole list of phone numbers; it replaces the current one.")
+    birthday: date | None = strawberry.field(
+        default=strawberry.UNSET, description="The date of birth; null clears it.")
+    locale: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A BCP 47 language tag such as `en`; null returns to the default.")
+    consent: ConsentInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Changes to what the member may be contacted by.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of updateMe.")
 class MePayload:
-    me: Member | None
-    user_errors: list[UserError]
+    me: Member | None = strawberry.field(description="The profile after the change; null when it was refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
     pending_emails: list[str] = strawberry.field(
         default_factory=list,
         description="New addresses held until the member confirms them: each was sent a link (see "
@@ -74,13 +84,14 @@ class MePayload:
 
 @strawberry.input(description="The token of the link sent to a member's new e-mail address.")
 class VerifyMemberEmailInput:
-    token: str
+    token: str = strawberry.field(description="The token, exactly as the link carries it.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of verifyMemberEmail.")
 class VerifyMemberEmailPayload:
-    email: str | None = strawberry.field(description="The address now on the member's profile.")
-    user_errors: list[UserError]
+    email: str | None = strawberry.field(
+        description="The address now on the member's profile; null when it was refused.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 class AllowEmailTokenHolders(TenurePermission):
@@ -102,7 +113,8 @@ class AllowEmailTokenHolders(TenurePermission):
 class MemberMutations:
     @strawberry.mutation(permission_classes=[allow(Role.MEMBER)],
                          description="The member changes their own profile and consent (member tokens only).")
-    async def update_me(self, info: Info, input: UpdateMeInput) -> MePayload:
+    async def update_me(self, info: Info, input: Annotated[UpdateMeInput, strawberry.argument(
+            description="The fields to change.")]) -> MePayload:
         customer_id = member_id(info)
         given = CustomerInput(name=input.name, phones=input.phones, birthday=input.birthday,
                               locale=input.locale, consent=input.consent)
@@ -127,7 +139,8 @@ class MemberMutations:
                          description="Confirm a member's new e-mail address with the token of the link sent to it "
                                      "(no other credentials are needed). The address joins the profile unless "
                                      "another customer's record holds it by then.")
-    async def verify_member_email(self, info: Info, input: VerifyMemberEmailInput) -> VerifyMemberEmailPayload:
+    async def verify_member_email(self, info: Info, input: Annotated[VerifyMemberEmailInput, strawberry.argument(
+            description="The token from the link.")]) -> VerifyMemberEmailPayload:
         principal = info.context.principal
         caller = principal.customer_id if principal is not None and principal.role == Role.MEMBER else None
 

@@ -11,15 +11,15 @@ import strawberry
 from sqlalchemy import func, select
 from strawberry.types import Info
 
-from tenure.plugin import BACKOFFICE, Customer, ServiceContext, allow, in_transaction, parse_id
+from tenure.plugin import BACKOFFICE, Customer, Node, ServiceContext, allow, in_transaction, node, parse_id
 from tenure.plugin import UserErrorType as UserError
 from tenure_visits import service
 from tenure_visits.models import Visit
 
 
 @strawberry.type(name="Visit", description="A customer's visit to a venue.")
-class VisitType:
-    id: strawberry.ID
+@node(Visit, allow(*BACKOFFICE))
+class VisitType(Node):
     venue: str
     visited_at: datetime
     thanked_at: datetime | None = strawberry.field(description="When the thank-you went out; null until then.")
@@ -75,7 +75,7 @@ class Mutation:
                          description="Record a store visit (once per venue and externalId).")
     async def record_visit(self, info: Info, input: RecordVisitInput) -> RecordVisitPayload:
         async def work(ctx: ServiceContext) -> tuple[Visit, bool]:
-            return await service.record_visit(ctx, parse_id(input.customer_id, "customerId"), input.venue,
+            return await service.record_visit(ctx, parse_id(input.customer_id, "customerId", "Customer"), input.venue,
                                               input.external_id, input.visited_at)
 
         result, errors = await in_transaction(info, work)

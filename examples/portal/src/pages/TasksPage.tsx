@@ -27,7 +27,7 @@ export function TasksPage() {
                       {t.title}
                       {t.reason ? <div className="muted small">{t.reason}</div> : null}
                     </td>
-                    <td>{t.customer ? <a href={`#/customer/${t.customer.id}`}>{t.customer.name}</a> : null}</td>
+                    <td>{t.customer ? <a href={`#/customer/${encodeURIComponent(t.customer.id)}`}>{t.customer.name}</a> : null}</td>
                     <td><Pill>{t.source}</Pill></td>
                     <td>{formatDay(t.dueAt)}</td>
                   </tr>
