@@ -28,7 +28,7 @@ from tenure.core.outbox import drain
 from tenure.core.plugins import PluginManager, load_plugins
 from tenure.core.services.customers import merge_customers
 from tenure.core.settings import Settings
-from tenure.schema.relay import from_global_id, to_global_id
+from tenure.schema.relay import decode_id, to_global_id
 
 #: Transaction control, not work: :meth:`TenureHarness.count_statements` leaves these out.
 CONTROL_STATEMENTS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
@@ -45,10 +45,7 @@ def global_id(type_name: str, pk: int | str) -> str:
 
 def pk_of(value: str | int) -> int:
     """The primary key a global id holds (a plain decimal id is its own)."""
-    found = from_global_id(str(value)) if not str(value).isdigit() else None
-    if found is None:
-        return int(value)
-    return found[1]
+    return decode_id(value)
 
 
 class GraphQLErrors(AssertionError):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from graphql import GraphQLSchema, build_schema
-from graphql.utilities import find_breaking_changes, find_dangerous_changes
+from graphql.utilities import DangerousChangeType, find_breaking_changes, find_dangerous_changes
 
 from tests.test_schema_snapshot import CONFIGURATIONS, sdl
 
@@ -76,8 +76,15 @@ def test_dangerous_changes_are_reported(schemas: Schemas, capsys: pytest.Capture
     """Changes that break no valid query but may surprise a client that switches over every
     value (an enum value added) or relies on a default: said in the test output, not failed."""
     released, now = schemas
-    dangerous = sorted(change.description for change in find_dangerous_changes(released, now))
+    found = find_dangerous_changes(released, now)
+    dangerous = sorted(change.description for change in found)
     with capsys.disabled():
         print(f"\n{len(dangerous)} dangerous change(s) against {RELEASED.name}:")
         for change in dangerous:
             print(f"  {change}")
+    # A default that changed makes an unchanged query answer differently: never by accident.
+    changed_defaults = [c.description for c in found if c.type in (
+        DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE, DangerousChangeType.INPUT_FIELD_DEFAULT_VALUE_CHANGE)]
+    assert changed_defaults == [], changed_defaults
+    # Nothing reported here is also a breaking change (those fail the test above instead).
+    assert not set(dangerous) & {c.description for c in find_breaking_changes(released, now)}
