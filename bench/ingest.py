@@ -108,7 +108,7 @@ async def _configure(url: str) -> None:
     from tenure.core.db import Database
     from tenure.core.plugins import load_plugins
     from tenure.core.settings import Settings
-    from tenure.demo_plugins import TIERS
+    from tenure.plugins.tiers.demo import TIERS
 
     settings = Settings.from_env()
     plugins = load_plugins(settings)

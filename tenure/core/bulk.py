@@ -62,12 +62,39 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
 
 
 async def new_ids(session: AsyncSession, table: Table, count: int) -> list[int] | None:
-    """``count`` fresh ids from ``table``'s id sequence (ascending, one statement) on
-    PostgreSQL, for rows about to be inserted by :func:`insert_rows`; ``None`` where the
-    database gives ids only as it inserts (then insert with ``RETURNING``)."""
+    """``count`` fresh ids for ``table`` (ascending), for rows about to be inserted by
+    :func:`insert_rows`; ``None`` where the database had better give them as it inserts
+    (then insert with ``RETURNING``).
+
+    PostgreSQL takes them from the table's sequence in one statement (for a batch worth a
+    COPY). SQLite gives ids one row at a time when asked to return them in order, a round
+    trip to its thread each; a writing transaction there holds the database's one write
+    lock from its ``BEGIN IMMEDIATE`` (:mod:`tenure.core.db`), so the ids after the
+    largest one are free until it commits, which is what SQLite itself would give (and a
+    deferred transaction that wrote after another writer committed would fail, not clash)."""
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        if count < 2:
+            return None
+        largest = (await session.execute(text(f'SELECT max(id) FROM "{table.name}"'))).scalar()
+        return list(range(int(largest or 0) + 1, int(largest or 0) + 1 + count))
     if count < COPY_FROM or await _driver(session) is None:
         return None
     result = await session.execute(
         text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
         {"t": table.name, "n": count})
     return sorted(int(i) for i in result.scalars())
+
+
+async def insert_returning_ids(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``table``; their new ids, in the rows' order. A batch takes its
+    ids first (:func:`new_ids`) and goes by :func:`insert_rows`; otherwise one executemany
+    returning the ids."""
+    if not rows:
+        return []
+    ids = await new_ids(session, table, len(rows))
+    if ids is not None:
+        await insert_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
+    result = await session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+    return [int(i) for i in result.scalars()]

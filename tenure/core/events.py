@@ -262,9 +262,7 @@ async def publish_many(ctx: ServiceContext, publications: Sequence[Publication])
         await bulk.insert_rows(ctx.session, _EVENTS, rows)
         return []
     else:
-        result = await ctx.session.execute(
-            insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows)
-        ids = [int(i) for i in result.scalars()]
+        ids = await bulk.insert_returning_ids(ctx.session, _EVENTS, rows)
     subscriptions = [] if ctx.history else await _subscriptions(ctx)
     if subscriptions:
         for event_id, p in zip(ids, publications, strict=True):

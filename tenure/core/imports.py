@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from tenure.core import idempotency
 from tenure.core.context import ServiceContext
@@ -361,6 +361,7 @@ async def import_file(db: Database, settings: Settings, plugins: PluginManager, 
             report.rows += len(rows) + len(bad)
             report.rejected += bad
             await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
+            await refresh_statistics(db)
             if progress is not None:
                 progress(report.rows, stream.bytes_read, stream.size)
     report.ignored_columns = list(stream.ignored)
@@ -377,10 +378,30 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
         for start in range(0, len(rows), BATCH):
             batch = rows[start: start + BATCH]
             await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
+            await refresh_statistics(db)
             if progress is not None:
                 progress(len(batch))
     await _completed(db, settings, plugins, report, None)
     return report
+
+
+#: The tables at least doubled since PostgreSQL last counted them.
+_GROWN = text("SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables "
+              "WHERE n_mod_since_analyze >= 1000 AND 2 * n_mod_since_analyze >= n_live_tup")
+
+
+async def refresh_statistics(db: Database) -> None:
+    """Have PostgreSQL count the tables an import has (at least) doubled. Its planner goes by
+    each table's statistics, and a table filled faster than the autovacuum's analyze comes
+    round is taken for the size it had: a look-up of a batch's keys is then planned as a
+    scan, each row compared with every key, and a batch's reads slow down with every row
+    already imported. Counted at each doubling, a large import analyzes a table a dozen
+    times, a few tens of milliseconds each."""
+    if db.dialect != "postgresql":
+        return
+    async with db.transaction() as session:
+        for table in (await session.execute(_GROWN)).scalars().all():
+            await session.execute(text(f"ANALYZE {table}"))
 
 
 async def _import_batch(db: Database, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row],

@@ -278,9 +278,8 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
 
 
 async def _written(session: Any, table: Any, one: Write, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``table``; their ids, in order. A large batch on PostgreSQL takes
-    its ids from the sequence and goes by COPY; one row is a compiled INSERT ... RETURNING
-    on the driver; others one executemany returning the ids."""
+    """Insert ``rows`` into ``table``; their ids, in order. One row is a compiled
+    INSERT ... RETURNING on the driver; more go through :func:`bulk.insert_returning_ids`."""
     if not rows:
         return []
     if len(rows) == 1:
@@ -288,12 +287,7 @@ async def _written(session: Any, table: Any, one: Write, rows: list[dict[str, An
         if not written:
             raise _AlreadyRecorded
         return [int(written[0])]
-    ids = await bulk.new_ids(session, table, len(rows))
-    if ids is not None:
-        await bulk.insert_rows(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
-        return ids
-    return [int(i) for i in (await session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)).scalars()]
+    return await bulk.insert_returning_ids(session, table, rows)
 
 
 def _built(manager: Any, values: dict[str, Any]) -> Any:

@@ -178,8 +178,7 @@ async def _insert_entries(ctx: ServiceContext, entries: Sequence[Entry]) -> None
     if len(rows) == 1:
         ids = [int(await _INSERT_ENTRY.one(ctx.session, **rows[0]))]
     else:
-        ids = [int(i) for i in (await ctx.session.execute(
-            insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True), rows)).scalars()]
+        ids = await bulk.insert_returning_ids(ctx.session, _ENTRIES, rows)
     for entry, entry_id in zip(entries, ids, strict=True):
         set_committed_value(entry, "id", entry_id)
     attach(ctx.session, entries)
