@@ -208,8 +208,12 @@ def attach(session: AsyncSession, instances: Sequence[Any]) -> list[Any]:
             out.append(held)
             continue
         make_transient_to_detached(instance)
-        sync.add(instance)
         out.append(instance)
+    # Added once all have their identity: adding one cascades to those it refers to (a
+    # customer's contacts), which must be detached, not new, by then.
+    for instance in out:
+        if instance_state(instance).session_id is None:
+            sync.add(instance)
     return out
 
 

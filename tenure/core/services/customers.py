@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from tenure.core import bulk
 from tenure.core import validation as v
 from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
@@ -25,6 +27,7 @@ from tenure.core.models import (
     StaffUser,
     Task,
 )
+from tenure.core.reads import attach
 from tenure.core.services import order_months
 
 UNSET: Any = object()
@@ -165,7 +168,7 @@ async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
 
 async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> list[Customer | UserError]:
     """Create many customers at once: each checked on its own, their identities checked in
-    one read, all written in one flush, and their ``CustomerCreated`` events raised as one
+    one read, all written together (:func:`_write_customers`), and their ``CustomerCreated`` events raised as one
     batch. Returns each new customer, or the business error that refused it."""
     outcomes: list[Customer | UserError | None] = [None] * len(batch)
     cleaned: list[tuple[int, CleanCustomer]] = []
@@ -184,7 +187,7 @@ async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> li
                 select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
                     CustomerIdentity.kind == kind, CustomerIdentity.value.in_(values))))
     now = ctx.now()
-    created: list[tuple[int, Customer]] = []
+    created: list[tuple[int, dict[str, Any], CleanCustomer]] = []
     for n, clean in cleaned:
         taken = next((kv for kv in clean.identities or [] if kv in holders), None)
         if taken is not None:
@@ -196,16 +199,66 @@ async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> li
             continue
         holders.update((kv, None) for kv in clean.identities or [])
         fields = {"consent_email": False, "consent_sms": False, "consent_push": False, **clean.scalars}
-        customer = Customer(created_at=now, updated_at=now, contacts=[], identities=[], tags=[],
-                            order_count=0, total_spent=0, **fields)
-        _apply_lists(customer, clean)
-        created.append((n, customer))
-    ctx.session.add_all([customer for _, customer in created])
-    await ctx.session.flush()
-    for n, customer in created:
+        created.append((n, {**_BLANK_CUSTOMER, "created_at": now, "updated_at": now, **fields}, clean))
+    customers = await _write_customers(ctx, [(row, clean) for _, row, clean in created])
+    for (n, _, _), customer in zip(created, customers, strict=True):
         outcomes[n] = customer
-    await ctx.emit(*(CustomerCreated(customer) for _, customer in created))
+    await ctx.emit(*(CustomerCreated(customer) for customer in customers))
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any], CleanCustomer]]) -> list[Customer]:
+    """Write new customers and their contacts, identities and tags through the tables (a
+    statement each, a COPY or one executemany for a batch: the ORM's flush asks SQLite for
+    each new row's id on its own), then build the instances as loaded and make them the
+    session's own, so what the handlers read, or change, is as if the ORM had written them."""
+    session = ctx.session
+    ids = await bulk.insert_returning_ids(session, _CUSTOMERS, [row for row, _ in batch])
+    contacts = [{"customer_id": customer_id, "kind": kind, "value": value}
+                for customer_id, (_, clean) in zip(ids, batch, strict=True)
+                for kind, values in (("email", clean.emails), ("phone", clean.phones)) for value in values or ()]
+    identities = [{"customer_id": customer_id, "kind": kind, "value": value}
+                  for customer_id, (_, clean) in zip(ids, batch, strict=True) for kind, value in clean.identities or ()]
+    tags = [{"customer_id": customer_id, "tag": name}
+            for customer_id, (_, clean) in zip(ids, batch, strict=True) for name in clean.tags or ()]
+    contact_ids = await bulk.insert_returning_ids(session, _CONTACTS, contacts)
+    identity_ids = await bulk.insert_returning_ids(session, _IDENTITIES, identities)
+    await bulk.insert_rows(session, _TAGS, tags)
+    customers = [_built(Customer, {"id": customer_id, **row}) for customer_id, (row, _) in zip(ids, batch, strict=True)]
+    by_id = {customer.id: customer for customer in customers}
+    children: dict[str, dict[int, list[Any]]] = {name: {i: [] for i in ids} for name in _CHILDREN}
+    written: tuple[tuple[str, Any, list[dict[str, Any]], list[int] | None], ...] = (
+        ("contacts", CustomerContact, contacts, contact_ids),
+        ("identities", CustomerIdentity, identities, identity_ids), ("tags", CustomerTag, tags, None))
+    for name, model, rows, row_ids in written:
+        for at, row in enumerate(rows):
+            child = _built(model, {**row, "id": row_ids[at]} if row_ids is not None else row)
+            customer_id = int(row["customer_id"])
+            set_committed_value(child, "customer", by_id[customer_id])
+            children[name][customer_id].append(child)
+    for customer in customers:
+        for name in _CHILDREN:
+            set_committed_value(customer, name, children[name][customer.id])
+    attach(session, [*customers, *(child for lists in children.values() for kids in lists.values() for child in kids)])
+    return customers
+
+
+def _built(model: Any, values: dict[str, Any]) -> Any:
+    """An instance holding ``values`` as if loaded, outside any session."""
+    instance = model._sa_class_manager.new_instance()
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
+    return instance
+
+
+_CHILDREN = ("contacts", "identities", "tags")
+_CUSTOMERS: Any = Customer.__table__
+_CONTACTS: Any = CustomerContact.__table__
+_IDENTITIES: Any = CustomerIdentity.__table__
+_TAGS: Any = CustomerTag.__table__
+#: A new customer's row: every column, those the caller does not give empty.
+_BLANK_CUSTOMER: dict[str, Any] = {column.key: None for column in _CUSTOMERS.columns if column.key != "id"} | {
+    "order_count": 0, "total_spent": 0}
 
 
 async def update_customer(ctx: ServiceContext, customer_id: int, data: CustomerData) -> Customer:
