@@ -385,9 +385,9 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
     return report
 
 
-#: The tables at least doubled since PostgreSQL last counted them.
-_GROWN = text("SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables "
-              "WHERE n_mod_since_analyze >= 1000 AND 2 * n_mod_since_analyze >= n_live_tup")
+#: The tables that hold at least twice the rows the planner believes they hold.
+_GROWN = text("SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname) FROM pg_stat_user_tables s "
+              "JOIN pg_class c ON c.oid = s.relid WHERE s.n_live_tup >= 1000 AND s.n_live_tup >= 2 * c.reltuples")
 
 
 async def refresh_statistics(db: Database) -> None:
