@@ -385,9 +385,11 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
     return report
 
 
-#: The tables that hold at least twice the rows the planner believes they hold.
-_GROWN = text("SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname) FROM pg_stat_user_tables s "
-              "JOIN pg_class c ON c.oid = s.relid WHERE s.n_live_tup >= 1000 AND s.n_live_tup >= 2 * c.reltuples")
+#: The tables on disk at least twice the size the planner believes (and past 16 pages): the
+#: file's size is known at once, where the statistics views lag by up to a second.
+_GROWN = text("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
+              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema() "
+              "AND pg_relation_size(c.oid) >= greatest(2 * c.relpages, 16) * current_setting('block_size')::bigint")
 
 
 async def refresh_statistics(db: Database) -> None:

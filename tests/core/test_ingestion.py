@@ -364,3 +364,24 @@ def test_an_import_killed_halfway_resumes_with_nothing_lost_or_doubled(database_
     prepare(clean)
     assert run(clean, "import", "orders", str(orders_file)).returncode == 1  # the rows in a wrong currency
     assert final_state(clean) == after_resume
+
+
+async def test_postgresql_knows_the_size_of_the_tables_an_import_filled(postgres_url: str, tmp_path: Path) -> None:
+    # The planner goes by each table's statistics; one that still believes ``orders`` empty
+    # plans a batch's "already recorded?" look-up as a scan comparing every row with every
+    # key, and an import slows down with each row it has written.
+    people = [{"external_id": f"C{n}", "name": f"Customer {n}"} for n in range(300)]
+    rows = [{"customer_external_id": f"C{n % 300}", "channel": "shop", "external_id": f"O{n}", "currency": "USD",
+             "placed_at": (NOW - timedelta(days=400) + timedelta(hours=n)).isoformat(),
+             "lines": [{"sku": "tea", "quantity": 1, "unit_price": 1500}]} for n in range(2500)]
+    try:
+        async with TenureHarness.start(postgres_url, plugins=[]) as tenure:
+            await load_customers(tenure, tmp_path, people)
+            stream = open_rows(write_jsonl(tmp_path / "orders.jsonl", rows), "orders")
+            report = await import_file(tenure.db, tenure.settings, tenure.plugins, stream)
+            assert report.created == 2500
+            for table in ("orders", "order_lines"):
+                believed = await tenure.scalar("SELECT reltuples FROM pg_class WHERE relname = :t", t=table)
+                assert believed >= 2000, (table, believed)
+    finally:
+        await truncate_all(postgres_url)
