@@ -170,6 +170,12 @@ class Settings:
     message_quiet_end_hour: int | None = None
     message_max_attempts: int = 6
     db_pool_size: int = 10
+    #: GraphQL requests a process runs at once; more wait their turn in arrival order
+    #: (0: no limit, the database pool's queue decides, which lets late comers overtake).
+    max_concurrent_requests: int = 16
+    #: How long a request may wait for its turn before it is answered 503 UNAVAILABLE with
+    #: Retry-After (a process that cannot keep up says so instead of queueing for minutes).
+    request_queue_seconds: float = 30.0
     log_level: str = "INFO"
     #: ``json`` (one object per line, for log collectors) or ``text``.
     log_format: str = "text"
@@ -197,6 +203,11 @@ class Settings:
             raise SettingsError(
                 f"TENURE_BROKER_URL: use redis://host:6379/0 or amqp://host (got {self.broker_url!r})"
             )
+        if self.max_concurrent_requests < 0:
+            raise SettingsError("TENURE_MAX_CONCURRENT_REQUESTS: 0 (no limit) or more "
+                                f"(got {self.max_concurrent_requests})")
+        if self.request_queue_seconds <= 0:
+            raise SettingsError(f"TENURE_REQUEST_QUEUE_SECONDS: more than 0 (got {self.request_queue_seconds:g})")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"TENURE_LOG_FORMAT: json or text (got {self.log_format!r})")
         if self.environment not in ("development", "production", "test"):

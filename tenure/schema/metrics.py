@@ -100,6 +100,10 @@ class Metrics:
                                         ["operation"], registry=self.registry)
         self.operation_errors = Counter("tenure_graphql_operation_errors", "Operations whose answer carried errors.",
                                         ["operation"], registry=self.registry)
+        self.requests_refused_busy = Counter(
+            "tenure_graphql_requests_refused_busy",
+            "GraphQL requests answered 503 because no request slot came free within TENURE_REQUEST_QUEUE_SECONDS.",
+            registry=self.registry)
         self.operation_seconds = Histogram("tenure_graphql_operation_seconds",
                                            "Time to run a GraphQL operation, by name.", ["operation"],
                                            buckets=BUCKETS, registry=self.registry)

@@ -33,6 +33,7 @@ from tenure.core.settings import Settings
 from tenure.core.tracing import instrument as instrument_tracing
 from tenure.core.tracing import instrument_app
 from tenure.schema import ide
+from tenure.schema.admission import Busy, Turns
 from tenure.schema.availability import DatabaseUnavailable
 from tenure.schema.build import build_schema
 from tenure.schema.context import Context
@@ -50,6 +51,7 @@ class TenureGraphQL(GraphQL):
         self.runtime = runtime
         settings = runtime.settings
         self.documents = PersistedDocuments.load(settings.persisted_documents, settings.member_persisted_only)
+        self.turns = Turns(settings.max_concurrent_requests, settings.request_queue_seconds)
         super().__init__(build_schema(runtime.plugins, settings), **kwargs)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
@@ -110,12 +112,21 @@ class TenureGraphQL(GraphQL):
         if http:
             request.state.graphql_media_type = media_type
         try:
-            response = await super().run(request, *args, **kwargs)
+            if http:
+                async with self.turns.take():
+                    response = await super().run(request, *args, **kwargs)
+            else:
+                response = await super().run(request, *args, **kwargs)
             if media_type == GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
                 response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
                 if getattr(request.state, "graphql_results", 0) == 1:  # one operation, not a batch
                     response.status_code = getattr(request.state, "graphql_status", response.status_code)
             return response
+        except Busy as busy:
+            self.runtime.metrics.requests_refused_busy.inc()
+            body = {"errors": [{"message": str(busy), "extensions": {"code": "UNAVAILABLE"}}]}
+            return Response(self.encode_json(body), status_code=503, headers={"Retry-After": "1"},
+                            media_type=f"{media_type}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON)
         except HTTPException as exc:
             if media_type != GRAPHQL_RESPONSE:
                 raise  # strawberry answers it in plain text, as legacy clients saw it

@@ -87,3 +87,58 @@ async def test_default_page_sizes_count_toward_complexity(make_tenure: Callable[
         assert "complexity is 861," in answer["errors"][0]["message"]
         small = "{ customers(first: 5) { nodes { name orders(first: 2) { nodes { externalId lines { sku } } } } } }"
         assert (await tenure.ok(small))["customers"]["nodes"] == [{"name": "Someone", "orders": {"nodes": []}}]
+
+
+def _graphql_view(tenure: Any) -> Any:
+    return next(route.app for route in tenure.app.routes if getattr(route, "path", "") == "/graphql")
+
+
+async def test_a_request_that_finds_every_slot_taken_is_told_the_server_is_busy(
+        make_tenure: Callable[..., Any]) -> None:
+    async with make_tenure(plugins=[], max_concurrent_requests=1, request_queue_seconds=0.2) as tenure:
+        key = await tenure.key("admin")
+        headers = {"Authorization": f"Bearer {key}"}
+        async with _graphql_view(tenure).turns.take():  # another request holds the only slot
+            answer = await tenure.client.post("/graphql", json={"query": FINE}, headers=headers)
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "1"
+        error = answer.json()["errors"][0]
+        assert error["extensions"]["code"] == "UNAVAILABLE"
+        assert "every request slot has been taken for 0.2 s" in error["message"]
+        metrics = (await tenure.client.get("/metrics")).text
+        assert "tenure_graphql_requests_refused_busy_total 1.0" in metrics
+        # The slot free again, the same request runs.
+        again = await tenure.client.post("/graphql", json={"query": FINE}, headers=headers)
+        assert again.status_code == 200 and again.json()["data"]["viewer"]["role"] == "ADMIN"
+
+
+async def test_requests_waiting_for_a_slot_run_in_the_order_they_came() -> None:
+    import asyncio
+
+    from tenure.schema.admission import Turns
+
+    turns = Turns(1, queue_seconds=5)
+    ran: list[int] = []
+
+    async def request(n: int) -> None:
+        async with turns.take():
+            ran.append(n)
+            await asyncio.sleep(0)
+
+    async with turns.take():
+        waiting = []
+        for n in range(6):
+            waiting.append(asyncio.create_task(request(n)))
+            await asyncio.sleep(0)  # each arrives after the one before
+        assert turns.waiting == 6
+    await asyncio.gather(*waiting)
+    assert ran == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_request_slots_settings_are_checked() -> None:
+    from tenure.core.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="TENURE_MAX_CONCURRENT_REQUESTS: 0 \\(no limit\\) or more"):
+        Settings.from_env({"TENURE_MAX_CONCURRENT_REQUESTS": "-1"}, env_file=None).check()
+    with pytest.raises(SettingsError, match="TENURE_REQUEST_QUEUE_SECONDS: more than 0"):
+        Settings.from_env({"TENURE_REQUEST_QUEUE_SECONDS": "0"}, env_file=None).check()
