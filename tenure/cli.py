@@ -616,7 +616,7 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
     same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
     second run changes nothing. Exits 1 when rows were rejected."""
     from tenure.core.db import Database
-    from tenure.core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping, write_rejected
+    from tenure.core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping
     from tenure.core.imports import import_file
 
     settings = load_settings()
@@ -644,13 +644,15 @@ def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, .
         raise click.ClickException(str(error)) from None
     for line in report.lines():
         click.echo(line)
-    for item in report.rejected[:20]:
+    shown = report.rejected[:20]
+    for item in shown:
         click.echo(f"  line {item.line}: {item.reason}", err=True)
-    if len(report.rejected) > 20:
-        click.echo(f"  ... and {len(report.rejected) - 20} more", err=True)
+    if len(report.rejected) > len(shown):
+        click.echo(f"  ... and {len(report.rejected) - len(shown)} more", err=True)
     if report_path is not None and report.rejected:
-        write_rejected(report_path, report.rejected)
+        report.rejected.save(report_path)
         click.echo(f"rejected rows written to {report_path}, with their reasons: fix them there and import that file")
+    report.rejected.close()
     if dry_run:
         click.echo("dry run: nothing was written")
     if report.rejected:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tenure.cli import main
 from tenure.core.db import Database
 from tenure.core.exports import records
-from tenure.core.import_files import ImportError_, parse_mapping, read_rows
+from tenure.core.import_files import ImportError_, Rejects, parse_mapping, read_rows
 from tenure.core.imports import ImportReport, import_rows
 from tenure.testing import TenureHarness
 
@@ -43,7 +43,7 @@ async def run_import(tenure: TenureHarness, kind: str, path: Path, mapping: tupl
                      **options: Any) -> ImportReport:
     rows, rejected, _ = read_rows(path, kind, None, parse_mapping(mapping, kind))
     report = await import_rows(tenure.db, tenure.settings, tenure.plugins, kind, rows, **options)
-    report.rejected = sorted(rejected + report.rejected, key=lambda r: r.line)
+    report.rejected = Rejects(sorted([*rejected, *report.rejected], key=lambda r: r.line))
     return report
 
 
@@ -223,3 +223,29 @@ def test_cli_import_export_round_trip(tmp_path: Path, customers_csv: Path, datab
     refused = tenure(second, "import", "customers", str(latin))
     assert refused.exit_code == 1 and "is not UTF-8" in refused.output
 
+
+
+def test_rejected_rows_of_a_large_file_reach_the_rejects_file_in_line_order(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused rows are spooled to disk batch by batch: the report holds only the first few,
+    and the rejects file gets every one, in the file's order, across batches."""
+    from tenure.core import import_files
+
+    monkeypatch.setattr(import_files.Rejects, "KEPT", 3)
+    rows = ["external_id,name"] + [f"P{n},{'' if n % 5 == 0 else f'Person {n}'}" for n in range(1, 2601)]
+    people = tmp_path / "people.csv"
+    people.write_text("\n".join(rows) + "\n")
+    runner = CliRunner()
+    env = {"TENURE_DATABASE_URL": database_url, "TENURE_PLUGINS": "", "TENURE_ENVIRONMENT": "test"}
+    assert runner.invoke(main, ["migrate"], env=env, catch_exceptions=False).exit_code == 0
+    report = tmp_path / "rejected.jsonl"
+    result = runner.invoke(main, ["import", "customers", str(people), "--report", str(report)], env=env,
+                           catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "2600 rows read: 2080 were new, 0 were updates, 0 already imported, 520 rejected" in result.stdout
+    assert "line 6: name: must not be empty" in result.stderr and "... and 517 more" in result.stderr
+    written = [json.loads(line) for line in report.read_text().splitlines()]
+    # Line n of the file holds person n - 1 (the header is line 1); every fifth has no name.
+    assert [r["rejected_line"] for r in written] == [n + 1 for n in range(5, 2601, 5)]
+    assert {r["rejected_reason"] for r in written} == {"name: must not be empty"}
+    assert written[-1]["external_id"] == "P2600"

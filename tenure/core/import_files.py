@@ -8,12 +8,13 @@ import codecs
 import csv
 import hashlib
 import json
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 KINDS = ("customers", "orders", "interactions")
 #: The fields each kind takes, and which must be there.
@@ -241,23 +242,94 @@ class ImportProgress:
         self.out.flush()
 
 
-def write_rejected(path: Path, rejected: list[Rejected]) -> None:
-    """The refused rows with their own columns and two more, ``rejected_line`` and
-    ``rejected_reason``: fix them in place and import the file again (the two columns are
-    skipped). CSV or JSON Lines, by the extension."""
-    ordered = sorted(rejected, key=lambda r: r.line)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open("w", encoding="utf-8") as out:
-            for r in ordered:
-                out.write(json.dumps({**r.source, f"{REJECTS_PREFIX}line": r.line,
-                                      f"{REJECTS_PREFIX}reason": r.reason}, default=str) + "\n")
-        return
-    columns = list(dict.fromkeys(c for r in ordered for c in r.source))
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow([*columns, f"{REJECTS_PREFIX}line", f"{REJECTS_PREFIX}reason"])
-        for r in ordered:
-            writer.writerow([_cell(r.source.get(c)) for c in columns] + [r.line, r.reason])
+class Rejects:
+    """The rows an import refused: counted, the first :attr:`KEPT` held for the summary, and
+    every one spooled to a temporary file as its batch ends (in line order), so memory stays
+    flat however many rows a large file has wrong; :meth:`save` writes the rejects file from
+    the spool. Reads like a list of :class:`Rejected` for the rows it holds."""
+
+    KEPT = 1000
+
+    def __init__(self, items: Iterable[Rejected] = ()) -> None:
+        self.count = 0
+        self.kept: list[Rejected] = []
+        self._pending: list[Rejected] = []
+        self._spool: IO[str] | None = None
+        self += items
+
+    def append(self, item: Rejected) -> None:
+        self.count += 1
+        if len(self.kept) < self.KEPT:
+            self.kept.append(item)
+        self._pending.append(item)
+
+    def __iadd__(self, items: Iterable[Rejected]) -> Rejects:
+        for item in items:
+            self.append(item)
+        return self
+
+    def end_batch(self) -> None:
+        """Spool the batch's refusals: a batch's lines all come before the next batch's."""
+        if not self._pending:
+            return
+        if self._spool is None:
+            # Lives as long as the report (closed by close(), or with the object).
+            self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        for r in sorted(self._pending, key=lambda r: r.line):
+            self._spool.write(json.dumps([r.line, r.reason, r.source], default=str) + "\n")
+        self._pending = []
+
+    def _spooled(self) -> Iterator[Rejected]:
+        self.end_batch()
+        if self._spool is None:
+            return
+        self._spool.seek(0)
+        for text in self._spool:
+            line, reason, source = json.loads(text)
+            yield Rejected(line, reason, source)
+        self._spool.seek(0, 2)
+
+    def save(self, path: Path) -> None:
+        """The refused rows with their own columns and two more, ``rejected_line`` and
+        ``rejected_reason``: fix them in place and import the file again (the two columns are
+        skipped). CSV or JSON Lines, by the extension; read back from the spool, so a file of
+        any size is written in constant memory."""
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            with path.open("w", encoding="utf-8") as out:
+                for r in self._spooled():
+                    out.write(json.dumps({**r.source, f"{REJECTS_PREFIX}line": r.line,
+                                          f"{REJECTS_PREFIX}reason": r.reason}, default=str) + "\n")
+            return
+        columns = list(dict.fromkeys(c for r in self._spooled() for c in r.source))
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow([*columns, f"{REJECTS_PREFIX}line", f"{REJECTS_PREFIX}reason"])
+            for r in self._spooled():
+                writer.writerow([_cell(r.source.get(c)) for c in columns] + [r.line, r.reason])
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __iter__(self) -> Iterator[Rejected]:
+        return iter(self.kept)
+
+    def __getitem__(self, index: slice) -> list[Rejected]:
+        return self.kept[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Rejects):
+            return self.count == other.count and self.kept == other.kept
+        return isinstance(other, list) and self.count == len(self.kept) and self.kept == other
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _cell(value: Any) -> Any:

@@ -43,6 +43,7 @@ from tenure.core.import_files import (
     BATCH,
     LIST_SEPARATOR,
     Rejected,
+    Rejects,
     Row,
     RowStream,
 )
@@ -61,7 +62,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     already_imported: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: Rejects = field(default_factory=Rejects)
     ignored_columns: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -363,6 +364,7 @@ async def import_file(db: Database, settings: Settings, plugins: PluginManager, 
             report.rows += len(rows) + len(bad)
             report.rejected += bad
             await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
+            report.rejected.end_batch()
             collect()
             await refresh_statistics(db)
             if progress is not None:
@@ -381,6 +383,7 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
         for start in range(0, len(rows), BATCH):
             batch = rows[start: start + BATCH]
             await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
+            report.rejected.end_batch()
             collect()
             await refresh_statistics(db)
             if progress is not None:
