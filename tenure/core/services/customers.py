@@ -234,7 +234,7 @@ async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any]
         for at, row in enumerate(rows):
             child = _built(model, {**row, "id": row_ids[at]} if row_ids is not None else row)
             customer_id = int(row["customer_id"])
-            set_committed_value(child, "customer", by_id[customer_id])
+            child.__dict__["customer"] = by_id[customer_id]  # the many-to-one, as loaded
             children[name][customer_id].append(child)
     for customer in customers:
         for name in _CHILDREN:
@@ -244,10 +244,9 @@ async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any]
 
 
 def _built(model: Any, values: dict[str, Any]) -> Any:
-    """An instance holding ``values`` as if loaded, outside any session."""
+    """An instance holding ``values`` (its columns) as if loaded, outside any session."""
     instance = model._sa_class_manager.new_instance()
-    for name, value in values.items():
-        set_committed_value(instance, name, value)
+    instance.__dict__.update(values)
     return instance
 
 
