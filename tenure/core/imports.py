@@ -346,7 +346,7 @@ def fewer_collections() -> Iterator[Callable[[], None]]:
     exists before the import (modules, the schema, the plugins) is set aside (``gc.freeze``)
     and young objects are collected every 50,000 allocations instead of 700. Yields what to
     call after each batch: every :data:`COLLECT_EVERY` batches, one full pass, for the
-    cycles the batches' ORM instances left (about a kilobyte a customer row), which the
+    cycles the batches' ORM instances left (several kilobytes a customer row), which the
     rare full passes would otherwise let pile up; so memory stays flat (a pass after every
     batch cost a tenth of a 100,000-order import on SQLite, as it walks whatever the import
     keeps)."""
