@@ -5,7 +5,7 @@ Without a turn of their own, requests queue for the database pool, where a conne
 handed back goes to whichever request asks next, often one that has just arrived, and a
 request that waited is sent to the back: under load the median stays near the mean while
 the slowest hundredth wait several times longer (200 clients on one process: p50 1.0 s,
-p99 7.6 s; with turns, 1.2 s and 2.1 s, and more requests served, as fewer wait holding a
+p99 7.6 s; with turns, 1.3 s and 2.7 s, and 18 % more requests served, as fewer wait holding a
 connection). A request that cannot have its turn within ``TENURE_REQUEST_QUEUE_SECONDS`` is
 answered 503 UNAVAILABLE with Retry-After, so a client learns at once that the process is
 saturated rather than after minutes. Only plain HTTP requests take a turn: a websocket or
