@@ -1,5 +1,6 @@
 """The ``tenure`` command: serve, migrate, worker, scheduler, plugins, schema, apikey,
-check, jobs, and whatever sub-commands the enabled plugins add."""
+check, and whatever sub-commands the enabled plugins add; ``jobs`` (``tenure/cli_jobs.py``)
+and ``import``/``export`` (``tenure/cli_data.py``) are added from their own modules."""
 
 from __future__ import annotations
 
@@ -10,27 +11,10 @@ from typing import Any
 
 import click
 
-from tenure.core.commands import load_enabled_plugins, load_settings, parse_moment
+from tenure.cli_data import export_command, import_command
+from tenure.cli_jobs import jobs
+from tenure.core.commands import load_enabled_plugins, load_settings, require_tables, upgrade_database
 from tenure.core.settings import Settings, SettingsError
-
-
-def _upgrade(settings: Settings, plugins: Any, **options: Any) -> list[str]:
-    from tenure.core.migrate import MigrationError, upgrade
-
-    try:
-        return upgrade(settings, plugins, **options)
-    except MigrationError as error:
-        raise click.ClickException(str(error)) from None
-
-
-async def _require_tables(db: Any) -> None:
-    from sqlalchemy import text
-
-    try:
-        async with db.reader() as session:
-            await session.execute(text("SELECT 1 FROM customers LIMIT 1"))
-    except Exception:
-        raise click.ClickException("the database has no tables yet: run `tenure migrate` first") from None
 
 
 class _WaitSeconds(click.ParamType):
@@ -126,7 +110,7 @@ def serve(host: str | None, port: int | None, workers: int, migrate: bool | None
         migrate = settings.resolved_database_url.startswith("sqlite")
     _preflight(settings, plugins, wait, migrated=not migrate)
     if migrate:
-        _upgrade(settings, plugins)
+        upgrade_database(settings, plugins)
     if not _has_api_key(settings):
         click.echo("No API key yet: create one with `tenure apikey create --name me --role admin` "
                    "and send it as 'Authorization: Bearer <key>'.")
@@ -167,7 +151,7 @@ def migrate() -> None:
     settings = load_settings()
     plugins = load_enabled_plugins(settings)
     _preflight(settings, plugins, None, migrated=False, broker=False)
-    for target in _upgrade(settings, plugins):
+    for target in upgrade_database(settings, plugins):
         click.echo(f"up to date: {target}")
 
 
@@ -370,76 +354,6 @@ def retention_rebuild(batch: int) -> None:
     click.echo(f"{rows:,} customer months written")
 
 
-@main.group()
-def jobs() -> None:
-    """Inspect and run background jobs."""
-
-
-@jobs.command("list")
-def jobs_list() -> None:
-    """Every job of the enabled plugins: its plugin, its schedule (cron, UTC) and its next run."""
-    from datetime import datetime
-
-    from croniter import croniter
-
-    from tenure.core import clock
-    from tenure.core.plugins import schedule_variable
-
-    settings = load_settings()
-    plugins = load_enabled_plugins(settings)
-    now = clock.now()
-    click.echo(f"{'job':<30} {'plugin':<12} {'schedule':<16} {'next run (UTC)':<20} setting")
-    for name, spec in sorted(plugins.jobs.items()):
-        upcoming = (croniter(spec.schedule, now).get_next(datetime).strftime("%Y-%m-%d %H:%M")
-                    if spec.schedule else "when queued")
-        click.echo(f"{name:<30} {name.split('.')[0]:<12} {spec.schedule or '-':<16} {upcoming:<20} "
-                   f"TENURE_SCHEDULE_{schedule_variable(name)}")
-        if spec.description:
-            click.echo(f"    {spec.description}")
-
-
-@jobs.command("run")
-@click.argument("name", required=False)
-@click.option("--at", "at", default=None, metavar="TIME",
-              help="Run as of this moment (ISO 8601 with offset): the clock stands there meanwhile.")
-def jobs_run(name: str | None, at: str | None) -> None:
-    """Run jobs now, in this process, and what they enqueue, until none is left.
-
-    With NAME, that job runs once. Without, every scheduled job whose latest time has come
-    and has not run yet runs, then everything due. ``--at`` moves the clock for the run, so a
-    business can walk its rules through the days (``tenure jobs run --at 2027-03-02T07:00Z``).
-    """
-    from datetime import UTC, datetime
-
-    from tenure.core import clock, outbox
-    from tenure.core.db import Database
-    from tenure.workers.scheduler import tick
-
-    settings = load_settings()
-    plugins = load_enabled_plugins(settings)
-    moment = parse_moment(at)
-    if moment is not None:
-        clock.install(clock.FrozenClock(moment))
-    if name is not None and name not in plugins.jobs:
-        raise click.ClickException(f"no job named {name!r}; `tenure jobs list` shows them")
-
-    async def run() -> dict[str, int]:
-        db = Database(settings.resolved_database_url)
-        try:
-            await _require_tables(db)
-            if name is not None:
-                async with db.transaction() as session:
-                    await outbox.enqueue(session, name, {"scheduledFor": clock.now().isoformat()})
-            else:
-                await tick(db, plugins, datetime(1970, 1, 1, tzinfo=UTC), clock.now())
-            return await outbox.drain(db, plugins, settings)
-        finally:
-            await db.dispose()
-
-    counts = asyncio.run(run())
-    click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing was due")
-
-
 @main.command()
 @click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True, help="How many days ahead.")
 def forecast(days: int) -> None:
@@ -456,7 +370,7 @@ def forecast(days: int) -> None:
     async def run() -> Any:
         db = Database(settings.resolved_database_url)
         try:
-            await _require_tables(db)
+            await require_tables(db)
             return await read_forecast(db, settings, plugins, days)
         finally:
             await db.dispose()
@@ -513,51 +427,6 @@ def demo(customers: int, seed: int) -> None:
         click.echo(line)
 
 
-@jobs.command("failed")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="How many to list.")
-def jobs_failed(limit: int) -> None:
-    """List jobs that failed for good: id, job, attempts, and the last error."""
-    from tenure.core.db import Database
-    from tenure.core.outbox import dead_entries
-
-    settings = load_settings()
-
-    async def run() -> list[Any]:
-        db = Database(settings.resolved_database_url)
-        try:
-            return await dead_entries(db, limit)
-        finally:
-            await db.dispose()
-
-    entries = asyncio.run(run())
-    for entry in entries:
-        error = next(iter((entry.last_error or "").splitlines()), "")
-        click.echo(f"{entry.id:<8} {entry.job:<32} {entry.attempts} attempts  {error}")
-    if not entries:
-        click.echo("no failed jobs")
-
-
-@jobs.command("retry")
-@click.argument("entry_id", type=int)
-def jobs_retry(entry_id: int) -> None:
-    """Run a failed job again (after fixing what made it fail), with a fresh set of attempts."""
-    from tenure.core.db import Database
-    from tenure.core.outbox import retry_dead
-
-    settings = load_settings()
-
-    async def run() -> bool:
-        db = Database(settings.resolved_database_url)
-        try:
-            return await retry_dead(db, entry_id)
-        finally:
-            await db.dispose()
-
-    if not asyncio.run(run()):
-        raise click.ClickException(f"no failed job with id {entry_id}")
-    click.echo(f"job {entry_id} queued again")
-
-
 @main.group()
 def migrations() -> None:
     """Write migrations (for plugin authors)."""
@@ -572,7 +441,7 @@ def migrations_new(plugin: str, message: str) -> None:
 
     settings = load_settings()
     plugins = load_enabled_plugins(settings)
-    _upgrade(settings, plugins, skip_unstarted=True)
+    upgrade_database(settings, plugins, skip_unstarted=True)
     click.echo(new_revision(settings, plugins, plugin, message))
 
 @main.group("plugin")
@@ -598,100 +467,10 @@ def plugin_new(name: str, where: Path, summary: str | None) -> None:
     click.echo(f"next: cd {root} && pip install -e . && python -m pytest")
 
 
-@main.command("import")
-@click.argument("kind", type=click.Choice(["customers", "orders", "interactions"]))
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
-              help="Default: from the extension (.csv, .jsonl, .ndjson).")
-@click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
-              help="Read FIELD from COLUMN (repeat): --map E-Mail=email.")
-@click.option("--identity-kind", default="external", show_default=True,
-              help="The identity kind external_id and customer_external_id are (crm, shop ...).")
-@click.option("--dry-run", is_flag=True, help="Check every row through the services, write nothing.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write rejected rows (line, reason) to this CSV file.")
-def import_command(kind: str, file: Path, fmt: str | None, mapping: tuple[str, ...], identity_kind: str,
-                   dry_run: bool, report_path: Path | None) -> None:
-    """Import customers, orders or interactions from CSV or JSON Lines, each row through the
-    same rules as the API. Rows already imported are skipped, so a stopped run resumes and a
-    second run changes nothing. Exits 1 when rows were rejected."""
-    from tenure.core.db import Database
-    from tenure.core.import_files import ImportError_, ImportProgress, open_rows, parse_mapping
-    from tenure.core.imports import import_file
-
-    settings = load_settings()
-    plugins = load_enabled_plugins(settings)
-    try:
-        stream = open_rows(file, kind, fmt, parse_mapping(mapping, kind))
-    except ImportError_ as error:
-        raise click.ClickException(str(error)) from None
-
-    if settings.resolved_database_url.startswith("sqlite"):
-        _upgrade(settings, plugins)  # the embedded database migrates itself, as `tenure serve` does
-
-    async def run() -> Any:
-        db = Database(settings.resolved_database_url)
-        try:
-            await _require_tables(db)
-            return await import_file(db, settings, plugins, stream, identity_kind=identity_kind, dry_run=dry_run,
-                                     progress=ImportProgress(kind, sys.stderr))
-        finally:
-            await db.dispose()
-
-    try:
-        report = asyncio.run(run())
-    except ImportError_ as error:
-        raise click.ClickException(str(error)) from None
-    for line in report.lines():
-        click.echo(line)
-    shown = report.rejected[:20]
-    for item in shown:
-        click.echo(f"  line {item.line}: {item.reason}", err=True)
-    if len(report.rejected) > len(shown):
-        click.echo(f"  ... and {len(report.rejected) - len(shown)} more", err=True)
-    if report_path is not None and report.rejected:
-        report.rejected.save(report_path)
-        click.echo(f"rejected rows written to {report_path}, with their reasons: fix them there and import that file")
-    report.rejected.close()
-    if dry_run:
-        click.echo("dry run: nothing was written")
-    if report.rejected:
-        sys.exit(1)
-
-
-@main.command("export")
-@click.argument("kind", type=click.Choice(["customers", "orders"]))
-@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
-              help="Default: from the extension (.csv, .jsonl, .ndjson).")
-@click.option("--identity-kind", default="external", show_default=True,
-              help="The identity kind written as external_id / customer_external_id.")
-def export_command(kind: str, file: Path, fmt: str | None, identity_kind: str) -> None:
-    """Export customers or orders to CSV or JSON Lines, in the columns `tenure import` reads."""
-    from tenure.core.db import Database
-    from tenure.core.exports import count, export
-    from tenure.core.import_files import ImportError_, file_format
-
-    settings = load_settings()
-    try:
-        chosen = file_format(file, fmt)
-    except ImportError_ as error:
-        raise click.ClickException(str(error)) from None
-
-    async def run() -> int:
-        db = Database(settings.resolved_database_url)
-        try:
-            total = await count(db, kind)
-            with click.progressbar(length=total, label=f"exporting {kind}", file=sys.stderr) as bar:
-                return await export(db, kind, file, chosen, identity_kind, progress=bar.update)
-        finally:
-            await db.dispose()
-
-    written = asyncio.run(run())
-    click.echo(f"{written} {kind} written to {file}")
+main.add_command(jobs)
+main.add_command(import_command)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":
-
-
     main()

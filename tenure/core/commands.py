@@ -5,6 +5,7 @@ mistake reported as a command-line error in the user's words, never a traceback.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -42,3 +43,24 @@ def parse_moment(value: str | None) -> datetime | None:
     if moment.tzinfo is None:
         raise click.BadParameter(f"give the time with its offset, such as {value}Z or {value}+01:00")
     return moment
+
+
+def upgrade_database(settings: Settings, plugins: Any, **options: Any) -> list[str]:
+    """Migrate the database to the enabled plugins' heads; a failure is a command-line error."""
+    from tenure.core.migrate import MigrationError, upgrade
+
+    try:
+        return upgrade(settings, plugins, **options)
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
+
+
+async def require_tables(db: Any) -> None:
+    """Stop, saying to migrate, when the database has no tables yet."""
+    from sqlalchemy import text
+
+    try:
+        async with db.reader() as session:
+            await session.execute(text("SELECT 1 FROM customers LIMIT 1"))
+    except Exception:
+        raise click.ClickException("the database has no tables yet: run `tenure migrate` first") from None
