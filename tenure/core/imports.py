@@ -378,9 +378,7 @@ async def import_file(db: Database, settings: Settings, plugins: PluginManager, 
             report.rows += len(rows) + len(bad)
             report.rejected += bad
             await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
-            report.rejected.end_batch()
-            collect()
-            await refresh_statistics(db)
+            await _after_batch(db, report, collect)
             if progress is not None:
                 progress(report.rows, stream.bytes_read, stream.size)
     report.ignored_columns = list(stream.ignored)
@@ -397,13 +395,19 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
         for start in range(0, len(rows), BATCH):
             batch = rows[start: start + BATCH]
             await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
-            report.rejected.end_batch()
-            collect()
-            await refresh_statistics(db)
+            await _after_batch(db, report, collect)
             if progress is not None:
                 progress(len(batch))
     await _completed(db, settings, plugins, report, None)
     return report
+
+
+async def _after_batch(db: Database, report: ImportReport, collect: Callable[[], None]) -> None:
+    """What follows each committed batch: its refused rows spooled, the cycles it left
+    collected (every few batches), and PostgreSQL's counts of the tables it grew renewed."""
+    report.rejected.end_batch()
+    collect()
+    await refresh_statistics(db)
 
 
 #: The tables on disk at least twice the size the planner believes (and past 16 pages): the

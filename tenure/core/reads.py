@@ -188,6 +188,15 @@ class Write(Read):
         await route.driver.executemany(compiled.sql, [_arguments(compiled, row) for row in rows])
 
 
+def built(model: Any, values: dict[str, Any]) -> Any:
+    """An instance of ``model`` holding ``values`` (columns) as if loaded, outside any
+    session, as :class:`Read` builds its rows: a few microseconds where the ORM's
+    constructor or loading takes tens. :func:`attach` makes it the session's own."""
+    instance = model._sa_class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance
+
+
 def attach(session: AsyncSession, instances: Sequence[Any]) -> list[Any]:
     """Instances a :class:`Read` built (rows just locked, say) as the session's own, as if the
     ORM had loaded them with ``populate_existing``: an instance the session holds already

@@ -27,7 +27,7 @@ from tenure.core.models import (
     StaffUser,
     Task,
 )
-from tenure.core.reads import attach
+from tenure.core.reads import attach, built
 from tenure.core.services import order_months
 
 UNSET: Any = object()
@@ -168,8 +168,9 @@ async def create_customer(ctx: ServiceContext, data: CustomerData) -> Customer:
 
 async def create_customers(ctx: ServiceContext, batch: list[CustomerData]) -> list[Customer | UserError]:
     """Create many customers at once: each checked on its own, their identities checked in
-    one read, all written together (:func:`_write_customers`), and their ``CustomerCreated`` events raised as one
-    batch. Returns each new customer, or the business error that refused it."""
+    one read, all written together (:func:`_write_customers`), and their ``CustomerCreated``
+    events raised as one batch. Returns each new customer, or the business error that
+    refused it."""
     outcomes: list[Customer | UserError | None] = [None] * len(batch)
     cleaned: list[tuple[int, CleanCustomer]] = []
     for n, data in enumerate(batch):
@@ -224,7 +225,7 @@ async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any]
     contact_ids = await bulk.insert_returning_ids(session, _CONTACTS, contacts)
     identity_ids = await bulk.insert_returning_ids(session, _IDENTITIES, identities)
     await bulk.insert_rows(session, _TAGS, tags)
-    customers = [_built(Customer, {"id": customer_id, **row}) for customer_id, (row, _) in zip(ids, batch, strict=True)]
+    customers = [built(Customer, {"id": customer_id, **row}) for customer_id, (row, _) in zip(ids, batch, strict=True)]
     by_id = {customer.id: customer for customer in customers}
     children: dict[str, dict[int, list[Any]]] = {name: {i: [] for i in ids} for name in _CHILDREN}
     written: tuple[tuple[str, Any, list[dict[str, Any]], list[int] | None], ...] = (
@@ -232,7 +233,7 @@ async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any]
         ("identities", CustomerIdentity, identities, identity_ids), ("tags", CustomerTag, tags, None))
     for name, model, rows, row_ids in written:
         for at, row in enumerate(rows):
-            child = _built(model, {**row, "id": row_ids[at]} if row_ids is not None else row)
+            child = built(model, {**row, "id": row_ids[at]} if row_ids is not None else row)
             customer_id = int(row["customer_id"])
             child.__dict__["customer"] = by_id[customer_id]  # the many-to-one, as loaded
             children[name][customer_id].append(child)
@@ -241,13 +242,6 @@ async def _write_customers(ctx: ServiceContext, batch: list[tuple[dict[str, Any]
             set_committed_value(customer, name, children[name][customer.id])
     attach(session, [*customers, *(child for lists in children.values() for kids in lists.values() for child in kids)])
     return customers
-
-
-def _built(model: Any, values: dict[str, Any]) -> Any:
-    """An instance holding ``values`` (its columns) as if loaded, outside any session."""
-    instance = model._sa_class_manager.new_instance()
-    instance.__dict__.update(values)
-    return instance
 
 
 _CHILDREN = ("contacts", "identities", "tags")

@@ -20,7 +20,7 @@ from tenure.core.db import UTCDateTime, insert_ignoring_conflicts
 from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from tenure.core.models import Customer, Order, OrderLine, OrderStatus
-from tenure.core.reads import Read, Write, attach
+from tenure.core.reads import Read, Write, attach, built
 from tenure.core.services import order_months
 from tenure.core.services.customers import refresh_order_figures
 
@@ -57,7 +57,7 @@ def _clean_lines(lines: list[LineData]) -> list[OrderLine]:
         if line.quantity < 1 or line.quantity > 100_000:
             raise UserError("quantity must be between 1 and 100000", f"{where}.quantity", "invalid_quantity")
         price = v.amount(line.unit_price, f"{where}.unitPrice")
-        out.append(_built(_LINES_MANAGER, {
+        out.append(built(OrderLine, {
             "sku": v.text(line.sku, f"{where}.sku", max_length=100),
             "name": v.text(line.name, f"{where}.name", max_length=200, required=False),
             "category": v.text(line.category, f"{where}.category", max_length=100, required=False) or None,
@@ -249,11 +249,11 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
          "quantity": line.quantity, "unit_price": line.unit_price, "amount": line.amount}
         for order_id, c in zip(order_ids, round_, strict=True) for line in c.lines]
     line_ids = await _written(session, _LINES, _INSERT_LINE, line_rows)
-    orders = [_built(_ORDERS_MANAGER, {"id": order_id, **row})
+    orders = [built(Order, {"id": order_id, **row})
               for order_id, row in zip(order_ids, order_rows, strict=True)]
     lines_of: dict[int, list[OrderLine]] = {order.id: [] for order in orders}
     for line_id, row in zip(line_ids, line_rows, strict=True):
-        lines_of[int(row["order_id"])].append(_built(_LINES_MANAGER, {"id": line_id, **row}))
+        lines_of[int(row["order_id"])].append(built(OrderLine, {"id": line_id, **row}))
     for order in orders:
         order.__dict__["lines"] = lines_of[order.id]
     if len(orders) == 1:
@@ -290,16 +290,6 @@ async def _written(session: Any, table: Any, one: Write, rows: list[dict[str, An
     return await bulk.insert_returning_ids(session, table, rows)
 
 
-def _built(manager: Any, values: dict[str, Any]) -> Any:
-    """An instance holding ``values`` as if loaded, outside any session (as the compiled
-    reads build theirs): a few microseconds where the ORM's constructor or loading takes tens."""
-    instance = manager.new_instance()
-    instance.__dict__.update(values)
-    return instance
-
-
-_ORDERS_MANAGER: Any = Order._sa_class_manager  # type: ignore[attr-defined]
-_LINES_MANAGER: Any = OrderLine._sa_class_manager  # type: ignore[attr-defined]
 #: The tables themselves: a round's rows go as one executemany of the driver.
 _ORDERS: Any = Order.__table__
 _LINES: Any = OrderLine.__table__

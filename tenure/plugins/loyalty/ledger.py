@@ -17,7 +17,7 @@ from tenure.core import bulk
 from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
 from tenure.core.errors import UserError
-from tenure.core.reads import Read, Write, attach
+from tenure.core.reads import Read, Write, attach, built
 from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from tenure.plugins.loyalty.notify import reward_thresholds
 from tenure.plugins.loyalty.settings import loyalty_settings
@@ -76,8 +76,7 @@ def new_entry(ctx: ServiceContext, customer_id: int, kind: str, points: int, *, 
               "pending": False, "remaining": 0, "shortfall": 0, "reason": reason[:300], "source": source,
               "order_id": order_id, "reward_id": reward_id, "idempotency_key": key, "detail": detail or {},
               "created_at": ctx.now(), "available_at": None, "expires_at": None}
-    entry = _ENTRY_MANAGER.new_instance()
-    entry.__dict__.update(values)
+    entry: Entry = built(Entry, values)
     return entry
 
 
@@ -189,7 +188,6 @@ _LOCK_ACCOUNTS = Read(lambda keys: select(Account).where(keys(Account.customer_i
                       .order_by(Account.customer_id).with_for_update())
 _SET_TOTALS = Write(lambda _keys: update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
     {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")}))
-_ENTRY_MANAGER: Any = Entry._sa_class_manager  # type: ignore[attr-defined]
 _ENTRY_COLUMNS = [c.key for c in _ENTRIES.columns if c.key != "id"]
 _INSERT_ENTRY = Write(lambda _keys: insert(_ENTRIES).values(
     {name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS}).returning(_ENTRIES.c.id))
