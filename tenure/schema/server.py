@@ -112,10 +112,8 @@ class TenureGraphQL(GraphQL):
         if http:
             request.state.graphql_media_type = media_type
         try:
-            if http:
-                async with self.turns.take():
-                    response = await super().run(request, *args, **kwargs)
-            else:
+            # A websocket would hold its turn for as long as it stays open.
+            async with self.turns.take() if http else contextlib.nullcontext():
                 response = await super().run(request, *args, **kwargs)
             if media_type == GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
                 response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
