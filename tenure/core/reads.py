@@ -226,6 +226,15 @@ def attach(session: AsyncSession, instances: Sequence[Any]) -> list[Any]:
     return out
 
 
+def mark_written(instances: Sequence[Any]) -> None:
+    """Instances of the session whose every column a statement has just written as they
+    hold it: their changes become what was loaded, so no flush writes them again (and none
+    is needed for them)."""
+    for instance in instances:
+        state = instance_state(instance)
+        state._commit_all(state.dict, state._instance_dict())
+
+
 @dataclass(frozen=True)
 class Route:
     """Where a session's reads go: the asyncpg connection, when a statement sent on it runs

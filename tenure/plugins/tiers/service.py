@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm.attributes import instance_state
 
+from tenure.core import bulk
 from tenure.core import validation as v
 from tenure.core.config_cache import CachedConfig
 from tenure.core.context import ServiceContext
@@ -17,7 +19,7 @@ from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import CustomersMerged, OrderRecorded, Publication, publish_many
 from tenure.core.models import Customer
 from tenure.core.money import money_text
-from tenure.core.reads import Read, attach
+from tenure.core.reads import Read, Write, attach, built, mark_written
 from tenure.plugins.tiers import qualify
 from tenure.plugins.tiers.models import Membership, Tier
 from tenure.plugins.tiers.settings import tiers_settings
@@ -163,6 +165,10 @@ async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review:
     currency = ctx.settings.currency
     if target is not None and (current is None or target.rank > current.rank):
         why = f"{cause}: {describe(target, figures, now, currency)}"
+        if membership is None and locked is not None:  # the batch writes its new memberships itself
+            membership = locked[customer_id] = built(Membership, {
+                "customer_id": customer_id, "tier_id": target.id, "since": now, "expires_at": None,
+                "downgrade_on": None, "manual": False, "reason": "", "updated_at": now})
         await _change(ctx, customer_id, membership, target, why, old=current,
                       expires_at=qualify.lapses_at(target, figures, now), announce=announce)
         return
@@ -209,19 +215,43 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
         return
     ids = [e.order.customer_id for e in events]
     memberships = await _lock_memberships(ctx, ids)
+    held = list(memberships.values())
     figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, ctx.now())
     announce: list[Publication] = []
     for event in events:
         customer_id = event.order.customer_id
         await evaluate(ctx, customer_id, f"order {event.order.external_id}", tiers=tiers,
                        figures=figures[customer_id], locked=memberships, announce=announce)
-    await publish_many(ctx, announce)  # flushes the memberships first
+    await _write_memberships(ctx, [m for m in memberships.values() if instance_state(m).key is None],
+                             [m for m in held if instance_state(m).modified])
+    await publish_many(ctx, announce)
+
+
+async def _write_memberships(ctx: ServiceContext, new: list[Membership], changed: list[Membership]) -> None:
+    """A batch's memberships in a statement each way, outside the unit of work: the new
+    ones inserted (by COPY on PostgreSQL) and joined to the session, the changed ones
+    updated in full by one executemany, then taken as written. A batch changes thousands of
+    memberships, each in its own combination of columns, which the ORM would send apart."""
+    if new:
+        await bulk.insert_rows(ctx.session, _MEMBERSHIPS, [{c: m.__dict__[c] for c in _MEMBERSHIP_COLUMNS}
+                                                           for m in new])
+        attach(ctx.session, new)
+    if changed:
+        await _SET_MEMBERSHIP.many(ctx.session, [{"c": m.customer_id, **{name: m.__dict__[name] for name in _CHANGING}}
+                                                 for m in changed])
+        mark_written(changed)
 
 
 async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Membership]:
     locked = attach(ctx.session, await _LOCK_MEMBERSHIPS.all(ctx.session, sorted(set(customer_ids))))
     return {m.customer_id: m for m in locked}
 
+
+_MEMBERSHIPS: Any = Membership.__table__
+_MEMBERSHIP_COLUMNS = [c.key for c in _MEMBERSHIPS.columns]
+_CHANGING = [name for name in _MEMBERSHIP_COLUMNS if name != "customer_id"]
+_SET_MEMBERSHIP = Write(lambda _keys: update(_MEMBERSHIPS).where(_MEMBERSHIPS.c.customer_id == bindparam("c")).values(
+    {name: bindparam(name, type_=_MEMBERSHIPS.c[name].type) for name in _CHANGING}))
 
 #: The memberships of a batch's customers, locked in customer order (SQLite renders no FOR
 #: UPDATE), read on the driver and attached to the session, so a change is flushed as usual.
