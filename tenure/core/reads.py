@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 #: Builds the statement for a dialect: ``keys(column)`` is the dialect's "column is one of
@@ -192,9 +192,17 @@ def built(model: Any, values: dict[str, Any]) -> Any:
     """An instance of ``model`` holding ``values`` (columns) as if loaded, outside any
     session, as :class:`Read` builds its rows: a few microseconds where the ORM's
     constructor or loading takes tens. :func:`attach` makes it the session's own."""
+    if model not in _CONFIGURED:
+        # A mapper's attributes are set up by the first query or constructor; a process may
+        # build an instance before either ran (its first customer, made in a fresh process).
+        configure_mappers()
+        _CONFIGURED.add(model)
     instance = model._sa_class_manager.new_instance()
     instance.__dict__.update(values)
     return instance
+
+
+_CONFIGURED: set[Any] = set()
 
 
 def attach(session: AsyncSession, instances: Sequence[Any]) -> list[Any]:

@@ -98,6 +98,42 @@ async def test_the_rollup_follows_every_change_to_the_orders(make_tenure: Any) -
             assert await drift(tenure) == []
 
 
+async def test_a_batch_of_orders_keeps_the_rollup_as_one_by_one(make_tenure: Any) -> None:
+    # Each round of a batch holds one order per customer and keeps the months of all of
+    # them at once: a customer's first month, the same month, a new latest month, backdated
+    # months of their own, before the first and into one already there, side by side.
+    def order(cid: int, ext: str, amount: int, year: int, month: int, day: int = 10) -> OrderData:
+        return OrderData(customer_id=cid, channel="web", external_id=ext, currency="USD", amount=amount,
+                         placed_at=datetime(year, month, day, 12, tzinfo=UTC))
+
+    with freeze_time(NOW):
+        async with make_tenure(plugins=[]) as tenure:
+            async with tenure.transaction() as ctx:
+                ids = [(await customers.create_customer(ctx, CustomerData(name=n))).id for n in "ABC"]
+            a, b, c = ids
+            async with tenure.transaction() as ctx:
+                outcomes = await orders.record_orders(ctx, [
+                    order(a, "a1", 100, 2025, 3), order(b, "b1", 7, 2025, 6), order(c, "c1", 5, 2025, 1),
+                    order(a, "a2", 200, 2025, 3, 20), order(b, "b2", 8, 2025, 4),
+                    order(a, "a3", 300, 2025, 7), order(c, "c2", 6, 2025, 1, 2),
+                    order(a, "a4", 400, 2025, 5), order(b, "b3", 9, 2025, 8),
+                    order(a, "a0", 50, 2025, 1), order(a, "a5", 10, 2025, 7, 1)])
+            assert [o.error for o in outcomes] == [None] * 11
+            assert await rows(tenure, a) == [
+                (m(2025, 1), 1, 50, None, m(2025, 3), m(2025, 1)),
+                (m(2025, 3), 2, 300, m(2025, 1), m(2025, 5), m(2025, 1)),
+                (m(2025, 5), 1, 400, m(2025, 3), m(2025, 7), m(2025, 1)),
+                (m(2025, 7), 2, 310, m(2025, 5), None, m(2025, 1)),
+            ]
+            assert await rows(tenure, b) == [
+                (m(2025, 4), 1, 8, None, m(2025, 6), m(2025, 4)),
+                (m(2025, 6), 1, 7, m(2025, 4), m(2025, 8), m(2025, 4)),
+                (m(2025, 8), 1, 9, m(2025, 6), None, m(2025, 4)),
+            ]
+            assert await rows(tenure, c) == [(m(2025, 1), 2, 11, None, None, m(2025, 1))]
+            assert await drift(tenure) == []
+
+
 async def test_the_check_names_drift_and_a_rebuild_repairs_it(make_tenure: Any) -> None:
     with freeze_time(NOW):
         async with make_tenure(plugins=[]) as tenure:

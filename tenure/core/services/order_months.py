@@ -17,7 +17,9 @@ one statement: an order in the customer's latest active month (UPDATE), an order
 new latest month (INSERT, and on PostgreSQL the link from the month before in the same
 statement), a refund (UPDATE). Anything that can change the links in the middle of the list
 (a backdated order in a new month, a cancellation emptying a month, a merge) rebuilds the
-customer's rows from their orders, set-based. :func:`rebuild` does the same for every
+customer's rows from their orders, set-based. A batch of orders (an import's round, at most
+one order per customer) goes through :func:`record_round`: the same cases, a statement each
+for the whole round. :func:`rebuild` does the same for every
 customer in batches (``tenure retention rebuild``, for data loaded around the services), and
 :func:`check` compares the rollup with the orders in one statement (``tenure check``).
 """
@@ -25,7 +27,7 @@ customer in batches (``tenure retention rebuild``, for data loaded around the se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +271,52 @@ def _problem(row: Any) -> str:
         return f"customer {cid}, {when}: the orders say {show(want)} but the rollup has no row (run " \
                "`tenure retention rebuild`)"
     return f"customer {cid}, {when}: the rollup says {show(have)}; the orders say {show(want)}"
+
+
+async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
+    """Keep the months of a round of new orders, at most one per customer, set-based: one
+    read finds where each order falls in its customer's list, then one statement each adds
+    the orders of months already active, links the latest months to new ones and inserts
+    the new months. Only an order opening a month before the customer's latest (backdated)
+    rebuilds that customer's rows, as :func:`keep` does for one order."""
+    placed = [(o.customer_id, month_of(o.placed_at), o.amount) for o in orders]  # new orders: placed or paid
+    for start in range(0, len(placed), 500):
+        await _record_part(ctx, placed[start:start + 500])
+
+
+async def _record_part(ctx: ServiceContext, placed: list[tuple[int, int, int]]) -> None:
+    values = ", ".join(f"(CAST(:c{n} AS BIGINT), CAST(:m{n} AS INTEGER))" for n in range(len(placed)))
+    params: dict[str, int] = {}
+    for n, (cid, month, _) in enumerate(placed):
+        params[f"c{n}"], params[f"m{n}"] = cid, month
+    found = await ctx.session.execute(text(f"""
+WITH v (c, m) AS (VALUES {values})
+SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
+       (SELECT MAX(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
+       EXISTS (SELECT 1 FROM {TABLE} o WHERE o.customer_id = v.c AND o.month = v.m)
+FROM v"""), params)
+    where = {cid: (first, last, bool(active)) for cid, first, last, active in found}
+    add: list[dict[str, Any]] = []
+    link: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    rebuilt: list[int] = []
+    for cid, month, amount in placed:
+        first, last, active = where[cid]
+        if active:
+            add.append({"c": cid, "m": month, "r": amount})
+        elif last is None:
+            new.append({"c": cid, "m": month, "r": amount, "p": None, "f": month})
+        elif month > last:
+            link.append({"c": cid, "m": month, "p": last})
+            new.append({"c": cid, "m": month, "r": amount, "p": last, "f": first})
+        else:
+            rebuilt.append(cid)
+    session = ctx.session
+    await _written(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}").many(session, add)
+    await _written(f"UPDATE {TABLE} SET next_month = :m WHERE customer_id = :c AND month = :p").many(session, link)
+    await _written(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, :p, NULL, :f)").many(session, new)
+    if rebuilt:
+        await rebuild_customers(ctx, rebuilt)
 
 
 async def rebuild_customers(ctx: ServiceContext, customer_ids: list[int]) -> None:

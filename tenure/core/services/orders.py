@@ -259,7 +259,7 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
     if len(orders) == 1:
         await order_months.keep(ctx, customers[orders[0].customer_id], orders[0])
     else:
-        await order_months.rebuild_customers(ctx, [o.customer_id for o in orders])
+        await order_months.record_round(ctx, orders)
     moved = []
     for order in orders:
         customer = customers[order.customer_id]
