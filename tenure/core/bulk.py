@@ -98,3 +98,36 @@ async def insert_returning_ids(session: AsyncSession, table: Table, rows: Sequen
         return ids
     result = await session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
     return [int(i) for i in result.scalars()]
+
+
+async def update_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, each: Any,
+                      where: str, set_: dict[str, str] | None = None, types: dict[str, Any] | None = None) -> None:
+    """Change many rows of ``table``, each by its own values.
+
+    On PostgreSQL the rows go as arrays, one per value, in a single ``UPDATE ... FROM
+    unnest(...) AS v`` that sets each column to ``set_[column]`` (SQL over the row ``t``
+    and its values ``v``; by default the value of the same name) where ``where`` holds: the
+    server runs one statement for the batch instead of one per row, which is most of what
+    an executemany of thousands costs it. A value is typed by its column, or by ``types``
+    when it has no column of its name. ``each`` is the same change as a compiled statement
+    (:class:`tenure.core.reads.Write`) for one row: what runs for a single row, on SQLite,
+    and while statement listeners watch the engine."""
+    if not rows:
+        return
+    driver = await _driver(session) if len(rows) > 1 else None
+    if driver is None:
+        await each.many(session, rows)
+        return
+    dialect = session.bind.dialect if session.bind is not None else (await session.connection()).dialect
+    names = list(rows[0])
+    kinds = [table.c[name].type if name in table.c else (types or {})[name] for name in names]
+    assignments = set_ if set_ is not None else {name: f"v.{name}" for name in names if name in table.c}
+    arrays = []
+    for name, kind in zip(names, kinds, strict=True):
+        process = kind._cached_bind_processor(dialect)
+        values = [row[name] for row in rows]
+        arrays.append(values if process is None else [None if v is None else process(v) for v in values])
+    unnest = ", ".join(f"${n}::{kind.compile(dialect=dialect)}[]" for n, kind in enumerate(kinds, 1))
+    sql = (f'UPDATE "{table.name}" AS t SET {", ".join(f"{c} = {e}" for c, e in assignments.items())} '
+           f'FROM unnest({unnest}) AS v({", ".join(names)}) WHERE {where}')
+    await driver.execute(sql, *arrays)

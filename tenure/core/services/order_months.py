@@ -26,6 +26,7 @@ customer in batches (``tenure retention rebuild``, for data loaded around the se
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -280,21 +281,14 @@ async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
     the new months. Only an order opening a month before the customer's latest (backdated)
     rebuilds that customer's rows, as :func:`keep` does for one order."""
     placed = [(o.customer_id, month_of(o.placed_at), o.amount) for o in orders]  # new orders: placed or paid
-    for start in range(0, len(placed), 500):
-        await _record_part(ctx, placed[start:start + 500])
-
-
-async def _record_part(ctx: ServiceContext, placed: list[tuple[int, int, int]]) -> None:
-    values = ", ".join(f"(CAST(:c{n} AS BIGINT), CAST(:m{n} AS INTEGER))" for n in range(len(placed)))
-    params: dict[str, int] = {}
-    for n, (cid, month, _) in enumerate(placed):
-        params[f"c{n}"], params[f"m{n}"] = cid, month
-    found = await ctx.session.execute(text(f"""
-WITH v (c, m) AS (VALUES {values})
-SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
-       (SELECT MAX(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
-       EXISTS (SELECT 1 FROM {TABLE} o WHERE o.customer_id = v.c AND o.month = v.m)
-FROM v"""), params)
+    if not placed:
+        return
+    customer_ids, months = [p[0] for p in placed], [p[1] for p in placed]
+    if ctx.dialect == "postgresql":
+        params: dict[str, Any] = {"cs": customer_ids, "ms": months}
+    else:
+        params = {"cs": json.dumps(customer_ids), "ms": json.dumps(months)}
+    found = await ctx.session.execute(_PLACES[ctx.dialect == "postgresql"], params)
     where = {cid: (first, last, bool(active)) for cid, first, last, active in found}
     add: list[dict[str, Any]] = []
     link: list[dict[str, Any]] = []
@@ -317,6 +311,26 @@ FROM v"""), params)
     await _written(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, :p, NULL, :f)").many(session, new)
     if rebuilt:
         await rebuild_customers(ctx, rebuilt)
+
+
+def _places(pairs: str) -> Any:
+    """Where each (customer, month) of ``pairs`` falls: the customer's first and latest
+    active months, and whether that month is active already. One statement text whatever
+    the round's size (the pairs are two arrays), so it is compiled and prepared once."""
+    return text(f"""
+WITH v (c, m) AS ({pairs})
+SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
+       (SELECT MAX(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
+       EXISTS (SELECT 1 FROM {TABLE} o WHERE o.customer_id = v.c AND o.month = v.m)
+FROM v""")
+
+
+#: By "is it PostgreSQL": the pairs as two arrays there, as two JSON arrays on SQLite.
+_PLACES = {
+    True: _places("SELECT * FROM unnest(CAST(:cs AS BIGINT[]), CAST(:ms AS INTEGER[]))"),
+    False: _places("SELECT CAST(a.value AS INTEGER), CAST(b.value AS INTEGER) "
+                   "FROM json_each(:cs) a JOIN json_each(:ms) b ON b.key = a.key"),
+}
 
 
 async def rebuild_customers(ctx: ServiceContext, customer_ids: list[int]) -> None:

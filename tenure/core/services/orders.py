@@ -273,7 +273,8 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
             set_committed_value(customer, "last_order_at", order.placed_at)
     # The same change in the database, one executemany: what the session holds (set above
     # without history, so no flush writes it again) and the rows agree.
-    await _MOVE_FIGURES.many(session, moved)
+    await bulk.update_rows(session, _CUSTOMERS, moved, each=_MOVE_FIGURES, where="t.id = v.c", set_=_MOVE_SET,
+                           types=_MOVE_TYPES)
     return orders
 
 
@@ -317,6 +318,14 @@ _LOCK_CUSTOMERS = Read(lambda keys: select(Customer).where(keys(Customer.id)).or
 #: Orders already recorded under one channel's external ids, and their lines.
 _RECORDED = Read(lambda keys: select(Order).where(Order.channel == bindparam("channel"), keys(Order.external_id)))
 _LINES_OF = Read(lambda keys: select(OrderLine).where(keys(OrderLine.order_id)).order_by(OrderLine.id))
+#: The same change for a whole round, on PostgreSQL (:func:`bulk.update_rows`).
+_MOVE_SET = {
+    "order_count": "t.order_count + 1", "total_spent": "t.total_spent + v.amount",
+    "first_order_at": "CASE WHEN t.first_order_at IS NULL OR t.first_order_at > v.placed "
+                      "THEN v.placed ELSE t.first_order_at END",
+    "last_order_at": "CASE WHEN t.last_order_at IS NULL OR t.last_order_at < v.placed "
+                     "THEN v.placed ELSE t.last_order_at END"}
+_MOVE_TYPES = {"c": _CUSTOMERS.c.id.type, "amount": _CUSTOMERS.c.total_spent.type, "placed": UTCDateTime()}
 _MOVE_FIGURES = Write(lambda _keys: (
     update(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("c"))
     .values(order_count=_CUSTOMERS.c.order_count + 1,

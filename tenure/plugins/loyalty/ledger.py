@@ -160,9 +160,10 @@ async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> Non
     """The accounts' new totals in one executemany (the rows are locked), set in the
     session as written, so that no flush writes them again."""
     now = ctx.now()
-    await _SET_TOTALS.many(ctx.session, [
+    await bulk.update_rows(ctx.session, _ACCOUNTS, [
         {"c": a.customer_id, "balance": a.balance, "pending": a.pending, "lifetime_earned": a.lifetime_earned,
-         "updated_at": now} for a in accounts])
+         "updated_at": now} for a in accounts], each=_SET_TOTALS, where="t.customer_id = v.c",
+        types={"c": _ACCOUNTS.c.customer_id.type})
     for account in accounts:
         for name in ("balance", "pending", "lifetime_earned"):
             set_committed_value(account, name, getattr(account, name))

@@ -237,8 +237,9 @@ async def _write_memberships(ctx: ServiceContext, new: list[Membership], changed
                                                            for m in new])
         attach(ctx.session, new)
     if changed:
-        await _SET_MEMBERSHIP.many(ctx.session, [{"c": m.customer_id, **{name: m.__dict__[name] for name in _CHANGING}}
-                                                 for m in changed])
+        await bulk.update_rows(ctx.session, _MEMBERSHIPS, [
+            {"c": m.customer_id, **{name: m.__dict__[name] for name in _CHANGING}} for m in changed],
+            each=_SET_MEMBERSHIP, where="t.customer_id = v.c", types={"c": _MEMBERSHIPS.c.customer_id.type})
         mark_written(changed)
 
 
