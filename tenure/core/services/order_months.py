@@ -287,7 +287,7 @@ async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
     if ctx.dialect == "postgresql":
         params: dict[str, Any] = {"cs": customer_ids, "ms": months}
     else:
-        params = {"cs": json.dumps(customer_ids), "ms": json.dumps(months)}
+        params = {"pairs": json.dumps([[cid, month] for cid, month in zip(customer_ids, months, strict=True)])}
     found = await ctx.session.execute(_PLACES[ctx.dialect == "postgresql"], params)
     where = {cid: (first, last, bool(active)) for cid, first, last, active in found}
     add: list[dict[str, Any]] = []
@@ -316,7 +316,7 @@ async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
 def _places(pairs: str) -> Any:
     """Where each (customer, month) of ``pairs`` falls: the customer's first and latest
     active months, and whether that month is active already. One statement text whatever
-    the round's size (the pairs are two arrays), so it is compiled and prepared once."""
+    the round's size (the pairs go as arrays), so it is compiled and prepared once."""
     return text(f"""
 WITH v (c, m) AS ({pairs})
 SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
@@ -325,11 +325,10 @@ SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
 FROM v""")
 
 
-#: By "is it PostgreSQL": the pairs as two arrays there, as two JSON arrays on SQLite.
+#: By "is it PostgreSQL": the pairs as two arrays there, as one JSON array of pairs on SQLite.
 _PLACES = {
     True: _places("SELECT * FROM unnest(CAST(:cs AS BIGINT[]), CAST(:ms AS INTEGER[]))"),
-    False: _places("SELECT CAST(a.value AS INTEGER), CAST(b.value AS INTEGER) "
-                   "FROM json_each(:cs) a JOIN json_each(:ms) b ON b.key = a.key"),
+    False: _places("SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:pairs)"),
 }
 
 
