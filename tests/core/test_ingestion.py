@@ -139,11 +139,15 @@ async def one_by_one(tenure: TenureHarness, rows: list[dict[str, Any]]) -> None:
             assert (await tenure.ok(REFUND, {"i": refund}))["refundOrder"]["userErrors"] == []
 
 
-@pytest.mark.parametrize("customers, orders", [(30, 200), (80, 400)], ids=["few-customers", "wide-rounds"])
+@pytest.mark.parametrize("customers, orders, batch_size", [(30, 200, 1000), (80, 400, 1000), (80, 400, 45)],
+                         ids=["few-customers", "wide-rounds", "batches-overlapping"])
 async def test_an_import_ends_where_the_same_orders_one_by_one_end(
-        make_tenure: Callable[..., Any], tmp_path: Path, frozen_clock: Any, customers: int, orders: int) -> None:
+        make_tenure: Callable[..., Any], tmp_path: Path, frozen_clock: Any, customers: int, orders: int,
+        batch_size: int) -> None:
     # Wide rounds (more than bulk.COPY_FROM orders, entries and lines at once) take the
     # PostgreSQL COPY path with ids from the sequences; narrow ones the executemany path.
+    # Small batches run two at once on PostgreSQL, a customer's rows waiting for the batch
+    # in flight that has the customer.
     frozen_clock.set(NOW)
     people, rows = history(customers=customers, orders=orders)
     async with make_tenure(plugins=PLUGINS) as tenure:
@@ -151,7 +155,7 @@ async def test_an_import_ends_where_the_same_orders_one_by_one_end(
         await configure(tenure)
         await load_customers(tenure, tmp_path, people)
         stream = open_rows(write_jsonl(tmp_path / "orders.jsonl", rows), "orders")
-        report = await import_file(tenure.db, tenure.settings, tenure.plugins, stream)
+        report = await import_file(tenure.db, tenure.settings, tenure.plugins, stream, batch_size=batch_size)
         assert report.already_imported == 3
         wrong_currency = sum(1 for r in rows if r["currency"] == "EUR")
         assert len(report.rejected) == wrong_currency > 0
