@@ -12,6 +12,9 @@ as a stream (memory stays flat whatever the file's size) and written in batches.
   knows already are updated row by row. Interactions go row by row through the services,
   each in its own savepoint. Every customer and interaction row is claimed once with an
   idempotency record keyed by its content.
+- On PostgreSQL, orders go two batches at once (:func:`_orders_two_at_once`): one's Python
+  runs while the other waits on the database, and a customer's rows wait for the batch in
+  flight that has that customer, so that each customer's orders land in file order.
 - Each batch commits on its own: a run that stopped (even killed) resumes by running the
   same file again, and what was committed is found and skipped (orders by channel and
   external id), so nothing is lost or doubled.
