@@ -496,18 +496,16 @@ def _customer_key(row: Row) -> tuple[str, str] | None:
 
 def _next_batch(waiting: list[Row], busy: set[tuple[str, str]], size: int) -> tuple[list[Row], list[Row]]:
     """Up to ``size`` rows, in file order, of customers not in ``busy``; and the rows
-    left waiting. Once a customer's row waits, all their later rows wait with it."""
+    left waiting. Once a customer's row waits, all their later rows wait with it: a
+    customer in ``busy`` stays there, and a full batch takes no later row."""
     batch: list[Row] = []
     later: list[Row] = []
-    held = set(busy)
     for row in waiting:
         key = _customer_key(row)
-        if len(batch) < size and (key is None or key not in held):
+        if len(batch) < size and (key is None or key not in busy):
             batch.append(row)
         else:
             later.append(row)
-            if key is not None:
-                held.add(key)
     return batch, later
 
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from tenure.core.db import Database
-from tenure.core.import_files import open_rows
-from tenure.core.imports import import_file
+from tenure.core.import_files import Row, open_rows
+from tenure.core.imports import _next_batch, import_file
 from tenure.testing import TenureHarness, pk_of, truncate_all
 from tests.plugins.loyalty_support import create_reward, create_rule
 from tests.plugins.test_tiers import standard_tiers
@@ -184,6 +184,22 @@ async def test_an_import_ends_where_the_same_orders_one_by_one_end(
         assert imported[part] == recorded[part], part
     assert len(imported["tiers"]) > 1 and any(t[1] == "Gold" for t in imported["tiers"])
     assert any(e[1] == "reverse" for e in imported["entries"])
+
+
+def test_a_customer_s_rows_wait_behind_the_batch_in_flight_in_file_order() -> None:
+    # Two batches run at once on PostgreSQL: the next one leaves out the customers of the
+    # one in flight, and once one of a customer's rows waits, so do all their later rows.
+    def row(line: int, customer: str) -> Row:
+        return Row(line, {"customer_external_id": customer, "external_id": f"o{line}"}, key="")
+
+    rows = [row(1, "a"), row(2, "b"), row(3, "c"), row(4, "a"), row(5, "d"), row(6, "c"), row(7, "e")]
+    batch, waiting = _next_batch(rows, {("customer_external_id", "b")}, size=3)
+    assert [r.line for r in batch] == [1, 3, 4]
+    # The batch is full from line 5 on: the rest wait, in file order.
+    assert [r.line for r in waiting] == [2, 5, 6, 7]
+    batch, waiting = _next_batch(waiting, {("customer_external_id", "a"), ("customer_external_id", "c")}, size=3)
+    assert [r.line for r in batch] == [2, 5, 7]
+    assert [r.line for r in waiting] == [6]
 
 
 async def test_an_import_sends_nothing_for_the_past(make_tenure: Callable[..., Any], tmp_path: Path,
