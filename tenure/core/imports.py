@@ -29,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -52,6 +50,7 @@ from tenure.core.import_files import (
     Row,
     RowStream,
 )
+from tenure.core.import_upkeep import fewer_collections, refresh_statistics
 from tenure.core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
 from tenure.core.plugins import PluginManager
 from tenure.core.services.customers import CustomerData, create_customers, identity, upsert_customer
@@ -348,40 +347,6 @@ class _DryRun(Exception):
 Progress = Callable[[int, int, int], None]
 
 
-#: Batches between the import's full collections (see :func:`fewer_collections`).
-COLLECT_EVERY = 10
-
-
-@contextmanager
-def fewer_collections() -> Iterator[Callable[[], None]]:
-    """Python's cyclic collector, tuned for an import: a batch allocates hundreds of
-    thousands of short-lived objects (rows, instances, parameters), and each of the
-    collector's passes walked everything the process held, a fifth of an import's CPU. What
-    exists before the import (modules, the schema, the plugins) is set aside (``gc.freeze``)
-    and young objects are collected every 50,000 allocations instead of 700. Yields what to
-    call after each batch: every :data:`COLLECT_EVERY` batches, one full pass, for the
-    cycles the batches' ORM instances left (several kilobytes a customer row), which the
-    rare full passes would otherwise let pile up; so memory stays flat (a pass after every
-    batch cost a tenth of a 100,000-order import on SQLite, as it walks whatever the import
-    keeps)."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    batches = 0
-
-    def after_batch() -> None:
-        nonlocal batches
-        batches += 1
-        if batches % COLLECT_EVERY == 0:
-            gc.collect()
-
-    try:
-        yield after_batch
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-
-
 async def import_file(db: Database, settings: Settings, plugins: PluginManager, stream: RowStream, *,
                       identity_kind: str = "external", dry_run: bool = False,
                       progress: Progress | None = None, batch_size: int = BATCH) -> ImportReport:
@@ -531,27 +496,6 @@ async def _after_batch(db: Database, report: ImportReport, collect: Callable[[],
     report.rejected.end_batch()
     collect()
     await refresh_statistics(db)
-
-
-#: The tables on disk at least twice the size the planner believes (and past 16 pages): the
-#: file's size is known at once, where the statistics views lag by up to a second.
-_GROWN = text("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
-              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema() "
-              "AND pg_relation_size(c.oid) >= greatest(2 * c.relpages, 16) * current_setting('block_size')::bigint")
-
-
-async def refresh_statistics(db: Database) -> None:
-    """Have PostgreSQL count the tables an import has (at least) doubled. Its planner goes by
-    each table's statistics, and a table filled faster than the autovacuum's analyze comes
-    round is taken for the size it had: a look-up of a batch's keys is then planned as a
-    scan, each row compared with every key, and a batch's reads slow down with every row
-    already imported. Counted at each doubling, a large import analyzes a table a dozen
-    times, a few tens of milliseconds each."""
-    if db.dialect != "postgresql":
-        return
-    async with db.transaction() as session:
-        for table in (await session.execute(_GROWN)).scalars().all():
-            await session.execute(text(f"ANALYZE {table}"))
 
 
 async def _import_batch(db: Database, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row],
