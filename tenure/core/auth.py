@@ -25,6 +25,8 @@ from tenure.core.models import ApiKey, Role, StaffUser
 from tenure.core.reads import Read
 
 KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.INTEGRATION)
+#: What every API key starts with; any other bearer token is signed and needs no database.
+API_KEY_PREFIX = "tnr_"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ async def create_api_key(
             await session.flush()
         staff_id = staff.id
     prefix = secrets.token_hex(4)
-    key = f"tnr_{prefix}_{secrets.token_urlsafe(32)}"
+    key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     record = ApiKey(name=name.strip(), prefix=prefix, key_hash=hash_key(key), role=role,
                     scopes=sorted(scopes or []), staff_user_id=staff_id, created_at=clock.now(),
                     expires_at=expires_at)
@@ -118,7 +120,7 @@ async def rotate_api_key(session: AsyncSession, key_id: int, grace_seconds: int 
     if old.expires_at is not None and old.expires_at <= now:
         raise UserError(f"API key {old.prefix} has expired; create a new one", "keyId", "expired")
     prefix = secrets.token_hex(4)
-    key = f"tnr_{prefix}_{secrets.token_urlsafe(32)}"
+    key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     record = ApiKey(name=old.name, prefix=prefix, key_hash=hash_key(key), role=old.role, scopes=list(old.scopes or []),
                     staff_user_id=old.staff_user_id, created_at=now, expires_at=old.expires_at)
     session.add(record)
@@ -139,19 +141,30 @@ class AuthenticationError(Exception):
     """The credentials are missing, malformed, unknown, expired or revoked."""
 
 
+def is_api_key(token: str) -> bool:
+    return token.startswith(API_KEY_PREFIX)
+
+
 async def authenticate(session: AsyncSession, secret: bytes, token: str) -> Principal:
-    if token.startswith("tnr_"):
-        found = await _KEY_BY_HASH.all(session, key_hash=hash_key(token))
-        record = found[0] if found else None
-        if record is None:
-            raise AuthenticationError("unknown API key")
-        now = clock.now()
-        if record.revoked_at is not None:
-            raise AuthenticationError(f"API key {record.prefix} was revoked")
-        if record.expires_at is not None and record.expires_at <= now:
-            raise AuthenticationError(f"API key {record.prefix} expired")
-        return Principal(Role(record.role), record.name, record.id, record.staff_user_id,
-                         scopes=frozenset(record.scopes or ()))
+    """Who ``token`` is: an API key is looked up in ``session``, a member token checked by
+    its signature."""
+    if not is_api_key(token):
+        return verify_bearer(secret, token)
+    found = await _KEY_BY_HASH.all(session, key_hash=hash_key(token))
+    record = found[0] if found else None
+    if record is None:
+        raise AuthenticationError("unknown API key")
+    now = clock.now()
+    if record.revoked_at is not None:
+        raise AuthenticationError(f"API key {record.prefix} was revoked")
+    if record.expires_at is not None and record.expires_at <= now:
+        raise AuthenticationError(f"API key {record.prefix} expired")
+    return Principal(Role(record.role), record.name, record.id, record.staff_user_id,
+                     scopes=frozenset(record.scopes or ()))
+
+
+def verify_bearer(secret: bytes, token: str) -> Principal:
+    """Who a bearer token other than an API key is, from its signature alone."""
     if token.startswith("tm1."):
         claims = verify_token(secret, "member", token[4:])
         return Principal(Role.MEMBER, f"member {claims['sub']}", customer_id=int(claims["sub"]))

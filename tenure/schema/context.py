@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from tenure.core.auth import Principal
+from tenure.core.auth import AuthenticationError, Principal, authenticate
 from tenure.core.context import ServiceContext
 from tenure.core.db import Database
 from tenure.core.reads import Route
@@ -61,6 +61,10 @@ class Context:
     #: transaction when it commits (one transaction, not two), and by the audit trail on
     #: its own when the mutation is refused and rolls back.
     pending_audit: Any = None
+    #: An API key the request sent, read once the operation is known (:meth:`authenticate_key`).
+    api_key: str | None = None
+    #: The write transaction the key was read in, kept for the operation's first write.
+    _opened: tuple[contextlib.AsyncExitStack, AsyncSession] | None = None
 
     @property
     def settings(self) -> Any:
@@ -92,6 +96,45 @@ class Context:
                 self._route = await Route.of(session)
             yield self._route
 
+    async def authenticate_key(self, *, may_write: bool) -> None:
+        """Read the request's API key. An operation that may write reads it inside the write
+        transaction that its first mutation field then runs in: one transaction and one
+        connection for the request, where a read of its own would take a second of each.
+        Any other operation reads it on the request's read session, which its fields use
+        next. A key that fails leaves the caller unauthenticated, with the reason."""
+        key, self.api_key = self.api_key, None
+        if key is None:
+            return
+        secret = self.settings.signing_key
+        try:
+            if may_write:
+                opened = contextlib.AsyncExitStack()
+                self._opened = (opened, await opened.enter_async_context(self.runtime.db.transaction()))
+                self.principal = await authenticate(self._opened[1], secret, key)
+            else:
+                async with self.db() as session:
+                    self.principal = await authenticate(session, secret, key)
+        except AuthenticationError as exc:
+            self.auth_error = f"not authenticated: {exc}"
+            await self._close_opened()
+
+    async def _close_opened(self) -> None:
+        """End the transaction the key was read in when no write took it (it wrote nothing)."""
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            await opened[0].aclose()
+
+    @contextlib.asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[AsyncSession]:
+        """The transaction the key was read in, the first time; a new one after that."""
+        opened, self._opened = self._opened, None
+        if opened is None:
+            async with self.runtime.db.transaction() as session:
+                yield session
+            return
+        async with opened[0]:  # commits, or rolls back on an error, as db.transaction() does
+            yield opened[1]
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[ServiceContext]:
         """One write transaction for one mutation; queued work is handed on after commit."""
@@ -101,7 +144,7 @@ class Context:
                 # write lock is not waiting on our own reader.
                 await self._session.commit()
                 self._route = None
-            async with self.runtime.db.transaction() as session:
+            async with self._write_session() as session:
                 ctx = ServiceContext(session, self.settings, self.plugins,
                                      actor=self.principal.actor if self.principal else "anonymous")
                 yield ctx
@@ -131,4 +174,5 @@ class Context:
         running when the answer is sent finish their statement first."""
         async with self._lock:
             self._closed = True
+            await self._close_opened()
             await self._exit.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
 from tenure.core import clock
-from tenure.core.auth import AuthenticationError, authenticate
+from tenure.core.auth import AuthenticationError, authenticate, is_api_key, verify_bearer
 from tenure.core.db import Database
 from tenure.core.logging import RequestIdMiddleware
 from tenure.core.logging import configure as configure_logging
@@ -45,6 +46,10 @@ from tenure.schema.runtime import Runtime
 
 log = logging.getLogger("tenure.api")
 
+#: A document that may hold a mutation (a query that merely mentions the word costs one
+#: empty transaction).
+_MAY_MUTATE = re.compile(r"\bmutation\b")
+
 
 class TenureGraphQL(GraphQL):
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
@@ -62,13 +67,11 @@ class TenureGraphQL(GraphQL):
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 context.auth_error = "the Authorization header must be 'Bearer <key>'"
+            elif is_api_key(token.strip()):
+                context.api_key = token.strip()  # read once the operation is known (execute_operation)
             else:
                 try:
-                    # The request's own read session: the resolvers' reads follow on the same
-                    # connection instead of checking out a second one.
-                    async with context.db() as session:
-                        context.principal = await authenticate(session, self.runtime.settings.signing_key,
-                                                               token.strip())
+                    context.principal = verify_bearer(self.runtime.settings.signing_key, token.strip())
                 except AuthenticationError as exc:
                     context.auth_error = f"not authenticated: {exc}"
         return context
@@ -77,6 +80,14 @@ class TenureGraphQL(GraphQL):
         """A websocket authenticates by its header or, as browsers cannot set one, by
         ``Authorization`` in the ``connection_init`` payload; without valid credentials the
         connection is closed (4403) before anything is subscribed."""
+        secret = self.runtime.settings.signing_key
+        if context.api_key is not None:  # sent in the upgrade request's header
+            key, context.api_key = context.api_key, None
+            try:
+                async with self.runtime.db.reader() as session:
+                    context.principal = await authenticate(session, secret, key)
+            except AuthenticationError as exc:
+                context.auth_error = f"not authenticated: {exc}"
         if context.principal is None:
             params = context.connection_params or {}
             given = str(params.get("Authorization") or params.get("authorization") or "").strip()
@@ -85,7 +96,7 @@ class TenureGraphQL(GraphQL):
                 raise ConnectionRejectionError({"message": context.auth_error or "authentication required"})
             try:
                 async with self.runtime.db.reader() as session:
-                    context.principal = await authenticate(session, self.runtime.settings.signing_key, token)
+                    context.principal = await authenticate(session, secret, token)
             except AuthenticationError as exc:
                 raise ConnectionRejectionError({"message": f"not authenticated: {exc}"}) from None
             context.auth_error = None
@@ -146,6 +157,10 @@ class TenureGraphQL(GraphQL):
             request_data.query = self.documents.resolve(request_data.query, request_data.extensions, member)
         except GraphQLError as refused:
             return ExecutionResult(data=None, errors=[refused])
+        if context.api_key is not None:
+            method = kwargs["request_adapter"].method
+            await context.authenticate_key(
+                may_write=method == "POST" and _MAY_MUTATE.search(request_data.query or "") is not None)
         return await super().execute_operation(*args, **kwargs)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from tenure.core import auth, clock
 from tenure.testing import TenureHarness, pk_of
@@ -98,3 +99,29 @@ async def test_keys_and_tokens_never_reach_the_logs(tenure: TenureHarness, caplo
     assert all(len(secret) >= 20 for secret in secrets_)
     for secret in secrets_:
         assert secret not in logged
+
+
+async def test_a_write_reads_its_key_on_the_connection_it_writes_on(tenure: TenureHarness) -> None:
+    """A mutation takes one connection from the pool, not one to read its key and another to
+    write; a key refused there writes nothing, and a key that revokes itself is refused next."""
+    key = await tenure.key("admin")
+    create = 'mutation { createCustomer(input: {name: "Ada"}) { customer { id } userErrors { message } } }'
+    checkouts: list[object] = []
+
+    def checked_out(_dbapi: object, _record: object, proxy: object) -> None:
+        checkouts.append(proxy)
+
+    event.listen(tenure.db.engine.sync_engine, "checkout", checked_out)
+    try:
+        await tenure.ok(create, key=key)
+    finally:
+        event.remove(tenure.db.engine.sync_engine, "checkout", checked_out)
+    assert len(checkouts) == 1
+    assert await tenure.scalar("SELECT count(*) FROM customers") == 1
+    own_id = await tenure.scalar("SELECT id FROM api_keys")
+    revoked = await tenure.ok(f'mutation {{ revokeApiKey(keyId: "{own_id}") {{ revoked }} }}', key=key)
+    assert revoked["revokeApiKey"]["revoked"] is True
+    answer = await tenure.gql(create, key=key)
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "revoked" in answer["errors"][0]["message"]
+    assert await tenure.scalar("SELECT count(*) FROM customers") == 1
