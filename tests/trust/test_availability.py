@@ -27,6 +27,11 @@ async def test_a_database_out_of_reach_is_reported_clearly(database_url: str) ->
         assert keyed.status_code == 503 and keyed.headers["retry-after"]
         assert keyed.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
         assert "cannot be reached" in keyed.json()["errors"][0]["message"]
+        # A mutation reads its key in the transaction it writes in: opening it fails the same way.
+        write = await tenure.client.post("/graphql", json={"query": 'mutation { createCustomer(input: {name: "A"}) '
+                                                                    "{ userErrors { message } } }"},
+                                         headers={"Authorization": "Bearer tnr_abcd1234_" + "k" * 43})
+        assert write.status_code == 503 and write.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
         member = await tenure.gql("{ me { name } }", key=tenure.member_token(7))  # signed: no database to check it
         assert member["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
         assert "Connect call failed" not in str(member) and "Unexpected error" not in str(member)
