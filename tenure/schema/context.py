@@ -109,20 +109,29 @@ class Context:
         try:
             if may_write:
                 opened = contextlib.AsyncExitStack()
-                self._opened = (opened, await opened.enter_async_context(self.runtime.db.transaction()))
-                self.principal = await authenticate(self._opened[1], secret, key)
+                session = await opened.enter_async_context(self.runtime.db.transaction())
+                self._opened = (opened, session)
+                self.principal = await authenticate(session, secret, key)
             else:
                 async with self.db() as session:
                     self.principal = await authenticate(session, secret, key)
         except AuthenticationError as exc:
             self.auth_error = f"not authenticated: {exc}"
             await self._close_opened()
+        except BaseException as exc:  # the database failed: roll back, and let the request say so
+            await self._close_opened(exc)
+            raise
 
-    async def _close_opened(self) -> None:
-        """End the transaction the key was read in when no write took it (it wrote nothing)."""
+    async def _close_opened(self, error: BaseException | None = None) -> None:
+        """End the transaction the key was read in when no write took it (it wrote nothing):
+        committed, or rolled back after ``error``."""
         opened, self._opened = self._opened, None
-        if opened is not None:
+        if opened is None:
+            return
+        if error is None:
             await opened[0].aclose()
+        else:
+            await opened[0].__aexit__(type(error), error, error.__traceback__)
 
     @contextlib.asynccontextmanager
     async def _write_session(self) -> AsyncIterator[AsyncSession]:
