@@ -24,7 +24,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
 from tenure.core import clock
-from tenure.core.auth import AuthenticationError, authenticate, is_api_key, verify_bearer
+from tenure.core.auth import AuthenticationError, Principal, authenticate, is_api_key, verify_bearer
 from tenure.core.db import Database
 from tenure.core.logging import RequestIdMiddleware
 from tenure.core.logging import configure as configure_logging
@@ -80,12 +80,10 @@ class TenureGraphQL(GraphQL):
         """A websocket authenticates by its header or, as browsers cannot set one, by
         ``Authorization`` in the ``connection_init`` payload; without valid credentials the
         connection is closed (4403) before anything is subscribed."""
-        secret = self.runtime.settings.signing_key
         if context.api_key is not None:  # sent in the upgrade request's header
             key, context.api_key = context.api_key, None
             try:
-                async with self.runtime.db.reader() as session:
-                    context.principal = await authenticate(session, secret, key)
+                context.principal = await self._principal_of(key)
             except AuthenticationError as exc:
                 context.auth_error = f"not authenticated: {exc}"
         if context.principal is None:
@@ -95,12 +93,17 @@ class TenureGraphQL(GraphQL):
             if not token:
                 raise ConnectionRejectionError({"message": context.auth_error or "authentication required"})
             try:
-                async with self.runtime.db.reader() as session:
-                    context.principal = await authenticate(session, secret, token)
+                context.principal = await self._principal_of(token)
             except AuthenticationError as exc:
                 raise ConnectionRejectionError({"message": f"not authenticated: {exc}"}) from None
             context.auth_error = None
         return UNSET
+
+    async def _principal_of(self, token: str) -> Principal:
+        """A websocket's caller, read in a session of its own: the connection may stay open
+        for hours, and must not hold a database connection all that time."""
+        async with self.runtime.db.reader() as session:
+            return await authenticate(session, self.runtime.settings.signing_key, token)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return ide.page(request)  # the package's own copy of GraphiQL: no CDN
