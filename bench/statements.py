@@ -35,7 +35,7 @@ async def capture(url: str) -> dict[str, list[str]]:
     from sqlalchemy import event
 
     from bench.ingest import _configure, _wipe
-    from tenure.testing import TenureHarness
+    from tenure.testing import TenureHarness, pk_of
 
     await _wipe(url)
     out: dict[str, list[str]] = {}
@@ -73,8 +73,10 @@ async def capture(url: str) -> dict[str, list[str]]:
                 event.remove(target, "before_cursor_execute", record)
             out[name] = seen
         key = await tenure.key("admin")
-        for name, statements in (await floor_statements(url, key, order(2), {"input": {
-                "customerId": cid, "points": 1, "reason": "bench", "idempotencyKey": "r2"}})).items():
+        pk = str(pk_of(cid))  # the floor takes plain ids, as its own clients send them
+        for name, statements in (await floor_statements(url, key, {"input": {**order(2)["input"], "customerId": pk}},
+                                                        {"input": {"customerId": pk, "points": 1, "reason": "bench",
+                                                                   "idempotencyKey": "r2"}})).items():
             out[f"{name} (floor)"] = statements
     return out
 

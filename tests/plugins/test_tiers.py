@@ -222,3 +222,19 @@ def test_money_reads_in_each_currency_s_own_minor_unit() -> None:
     assert [money_text(125_000, "EUR"), money_text(125_000, "KWD"), money_text(4_000, "JPY"),
             money_text(-1_505, "USD"), money_text(7, "BHD")] == [
         "1250.00 EUR", "125.000 KWD", "4000 JPY", "-15.05 USD", "0.007 BHD"]
+
+
+async def test_an_order_reads_its_customer_s_membership_once(make_tenure: Callable[..., Any]) -> None:
+    """Re-qualifying locks the membership; counting the points at the tier's multiplier then
+    takes it from there, whether the customer had one, has just joined, or has none."""
+    async with make_tenure(plugins=["loyalty", "tiers"], env=NOW) as tenure:
+        await create_tier(tenure, name="Gold", rank=1, minSpend=100_000, pointsMultiplier=200)
+        cid = await new_customer(tenure)
+        for external_id, amount, balance in (("N1", 20_000, 200), ("N2", 90_000, 200 + 1_800),
+                                             ("N3", 10_000, 200 + 1_800 + 200)):
+            with tenure.count_statements() as counted:
+                await record_order(tenure, cid, external_id, amount)
+            reads = [s for s in counted.statements
+                     if s.lstrip().upper().startswith("SELECT") and "FROM tier_memberships" in s]
+            assert len(reads) == 1, (external_id, reads)
+            assert (await points(tenure, cid))["balance"] == balance

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import event as orm_events
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import instance_state
 
 from tenure.core import bulk
@@ -236,6 +238,7 @@ async def _write_memberships(ctx: ServiceContext, new: list[Membership], changed
         await bulk.insert_rows(ctx.session, _MEMBERSHIPS, [{c: m.__dict__[c] for c in _MEMBERSHIP_COLUMNS}
                                                            for m in new])
         attach(ctx.session, new)
+        _held(ctx).update((m.customer_id, m) for m in new)
     if changed:
         await bulk.update_rows(ctx.session, _MEMBERSHIPS, [
             {"c": m.customer_id, **{name: m.__dict__[name] for name in _CHANGING}} for m in changed],
@@ -244,8 +247,32 @@ async def _write_memberships(ctx: ServiceContext, new: list[Membership], changed
 
 
 async def _lock_memberships(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Membership]:
-    locked = attach(ctx.session, await _LOCK_MEMBERSHIPS.all(ctx.session, sorted(set(customer_ids))))
-    return {m.customer_id: m for m in locked}
+    locked = {m.customer_id: m for m in attach(
+        ctx.session, await _LOCK_MEMBERSHIPS.all(ctx.session, sorted(set(customer_ids))))}
+    _held(ctx).update((customer_id, locked.get(customer_id)) for customer_id in customer_ids)
+    return locked
+
+
+#: The memberships the transaction holds locked, by customer (``None``: the customer has none),
+#: as the batch's orders left them: what their points are then counted by. Kept in the
+#: session, as its identity map keeps an instance only while something else refers to it.
+_HELD = "tenure.tiers.memberships_held"
+
+
+def _held(ctx: ServiceContext) -> dict[int, Membership | None]:
+    held: dict[int, Membership | None] = ctx.session.info.setdefault(_HELD, {})
+    return held
+
+
+@orm_events.listens_for(Session, "after_transaction_end")
+def _release_held(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's outermost transaction: the locks are gone
+        session.info.pop(_HELD, None)
+
+
+@orm_events.listens_for(Session, "after_soft_rollback")
+def _forget_held(session: Session, _previous: SessionTransaction) -> None:
+    session.info.pop(_HELD, None)  # a savepoint rolled back may have undone a membership
 
 
 _MEMBERSHIPS: Any = Membership.__table__
@@ -262,14 +289,16 @@ _LOCK_MEMBERSHIPS = Read(lambda keys: select(Membership).where(keys(Membership.c
 
 async def multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, Any]:
     """Each member's points multiplier by their tier, for a batch of orders, in one read
-    (none when the memberships are in the session already, as after an order's upgrade)."""
+    (none for the customers whose memberships the transaction holds locked, as after their
+    orders were re-qualified)."""
     from tenure.plugins.loyalty.hookspecs import Multiplier
 
     tiers = {t.id: t for t in await active_tiers(ctx) if t.points_multiplier != 100}
     if not tiers:
         return {}
-    held = {m.customer_id: m for m in ctx.session.identity_map.values() if isinstance(m, Membership)}
-    missing = [customer_id for customer_id in customer_ids if customer_id not in held]
+    known = ctx.session.info.get(_HELD, {})
+    held = {customer_id: known[customer_id] for customer_id in customer_ids if customer_id in known}
+    missing = [customer_id for customer_id in customer_ids if customer_id not in known]
     if missing:
         held.update((m.customer_id, m) for m in await ctx.session.scalars(
             select(Membership).where(Membership.customer_id.in_(missing))))
