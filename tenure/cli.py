@@ -269,6 +269,20 @@ def apikey() -> None:
     """Create and revoke API keys."""
 
 
+def _keys_database() -> Settings:
+    """The settings, with the database ready for keys. A key is made before the first
+    ``tenure serve`` in a new folder, so on SQLite (the embedded default) the database is
+    brought up to date first, as ``serve`` does; elsewhere one not migrated yet is a one-line
+    error that says to run ``tenure migrate``."""
+    settings = load_settings()
+    plugins = load_enabled_plugins(settings)
+    on_sqlite = settings.resolved_database_url.startswith("sqlite")
+    _preflight(settings, plugins, None, migrated=not on_sqlite, broker=False)
+    if on_sqlite:
+        upgrade_database(settings, plugins)
+    return settings
+
+
 @apikey.command("create")
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--role", required=True, type=click.Choice(["admin", "staff", "integration"]))
@@ -279,7 +293,7 @@ def apikey_create(name: str, role: str, staff_email: str | None, scopes: tuple[s
     from tenure.core import auth
     from tenure.core.db import Database
 
-    settings = load_settings()
+    settings = _keys_database()
 
     async def run() -> auth.CreatedKey:
         db = Database(settings.resolved_database_url)
@@ -302,7 +316,7 @@ def apikey_revoke(key_id: int) -> None:
     from tenure.core import auth
     from tenure.core.db import Database
 
-    settings = load_settings()
+    settings = _keys_database()
 
     async def run() -> bool:
         db = Database(settings.resolved_database_url)

@@ -83,3 +83,28 @@ def test_migrate_then_create_a_key_printed_once(tmp_path: Path) -> None:
     assert worker.exit_code == 1 and "TENURE_BROKER_URL is not set" in worker.output
     schema = runner.invoke(main, ["schema"], env=env)
     assert schema.exit_code == 0 and "type Customer" in schema.output and "scalar Long" in schema.output
+
+
+def test_a_key_made_in_a_new_folder_works_before_the_first_serve(tmp_path: Path) -> None:
+    """The README's first steps: `tenure apikey create` comes before `tenure serve`, so on
+    SQLite it brings the database up to date itself, and prints nothing but the key."""
+    runner = CliRunner()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    env = {"TENURE_DATABASE_URL": url, "TENURE_PLUGINS": "loyalty,tiers"}
+    created = runner.invoke(main, ["apikey", "create", "--name", "me", "--role", "admin",
+                                   "--staff-email", "me@example.com"], env=env)
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("tnr_") and "\n" not in key
+
+    async def role() -> str:
+        db = Database(url)
+        try:
+            async with db.reader() as session:
+                return (await auth.authenticate(session, b"unused", key)).role.value
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(role()) == "admin"
+    revoked = runner.invoke(main, ["apikey", "revoke", "1"], env=env)
+    assert revoked.exit_code == 0 and "key 1 revoked" in revoked.output
