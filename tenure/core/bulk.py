@@ -54,11 +54,14 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         return
     dialect = session.bind.dialect if session.bind is not None else (await session.connection()).dialect
     names = list(rows[0])
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    records = [tuple(value if process is None or value is None else process(value)
-                     for process, value in zip(processors, (row[name] for name in names), strict=True))
-               for row in rows]
-    await driver.copy_records_to_table(table.name, records=records, columns=names)
+    # Column by column: a comprehension per column and one zip build the records at a
+    # fraction of a generator per row (an import sends hundreds of thousands of values).
+    columns = []
+    for name in names:
+        process = table.c[name].type._cached_bind_processor(dialect)
+        values = [row[name] for row in rows]
+        columns.append(values if process is None else [None if v is None else process(v) for v in values])
+    await driver.copy_records_to_table(table.name, records=list(zip(*columns, strict=True)), columns=names)
 
 
 async def new_ids(session: AsyncSession, table: Table, count: int) -> list[int] | None:

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.core.models import OrderStatus
+from tenure.core import bulk
+from tenure.core.models import OrderMonth, OrderStatus
 from tenure.core.reads import Write
 
 if TYPE_CHECKING:
@@ -174,7 +175,6 @@ async def rebuild(db: Database, *, batch: int = 50_000,
     transaction (set-based, so memory stays flat), creating the table if a data set was made
     without the migrations. Returns the number of rows written."""
     from tenure.core.db import Base
-    from tenure.core.models import OrderMonth
 
     table: Any = OrderMonth.__table__
     async with db.engine.begin() as conn:
@@ -306,11 +306,24 @@ async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
         else:
             rebuilt.append(cid)
     session = ctx.session
-    await _written(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}").many(session, add)
-    await _written(f"UPDATE {TABLE} SET next_month = :m WHERE customer_id = :c AND month = :p").many(session, link)
-    await _written(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (:c, :m, 1, :r, :p, NULL, :f)").many(session, new)
+    await bulk.update_rows(session, _MONTHS, add, each=_ADD, where="t.customer_id = v.c AND t.month = v.m",
+                           set_={"orders": "t.orders + 1", "revenue": "t.revenue + v.r"}, types=_ROUND_TYPES)
+    await bulk.update_rows(session, _MONTHS, link, each=_LINK, where="t.customer_id = v.c AND t.month = v.p",
+                           set_={"next_month": "v.m"}, types=_ROUND_TYPES)
+    await bulk.insert_rows(session, _MONTHS, [
+        {"customer_id": m["c"], "month": m["m"], "orders": 1, "revenue": m["r"], "prev_month": m["p"],
+         "next_month": None, "first_month": m["f"]} for m in new])
     if rebuilt:
         await rebuild_customers(ctx, rebuilt)
+
+
+_MONTHS: Any = OrderMonth.__table__
+#: A round's changes to months already there, one row each where :func:`bulk.update_rows`
+#: sends them apart (a round of one, SQLite).
+_ADD = _written(f"UPDATE {TABLE} SET orders = orders + 1, revenue = revenue + :r {ROW}")
+_LINK = _written(f"UPDATE {TABLE} SET next_month = :m WHERE customer_id = :c AND month = :p")
+_ROUND_TYPES = {"c": _MONTHS.c.customer_id.type, "m": _MONTHS.c.month.type, "r": _MONTHS.c.revenue.type,
+                "p": _MONTHS.c.month.type}
 
 
 def _places(pairs: str) -> Any:

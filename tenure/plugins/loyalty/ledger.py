@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenure.core import bulk
 from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
 from tenure.core.errors import UserError
+from tenure.core.models import Customer
 from tenure.core.reads import Read, Write, attach, built
 from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from tenure.plugins.loyalty.notify import reward_thresholds
@@ -96,10 +97,9 @@ async def lock_accounts(ctx: ServiceContext, customer_ids: Sequence[int]) -> dic
     found = {a.customer_id: a for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, ids))}
     missing = [customer_id for customer_id in ids if customer_id not in found]
     if missing:
-        now = ctx.now()
-        await ctx.session.execute(insert_ignoring_conflicts(ctx.dialect, Account.__table__), [
-            {"customer_id": customer_id, "balance": 0, "pending": 0, "lifetime_earned": 0, "shortfall": 0,
-             "updated_at": now} for customer_id in missing])
+        for part in range(0, len(missing), 500):
+            await _OPEN_ACCOUNTS[ctx.dialect == "postgresql"].count(
+                ctx.session, keys=missing[part:part + 500], now=ctx.now())
         found.update((a.customer_id, a) for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, missing)))
     now = ctx.now()
     for account in found.values():
@@ -187,6 +187,18 @@ async def _insert_entries(ctx: ServiceContext, entries: Sequence[Entry]) -> None
 _ACCOUNTS: Any = Account.__table__
 _LOCK_ACCOUNTS = Read(lambda keys: select(Account).where(keys(Account.customer_id))
                       .order_by(Account.customer_id).with_for_update())
+
+
+def _open_accounts(dialect: str) -> Write:
+    """Empty accounts for the customers among ``keys`` who have none, one statement."""
+    return Write(lambda keys: insert_ignoring_conflicts(dialect, _ACCOUNTS).from_select(
+        ["customer_id", "balance", "pending", "lifetime_earned", "shortfall", "updated_at"],
+        select(Customer.id, *(literal_column("0") for _ in range(4)),
+               bindparam("now", type_=_ACCOUNTS.c.updated_at.type)).where(keys(Customer.id))))
+
+
+#: By "is it PostgreSQL".
+_OPEN_ACCOUNTS = {True: _open_accounts("postgresql"), False: _open_accounts("sqlite")}
 _SET_TOTALS = Write(lambda _keys: update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
     {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")}))
 _ENTRY_COLUMNS = [c.key for c in _ENTRIES.columns if c.key != "id"]
