@@ -6,18 +6,18 @@ exactly the entry's points, so ``balance`` always equals the sum of the posted e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, literal_column, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenure.core import bulk
 from tenure.core.context import ServiceContext
-from tenure.core.db import insert_ignoring_conflicts
+from tenure.core.db import UTCDateTime, insert_ignoring_conflicts
 from tenure.core.errors import UserError
-from tenure.core.models import Customer
 from tenure.core.reads import Read, Write, attach, built
 from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from tenure.plugins.loyalty.notify import reward_thresholds
@@ -88,42 +88,21 @@ async def credit(ctx: ServiceContext, account: Account, entry: Entry, *,
     return entry
 
 
-async def lock_accounts(ctx: ServiceContext, customer_ids: Sequence[int]) -> dict[int, Account]:
-    """The customers' accounts, created where missing, locked for this transaction, in two
-    statements (plus one to create any missing)."""
-    ids = sorted(set(customer_ids))
-    if len(ids) == 1:
-        return {ids[0]: await lock_account(ctx, ids[0])}
-    found = {a.customer_id: a for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, ids))}
-    missing = [customer_id for customer_id in ids if customer_id not in found]
-    if missing:
-        for part in range(0, len(missing), 500):
-            await _OPEN_ACCOUNTS[ctx.dialect == "postgresql"].count(
-                ctx.session, keys=missing[part:part + 500], now=ctx.now())
-        found.update((a.customer_id, a) for a in attach(ctx.session, await _LOCK_ACCOUNTS.all(ctx.session, missing)))
-    now = ctx.now()
-    for account in found.values():
-        account.updated_at = now
-    _hold(ctx, list(found.values()))
-    return found
-
-
 async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, datetime | None]], *,
                       accounts: dict[int, Account] | None = None,
                       earned_at: dict[int, datetime] | None = None) -> None:
     """Add lots of ``entry.points`` (> 0) to their customers' accounts, each pending until
     its ``pending_until`` if that is later: the entries in one statement, the accounts in
-    another. History being loaded (``ctx.history``) expires each lot from when it was
-    earned (``earned_at`` of its customer) rather than from now, and tells nobody that a
-    reward came within reach."""
+    another. Without ``accounts`` (locked by the caller), that statement also locks the
+    accounts, creating the missing ones (:func:`_move_totals`). History being loaded
+    (``ctx.history``) expires each lot from when it was earned (``earned_at`` of its
+    customer) rather than from now, and tells nobody that a reward came within reach."""
     if not credits:
         return
     now = ctx.now()
     expiry_days = loyalty_settings(ctx).expiry_days
-    accounts = accounts if accounts is not None else await lock_accounts(ctx, [c for c, _, _ in credits])
-    before = {customer_id: account.balance for customer_id, account in accounts.items()}
+    moves: dict[int, list[int]] = {}  # by customer: what the balance, pending and lifetime figures gain
     for customer_id, entry, pending_until in credits:
-        account = accounts[customer_id]
         since = earned_at[customer_id] if ctx.history and earned_at and customer_id in earned_at else now
         pending = pending_until is not None and pending_until > now
         values = {"pending": pending, "remaining": entry.points, "available_at": pending_until if pending else now,
@@ -133,12 +112,21 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
         else:
             for name, value in values.items():
                 setattr(entry, name, value)
+        move = moves.setdefault(customer_id, [0, 0, 0])
+        move[1 if pending else 0] += entry.points
         if entry.kind == EntryKind.EARN:
-            account.lifetime_earned += entry.points
-        if entry.pending:
-            account.pending += entry.points
-        else:
-            account.balance += entry.points
+            move[2] += entry.points
+    if accounts is None:
+        accounts = await _move_totals(ctx, moves)
+        before = {customer_id: accounts[customer_id].balance - move[0] for customer_id, move in moves.items()}
+    else:
+        before = {customer_id: account.balance for customer_id, account in accounts.items()}
+        for customer_id, (balance, pending_points, lifetime) in moves.items():
+            account = accounts[customer_id]
+            account.balance += balance
+            account.pending += pending_points
+            account.lifetime_earned += lifetime
+        await _write_totals(ctx, [accounts[customer_id] for customer_id in moves])
     if ctx.history:
         # Nobody reads these entries back as objects (no reward is announced for the past):
         # COPY on PostgreSQL, one executemany elsewhere, without the unit of work.
@@ -146,14 +134,57 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
                                                        for _, e, _ in credits])
     else:
         await _insert_entries(ctx, [entry for _, entry, _ in credits])
-    await _write_totals(ctx, [accounts[customer_id] for customer_id in dict.fromkeys(c for c, _, _ in credits)])
     posted = {customer_id: entry for customer_id, entry, _ in credits if not entry.pending}
     for customer_id, entry in posted.items():
         account = accounts[customer_id]
         if account.shortfall:
-            await settle_shortfall(ctx, account)
+            await settle_shortfall(ctx, await lock_account(ctx, customer_id))
         if not ctx.history:
             await reward_thresholds(ctx, account, before[customer_id], entry.id)
+
+
+class _Totals(NamedTuple):
+    """An account's figures as :func:`_move_totals` returned them, where no instance is needed."""
+
+    customer_id: int
+    balance: int
+    pending: int
+    lifetime_earned: int
+    shortfall: int
+
+
+async def _move_totals(ctx: ServiceContext, moves: dict[int, list[int]]) -> dict[int, Any]:
+    """Move each customer's account by ``[balance, pending, lifetime]`` in one statement,
+    creating the accounts that are missing; the accounts' new figures.
+
+    The statement is an upsert: it locks the accounts (in customer order) as it writes
+    them, where a locking read, an insert of the missing and an update took three. Outside
+    an import the accounts join the session as written (the answer reads the balance from
+    them); an import only keeps an account the session already holds in step."""
+    ids = sorted(moves)
+    now = ctx.now()
+    if ctx.dialect == "postgresql":
+        params: dict[str, Any] = {"c": ids, "b": [moves[i][0] for i in ids], "p": [moves[i][1] for i in ids],
+                                  "l": [moves[i][2] for i in ids]}
+    else:
+        params = {"rows": json.dumps([[i, *moves[i]] for i in ids])}
+    rows = await _MOVE_TOTALS[ctx.dialect == "postgresql"].all(ctx.session, now=now, **params)
+    if not ctx.history:
+        found = {a.customer_id: a for a in attach(ctx.session, [built(Account, {
+            "customer_id": int(c), "balance": int(b), "pending": int(p), "lifetime_earned": int(lt),
+            "shortfall": int(sf), "updated_at": now}) for c, b, p, lt, sf in rows])}
+        _hold(ctx, list(found.values()))
+        return found
+    identity_map = ctx.session.sync_session.identity_map
+    totals: dict[int, Any] = {}
+    for c, b, p, lt, sf in rows:
+        totals[int(c)] = figures = _Totals(int(c), int(b), int(p), int(lt), int(sf))
+        held = identity_map.get(_ACCOUNT_MAPPER.identity_key_from_primary_key([figures.customer_id]))
+        if held is not None:
+            for name in _Totals._fields[1:]:
+                set_committed_value(held, name, getattr(figures, name))
+            set_committed_value(held, "updated_at", now)
+    return totals
 
 
 async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> None:
@@ -189,16 +220,32 @@ _LOCK_ACCOUNTS = Read(lambda keys: select(Account).where(keys(Account.customer_i
                       .order_by(Account.customer_id).with_for_update())
 
 
-def _open_accounts(dialect: str) -> Write:
-    """Empty accounts for the customers among ``keys`` who have none, one statement."""
-    return Write(lambda keys: insert_ignoring_conflicts(dialect, _ACCOUNTS).from_select(
-        ["customer_id", "balance", "pending", "lifetime_earned", "shortfall", "updated_at"],
-        select(Customer.id, *(literal_column("0") for _ in range(4)),
-               bindparam("now", type_=_ACCOUNTS.c.updated_at.type)).where(keys(Customer.id))))
+def _moving_totals(dialect: str) -> Write:
+    """The upsert of :func:`_move_totals`: the moves come as arrays on PostgreSQL, as one JSON
+    array of ``[customer, balance, pending, lifetime]`` on SQLite, so that the statement's
+    text is the same whatever the batch's size (compiled and prepared once)."""
+    if dialect == "postgresql":
+        moves = ("SELECT * FROM unnest(CAST(:c AS BIGINT[]), CAST(:b AS BIGINT[]), CAST(:p AS BIGINT[]), "
+                 "CAST(:l AS BIGINT[]))")
+        now = "CAST(:now AS TIMESTAMP WITH TIME ZONE)"
+    else:
+        moves = ("SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+                 "json_extract(value, '$[3]') FROM json_each(:rows)")
+        now = ":now"
+    sql = f"""WITH v (c, b, p, l) AS ({moves})
+INSERT INTO loyalty_accounts (customer_id, balance, pending, lifetime_earned, shortfall, updated_at)
+SELECT c, b, p, l, 0, {now} FROM v WHERE true ORDER BY c
+ON CONFLICT (customer_id) DO UPDATE SET balance = loyalty_accounts.balance + excluded.balance,
+  pending = loyalty_accounts.pending + excluded.pending,
+  lifetime_earned = loyalty_accounts.lifetime_earned + excluded.lifetime_earned, updated_at = excluded.updated_at
+RETURNING customer_id, balance, pending, lifetime_earned, shortfall"""
+    return Write(lambda _keys: text(sql).bindparams(bindparam("now", type_=UTCDateTime())).columns(
+        **{name: BigInteger() for name in _Totals._fields}))
 
 
 #: By "is it PostgreSQL".
-_OPEN_ACCOUNTS = {True: _open_accounts("postgresql"), False: _open_accounts("sqlite")}
+_MOVE_TOTALS = {True: _moving_totals("postgresql"), False: _moving_totals("sqlite")}
+_ACCOUNT_MAPPER: Any = inspect(Account)
 _SET_TOTALS = Write(lambda _keys: update(_ACCOUNTS).where(_ACCOUNTS.c.customer_id == bindparam("c")).values(
     {name: bindparam(name) for name in ("balance", "pending", "lifetime_earned", "updated_at")}))
 _ENTRY_COLUMNS = [c.key for c in _ENTRIES.columns if c.key != "id"]
