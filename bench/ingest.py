@@ -5,6 +5,7 @@ figures set-based (:mod:`bench.ingest_floor`), in the same run, on the same data
     python -m bench.ingest --orders 10000                      # 2,000 customers, PostgreSQL
     python -m bench.ingest --orders 1000000 --customers 200000
     python -m bench.ingest --orders 100000 --sqlite            # a SQLite file in a temporary folder
+    python -m bench.ingest --orders 2000 --sqlite --keep /tmp/ingest   # and each side's file kept there
 
 Both sides start from an empty, migrated database with the same configuration: an earn rule
 of 1 point per 100 minor units, a first-order bonus of 50 points, and the demo's four tiers
@@ -21,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ingest_floor import FIRST_ORDER_BONUS, PER_AMOUNT, POINTS_PER, figures, load_customers, load_orders
+from bench.ingest_floor import (
+    BASE_RULE,
+    BONUS_RULE,
+    FIRST_ORDER_BONUS,
+    PER_AMOUNT,
+    POINTS_PER,
+    figures,
+    load_customers,
+    load_orders,
+)
 from bench.ingest_floor import write_files as write_files
 from bench.servers import ROOT
 
@@ -119,9 +130,9 @@ async def _configure(url: str) -> None:
             if plugins.is_enabled("loyalty"):
                 from tenure.plugins.loyalty.rules import EarnRuleData, create_rule
 
-                await create_rule(ctx, EarnRuleData(name="base", kind="base", points=POINTS_PER,
+                await create_rule(ctx, EarnRuleData(name=BASE_RULE, kind="base", points=POINTS_PER,
                                                     per_amount=PER_AMOUNT, currency="USD"))
-                await create_rule(ctx, EarnRuleData(name="welcome", kind="bonus", points=FIRST_ORDER_BONUS,
+                await create_rule(ctx, EarnRuleData(name=BONUS_RULE, kind="bonus", points=FIRST_ORDER_BONUS,
                                                     trigger="first_order"))
             if plugins.is_enabled("tiers"):
                 from tenure.plugins.tiers.service import TierData, create_tier
@@ -143,8 +154,19 @@ def fresh(url: str) -> Step:
     return step
 
 
-def measure(url: str, folder: Path, orders: int, customers: int, say: Any) -> Result:
-    """Write the files, run both sides on ``url``; the result with both sides' figures."""
+def _keep(url: str, keep: Path | None, side: str, say: Any) -> None:
+    """A copy of the SQLite file as ``side`` left it, in ``keep``, to compare the rows."""
+    if keep is None or not url.startswith("sqlite"):
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    copy = keep / f"{side}.db"
+    shutil.copyfile(url.split(":///", 1)[1], copy)
+    say(f"  kept {copy}")
+
+
+def measure(url: str, folder: Path, orders: int, customers: int, say: Any, keep: Path | None = None) -> Result:
+    """Write the files, run both sides on ``url``; the result with both sides' figures
+    (and, with ``keep``, each side's SQLite file copied there)."""
     now = datetime.now(UTC)
     say(f"writing {orders:,} orders for {customers:,} customers ...")
     people, path = write_files(folder, orders, customers, seed=11, now=now)
@@ -156,12 +178,14 @@ def measure(url: str, folder: Path, orders: int, customers: int, say: Any) -> Re
     result.tenure["orders"] = run_cli(url, "import", "orders", str(path))
     say(f"  orders: {result.tenure['orders'].seconds:.1f} s ({result.tenure['orders'].output})")
     result.tenure_figures = asyncio.run(figures(url))
+    _keep(url, keep, "tenure", say)
     say("floor: the same files with COPY, figures set-based ...")
     fresh(url)
     result.floor["customers"] = _timed(lambda: load_customers(url, people, datetime.now(UTC)))
     ids = {f"c{n}": n for n in range(1, customers + 1)}
     result.floor["orders"] = _timed(lambda: load_orders(url, path, ids, datetime.now(UTC)))
     result.floor_figures = asyncio.run(figures(url))
+    _keep(url, keep, "floor", say)
     return result
 
 
@@ -238,8 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--rss-for", type=float, default=None, metavar="SECONDS",
                         help="only the memory row: customers by COPY, then `tenure import orders` for SECONDS")
+    parser.add_argument("--keep", type=Path, default=None, metavar="FOLDER",
+                        help="with --sqlite: copy each side's database file there (tenure.db, floor.db)")
     parser.add_argument("--database", default=os.environ.get("TENURE_BENCH_INGEST_URL", DEFAULT_URL))
     args = parser.parse_args(argv)
+    if args.keep and not args.sqlite:
+        parser.error("--keep copies SQLite files: give --sqlite too")
     customers = args.customers or max(1, args.orders // 5)
 
     def say(text: str) -> None:
@@ -254,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             (RESULTS / f"{stamp}-ingest-rss-{args.orders}.json").write_text(json.dumps(memory, indent=2))
             return
-        result = measure(url, Path(folder), args.orders, customers, say)
+        result = measure(url, Path(folder), args.orders, customers, say, args.keep)
     from tenure.core.plugins import load_plugins
     from tenure.core.settings import Settings
 
