@@ -1,8 +1,8 @@
 """Orders in batches: an import of a generated history (refunds, cancellations, rows in a
 wrong currency, duplicates) ends exactly where recording the same orders one by one
-through the API ends, apart from expiry, which an import counts from each order's time; it
-sends nothing for the past; ``recordOrders`` answers per order; the coalesced churn rescore
-scores as a recount does."""
+through the API ends, apart from what an import counts as of each order's time (expiry,
+tiers); it sends nothing for the past; ``recordOrders`` answers per order; the coalesced
+churn rescore scores as a recount does."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tenure.core.db import Database
 from tenure.core.import_files import Row, open_rows
 from tenure.core.imports import _next_batch, import_file
+from tenure.core.models import Event
+from tenure.plugins.tiers.models import Membership
 from tenure.testing import TenureHarness, pk_of, truncate_all
 from tests.plugins.loyalty_support import create_reward, create_rule
 from tests.plugins.test_tiers import standard_tiers
@@ -26,6 +28,8 @@ from tests.support.receivers import http_receiver, smtp_server
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 PLUGINS = ["loyalty", "tiers", "churn", "nps"]
+#: A tier window (days) longer than :func:`history`'s two years.
+WHOLE_HISTORY = 800
 ORDER = """mutation($i: RecordOrderInput!) { recordOrder(input: $i) { order { id } created
   userErrors { field message code } } }"""
 CANCEL = "mutation($i: CancelOrderInput!) { cancelOrder(input: $i) { userErrors { message } } }"
@@ -69,14 +73,14 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-async def configure(tenure: TenureHarness) -> None:
+async def configure(tenure: TenureHarness, tier_window_days: int | None = None) -> None:
     """Earn rules (a base rate, a tag multiplier, a first-order bonus), tiers with a points
     multiplier, and a survey after each order."""
     for rule in ({"name": "Base", "kind": "base", "points": 1, "perAmount": 100},
                  {"name": "VIP", "kind": "multiplier", "tag": "vip", "percent": 150},
                  {"name": "Welcome", "kind": "bonus", "points": 50, "trigger": "first_order"}):
         assert (await create_rule(tenure, **rule))["userErrors"] == [], rule
-    await standard_tiers(tenure)
+    await standard_tiers(tenure, tier_window_days)
     made = await tenure.ok("""mutation { createSurvey(input: {name: "After purchase", delayDays: 3}) {
         userErrors { message } } }""")
     assert made["createSurvey"]["userErrors"] == []
@@ -150,9 +154,11 @@ async def test_an_import_ends_where_the_same_orders_one_by_one_end(
     # in flight that has the customer.
     frozen_clock.set(NOW)
     people, rows = history(customers=customers, orders=orders)
+    # Tiers over a window longer than the history: an import qualifies each order as of its
+    # own time and the API as of now, and over such a window both count every order before.
     async with make_tenure(plugins=PLUGINS) as tenure:
         url = tenure.settings.database_url
-        await configure(tenure)
+        await configure(tenure, WHOLE_HISTORY)
         await load_customers(tenure, tmp_path, people)
         stream = open_rows(write_jsonl(tmp_path / "orders.jsonl", rows), "orders")
         report = await import_file(tenure.db, tenure.settings, tenure.plugins, stream, batch_size=batch_size)
@@ -174,7 +180,7 @@ async def test_an_import_ends_where_the_same_orders_one_by_one_end(
     else:
         second = f"sqlite+aiosqlite:///{tmp_path / 'one_by_one.db'}"
     async with TenureHarness.start(second, plugins=PLUGINS, create_tables=second.startswith("sqlite")) as tenure:
-        await configure(tenure)
+        await configure(tenure, WHOLE_HISTORY)
         await load_customers(tenure, tmp_path, people)
         await one_by_one(tenure, rows)
         await tenure.run_jobs()
@@ -239,6 +245,54 @@ async def test_an_import_sends_nothing_for_the_past(make_tenure: Callable[..., A
             await tenure.ok(ORDER, {"i": {"customerId": str(customer), "channel": "shop", "externalId": "live-1",
                                           "currency": "USD", "amount": 1000}})
             assert await tenure.scalar("SELECT count(*) FROM nps_invitations") == 1
+
+
+async def test_an_import_qualifies_tiers_as_of_each_order_s_time(make_tenure: Callable[..., Any], tmp_path: Path,
+                                                                 frozen_clock: Any) -> None:
+    """Two years ago a customer spent 120,000 within two months: Gold then (a 365-day
+    window), so the second order's points and the next ones are doubled. Recorded today
+    through the API, the same orders would reach no more than Member, their window being
+    the last year. A second customer's one order last week makes them Gold at once, as
+    it would today."""
+    frozen_clock.set(NOW)
+    people = [{"external_id": "A", "name": "Early"}, {"external_id": "B", "name": "Recent"}]
+
+    def order(who: str, number: str, days_ago: int, amount: int) -> dict[str, Any]:
+        return {"customer_external_id": who, "channel": "shop", "external_id": number, "currency": "USD",
+                "placed_at": (NOW - timedelta(days=days_ago)).isoformat(), "amount": amount}
+
+    rows = [order("A", "A1", 700, 60_000), order("A", "A2", 650, 60_000), order("B", "B1", 7, 120_000),
+            order("A", "A3", 30, 10_000)]
+    rows.sort(key=lambda r: r["placed_at"])
+    async with make_tenure(plugins=PLUGINS) as tenure:
+        await configure(tenure)
+        await load_customers(tenure, tmp_path, people)
+        report = await import_file(tenure.db, tenure.settings, tenure.plugins,
+                                   open_rows(write_jsonl(tmp_path / "orders.jsonl", rows), "orders"))
+        assert report.created == 4 and not report.rejected
+
+        async def rows_of(sql: str) -> list[tuple[Any, ...]]:
+            async with tenure.db.reader() as session:
+                return [tuple(r) for r in (await session.execute(text(sql))).all()]
+
+        points = dict(await rows_of("SELECT o.external_id, e.points FROM loyalty_entries e JOIN orders o "
+                                    "ON o.id = e.order_id WHERE e.idempotency_key LIKE 'order:%'"))
+        # 1 point per 100; doubled once Gold (A2 made A Gold before its points were counted).
+        assert points == {"A1": 600, "A2": 1200, "A3": 200, "B1": 2400}
+        memberships = dict(await rows_of("SELECT i.value, t.name FROM tier_memberships m JOIN tiers t "
+                                         "ON t.id = m.tier_id JOIN customer_identities i "
+                                         "ON i.customer_id = m.customer_id"))
+        assert memberships == {"A": "Gold", "B": "Gold"}
+        a = await tenure.scalar("SELECT customer_id FROM customer_identities WHERE value = 'A'")
+        async with tenure.db.reader() as session:
+            membership = (await session.execute(select(Membership).where(Membership.customer_id == a))).scalar_one()
+            moves = [(e.summary.split(":")[0], e.occurred_at) for e in (await session.scalars(
+                select(Event).where(Event.type == "tiers.changed", Event.customer_id == a).order_by(Event.id)))]
+        # Gold since the order that reached it, and on the timeline then; its reach lapsed a
+        # year after A1 (A3 alone does not keep it), which the review after the import sees.
+        assert membership.since == NOW - timedelta(days=650)
+        assert membership.expires_at == NOW - timedelta(days=700 - 365)
+        assert moves == [("joined Silver", NOW - timedelta(days=700)), ("moved up to Gold", NOW - timedelta(days=650))]
 
 
 async def test_record_orders_answers_each_order(make_tenure: Callable[..., Any]) -> None:

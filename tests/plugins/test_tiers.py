@@ -22,12 +22,14 @@ async def create_tier(tenure: TenureHarness, **tier: Any) -> dict[str, Any]:
     return data["createTier"]  # type: ignore[no-any-return]
 
 
-async def standard_tiers(tenure: TenureHarness) -> dict[str, str]:
+async def standard_tiers(tenure: TenureHarness, window_days: int | None = None) -> dict[str, str]:
     made = {}
     for tier in ({"name": "Member", "rank": 0},
                  {"name": "Silver", "rank": 1, "minSpend": 50_000, "discountPercent": 5},
                  {"name": "Gold", "rank": 2, "minSpend": 100_000, "graceDays": 30, "pointsMultiplier": 200,
                   "perks": ["free shipping"]}):
+        if window_days is not None:
+            tier["windowDays"] = window_days
         answer = await create_tier(tenure, **tier)
         assert answer["userErrors"] == []
         made[tier["name"]] = answer["tier"]["id"]  # type: ignore[index]

@@ -35,7 +35,9 @@ class Figures:
         found = self._windows.get((now, days))
         if found is None:
             since = now - timedelta(days=days)
-            inside = [amount for at, amount in self.orders if at > since]
+            # Up to ``now``: history being imported is qualified as of each order's own time,
+            # with the customer's later orders (a file out of time order) left out.
+            inside = [amount for at, amount in self.orders if since < at <= now]
             found = self._windows[(now, days)] = (sum(inside), len(inside))
         return found
 
@@ -79,7 +81,8 @@ def lapses_at(tier: Tier, figures: Figures, now: datetime) -> datetime | None:
     first. ``None`` when it never lapses (no criterion) or rests on points alone."""
     if not criteria(tier) or (tier.min_spend is None and tier.min_orders is None):
         return None
-    kept = sorted((o for o in figures.orders if o[0] > now - timedelta(days=tier.window_days)), key=lambda o: o[0])
+    kept = sorted((o for o in figures.orders if now - timedelta(days=tier.window_days) < o[0] <= now),
+                  key=lambda o: o[0])
     for n, (at, _) in enumerate(kept):
         rest = Figures(kept[n + 1:], figures.points)
         if not meets(tier, rest, at + timedelta(days=tier.window_days)):
@@ -114,23 +117,29 @@ def window_start(tiers: Sequence[Tier], now: datetime) -> datetime:
 
 
 async def figures_for(session: AsyncSession, plugins: Any, customer_ids: Sequence[int], tiers: Sequence[Tier],
-                      now: datetime, *, orders: Sequence[Any] | None = None) -> dict[int, Figures]:
+                      now: datetime, *, orders: Sequence[Any] | None = None,
+                      as_of: dict[int, datetime] | None = None) -> dict[int, Figures]:
     """Figures for every customer in ``customer_ids`` over the tiers' windows (``orders``:
-    the rows of :func:`recent_orders` since :func:`window_start`, when the caller read them)."""
+    the rows of :func:`recent_orders` since :func:`window_start`, when the caller read them).
+    ``as_of``: a time for each customer to qualify at instead of ``now`` (history)."""
     found: dict[int, Figures] = defaultdict(Figures)
     if not tiers or not customer_ids:
         return found
+    earliest = min(as_of.values()) if as_of else now
     rows = orders if orders is not None else await _RECENT_ORDERS.all(
-        session, list(customer_ids), since=window_start(tiers, now))
+        session, list(customer_ids), since=window_start(tiers, earliest))
     for customer_id, at, amount in rows:
         found[customer_id].orders.append((at, int(amount)))
     for days in sorted({t.window_days for t in tiers if t.min_points is not None}):
-        for answer in plugins.hook.tiers_qualifying_points(session=session, customer_ids=list(customer_ids),
-                                                          since=now - timedelta(days=days)):
-            points = await answer if inspect.isawaitable(answer) else answer
-            for customer_id, value in (points or {}).items():
-                figures = found[customer_id]
-                figures.points[days] = figures.points.get(days, 0) + int(value)
+        since: dict[datetime, list[int]] = defaultdict(list)
+        for customer_id in customer_ids:
+            since[(as_of[customer_id] if as_of else now) - timedelta(days=days)].append(customer_id)
+        for start, ids in since.items():
+            for answer in plugins.hook.tiers_qualifying_points(session=session, customer_ids=ids, since=start):
+                points = await answer if inspect.isawaitable(answer) else answer
+                for customer_id, value in (points or {}).items():
+                    figures = found[customer_id]
+                    figures.points[days] = figures.points.get(days, 0) + int(value)
     return found
 
 #: The same read, compiled once and sent on the driver, for the handlers and the review.

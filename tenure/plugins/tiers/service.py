@@ -122,20 +122,23 @@ def describe(tier: Tier, figures: qualify.Figures, now: datetime, currency: str)
 
 async def _change(ctx: ServiceContext, customer_id: int, membership: Membership | None, tier: Tier, reason: str,
                   *, manual: bool = False, expires_at: datetime | None = None,
-                  old: Tier | None = None, announce: list[Publication] | None = None) -> Membership:
-    """Move the customer to ``tier`` and tell the timeline, or add what to tell to
-    ``announce`` (a batch's changes, published together)."""
+                  old: Tier | None = None, announce: list[Publication] | None = None,
+                  as_of: datetime | None = None) -> Membership:
+    """Move the customer to ``tier`` (since ``as_of``, history's time, or now) and tell the
+    timeline, or add what to tell to ``announce`` (a batch's changes, published together)."""
     now = ctx.now()
+    since = now if as_of is None else as_of
     if membership is None:
-        membership = Membership(customer_id=customer_id, tier_id=tier.id, since=now, updated_at=now)
+        membership = Membership(customer_id=customer_id, tier_id=tier.id, since=since, updated_at=now)
         ctx.session.add(membership)
-    membership.tier_id, membership.since, membership.updated_at = tier.id, now, now
+    membership.tier_id, membership.since, membership.updated_at = tier.id, since, now
     membership.manual, membership.reason, membership.expires_at = manual, reason[:300], expires_at
     membership.downgrade_on = None
     direction = "joined" if old is None else ("moved up to" if tier.rank > old.rank else "moved down to")
     told = Publication("tiers.changed", "tiers", customer_id, f"{direction} {tier.name}: {reason}"[:500],
                        {"customerId": customer_id, "tier": tier.name, "tierId": tier.id,
-                        "previousTier": old.name if old else None, "reason": reason, "manual": manual}, timeline=True)
+                        "previousTier": old.name if old else None, "reason": reason, "manual": manual}, timeline=True,
+                       occurred_at=as_of)
     if announce is not None:
         announce.append(told)
     else:
@@ -145,15 +148,17 @@ async def _change(ctx: ServiceContext, customer_id: int, membership: Membership 
 
 async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review: bool = False,
                    tiers: list[Tier] | None = None, figures: qualify.Figures | None = None,
-                   locked: dict[int, Membership] | None = None, announce: list[Publication] | None = None) -> None:
+                   locked: dict[int, Membership] | None = None, announce: list[Publication] | None = None,
+                   as_of: datetime | None = None) -> None:
     """Upgrade at once when the customer reaches a higher tier; when ``review`` (the
     periodic job), also start the grace period of one who no longer qualifies, and move
     them down once it has ended. An override is left alone until it expires. ``locked``: the
-    memberships of a batch, read and locked by the caller."""
+    memberships of a batch, read and locked by the caller. ``as_of``: the time to qualify
+    at, when it is not now (an imported order's own time)."""
     tiers = await active_tiers(ctx) if tiers is None else tiers
     if not tiers:
         return
-    now = ctx.now()
+    now = ctx.now() if as_of is None else as_of
     if locked is not None:  # the batch's memberships, read and locked at once
         membership = locked.get(customer_id)
     else:
@@ -172,7 +177,7 @@ async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review:
                 "customer_id": customer_id, "tier_id": target.id, "since": now, "expires_at": None,
                 "downgrade_on": None, "manual": False, "reason": "", "updated_at": now})
         await _change(ctx, customer_id, membership, target, why, old=current,
-                      expires_at=qualify.lapses_at(target, figures, now), announce=announce)
+                      expires_at=qualify.lapses_at(target, figures, now), announce=announce, as_of=as_of)
         return
     if membership is None or current is None:
         return
@@ -211,19 +216,26 @@ async def evaluate(ctx: ServiceContext, customer_id: int, cause: str, *, review:
 
 async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
     """Re-qualify each customer of the batch once (at most one order each), before the
-    orders' points are counted: the memberships and the qualifying figures are read once."""
+    orders' points are counted: the memberships and the qualifying figures are read once.
+
+    History (an import) qualifies each order as of its own time: the orders of the window
+    before it count, the membership dates from it, and so does the timeline's entry; a
+    customer only moves up then, the review after the import moving down those whose tier
+    has lapsed since."""
     tiers = await active_tiers(ctx)
     if not tiers:
         return
     ids = [e.order.customer_id for e in events]
     memberships = await _lock_memberships(ctx, ids)
     held = list(memberships.values())
-    figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, ctx.now())
+    as_of = {e.order.customer_id: e.order.placed_at for e in events} if ctx.history else {}
+    figures = await qualify.figures_for(ctx.session, ctx.plugins, ids, tiers, ctx.now(), as_of=as_of or None)
     announce: list[Publication] = []
     for event in events:
         customer_id = event.order.customer_id
         await evaluate(ctx, customer_id, f"order {event.order.external_id}", tiers=tiers,
-                       figures=figures[customer_id], locked=memberships, announce=announce)
+                       figures=figures[customer_id], locked=memberships, announce=announce,
+                       as_of=as_of.get(customer_id))
     await _write_memberships(ctx, [m for m in memberships.values() if instance_state(m).key is None],
                              [m for m in held if instance_state(m).modified])
     await publish_many(ctx, announce)
@@ -308,6 +320,10 @@ async def multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int,
 
 
 async def on_points_earned(ctx: ServiceContext, customer_id: int) -> None:
+    """Qualify on points as they are earned; not for history, whose points the ledger dates
+    by the import: tiers on qualifying points count them at the review after it."""
+    if ctx.history:
+        return
     tiers = await active_tiers(ctx)
     if any(t.min_points is not None for t in tiers):
         await evaluate(ctx, customer_id, "points earned", tiers=tiers)
