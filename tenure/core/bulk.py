@@ -44,16 +44,21 @@ async def _driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys, column names) into ``table``, no ids back."""
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]],
+                      columns: Sequence[str] | None = None) -> None:
+    """Insert ``rows`` (dicts with the same keys, column names) into ``table``, no ids back.
+    With ``columns``, only those keys are written (a row may hold others: an instance's
+    ``__dict__``)."""
     if not rows:
         return
     driver = await _driver(session) if len(rows) >= COPY_FROM else None
     if driver is None:
-        await session.execute(insert(table), list(rows))
+        names = columns
+        await session.execute(insert(table), list(rows) if names is None else
+                              [{name: row[name] for name in names} for row in rows])
         return
     dialect = session.bind.dialect if session.bind is not None else (await session.connection()).dialect
-    names = list(rows[0])
+    names = list(rows[0]) if columns is None else list(columns)
     # Column by column: a comprehension per column and one zip build the records at a
     # fraction of a generator per row (an import sends hundreds of thousands of values).
     columns = []

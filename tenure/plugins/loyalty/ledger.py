@@ -76,7 +76,7 @@ def new_entry(ctx: ServiceContext, customer_id: int, kind: str, points: int, *, 
     values = {"customer_id": customer_id, "kind": kind, "points": points, "qualifying": qualifying,
               "pending": False, "remaining": 0, "shortfall": 0, "reason": reason[:300], "source": source,
               "order_id": order_id, "reward_id": reward_id, "idempotency_key": key, "detail": detail or {},
-              "created_at": ctx.now(), "available_at": None, "expires_at": None}
+              "created_at": ctx.now(), "available_at": None, "expires_at": None, "reminded_at": None}
     entry: Entry = built(Entry, values)
     return entry
 
@@ -130,8 +130,7 @@ async def credit_many(ctx: ServiceContext, credits: Sequence[tuple[int, Entry, d
     if ctx.history:
         # Nobody reads these entries back as objects (no reward is announced for the past):
         # COPY on PostgreSQL, one executemany elsewhere, without the unit of work.
-        await bulk.insert_rows(ctx.session, _ENTRIES, [{c: e.__dict__.get(c) for c in _ENTRY_COLUMNS}
-                                                       for _, e, _ in credits])
+        await bulk.insert_rows(ctx.session, _ENTRIES, [e.__dict__ for _, e, _ in credits], _ENTRY_COLUMNS)
     else:
         await _insert_entries(ctx, [entry for _, entry, _ in credits])
     posted = {customer_id: entry for customer_id, entry, _ in credits if not entry.pending}

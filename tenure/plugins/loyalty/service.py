@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, extract, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.util import identity_key
 
 from tenure.core import idempotency
 from tenure.core import validation as v
@@ -37,8 +36,11 @@ async def _customer(ctx: ServiceContext, customer_id: int, field: str = "custome
 async def _locked_customer(ctx: ServiceContext, customer_id: int) -> Customer:
     """A customer the order's transaction holds locked (from the session's identity map
     without a greenlet hop), else read."""
-    held = ctx.session.identity_map.get(identity_key(Customer, customer_id))
+    held = ctx.session.identity_map.get(_CUSTOMER_MAPPER.identity_key_from_primary_key((customer_id,)))
     return held if held is not None else await _customer(ctx, customer_id)
+
+
+_CUSTOMER_MAPPER: Any = Customer.__mapper__
 
 
 async def hook_multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, list[Multiplier]]:

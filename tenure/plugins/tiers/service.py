@@ -131,9 +131,13 @@ async def _change(ctx: ServiceContext, customer_id: int, membership: Membership 
     if membership is None:
         membership = Membership(customer_id=customer_id, tier_id=tier.id, since=since, updated_at=now)
         ctx.session.add(membership)
-    membership.tier_id, membership.since, membership.updated_at = tier.id, since, now
-    membership.manual, membership.reason, membership.expires_at = manual, reason[:300], expires_at
-    membership.downgrade_on = None
+    values = {"tier_id": tier.id, "since": since, "updated_at": now, "manual": manual, "reason": reason[:300],
+              "expires_at": expires_at, "downgrade_on": None}
+    if instance_state(membership).session_id is None:  # a batch's new membership, which the batch writes
+        membership.__dict__.update(values)
+    else:
+        for name, value in values.items():
+            setattr(membership, name, value)
     direction = "joined" if old is None else ("moved up to" if tier.rank > old.rank else "moved down to")
     told = Publication("tiers.changed", "tiers", customer_id, f"{direction} {tier.name}: {reason}"[:500],
                        {"customerId": customer_id, "tier": tier.name, "tierId": tier.id,
@@ -247,8 +251,7 @@ async def _write_memberships(ctx: ServiceContext, new: list[Membership], changed
     updated in full by one executemany, then taken as written. A batch changes thousands of
     memberships, each in its own combination of columns, which the ORM would send apart."""
     if new:
-        await bulk.insert_rows(ctx.session, _MEMBERSHIPS, [{c: m.__dict__[c] for c in _MEMBERSHIP_COLUMNS}
-                                                           for m in new])
+        await bulk.insert_rows(ctx.session, _MEMBERSHIPS, [m.__dict__ for m in new], _MEMBERSHIP_COLUMNS)
         attach(ctx.session, new)
         _held(ctx).update((m.customer_id, m) for m in new)
     if changed:
