@@ -53,20 +53,19 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         return
     driver = await _driver(session) if len(rows) >= COPY_FROM else None
     if driver is None:
-        names = columns
-        await session.execute(insert(table), list(rows) if names is None else
-                              [{name: row[name] for name in names} for row in rows])
+        await session.execute(insert(table), list(rows) if columns is None else
+                              [{name: row[name] for name in columns} for row in rows])
         return
     dialect = session.bind.dialect if session.bind is not None else (await session.connection()).dialect
     names = list(rows[0]) if columns is None else list(columns)
     # Column by column: a comprehension per column and one zip build the records at a
     # fraction of a generator per row (an import sends hundreds of thousands of values).
-    columns = []
+    values_of: list[list[Any]] = []
     for name in names:
         process = table.c[name].type._cached_bind_processor(dialect)
         values = [row[name] for row in rows]
-        columns.append(values if process is None else [None if v is None else process(v) for v in values])
-    await driver.copy_records_to_table(table.name, records=list(zip(*columns, strict=True)), columns=names)
+        values_of.append(values if process is None else [None if v is None else process(v) for v in values])
+    await driver.copy_records_to_table(table.name, records=list(zip(*values_of, strict=True)), columns=names)
 
 
 async def new_ids(session: AsyncSession, table: Table, count: int) -> list[int] | None:

@@ -50,7 +50,7 @@ from tenure.core.import_files import (
     Row,
     RowStream,
 )
-from tenure.core.import_upkeep import fewer_collections, refresh_statistics
+from tenure.core.import_upkeep import Upkeep
 from tenure.core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
 from tenure.core.plugins import PluginManager
 from tenure.core.services.customers import CustomerData, create_customers, identity, upsert_customer
@@ -352,13 +352,13 @@ async def import_file(db: Database, settings: Settings, plugins: PluginManager, 
                       progress: Progress | None = None, batch_size: int = BATCH) -> ImportReport:
     """Import a file's rows, batch by batch as they are read; see the module notes."""
     report = ImportReport(stream.kind, dry_run=dry_run)
-    with fewer_collections() as collect:
+    async with Upkeep(db) as upkeep:
         if stream.kind == "orders" and db.dialect == "postgresql" and not dry_run:
-            await _orders_two_at_once(db, settings, plugins, stream, report, identity_kind, progress, collect,
+            await _orders_two_at_once(db, settings, plugins, stream, report, identity_kind, progress, upkeep,
                                       batch_size)
         else:
             await _one_batch_at_a_time(db, settings, plugins, stream, report, identity_kind, dry_run, progress,
-                                       collect, batch_size)
+                                       upkeep, batch_size)
     report.ignored_columns = list(stream.ignored)
     await _completed(db, settings, plugins, report, stream.path.name)
     return report
@@ -366,12 +366,12 @@ async def import_file(db: Database, settings: Settings, plugins: PluginManager, 
 
 async def _one_batch_at_a_time(db: Database, settings: Settings, plugins: PluginManager, stream: RowStream,
                                report: ImportReport, identity_kind: str, dry_run: bool, progress: Progress | None,
-                               collect: Callable[[], None], batch_size: int) -> None:
+                               upkeep: Upkeep, batch_size: int) -> None:
     for rows, bad in stream.batches(batch_size):
         report.rows += len(rows) + len(bad)
         report.rejected += bad
         await _import_batch(db, settings, plugins, stream.kind, rows, report, identity_kind, dry_run)
-        await _after_batch(db, report, collect)
+        _after_batch(report, upkeep)
         if progress is not None:
             progress(report.rows, stream.bytes_read, stream.size)
 
@@ -387,7 +387,7 @@ class _Running:
 
 async def _orders_two_at_once(db: Database, settings: Settings, plugins: PluginManager, stream: RowStream,
                               report: ImportReport, identity_kind: str, progress: Progress | None,
-                              collect: Callable[[], None], batch_size: int) -> None:
+                              upkeep: Upkeep, batch_size: int) -> None:
     """Orders into PostgreSQL, two batches in flight: while one waits on the database, the
     other's Python runs (alone, either leaves the database idle about a third of the time).
 
@@ -406,7 +406,7 @@ async def _orders_two_at_once(db: Database, settings: Settings, plugins: PluginM
 
     async def finish(batch: _Running) -> None:
         await batch.task
-        await _after_batch(db, report, collect)
+        _after_batch(report, upkeep)
         if progress is not None:
             progress(report.rows, stream.bytes_read, stream.size)
 
@@ -479,23 +479,22 @@ async def import_rows(db: Database, settings: Settings, plugins: PluginManager, 
                       progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import rows already read (:func:`read_rows`), in batches; see the module notes."""
     report = ImportReport(kind, rows=len(rows), dry_run=dry_run)
-    with fewer_collections() as collect:
+    async with Upkeep(db) as upkeep:
         for start in range(0, len(rows), BATCH):
             batch = rows[start: start + BATCH]
             await _import_batch(db, settings, plugins, kind, batch, report, identity_kind, dry_run)
-            await _after_batch(db, report, collect)
+            _after_batch(report, upkeep)
             if progress is not None:
                 progress(len(batch))
     await _completed(db, settings, plugins, report, None)
     return report
 
 
-async def _after_batch(db: Database, report: ImportReport, collect: Callable[[], None]) -> None:
+def _after_batch(report: ImportReport, upkeep: Upkeep) -> None:
     """What follows each committed batch: its refused rows spooled, the cycles it left
     collected (every few batches), and PostgreSQL's counts of the tables it grew renewed."""
     report.rejected.end_batch()
-    collect()
-    await refresh_statistics(db)
+    upkeep.after_batch()
 
 
 async def _import_batch(db: Database, settings: Settings, plugins: PluginManager, kind: str, rows: list[Row],

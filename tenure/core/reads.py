@@ -238,6 +238,18 @@ def attach(session: AsyncSession, instances: Sequence[Any]) -> list[Any]:
     return out
 
 
+def set_loaded(instance: Any, values: dict[str, Any]) -> None:
+    """Columns of a session's instance set as if loaded with ``values`` (a statement just
+    wrote them), so that no flush writes them again: straight into its ``__dict__`` when it
+    holds no change of its own (nothing to keep apart), else through ``set_committed_value``."""
+    state = instance_state(instance)
+    if not state.modified and not state.expired_attributes:
+        instance.__dict__.update(values)
+        return
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
+
+
 def mark_written(instances: Sequence[Any]) -> None:
     """Instances of the session whose every column a statement has just written as they
     hold it: their changes become what was loaded, so no flush writes them again (and none

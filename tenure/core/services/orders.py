@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, case, insert, or_, select, update
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from tenure.core import bulk, idempotency
 from tenure.core import validation as v
@@ -20,7 +19,7 @@ from tenure.core.db import UTCDateTime, insert_ignoring_conflicts
 from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import OrderCancelled, OrderRecorded, OrderRefunded
 from tenure.core.models import Customer, Order, OrderLine, OrderStatus
-from tenure.core.reads import Read, Write, attach, built
+from tenure.core.reads import Read, Write, attach, built, set_loaded
 from tenure.core.services import order_months
 from tenure.core.services.customers import refresh_order_figures
 
@@ -53,16 +52,19 @@ def _clean_lines(lines: list[LineData]) -> list[OrderLine]:
         raise UserError("at most 500 lines per order", "lines", "too_many")
     out = []
     for n, line in enumerate(lines):
-        where = f"lines[{n}]"
-        if line.quantity < 1 or line.quantity > 100_000:
-            raise UserError("quantity must be between 1 and 100000", f"{where}.quantity", "invalid_quantity")
-        price = v.amount(line.unit_price, f"{where}.unitPrice")
-        out.append(built(OrderLine, {
-            "sku": v.text(line.sku, f"{where}.sku", max_length=100),
-            "name": v.text(line.name, f"{where}.name", max_length=200, required=False),
-            "category": v.text(line.category, f"{where}.category", max_length=100, required=False) or None,
-            "quantity": line.quantity, "unit_price": price, "amount": price * line.quantity,
-        }))
+        try:
+            if line.quantity < 1 or line.quantity > 100_000:
+                raise UserError("quantity must be between 1 and 100000", "quantity", "invalid_quantity")
+            price = v.amount(line.unit_price, "unitPrice")
+            out.append(built(OrderLine, {
+                "sku": v.text(line.sku, "sku", max_length=100),
+                "name": v.text(line.name, "name", max_length=200, required=False),
+                "category": v.text(line.category, "category", max_length=100, required=False) or None,
+                "quantity": line.quantity, "unit_price": price, "amount": price * line.quantity,
+            }))
+        except UserError as error:  # the line's place named only when it is wrong (an import checks millions)
+            error.field = f"lines[{n}].{error.field}"
+            raise
     return out
 
 
@@ -265,12 +267,10 @@ async def _write_round(ctx: ServiceContext, round_: list[_Clean], customers: dic
         customer = customers[order.customer_id]
         first, last = customer.first_order_at, customer.last_order_at
         moved.append({"c": customer.id, "amount": order.amount, "placed": order.placed_at})
-        set_committed_value(customer, "order_count", customer.order_count + 1)
-        set_committed_value(customer, "total_spent", customer.total_spent + order.amount)
-        if first is None or order.placed_at < first:
-            set_committed_value(customer, "first_order_at", order.placed_at)
-        if last is None or order.placed_at > last:
-            set_committed_value(customer, "last_order_at", order.placed_at)
+        set_loaded(customer, {
+            "order_count": customer.order_count + 1, "total_spent": customer.total_spent + order.amount,
+            "first_order_at": order.placed_at if first is None or order.placed_at < first else first,
+            "last_order_at": order.placed_at if last is None or order.placed_at > last else last})
     # The same change in the database, one executemany: what the session holds (set above
     # without history, so no flush writes it again) and the rows agree.
     await bulk.update_rows(session, _CUSTOMERS, moved, each=_MOVE_FIGURES, where="t.id = v.c", set_=_MOVE_SET,
