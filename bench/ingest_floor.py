@@ -11,29 +11,38 @@ event; the orders, their lines and ``order.recorded`` events; an ``import.comple
 for each file. Then the rest, set-based, one statement each:
 
 1. each customer's order count, spend, first and last order (UPDATE from a GROUP BY);
-2. :func:`_order_tiers`: every order with its customer's running spend and order count
-   inside the tiers' window once it is recorded (window functions), the highest tier those
-   reach, and the tier the order before left (``lag``), into a temporary table;
+2. :func:`_order_tiers`: every order with its customer's spend and order count in its own
+   window, the highest tier those reach, and the tier its customer's membership holds
+   before and after it (the highest reached so far: window functions), into a temporary
+   table;
 3. :func:`_entries`: an order's loyalty entry at the base rule times the points multiplier
    of the tier it left its customer in (Tenure re-qualifies before it counts the points),
    rounded down once, and a first order's bonus (not multiplied), with Tenure's reasons and
    detail; then the loyalty accounts from the entries;
 4. :func:`_tier_events`: a ``tiers.changed`` event for each order that moved its customer
-   in or up, with Tenure's summary and data; then the journeys plugin's note of each as
-   history (``journeys_history_events``, so that no journey starts on it);
+   in or up, at that order's time, with Tenure's summary and data; then the journeys
+   plugin's note of each as history (``journeys_history_events``, so that no journey starts
+   on it);
 5. :func:`_memberships`: one membership for each customer who reached a tier: the last
-   upgrade's tier and reason, and ``expires_at`` as ``qualify.lapses_at`` works it out;
+   upgrade's tier and reason, since that upgrade's order, and ``expires_at`` as
+   ``qualify.lapses_at`` works it out as of the last order that reached the tier;
 6. the churn marks; the order-months rollup with
    :func:`tenure.core.services.order_months.rebuild`.
 
-Tenure's import qualifies tiers as of its clock (``ctx.now()``), not as of each order's
-time. So an order's window holds the customer's orders so far placed after now minus
-``window_days``, the same cut-off for the whole import, and the floor takes its own now. The
-sums only grow as orders come, so a tier reached stays reached: an import moves customers up
-only, and a membership's last tier is its customer's last order's. What the two sides cannot
-share is the moment: an order placed a window before, within the twenty-odd seconds between
-Tenure's clock reading it and the floor's now, counts on one side only (at 100,000 orders
-over three years, an order every sixteen minutes, about one run in fifty).
+Tenure's import qualifies each order as of its own time ``t``, as history should: the
+order's window holds its customer's orders recorded by then and placed in ``(t - window_days,
+t]``, so a tier reached two years ago is reached then and multiplies the points of that
+order and of the next ones while it is held. The file is in time order, so those are the
+customer's orders so far in the file (which is how Tenure's batches take orders placed at
+the same time, one after the other) less those placed ``window_days`` or more before ``t``
+(a RANGE frame over the time; on SQLite, whose RANGE offsets are numbers, over microseconds
+since 1970). An import only moves a customer up: an order whose window reaches a lower tier
+leaves the membership alone, one that reaches the same tier renews its expiry, one that
+reaches a higher tier moves it up from ``t`` (the review after the import moves down those
+whose tier has lapsed since). So the tier held after an order is the highest reached so
+far. No tier figure depends on the floor's clock any more: its now only dates the rows it
+writes (``created_at``, ``updated_at``) and splits the pending entries from the available
+ones, which no figure compares.
 
 The tiers are read from the table; the floor computes those on spend and order count over
 one window, as the bench's are, and refuses others (:func:`_window_days`).
@@ -230,8 +239,7 @@ async def load_orders(url: str, path: Path, ids: dict[str, int], now: datetime) 
                    "FROM orders WHERE status <> 'cancelled' GROUP BY customer_id")
         await db.execute(f"UPDATE customers SET order_count = a.n, total_spent = a.s, first_order_at = a.f, "
                          f"last_order_at = a.l FROM ({figures}) a WHERE customers.id = a.customer_id")
-        window = now - timedelta(days=days)  # an order counts towards a tier if placed after this
-        await db.execute(_order_tiers(), window)
+        await db.execute(_order_tiers(sql, days))
         if not db.sqlite:
             await db.execute("ANALYZE floor_order_tiers")  # a temporary table has no statistics until asked
         await db.execute(_entries(sql), now, now - timedelta(days=RETURN_DAYS))
@@ -241,8 +249,8 @@ async def load_orders(url: str, path: Path, ids: dict[str, int], now: datetime) 
             "sum(CASE WHEN pending THEN points ELSE 0 END), "
             "sum(points), 0, $1::timestamptz FROM loyalty_entries "
             "GROUP BY customer_id", now)
-        await db.execute(_tier_events(sql), now)
-        await db.execute(_memberships(sql), now, window)
+        await db.execute(_tier_events(sql))
+        await db.execute(_memberships(sql), now)
         # Tenure's journeys plugin notes each event an import's tiers wrote, so that no journey starts on it.
         await db.execute("INSERT INTO journeys_history_events (event_id) "
                          "SELECT id FROM events WHERE type = 'tiers.changed'")
@@ -318,6 +326,15 @@ class _Sql:
         # In seconds, not days: a day of an interval follows the session's time zone (timedelta does not).
         return f"({stamp} + make_interval(secs => ({days}) * 86400))"
 
+    def placed_before(self, stamp: str, days: int) -> str:
+        """A window's order and frame: the rows placed (``stamp``) ``days`` or more before the
+        current row's time (those that have left a window of ``days`` ending then)."""
+        if self.sqlite:  # a RANGE offset needs a number: the microseconds since 1970
+            micros = (f"(CAST(strftime('%s', substr({stamp}, 1, 19)) AS INTEGER) * 1000000 "
+                      f"+ CAST(substr({stamp}, 21) AS INTEGER))")
+            return f"ORDER BY {micros} RANGE BETWEEN UNBOUNDED PRECEDING AND {days * 86_400_000_000} PRECEDING"
+        return f"ORDER BY {stamp} RANGE BETWEEN UNBOUNDED PRECEDING AND make_interval(secs => {days * 86400}) PRECEDING"
+
     def quoted(self, text: str) -> str:
         """``text`` as a JSON string, to build JSON as Tenure's ``json.dumps`` writes it."""
         return f"json_quote({text})" if self.sqlite else f"to_json(({text})::text)::text"
@@ -358,23 +375,25 @@ def _meets(spend: str, orders: str) -> str:
             f"OR COALESCE({orders} >= t.min_orders, FALSE))))")
 
 
-def _order_tiers() -> str:
-    """Each order with its customer's spend and order count inside the window once it is
-    recorded (``$1``: the window's start), the highest tier those reach, and the tier the
-    order before left (``previous_id``): Tenure re-qualifies before it counts the points."""
-    inside = "placed_at > $1::timestamptz"
+def _order_tiers(sql: _Sql, days: int) -> str:
+    """Each order with its customer's spend and order count in its own window (the orders
+    recorded so far, less those placed ``days`` or more before it), the highest tier those
+    reach (``reached``, a rank), and the rank the membership holds after it (``held``, the
+    highest reached so far) and before it (``held_before``): an import only moves up."""
     return f"""
         CREATE TEMP TABLE floor_order_tiers AS
-        SELECT r.*, lag(r.tier_id) OVER (PARTITION BY r.customer_id ORDER BY r.id) AS previous_id
+        SELECT r.*, max(r.reached) OVER (PARTITION BY r.customer_id ORDER BY r.id ROWS UNBOUNDED PRECEDING) AS held,
+               max(r.reached) OVER (PARTITION BY r.customer_id ORDER BY r.id
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS held_before
         FROM (
-            SELECT f.*, (SELECT t.id FROM tiers t WHERE t.active AND {_meets("f.spend", "f.n")}
-                         ORDER BY t.rank DESC LIMIT 1) AS tier_id
+            SELECT f.*, (SELECT max(t.rank) FROM tiers t WHERE t.active AND {_meets("f.spend", "f.n")}) AS reached
             FROM (
-                SELECT id, customer_id, channel, external_id, amount, placed_at, row_number() OVER w AS nth,
-                       CAST(sum(CASE WHEN {inside} THEN amount ELSE 0 END) OVER w AS BIGINT) AS spend,
-                       CAST(sum(CASE WHEN {inside} THEN 1 ELSE 0 END) OVER w AS BIGINT) AS n
+                SELECT id, customer_id, channel, external_id, amount, placed_at, row_number() OVER so_far AS nth,
+                       CAST(sum(amount) OVER so_far - COALESCE(sum(amount) OVER gone, 0) AS BIGINT) AS spend,
+                       count(*) OVER so_far - count(*) OVER gone AS n
                 FROM orders
-                WINDOW w AS (PARTITION BY customer_id ORDER BY id ROWS UNBOUNDED PRECEDING)
+                WINDOW so_far AS (PARTITION BY customer_id ORDER BY id ROWS UNBOUNDED PRECEDING),
+                       gone AS (PARTITION BY customer_id {sql.placed_before("placed_at", days)})
             ) f
         ) r"""
 
@@ -402,7 +421,7 @@ def _entries(sql: _Sql) -> str:
                    o.amount * {POINTS_PER} * {multiplier} / {PER_AMOUNT * 100} AS points,
                    'order ' || o.external_id || ' (' || o.channel || ')' AS reason,
                    'order:' || o.id AS idempotency_key, {detail} AS detail
-            FROM floor_order_tiers o LEFT JOIN tiers t ON t.id = o.tier_id
+            FROM floor_order_tiers o LEFT JOIN tiers t ON t.rank = o.held
             UNION ALL
             SELECT id, 1, customer_id, placed_at, placed_at > $2::timestamptz, {FIRST_ORDER_BONUS},
                    'first order bonus ({BONUS_RULE})', 'first_order', {sql.json("'{}'")}
@@ -413,22 +432,23 @@ def _entries(sql: _Sql) -> str:
 
 
 def _upgrades(sql: _Sql) -> str:
-    """The orders that moved their customer up (or in), with Tenure's reason: the order and
-    :func:`tenure.plugins.tiers.service.describe` of the tier reached."""
+    """The orders that moved their customer up (or in): a tier reached above the one held
+    before, with Tenure's reason (the order and
+    :func:`tenure.plugins.tiers.service.describe` of the tier reached over its window)."""
     spend = f"CASE WHEN t.min_spend IS NULL THEN '' ELSE ', spend ' || {sql.money('o.spend')} END"
     orders = "CASE WHEN t.min_orders IS NULL THEN '' ELSE ', ' || o.n || ' orders' END"
     describe = (f"CASE WHEN t.min_spend IS NULL AND t.min_orders IS NULL THEN 'everyone''s starting tier' "
                 f"ELSE substr({spend} || {orders}, 3) || ' in the last ' || t.window_days || ' days' END")
     return f"""
-        SELECT o.id, o.customer_id, o.tier_id, o.previous_id, o.placed_at,
+        SELECT o.id, o.customer_id, o.reached, t.id AS tier_id, o.held_before, o.placed_at,
                'order ' || o.external_id || ': ' || {describe} AS reason
-        FROM floor_order_tiers o JOIN tiers t ON t.id = o.tier_id
-        WHERE o.previous_id IS NULL OR o.tier_id <> o.previous_id"""
+        FROM floor_order_tiers o JOIN tiers t ON t.rank = o.reached
+        WHERE o.held_before IS NULL OR o.reached > o.held_before"""
 
 
 def _tier_events(sql: _Sql) -> str:
-    """One ``tiers.changed`` event for each upgrade, on the timeline, as ``service._change``
-    writes it (its JSON text too, which SQLite keeps as written)."""
+    """One ``tiers.changed`` event for each upgrade, on the timeline, at the order's time, as
+    ``service._change`` writes it (its JSON text too, which SQLite keeps as written)."""
     data = _json_object(("customerId", "u.customer_id"), ("tier", sql.quoted("t.name")), ("tierId", "t.id"),
                         ("previousTier", f"COALESCE({sql.quoted('p.name')}, 'null')"),
                         ("reason", sql.quoted("u.reason")), ("manual", "'false'"))
@@ -437,32 +457,40 @@ def _tier_events(sql: _Sql) -> str:
         SELECT 'tiers.changed', 'tiers', u.customer_id,
                substr(CASE WHEN p.id IS NULL THEN 'joined ' ELSE 'moved up to ' END || t.name || ': ' || u.reason,
                       1, 500),
-               {sql.json(data)}, TRUE, $1::timestamptz
+               {sql.json(data)}, TRUE, u.placed_at
         FROM ({_upgrades(sql)}) u
-        JOIN tiers t ON t.id = u.tier_id LEFT JOIN tiers p ON p.id = u.previous_id
+        JOIN tiers t ON t.id = u.tier_id LEFT JOIN tiers p ON p.rank = u.held_before
         ORDER BY u.id"""
 
 
 def _memberships(sql: _Sql) -> str:
     """One membership for each customer who reached a tier: the last upgrade's tier and
-    reason, since then (``$1``, now); ``expires_at`` as ``qualify.lapses_at`` works it out
-    over the customer's orders in the window (``$2``, its start): the first of them, oldest
-    first, after which the later ones no longer reach the tier, plus the window (none for a
-    tier without spend or order criteria)."""
-    lapses = sql.plus_days("l.placed_at", "t.window_days")
+    reason, since its order's time; ``expires_at`` as ``qualify.lapses_at`` works it out as
+    of the last order that reached that tier (``last``; each such order sets it anew), over
+    the customer's orders in the window ending then (``kept``, with the spend and count of
+    those placed strictly after each: ``upto`` holds an order's peers at the same time): the
+    first of them, oldest first, after which the later ones no longer reach the tier, plus
+    the window (none for a tier without spend or order criteria). ``$1``: now, the time the
+    membership is written."""
     return f"""
         WITH reached AS (
             SELECT * FROM (
                 SELECT u.*, row_number() OVER (PARTITION BY u.customer_id ORDER BY u.id DESC) AS latest
                 FROM ({_upgrades(sql)}) u
             ) x WHERE latest = 1
+        ), last AS (
+            SELECT o.customer_id, max(o.placed_at) AS placed_at
+            FROM floor_order_tiers o JOIN reached r ON r.customer_id = o.customer_id AND r.reached = o.reached
+            GROUP BY o.customer_id
         ), kept AS (
-            SELECT customer_id, placed_at,
-                   sum(amount) OVER whole - sum(amount) OVER upto AS spend,
+            SELECT o.customer_id, o.placed_at,
+                   sum(o.amount) OVER whole - sum(o.amount) OVER upto AS spend,
                    count(*) OVER whole - count(*) OVER upto AS n
-            FROM orders WHERE placed_at > $2::timestamptz
-            WINDOW whole AS (PARTITION BY customer_id),
-                   upto AS (PARTITION BY customer_id ORDER BY placed_at, id ROWS UNBOUNDED PRECEDING)
+            FROM floor_order_tiers o JOIN last l ON l.customer_id = o.customer_id
+                 JOIN reached r ON r.customer_id = o.customer_id JOIN tiers t ON t.id = r.tier_id
+            WHERE o.placed_at <= l.placed_at AND {sql.plus_days("o.placed_at", "t.window_days")} > l.placed_at
+            WINDOW whole AS (PARTITION BY o.customer_id),
+                   upto AS (PARTITION BY o.customer_id ORDER BY o.placed_at)
         ), lapses AS (
             SELECT k.customer_id, min(k.placed_at) AS placed_at
             FROM kept k JOIN reached r ON r.customer_id = k.customer_id JOIN tiers t ON t.id = r.tier_id
@@ -471,20 +499,22 @@ def _memberships(sql: _Sql) -> str:
         )
         INSERT INTO tier_memberships (customer_id, tier_id, since, expires_at, downgrade_on, manual, reason,
                                       updated_at)
-        SELECT r.customer_id, r.tier_id, $1::timestamptz,
+        SELECT r.customer_id, r.tier_id, r.placed_at,
                CASE WHEN t.min_spend IS NULL AND t.min_orders IS NULL THEN NULL
-                    ELSE COALESCE({lapses}, $1::timestamptz) END,
+                    ELSE COALESCE({sql.plus_days("x.placed_at", "t.window_days")}, l.placed_at) END,
                NULL, FALSE, substr(r.reason, 1, 300), $1::timestamptz
-        FROM reached r JOIN tiers t ON t.id = r.tier_id LEFT JOIN lapses l ON l.customer_id = r.customer_id"""
+        FROM reached r JOIN tiers t ON t.id = r.tier_id JOIN last l ON l.customer_id = r.customer_id
+        LEFT JOIN lapses x ON x.customer_id = r.customer_id"""
 
 
 # -- What each side left ------------------------------------------------------------------------
 
-#: Seconds since 1970 of every membership's expiry, added up (a figure per database).
-EXPIRY_SECONDS = {
-    "postgresql": "SELECT COALESCE(sum(floor(extract(epoch FROM expires_at))), 0)::bigint FROM tier_memberships",
-    "sqlite": "SELECT COALESCE(sum(CAST(strftime('%s', expires_at) AS INTEGER)), 0) FROM tier_memberships",
-}
+def _seconds(column: str, rows: str) -> dict[str, str]:
+    """The seconds since 1970 of ``column`` in ``rows`` (a table and its filter), added up:
+    a figure per database."""
+    return {"postgresql": f"SELECT COALESCE(sum(floor(extract(epoch FROM {column}))), 0)::bigint FROM {rows}",
+            "sqlite": f"SELECT COALESCE(sum(CAST(strftime('%s', {column}) AS INTEGER)), 0) FROM {rows}"}
+
 
 FIGURES: dict[str, str | dict[str, str]] = {
     "orders": "SELECT count(*) FROM orders",
@@ -500,8 +530,10 @@ FIGURES: dict[str, str | dict[str, str]] = {
     "churn marks": "SELECT count(*) FROM churn_stale",
     "tier memberships": "SELECT count(*) FROM tier_memberships",
     "memberships by tier (sum of tier_id)": "SELECT coalesce(sum(tier_id), 0) FROM tier_memberships",
-    "membership expiry (sum of epoch s)": EXPIRY_SECONDS,
+    "membership since (sum of epoch s)": _seconds("since", "tier_memberships"),
+    "membership expiry (sum of epoch s)": _seconds("expires_at", "tier_memberships"),
     "tiers.changed events": "SELECT count(*) FROM events WHERE type = 'tiers.changed'",
+    "tiers.changed times (sum of epoch s)": _seconds("occurred_at", "events WHERE type = 'tiers.changed'"),
     "tiers.changed summaries (chars)":
         "SELECT coalesce(sum(length(summary)), 0) FROM events WHERE type = 'tiers.changed'",
     "journeys history events": "SELECT count(*) FROM journeys_history_events",
