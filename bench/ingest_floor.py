@@ -86,13 +86,13 @@ def write_files(folder: Path, orders: int, customers: int, seed: int, now: datet
     span = 3 * 365 * 86400.0
     end = now.timestamp() - 3600
     note = "x" * pad
-    last = end - span
     with path.open("w", encoding="utf-8") as out:
         for start in range(0, orders, BATCH):
             size = min(BATCH, orders - start)
-            times = np.sort(rng.uniform(end - span, end, size))
-            times = np.maximum(times, last)
-            last = times[-1]
+            # Each chunk of the file takes its own stretch of the three years, in order: the
+            # whole file is in time order and its orders spread evenly over the span.
+            first, stop = end - span + span * start / orders, end - span + span * (start + size) / orders
+            times = np.sort(rng.uniform(first, stop, size))
             owners = rng.integers(1, customers + 1, size)
             counts = rng.choice((1, 2, 3), size, p=(0.5, 0.35, 0.15))
             for k in range(size):
