@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import BigInteger, Table, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.core.reads import Read
 
 #: What a duplicate key raises, through SQLAlchemy or straight from the driver (a COPY, a
 #: compiled statement of :mod:`tenure.core.reads`): callers that expect a clash catch both.
@@ -87,10 +89,7 @@ async def new_ids(session: AsyncSession, table: Table, count: int) -> list[int] 
         return list(range(int(largest or 0) + 1, int(largest or 0) + 1 + count))
     if count < COPY_FROM or await _driver(session) is None:
         return None
-    result = await session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-        {"t": table.name, "n": count})
-    return sorted(int(i) for i in result.scalars())
+    return sorted(int(i) for i in await _NEXT_IDS.all(session, t=table.name, n=count))
 
 
 async def insert_returning_ids(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -138,3 +137,8 @@ async def update_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     sql = (f'UPDATE "{table.name}" AS t SET {", ".join(f"{c} = {e}" for c, e in assignments.items())} '
            f'FROM unnest({unnest}) AS v({", ".join(names)}) WHERE {where}')
     await driver.execute(sql, *arrays)
+
+
+#: ``n`` ids from table ``t``'s sequence (compiled once, sent on the driver).
+_NEXT_IDS = Read(lambda _keys: text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+                 .columns(id=BigInteger()))

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import BigInteger, bindparam, insert, select, text
 
 from tenure.core import idempotency
 from tenure.core.context import ServiceContext
@@ -53,6 +53,7 @@ from tenure.core.import_files import (
 from tenure.core.import_upkeep import Upkeep
 from tenure.core.models import CustomerIdentity, IdempotencyRecord, OrderStatus
 from tenure.core.plugins import PluginManager
+from tenure.core.reads import Read
 from tenure.core.services.customers import CustomerData, create_customers, identity, upsert_customer
 from tenure.core.services.interactions import log_interaction
 from tenure.core.services.orders import LineData, OrderData, cancel_order, in_rounds, record_orders, refund_order
@@ -292,9 +293,8 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
                         if r.values.get("customer_id") is None and r.values.get("customer_external_id") is not None})
     known: dict[str, int] = {}
     for start in range(0, len(externals), 500):
-        known.update((value, int(customer_id)) for value, customer_id in await ctx.session.execute(
-            select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == identity_kind, CustomerIdentity.value.in_(externals[start:start + 500]))))
+        known.update((value, int(customer_id)) for value, customer_id in await _CUSTOMERS_KNOWN_AS.all(
+            ctx.session, externals[start:start + 500], kind=identity_kind))
     parsed: list[_OrderRow] = []
     for row in rows:
         external = row.values.get("customer_external_id")
@@ -304,7 +304,7 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
         except UserError as error:
             report.rejected.append(Rejected(row.line, str(error), row.source))
     if locked is not None:  # PostgreSQL only (two batches at once)
-        await ctx.session.execute(_LOCK_CUSTOMERS, {"ids": sorted({item.data.customer_id for item in parsed})})
+        await _LOCK_CUSTOMERS.all(ctx.session, ids=sorted({item.data.customer_id for item in parsed}))
         locked.set()
     # A round holds at most one order per customer, so that an order's cancellation or
     # refund lands before the same customer's next order, as through the API in time order.
@@ -324,8 +324,12 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
                     await refund_order(ctx, outcome.order.id, item.refunded, None)
 
 
+#: The customers a batch's rows name, by the external ids of one kind.
+_CUSTOMERS_KNOWN_AS = Read(lambda keys: select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
+    CustomerIdentity.kind == bindparam("kind"), keys(CustomerIdentity.value)))
 #: A batch's customers locked in id order, before its first round (which locks them again).
-_LOCK_CUSTOMERS = text("SELECT id FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+_LOCK_CUSTOMERS = Read(lambda _keys: text("SELECT id FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+                       .columns(id=BigInteger()))
 
 
 async def _interaction(ctx: ServiceContext, row: dict[str, Any], identity_kind: str) -> dict[str, Any]:

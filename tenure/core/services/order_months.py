@@ -32,12 +32,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Boolean, Integer, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core import bulk
 from tenure.core.models import OrderMonth, OrderStatus
-from tenure.core.reads import Write
+from tenure.core.reads import Read, Write
 
 if TYPE_CHECKING:
     from tenure.core.context import ServiceContext
@@ -288,7 +288,7 @@ async def record_round(ctx: ServiceContext, orders: Sequence[Order]) -> None:
         params: dict[str, Any] = {"cs": customer_ids, "ms": months}
     else:
         params = {"pairs": json.dumps([[cid, month] for cid, month in zip(customer_ids, months, strict=True)])}
-    found = await ctx.session.execute(_PLACES[ctx.dialect == "postgresql"], params)
+    found = await _PLACES[ctx.dialect == "postgresql"].all(ctx.session, **params)
     where = {cid: (first, last, bool(active)) for cid, first, last, active in found}
     add: list[dict[str, Any]] = []
     link: list[dict[str, Any]] = []
@@ -326,16 +326,16 @@ _ROUND_TYPES = {"c": _MONTHS.c.customer_id.type, "m": _MONTHS.c.month.type, "r":
                 "p": _MONTHS.c.month.type}
 
 
-def _places(pairs: str) -> Any:
+def _places(pairs: str) -> Read:
     """Where each (customer, month) of ``pairs`` falls: the customer's first and latest
     active months, and whether that month is active already. One statement text whatever
     the round's size (the pairs go as arrays), so it is compiled and prepared once."""
-    return text(f"""
+    return Read(lambda _keys: text(f"""
 WITH v (c, m) AS ({pairs})
 SELECT v.c, (SELECT MIN(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
        (SELECT MAX(o.month) FROM {TABLE} o WHERE o.customer_id = v.c),
        EXISTS (SELECT 1 FROM {TABLE} o WHERE o.customer_id = v.c AND o.month = v.m)
-FROM v""")
+FROM v""").columns(c=BigInteger(), first=Integer(), last=Integer(), active=Boolean()))
 
 
 #: By "is it PostgreSQL": the pairs as two arrays there, as one JSON array of pairs on SQLite.

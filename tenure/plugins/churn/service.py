@@ -30,7 +30,7 @@ from tenure.core.events import (
     Publication,
     publish_many,
 )
-from tenure.core.reads import Write
+from tenure.core.reads import Read, Write
 from tenure.core.services.tasks import NewTask, open_tasks
 from tenure.plugins.churn import scoring
 from tenure.plugins.churn.models import Score, Segment, Warning
@@ -203,8 +203,7 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
         resolved = await _CAME_BACK.all(ctx.session, customer=customer_id, placed_at=placed_at,
                                         resolved_at=came_back["resolved_at"])
     else:
-        open_warnings = (await ctx.session.execute(select(Warning.id, Warning.customer_id, Warning.since).where(
-            Warning.customer_id.in_(list(placed)), Warning.status == "open"))).all()
+        open_warnings = await _OPEN_WARNINGS.all(ctx.session, list(placed))
         ending = {i: customer_id for i, customer_id, since in open_warnings if as_utc(since) <= placed[customer_id]}
         if ending:
             await ctx.session.execute(update(Warning).where(Warning.id.in_(list(ending))).values(came_back)
@@ -256,6 +255,9 @@ _MARK_ONE = Write(lambda _keys: text(
 _MARK_MANY = Write(lambda _keys: text(
     "INSERT INTO churn_stale (customer_id, marked_at) SELECT unnest(:ids), :at" + _UPSERT).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger())), bindparam("at", type_=UTCDateTime())))
+#: The open warnings of a batch's customers.
+_OPEN_WARNINGS = Read(lambda keys: select(Warning.id, Warning.customer_id, Warning.since).where(
+    keys(Warning.customer_id), Warning.status == "open"))
 #: A customer who ordered again: their open warnings raised before the order resolve.
 _CAME_BACK = Write(lambda _keys: update(Warning).where(
     Warning.customer_id == bindparam("customer"), Warning.status == "open",

@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.core.clock import as_utc, business_day
@@ -36,7 +36,7 @@ from tenure.core.context import ServiceContext
 from tenure.core.db import insert_ignoring_conflicts
 from tenure.core.events import OrderRecorded, Publication, publish_many
 from tenure.core.models import Customer, CustomerTag, Event, Order
-from tenure.core.reads import Read
+from tenure.core.reads import Read, Write
 from tenure.plugins.journeys import catalog
 from tenure.plugins.journeys.hookspecs import StepTarget
 from tenure.plugins.journeys.models import ACTIVE, Cursor, Entry, HistoryEvent, Journey, SegmentMember, StepRun
@@ -161,7 +161,7 @@ async def enter(ctx: ServiceContext, journey: Journey, candidates: Sequence[tupl
 async def mark_history_start(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
     """Before anyone else answers a batch of history: where the event log stands."""
     if ctx.history:
-        ctx.session.info[_HISTORY_MARK] = int(await ctx.session.scalar(select(func.max(Event.id))) or 0)
+        ctx.session.info[_HISTORY_MARK] = int((await _LAST_EVENT.all(ctx.session))[0] or 0)
 
 
 async def on_orders(ctx: ServiceContext, events: list[OrderRecorded]) -> None:
@@ -198,9 +198,22 @@ async def _set_history_aside(ctx: ServiceContext, customer_ids: list[int]) -> No
     if mark is None or not types:
         return
     # Straight from the event log into the set-aside list: one statement, no ids through Python.
-    await ctx.session.execute(insert_ignoring_conflicts(ctx.dialect, HistoryEvent.__table__).from_select(
-        ["event_id"], select(Event.id).where(Event.id > mark, Event.type.in_(types),
-                                             Event.customer_id.in_(customer_ids))))
+    await _setting_aside(ctx.dialect, tuple(types)).count(ctx.session, keys=customer_ids, mark=mark)
+
+
+_LAST_EVENT = Read(lambda _keys: select(func.max(Event.id)))
+_SET_ASIDE: dict[tuple[str, tuple[str, ...]], Write] = {}
+
+
+def _setting_aside(dialect: str, types: tuple[str, ...]) -> Write:
+    """The events of a batch's customers since ``mark``, of the trigger ``types``, into the
+    set-aside list (one compiled statement per dialect and set of types)."""
+    found = _SET_ASIDE.get((dialect, types))
+    if found is None:
+        found = _SET_ASIDE[(dialect, types)] = Write(lambda keys: insert_ignoring_conflicts(
+            dialect, HistoryEvent.__table__).from_select(["event_id"], select(Event.id).where(
+                Event.id > bindparam("mark"), Event.type.in_([literal(t) for t in types]), keys(Event.customer_id))))
+    return found
 
 
 # -- The job ----------------------------------------------------------------------------------

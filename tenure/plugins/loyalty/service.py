@@ -19,6 +19,7 @@ from tenure.core.context import ServiceContext
 from tenure.core.errors import Conflict, NotFound, UserError
 from tenure.core.events import CustomersMerged, OrderCancelled, OrderRecorded, OrderRefunded, Publication, publish_many
 from tenure.core.models import Customer, CustomerTag, OrderStatus
+from tenure.core.reads import Read
 from tenure.plugins.loyalty import ledger
 from tenure.plugins.loyalty.hookspecs import Multiplier
 from tenure.plugins.loyalty.models import Entry, EntryKind, Reward
@@ -41,6 +42,9 @@ async def _locked_customer(ctx: ServiceContext, customer_id: int) -> Customer:
 
 
 _CUSTOMER_MAPPER: Any = Customer.__mapper__
+#: Which of the customers were given the first-order bonus already.
+_HAD_FIRST_ORDER_BONUS = Read(lambda keys: select(Entry.customer_id).where(
+    keys(Entry.customer_id), Entry.idempotency_key == "first_order"))
 
 
 async def hook_multipliers(ctx: ServiceContext, customer_ids: list[int]) -> dict[int, list[Multiplier]]:
@@ -86,8 +90,7 @@ async def on_orders_recorded(ctx: ServiceContext, events: list[OrderRecorded]) -
     bonus_due: set[int] = set()
     if bonus is not None:
         first_orders = [o.customer_id for o in orders if (await _locked_customer(ctx, o.customer_id)).order_count == 1]
-        had = set() if not first_orders else set(await ctx.session.scalars(select(Entry.customer_id).where(
-            Entry.customer_id.in_(first_orders), Entry.idempotency_key == "first_order")))
+        had = set() if not first_orders else set(await _HAD_FIRST_ORDER_BONUS.all(ctx.session, first_orders))
         bonus_due = set(first_orders) - had
     credits: list[tuple[int, Entry, datetime]] = []
     earned: dict[int, tuple[Any, int, datetime]] = {}
