@@ -3,10 +3,14 @@ merges, the multiplier loyalty applies, and the reports."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from tenure.core.clock import FrozenClock
+from tenure.plugins.tiers import qualify
 from tenure.testing import TenureHarness
 from tests.plugins.loyalty_support import NOW, merge, new_customer, points, record_order, refund, run_job
 
@@ -240,3 +244,36 @@ async def test_an_order_reads_its_customer_s_membership_once(make_tenure: Callab
                      if s.lstrip().upper().startswith("SELECT") and "FROM tier_memberships" in s]
             assert len(reads) == 1, (external_id, reads)
             assert (await points(tenure, cid))["balance"] == balance
+
+
+def test_a_tier_lapses_when_the_orders_left_in_its_window_fall_short() -> None:
+    """``lapses_at`` against its definition, on random histories with orders at the same
+    moment: the orders leave the window oldest first, those of one moment together, and the
+    tier lapses at the first departure after which the orders still inside no longer reach it."""
+    rng = random.Random(7)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def by_definition(tier: Any, orders: list[tuple[datetime, int]], points: int) -> datetime | None:
+        if tier.min_spend is None and tier.min_orders is None:
+            return None
+        window = timedelta(days=tier.window_days)
+        inside = sorted(o for o in orders if now - window < o[0] <= now)
+        for at, _ in inside:
+            later = [amount for when, amount in inside if when > at]
+            checks = [c for c in (None if tier.min_spend is None else sum(later) >= tier.min_spend,
+                                  None if tier.min_orders is None else len(later) >= tier.min_orders,
+                                  None if tier.min_points is None else points >= tier.min_points) if c is not None]
+            if not (all(checks) if tier.require_all else any(checks)):
+                return at + window
+        return now
+
+    for _ in range(2000):
+        tier = SimpleNamespace(min_spend=rng.choice([None, 1_000, 50_000]), min_orders=rng.choice([None, 1, 3, 8]),
+                               min_points=rng.choice([None, 100]), window_days=rng.choice([30, 365]),
+                               require_all=rng.random() < 0.5)
+        moments = [now - timedelta(days=rng.randrange(0, 500)) for _ in range(rng.randrange(0, 6))]
+        orders = [(rng.choice(moments), rng.choice([500, 9_000, 40_000])) for _ in range(rng.randrange(0, 15))
+                  if moments]
+        points = rng.choice([0, 200])
+        figures = qualify.Figures(orders, {tier.window_days: points})
+        assert qualify.lapses_at(tier, figures, now) == by_definition(tier, orders, points), (tier, orders)

@@ -56,13 +56,18 @@ def criteria(tier: Tier) -> list[str]:
 
 
 def meets(tier: Tier, figures: Figures, now: datetime) -> bool:
+    days = tier.window_days
+    return _reaches(tier, figures.spend(now, days), figures.count(now, days), figures.points.get(days, 0))
+
+
+def _reaches(tier: Tier, spend: int, count: int, points: int) -> bool:
     checks = []
     if tier.min_spend is not None:
-        checks.append(figures.spend(now, tier.window_days) >= tier.min_spend)
+        checks.append(spend >= tier.min_spend)
     if tier.min_orders is not None:
-        checks.append(figures.count(now, tier.window_days) >= tier.min_orders)
+        checks.append(count >= tier.min_orders)
     if tier.min_points is not None:
-        checks.append(figures.points.get(tier.window_days, 0) >= tier.min_points)
+        checks.append(points >= tier.min_points)
     if not checks:
         return True
     return all(checks) if tier.require_all else any(checks)
@@ -78,15 +83,19 @@ def qualified(tiers: Sequence[Tier], figures: Figures, now: datetime) -> Tier | 
 
 def lapses_at(tier: Tier, figures: Figures, now: datetime) -> datetime | None:
     """When the tier stops being reached if no order comes: orders leave the window oldest
-    first. ``None`` when it never lapses (no criterion) or rests on points alone."""
+    first, and the first departure after which the rest falls short is when (orders of one
+    moment leave together, but as the rest only shrinks, taking them one at a time finds the
+    same moment). ``None`` when it never lapses (no criterion) or rests on points alone.
+    One pass over the window's orders, however many a customer has."""
     if not criteria(tier) or (tier.min_spend is None and tier.min_orders is None):
         return None
-    kept = sorted((o for o in figures.orders if now - timedelta(days=tier.window_days) < o[0] <= now),
-                  key=lambda o: o[0])
-    for n, (at, _) in enumerate(kept):
-        rest = Figures(kept[n + 1:], figures.points)
-        if not meets(tier, rest, at + timedelta(days=tier.window_days)):
-            return at + timedelta(days=tier.window_days)
+    window = timedelta(days=tier.window_days)
+    kept = sorted(o for o in figures.orders if now - window < o[0] <= now)
+    spend, count, points = sum(amount for _, amount in kept), len(kept), figures.points.get(tier.window_days, 0)
+    for at, amount in kept:
+        spend, count = spend - amount, count - 1
+        if not _reaches(tier, spend, count, points):
+            return at + window
     return now
 
 
