@@ -328,7 +328,7 @@ async def _import_orders(ctx: ServiceContext, rows: list[Row], identity_kind: st
 _CUSTOMERS_KNOWN_AS = Read(lambda keys: select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
     CustomerIdentity.kind == bindparam("kind"), keys(CustomerIdentity.value)))
 #: A batch's customers locked in id order, before its first round (which locks them again).
-_LOCK_CUSTOMERS = Read(lambda _keys: text("SELECT id FROM customers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+_LOCK_CUSTOMERS = Read(lambda _keys: text("SELECT id FROM customers WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE")
                        .columns(id=BigInteger()))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tenure.testing import TenureHarness, pk_of
+from tenure.testing import TenureHarness, pk_of, truncate_all
 from tests.core.helpers import ERRORS, RECORD_ORDER, create_customer
 
 UPSERT = f"""mutation($input: UpsertCustomerInput!) {{
@@ -136,3 +136,43 @@ async def test_the_same_external_id_for_another_customer_while_the_first_is_unco
     assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=bob) == 1
     assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=ada) == 1
     assert order_id
+
+
+async def test_a_task_opens_for_a_customer_whose_order_is_being_recorded(postgres_url: str) -> None:
+    """A churn job opens a follow-up task for a customer while an order of theirs is being
+    recorded: the task only refers to the customer, so it does not wait for the order (it
+    did when the order locked the row FOR UPDATE, and a job then holding the customer's churn
+    rows deadlocked with the order waiting for them). PostgreSQL only: SQLite runs one
+    writing transaction at a time."""
+    from tenure.core.services.orders import OrderData, record_order
+    from tenure.core.services.tasks import NewTask, open_tasks
+
+    try:
+        async with TenureHarness.start(postgres_url, plugins=[]) as tenure:
+            cid = pk_of(await create_customer(tenure))
+            written, release = asyncio.Event(), asyncio.Event()
+
+            async def order() -> bool:
+                async with tenure.transaction() as ctx:
+                    _, created = await record_order(ctx, OrderData(
+                        customer_id=cid, channel="web", external_id="HELD-1", currency="USD", amount=900))
+                    written.set()
+                    await release.wait()
+                    return created
+
+            async def task() -> int:
+                await written.wait()
+                async with tenure.transaction() as ctx:
+                    opened = await open_tasks(ctx, [NewTask("Churn risk", cid, f"{cid}:1")], source="churn")
+                    return opened[f"{cid}:1"]
+
+            recording = asyncio.create_task(order())
+            try:
+                task_id = await asyncio.wait_for(task(), timeout=5)  # while the order holds its locks
+            finally:
+                release.set()
+            assert await recording
+            assert await tenure.scalar("SELECT customer_id FROM tasks WHERE id = :t", t=task_id) == cid
+            assert await tenure.scalar("SELECT order_count FROM customers WHERE id = :c", c=cid) == 1
+    finally:
+        await truncate_all(postgres_url)

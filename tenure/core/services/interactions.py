@@ -43,8 +43,8 @@ async def log_interaction(
         raise UserError(f"must be at most {MAX_PAYLOAD_BYTES} bytes of JSON", "payload", "too_long")
     # With an external id, the customer's row lock comes first: the same interaction sent
     # twice at once then queues here and the second finds the first's row below.
-    customer = await ctx.session.get(Customer, customer_id,
-                                     with_for_update=external_id is not None and ctx.dialect == "postgresql")
+    customer = await ctx.session.get(Customer, customer_id, with_for_update=(
+        {"key_share": True} if external_id is not None and ctx.dialect == "postgresql" else False))
     if external_id is not None:
         existing = await ctx.session.scalar(
             select(Interaction).where(Interaction.channel == channel, Interaction.external_id == external_id)

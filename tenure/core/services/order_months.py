@@ -159,7 +159,7 @@ async def _lock_customer(ctx: ServiceContext, customer_id: int) -> None:
     """Every writer of a customer's months holds the customer's row lock first (record_order
     takes it anyway), so two changes to one customer's months queue rather than deadlock."""
     if ctx.dialect == "postgresql":
-        await ctx.session.execute(text("SELECT id FROM customers WHERE id = :c FOR UPDATE"), {"c": customer_id})
+        await ctx.session.execute(text("SELECT id FROM customers WHERE id = :c FOR NO KEY UPDATE"), {"c": customer_id})
 
 
 async def _rebuild_customer(ctx: ServiceContext, customer_id: int) -> None:

@@ -313,8 +313,12 @@ _INSERT_LINE = Write(lambda _keys: insert(_LINES).values(
     {c.key: bindparam(c.key) for c in _LINES.columns if c.key != "id"}).returning(_LINES.c.id))
 _CUSTOMERS: Any = Customer.__table__
 #: The customers of a batch, locked in id order (SQLite renders no FOR UPDATE: its write
-#: transactions are serialised already).
-_LOCK_CUSTOMERS = Read(lambda keys: select(Customer).where(keys(Customer.id)).order_by(Customer.id).with_for_update())
+#: transactions are serialised already). FOR NO KEY UPDATE: an order changes a customer's
+#: figures, never its id, so a row that only refers to the customer (a task a churn job
+#: opens) need not wait for the order; with FOR UPDATE it did, and a job holding the
+#: customer's churn rows deadlocked with the order waiting for them.
+_LOCK_CUSTOMERS = Read(lambda keys: select(Customer).where(keys(Customer.id)).order_by(Customer.id)
+                       .with_for_update(key_share=True))
 #: Orders already recorded under one channel's external ids, and their lines.
 _RECORDED = Read(lambda keys: select(Order).where(Order.channel == bindparam("channel"), keys(Order.external_id)))
 _LINES_OF = Read(lambda keys: select(OrderLine).where(keys(OrderLine.order_id)).order_by(OrderLine.id))
