@@ -2,7 +2,12 @@
 a clear answer instead of a stack trace: HTTP 503 with ``code: UNAVAILABLE`` when it fails
 before the query runs (authenticating the caller), and a GraphQL error with the same code
 when it fails inside a field. The pool hands out no connection the server has closed, so the
-service recovers by itself once the database is back."""
+service recovers by itself once the database is back.
+
+A field whose transaction the database gave up on for another's sake (a deadlock, a
+serialization failure: two requests wanting the same rows in opposite order) gets
+``code: RETRY``: its transaction was rolled back, so nothing was written and sending it
+again is safe."""
 
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ from strawberry.extensions import SchemaExtension
 
 MESSAGE = ("the database cannot be reached right now; send the request again shortly (with the same "
            "externalId or idempotencyKey a change is still made only once)")
+RETRY_MESSAGE = ("another request was changing the same records at the same moment and the database "
+                 "stopped this one in its favour; nothing was written: send the request again")
+#: PostgreSQL's codes for a transaction stopped for another's sake: a deadlock, a
+#: serialization failure.
+_GAVE_WAY = {"40P01", "40001"}
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -47,6 +57,12 @@ def is_unavailable(error: BaseException) -> bool:
                     "ConnectionFailureError", "InterfaceError"} and type(cause).__module__.startswith("asyncpg"):
             return True
     return False
+
+
+def gave_way(error: BaseException) -> bool:
+    """Whether the database stopped ``error``'s transaction for another's sake."""
+    return any(getattr(cause, "sqlstate", None) in _GAVE_WAY or getattr(cause, "pgcode", None) in _GAVE_WAY
+               for cause in _chain(error))
 
 
 def unavailable_error() -> GraphQLError:
@@ -81,15 +97,23 @@ class DatabaseUnavailable:
 
 
 class UnavailableErrors(SchemaExtension):
-    """Turns a field's database-connection failure into the ``UNAVAILABLE`` error."""
+    """Turns a field's database-connection failure into the ``UNAVAILABLE`` error, and a
+    transaction the database stopped for another's sake into the ``RETRY`` error."""
 
     def on_execute(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        result.errors = [
-            GraphQLError(MESSAGE, nodes=e.nodes, path=e.path, extensions={"code": "UNAVAILABLE"})
-            if e.original_error is not None and is_unavailable(e.original_error) else e
-            for e in result.errors
-        ]
+        result.errors = [_explained(e) for e in result.errors]
+
+
+def _explained(error: GraphQLError) -> GraphQLError:
+    cause = error.original_error
+    if cause is None:
+        return error
+    if is_unavailable(cause):
+        return GraphQLError(MESSAGE, nodes=error.nodes, path=error.path, extensions={"code": "UNAVAILABLE"})
+    if gave_way(cause):
+        return GraphQLError(RETRY_MESSAGE, nodes=error.nodes, path=error.path, extensions={"code": "RETRY"})
+    return error
