@@ -18,7 +18,7 @@ from tenure.core import bulk
 from tenure.core.context import ServiceContext
 from tenure.core.db import UTCDateTime, insert_ignoring_conflicts
 from tenure.core.errors import UserError
-from tenure.core.reads import Read, Write, attach, built
+from tenure.core.reads import Read, Write, attach, built, set_loaded
 from tenure.plugins.loyalty.models import Account, Draw, Entry, EntryKind
 from tenure.plugins.loyalty.notify import reward_thresholds
 from tenure.plugins.loyalty.settings import loyalty_settings
@@ -195,9 +195,8 @@ async def _write_totals(ctx: ServiceContext, accounts: Sequence[Account]) -> Non
          "updated_at": now} for a in accounts], each=_SET_TOTALS, where="t.customer_id = v.c",
         types={"c": _ACCOUNTS.c.customer_id.type})
     for account in accounts:
-        for name in ("balance", "pending", "lifetime_earned"):
-            set_committed_value(account, name, getattr(account, name))
-        set_committed_value(account, "updated_at", now)
+        set_loaded(account, {"balance": account.balance, "pending": account.pending,
+                             "lifetime_earned": account.lifetime_earned, "updated_at": now})
 
 
 async def _insert_entries(ctx: ServiceContext, entries: Sequence[Entry]) -> None:
@@ -300,7 +299,7 @@ async def debit(ctx: ServiceContext, account: Account, entry: Entry, points: int
     await _insert_entries(ctx, [entry])
     await _SET_REMAINING.many(session, [{"lot": lot.id, "remaining": lot.remaining} for lot in drawn.values()])
     for lot in drawn.values():
-        set_committed_value(lot, "remaining", lot.remaining)
+        set_loaded(lot, {"remaining": lot.remaining})
     await _write_totals(ctx, [account])
     await _INSERT_DRAW.many(session, [{"entry_id": entry.id, "lot_id": lot_id, "points": n}
                                       for lot_id, n in draws.items()])
