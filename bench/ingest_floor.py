@@ -306,11 +306,18 @@ async def _window_days(db: Loader) -> int:
     running sums per window)."""
     rows = await db.rows("SELECT min_points, window_days FROM tiers WHERE active")
     if any(points is not None for points, _ in rows):
-        raise NotImplementedError("the floor computes no tier on qualifying points")
+        raise UnsupportedTiers("a tier qualifies on points; the floor's statements count spend and orders only "
+                               "(the bench's tiers, bench.ingest._configure, have no points criterion)")
     windows = {days for _, days in rows}
     if len(windows) > 1:
-        raise NotImplementedError("the floor computes tiers over one window, shared by every tier")
+        raise UnsupportedTiers(f"the tiers qualify over different windows ({sorted(windows)} days); the floor's "
+                               "statements keep one running window for every tier, as the bench's tiers share")
     return windows.pop() if windows else 0
+
+
+class UnsupportedTiers(ValueError):
+    """Tiers the floor's statements do not compute: the comparison would not be like for like,
+    so the bench stops rather than print a floor that does other work than Tenure."""
 
 
 @dataclass(frozen=True)

@@ -102,10 +102,11 @@ class Upkeep:
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None:
         try:
-            if self._renewal is not None:
-                if error is not None:
-                    self._renewal.cancel()
-                with contextlib.suppress(asyncio.CancelledError) if error is not None else contextlib.nullcontext():
+            if self._renewal is not None and error is None:
+                await self._renewal
+            elif self._renewal is not None:
+                self._renewal.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
                     await self._renewal
         finally:
             assert self._collections is not None

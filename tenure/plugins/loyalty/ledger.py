@@ -180,9 +180,7 @@ async def _move_totals(ctx: ServiceContext, moves: dict[int, list[int]]) -> dict
         totals[int(c)] = figures = _Totals(int(c), int(b), int(p), int(lt), int(sf))
         held = identity_map.get(_ACCOUNT_MAPPER.identity_key_from_primary_key([figures.customer_id]))
         if held is not None:
-            for name in _Totals._fields[1:]:
-                set_committed_value(held, name, getattr(figures, name))
-            set_committed_value(held, "updated_at", now)
+            set_loaded(held, {**figures._asdict(), "updated_at": now})
     return totals
 
 
